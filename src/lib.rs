@@ -1,0 +1,17 @@
+//! # isoproof
+//!
+//! Proves live/installer ISO images right. The library is a pipeline; each module owns a stage:
+//!
+//! - [`scenario`]: YAML scenario files → modules with spans (tags, dotted paths, imports);
+//! - [`resolve`]: the NixOS module system (`lib.evalModules`) → the resolved config, or every
+//!   error with file:line:col;
+//! - [`output`]: renderings of a resolved config (JSON, YAML, text);
+//! - [`diag`]: diagnostics shared by every stage.
+//!
+//! The binary (`src/main.rs`) is a thin CLI over these.
+#![deny(missing_docs)]
+
+pub mod diag;
+pub mod output;
+pub mod resolve;
+pub mod scenario;

@@ -1,0 +1,134 @@
+//! The `isoproof` command line: parses arguments, calls one library function per subcommand,
+//! prints, and maps the outcome to an exit code. No logic lives here.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use isoproof::{diag::Diagnostic, output, resolve, scenario};
+
+/// Exit codes, the CLI's contract.
+mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The scenario resolved to errors (conflicts, type errors, ...).
+    pub const RESOLVE_ERRORS: u8 = 1;
+    /// The scenario could not be read (YAML syntax, unknown tag, bad type, missing import) or
+    /// the command line was wrong.
+    pub const BAD_INPUT: u8 = 2;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "isoproof",
+    version,
+    about = "Prove live/installer ISO images right: NixOS module resolution, reproducible bytes, real boots"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Resolve a scenario's modules exactly as `lib.evalModules` would.
+    Resolve {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        /// The scenario file.
+        scenario: PathBuf,
+    },
+    /// Explain how one option gets its value: every definition, its priority, who won and why.
+    Explain {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The option path, e.g. `fileSystems."/".device`.
+        option: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Yaml,
+    Text,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (out, err, code) = match cli.command {
+        Command::Resolve { format, scenario } => resolve_cmd(format, &scenario),
+        Command::Explain { scenario, option } => explain_cmd(&scenario, &option),
+    };
+    // A closed pipe (`isoproof resolve x | head`) is not an error worth a panic.
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    let _ = std::io::stderr().write_all(err.as_bytes());
+    ExitCode::from(code)
+}
+
+fn errors_json(sources: &scenario::Sources, errors: &[Diagnostic]) -> String {
+    let v = serde_json::json!({ "errors": errors.iter().map(|e| e.to_json(sources)).collect::<Vec<_>>() });
+    output::json(&v)
+}
+
+fn rendered(sources: &scenario::Sources, errors: &[Diagnostic]) -> String {
+    let mut s: String = errors.iter().map(|e| e.render(sources) + "\n").collect();
+    s.push_str(&format!(
+        "{} error{}\n",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    ));
+    s
+}
+
+fn load(path: &std::path::Path, json: bool) -> Result<scenario::Scenario, (String, String, u8)> {
+    scenario::load(path).map_err(|e| {
+        let text = rendered(&e.sources, &e.errors);
+        let json_out = if json {
+            errors_json(&e.sources, &e.errors)
+        } else {
+            String::new()
+        };
+        (json_out, text, exit::BAD_INPUT)
+    })
+}
+
+fn resolve_cmd(format: Format, path: &std::path::Path) -> (String, String, u8) {
+    let s = match load(path, matches!(format, Format::Json)) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let r = resolve::resolve(&s);
+    match (r.config, format) {
+        (Some(c), Format::Json) => (output::json(&c), String::new(), exit::OK),
+        (Some(c), Format::Yaml) => (output::yaml(&c), String::new(), exit::OK),
+        (Some(c), Format::Text) => (output::text(&c), String::new(), exit::OK),
+        (None, Format::Json) => (
+            errors_json(&s.sources, &r.errors),
+            rendered(&s.sources, &r.errors),
+            exit::RESOLVE_ERRORS,
+        ),
+        (None, _) => (
+            String::new(),
+            rendered(&s.sources, &r.errors),
+            exit::RESOLVE_ERRORS,
+        ),
+    }
+}
+
+fn explain_cmd(path: &std::path::Path, option: &str) -> (String, String, u8) {
+    let s = match load(path, false) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    match resolve::explain(&s, option) {
+        Ok(text) => (text, String::new(), exit::OK),
+        Err(errs) => (
+            String::new(),
+            rendered(&s.sources, &errs),
+            exit::RESOLVE_ERRORS,
+        ),
+    }
+}

@@ -1,0 +1,230 @@
+//! `isoproof explain`: the whole story of one option's value. Nix keeps only the winning
+//! definitions; we record, for the option and every option above it on its path, each raw
+//! definition, what `mkIf` did to it, its override and order priority, whether it won, and why
+//! it lost.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use typed_arena::Arena;
+
+use super::options::OptDecl;
+use super::priority::{self, DEFAULT_ORDER};
+use super::types::Ty;
+use super::value::{pretty, to_json};
+use super::{install_root, Ctx, Def};
+use crate::diag::{Diagnostic, ErrorKind};
+use crate::scenario::{path, Scenario, Sources, Span};
+
+/// One `mergeDefinitions` run, as recorded.
+pub struct Step<'s> {
+    /// The definitions before discharge.
+    pub raw: Vec<Def<'s>>,
+    /// For each discharged definition, the raw definition it came from.
+    pub origin: Vec<usize>,
+    /// For each discharged definition, its override priority.
+    pub prios: Vec<f64>,
+    /// The winning priority.
+    pub highest: f64,
+    /// The winners, stripped and sorted.
+    pub winners: Vec<Def<'s>>,
+}
+
+struct Recorded<'s> {
+    loc: Vec<String>,
+    ty: String,
+    step: Step<'s>,
+}
+
+/// Records the steps of every option on the path to the target.
+pub struct Tracer<'s> {
+    target: Vec<String>,
+    steps: RefCell<Vec<Recorded<'s>>>,
+    decls: RefCell<Vec<(Vec<String>, Rc<OptDecl<'s>>)>>,
+}
+
+impl<'s> Tracer<'s> {
+    pub(super) fn wants(&self, loc: &[&str]) -> bool {
+        loc.len() <= self.target.len() && loc.iter().zip(&self.target).all(|(a, b)| *a == b)
+    }
+
+    pub(super) fn record(&self, loc: &[&'s str], ty: &Ty<'s>, step: Step<'s>) {
+        self.steps.borrow_mut().push(Recorded {
+            loc: loc.iter().map(|s| s.to_string()).collect(),
+            ty: ty.description(),
+            step,
+        });
+    }
+
+    pub(super) fn declaration(&self, loc: &[&'s str], decl: &Rc<OptDecl<'s>>) {
+        self.decls
+            .borrow_mut()
+            .push((loc.iter().map(|s| s.to_string()).collect(), decl.clone()));
+    }
+}
+
+fn at(sources: &Sources, s: Span) -> String {
+    format!("{}:{}:{}", sources.display(s.file), s.line, s.col)
+}
+
+fn one_line(s: &str) -> String {
+    let flat: Vec<&str> = s.lines().map(str::trim).collect();
+    let joined = flat.join(" ");
+    if joined.chars().count() > 72 {
+        joined.chars().take(69).collect::<String>() + "..."
+    } else {
+        joined
+    }
+}
+
+/// Explains how `option` (a dotted path) gets its value. Returns the text, or the errors that
+/// stop the scenario from loading or the option from existing.
+pub fn explain(s: &Scenario, option: &str) -> Result<String, Vec<Diagnostic>> {
+    let target: Vec<Box<str>> =
+        path::split(option).map_err(|e| vec![Diagnostic::new(ErrorKind::Parse, None, e)])?;
+    let names = Arena::new();
+    let tracer = Tracer {
+        target: target.iter().map(|s| s.to_string()).collect(),
+        steps: RefCell::new(Vec::new()),
+        decls: RefCell::new(Vec::new()),
+    };
+    let ctx = Ctx::new(s, &names, Some(tracer));
+    install_root(&ctx);
+    let value = ctx
+        .select(&target, Span::default())
+        .and_then(|v| to_json(&ctx, &v));
+    let tracer = ctx.trace.as_ref().expect("set above");
+    let steps = tracer.steps.borrow();
+    if steps.is_empty() {
+        if let Err(e) = value {
+            return Err(vec![(*e).clone()]);
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "option `{}'", path::show(&target));
+    for r in steps.iter() {
+        render_step(&ctx, &mut out, r, &tracer.decls.borrow());
+    }
+    let _ = writeln!(out);
+    match value {
+        Ok(v) => {
+            let _ = writeln!(
+                out,
+                "value: {}",
+                serde_json::to_string_pretty(&v)
+                    .unwrap_or_default()
+                    .replace('\n', "\n       ")
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "value: error");
+            for l in e.render(&s.sources).lines() {
+                let _ = writeln!(out, "  {l}");
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn render_step<'s>(
+    ctx: &Ctx<'s>,
+    out: &mut String,
+    r: &Recorded<'s>,
+    decls: &[(Vec<String>, Rc<OptDecl<'s>>)],
+) {
+    let sources = &ctx.scenario.sources;
+    let st = &r.step;
+    let _ = writeln!(out);
+    let _ = writeln!(out, "at `{}' (type: {})", path::show(&r.loc), r.ty);
+    if let Some((_, d)) = decls.iter().find(|(l, _)| *l == r.loc) {
+        for (f, span) in &d.declarations {
+            let _ = writeln!(
+                out,
+                "  declared in `{}` at {}",
+                ctx.file_name(*f),
+                at(sources, *span)
+            );
+        }
+        if d.read_only {
+            let _ = writeln!(out, "  read-only");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  definitions, in Nix's merge order (later modules first):"
+    );
+    let winners_total = st.prios.iter().filter(|p| **p == st.highest).count();
+    for (i, raw) in st.raw.iter().enumerate() {
+        let who = if raw.is_default {
+            format!("default of `{}`", ctx.file_name(raw.file))
+        } else {
+            format!("`{}`", ctx.file_name(raw.file))
+        };
+        let _ = writeln!(out, "  {}. {who} at {}", i + 1, at(sources, raw.span));
+        let pieces: Vec<usize> = st
+            .origin
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| **o == i)
+            .map(|(k, _)| k)
+            .collect();
+        if pieces.is_empty() {
+            let _ = writeln!(
+                out,
+                "       mkIf condition false: dropped before priorities are compared"
+            );
+            continue;
+        }
+        for k in pieces {
+            let p = st.prios[k];
+            let verdict = if p == st.highest {
+                if winners_total > 1 {
+                    format!("WON (tied at {}; merged by the type)", priority::show(p))
+                } else {
+                    "WON".to_string()
+                }
+            } else if st.highest == priority::FOLD_START && p > priority::FOLD_START {
+                format!("dropped: priority {} is above 9999, and with several definitions nothing above 9999 can win", priority::show(p))
+            } else {
+                format!(
+                    "lost: {} loses to {}",
+                    priority::show(p),
+                    priority::override_name(st.highest)
+                )
+            };
+            let _ = writeln!(out, "       {}  {verdict}", priority::override_name(p));
+        }
+        if let Ok(text) = pretty(ctx, &raw.value, "", 0) {
+            let _ = writeln!(out, "       value: {}", one_line(&text));
+        }
+    }
+    if st.raw.is_empty() {
+        let _ = writeln!(out, "     (none)");
+    }
+    if st.winners.is_empty() {
+        let _ = writeln!(out, "  no definition remains");
+    } else {
+        let _ = writeln!(
+            out,
+            "  winning priority {}; merge order after mkOrder sorting:",
+            priority::override_name(st.highest)
+        );
+        for w in &st.winners {
+            let order = w.order.unwrap_or(DEFAULT_ORDER);
+            let name = match order {
+                priority::MK_BEFORE => " (mkBefore)".to_string(),
+                priority::MK_AFTER => " (mkAfter)".to_string(),
+                o if o == DEFAULT_ORDER => String::new(),
+                _ => " (mkOrder)".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "    - order {}{name}: `{}` at {}",
+                priority::show(order),
+                ctx.file_name(w.file),
+                at(sources, w.span)
+            );
+        }
+    }
+}

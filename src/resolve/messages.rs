@@ -1,0 +1,391 @@
+//! Every user-facing resolve error, in NixOS's wording (`lib/modules.nix` `messages`,
+//! `lib/options.nix`, `lib/types.nix`), kept out of the logic. Each also carries the
+//! file:line:col of every definition involved, which Nix cannot show.
+
+use std::rc::Rc;
+
+use super::options::{OptDecl, OptTree};
+use super::priority::{self, DEFAULT_OVERRIDE};
+use super::types::Ty;
+use super::value::{pretty, Error, Value};
+use super::{levenshtein, Ctx, Def};
+use crate::diag::{Diagnostic, ErrorKind, Label};
+use crate::scenario::{path, Span};
+
+const PRIORITY_SUGGESTION: &str = "Use `lib.mkForce value` or `lib.mkDefault value` to change the priority on any of these definitions.";
+
+fn show(loc: &[&str]) -> String {
+    path::show(loc)
+}
+
+/// `showDefs`: `- In `FILE': VALUE` per definition, values pretty-printed (at most 5 lines).
+pub fn show_defs<'s>(ctx: &Ctx<'s>, defs: &[Def<'s>]) -> String {
+    let mut out = String::new();
+    for d in defs {
+        out.push_str(&format!("\n- In `{}'", ctx.file_name(d.file)));
+        let shown = if d.is_default {
+            Ok(format!(
+                "{{ _type = \"override\"; content = {}; priority = 1500; }}",
+                pretty(ctx, &d.value, "", 0).unwrap_or_default()
+            ))
+        } else {
+            pretty(ctx, &d.value, "", 0)
+        };
+        if let Ok(text) = shown {
+            let lines: Vec<&str> = text.split('\n').collect();
+            let mut value = lines
+                .iter()
+                .take(5)
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n    ");
+            if lines.len() > 5 {
+                value.push_str("\n    ...");
+            }
+            if lines.len() > 1 {
+                out.push_str(":\n    ");
+            } else {
+                out.push_str(": ");
+            }
+            out.push_str(&value);
+        }
+    }
+    out
+}
+
+fn def_label(ctx: &Ctx<'_>, d: &Def<'_>) -> Label {
+    let what = if d.is_default {
+        "option default".to_string()
+    } else {
+        match d.value.prop() {
+            Some(super::value::Prop::Override(p, _)) => {
+                format!("definition, {}", priority::override_name(p))
+            }
+            _ => "definition".to_string(),
+        }
+    };
+    Label {
+        span: d.span,
+        note: format!("{what} in `{}`", ctx.file_name(d.file)),
+    }
+}
+
+fn diag<'s>(
+    ctx: &Ctx<'s>,
+    kind: ErrorKind,
+    loc: &[&str],
+    message: String,
+    defs: &[Def<'s>],
+) -> Error {
+    let mut d = Diagnostic::new(kind, Some(show(loc)), message);
+    d.labels = defs.iter().map(|x| def_label(ctx, x)).collect();
+    Rc::new(d)
+}
+
+/// `mergeEqualOption`: two different values at the winning priority.
+pub fn conflict<'s>(ctx: &Ctx<'s>, loc: &[&str], first: &Def<'s>, other: &Def<'s>) -> Error {
+    let pair = [first.clone(), other.clone()];
+    let msg = format!(
+        "The option `{}' has conflicting definition values:{}\n{PRIORITY_SUGGESTION}",
+        show(loc),
+        show_defs(ctx, &pair)
+    );
+    let mut e = (*diag(ctx, ErrorKind::Conflict, loc, msg, &pair)).clone();
+    e.help = Some(format!(
+        "both definitions have priority {}; give the one that should win a lower number (`!mkForce`, 50) or the other a higher one (`!mkDefault`, 1000)",
+        priority::show(DEFAULT_OVERRIDE.min(super::properties::override_priority(first)))
+    ));
+    Rc::new(e)
+}
+
+/// A value not of the option's type. `v2` types say `TypeError:`.
+pub fn not_of_type<'s>(
+    ctx: &Ctx<'s>,
+    loc: &[&str],
+    desc: &str,
+    invalid: &[Def<'s>],
+    v2: bool,
+) -> Error {
+    let msg = if v2 {
+        format!("A definition for option `{}' is not of type `{desc}'. TypeError: Definition values: {}", show(loc), show_defs(ctx, invalid))
+    } else {
+        format!(
+            "A definition for option `{}' is not of type `{desc}'. Definition values:{}",
+            show(loc),
+            show_defs(ctx, invalid)
+        )
+    };
+    diag(ctx, ErrorKind::Type, loc, msg, invalid)
+}
+
+/// `either`: no branch takes every definition.
+pub fn neither<'s>(
+    ctx: &Ctx<'s>,
+    loc: &[&str],
+    desc: &str,
+    a: &str,
+    b: &str,
+    defs: &[Def<'s>],
+) -> Error {
+    let msg = format!(
+        "A definition for option `{}' is not of type `{desc}'. TypeError: The option `{}` is neither a value of type `{a}` nor `{b}`, Definition values: {}",
+        show(loc),
+        show(loc),
+        show_defs(ctx, defs)
+    );
+    diag(ctx, ErrorKind::Type, loc, msg, defs)
+}
+
+/// `uniq`/`unique`/`raw`: more than one definition.
+pub fn not_unique<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
+    let msg = format!("The option `{}' is defined multiple times while it's expected to be unique.\n\nDefinition values:{}\n{PRIORITY_SUGGESTION}", show(loc), show_defs(ctx, defs));
+    diag(ctx, ErrorKind::Unique, loc, msg, defs)
+}
+
+/// `nullOr`: null and non-null definitions.
+pub fn null_mix<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
+    let files: Vec<String> = defs
+        .iter()
+        .map(|d| format!("`{}'", ctx.file_name(d.file)))
+        .collect();
+    let msg = format!(
+        "The option `{}` is defined both null and not null, in {}.",
+        show(loc),
+        files.join(" and ")
+    );
+    diag(ctx, ErrorKind::NullMix, loc, msg, defs)
+}
+
+/// `anything`: definitions of different kinds.
+pub fn conflicting_types<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
+    let files: Vec<String> = defs
+        .iter()
+        .map(|d| format!("`{}'", ctx.file_name(d.file)))
+        .collect();
+    let msg = format!(
+        "The option `{}' has conflicting option types in {}",
+        show(loc),
+        files.join(" and ")
+    );
+    diag(ctx, ErrorKind::Conflict, loc, msg, defs)
+}
+
+/// `mergeDefaultOption` (no type): values it cannot combine.
+pub fn cannot_merge<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
+    let msg = format!(
+        "Cannot merge definitions of `{}'. Definition values:{}",
+        show(loc),
+        show_defs(ctx, defs)
+    );
+    diag(ctx, ErrorKind::Conflict, loc, msg, defs)
+}
+
+/// An option without any definition and without an empty value.
+pub fn undefined(loc: &[&str]) -> Error {
+    Rc::new(Diagnostic::new(
+        ErrorKind::Undefined,
+        Some(show(loc)),
+        format!(
+            "The option `{}' was accessed but has no value defined. Try setting the option.",
+            show(loc)
+        ),
+    ))
+}
+
+/// `mkIf` whose condition is not a boolean.
+pub fn non_bool_condition<'s>(ctx: &Ctx<'s>, def: &Def<'s>, cond: &Value<'s>) -> Error {
+    let shown = pretty(ctx, cond, "", 0).unwrap_or_else(|_| "?".into());
+    let mut d = Diagnostic::new(
+        ErrorKind::Condition,
+        None,
+        format!("‘mkIf’ called with a non-Boolean condition\nwhile evaluating definitions from `{}': the condition is {shown}", ctx.file_name(def.file)),
+    );
+    d.labels.push(Label {
+        span: def.span,
+        note: format!("mkIf in `{}`", ctx.file_name(def.file)),
+    });
+    Rc::new(d)
+}
+
+/// A definition of an option that does not exist, with Nix's suggestions.
+pub fn undeclared<'s>(
+    ctx: &Ctx<'s>,
+    prefix: &[&'s str],
+    name: &'s str,
+    tree: &OptTree<'s>,
+    defs: &[Def<'s>],
+) -> Error {
+    let mut loc = prefix.to_vec();
+    loc.push(name);
+    let first = &defs[..1];
+    let mut msg = format!(
+        "The option `{}' does not exist. Definition values:{}",
+        show(&loc),
+        show_defs(ctx, first)
+    );
+    let mut help = None;
+    if tree.children.is_empty() {
+        if prefix.is_empty() {
+            msg.push_str("\n\nIt seems as if you're trying to declare an option by placing it into `config' rather than `options'!");
+        } else {
+            msg.push_str(&format!(
+                "\n\nHowever there are no options defined in `{}'. Are you sure you've declared your options properly? This can happen if you e.g. declared your options in `types.submodule' under `config' rather than `options'.",
+                show(prefix)
+            ));
+        }
+    } else {
+        let mut cands: Vec<(usize, &str)> = tree
+            .children
+            .iter()
+            .map(|(n, _)| (levenshtein(name, n), *n))
+            .collect();
+        if cands.len() >= 100 {
+            cands.retain(|(d, _)| *d <= 2);
+        }
+        cands.sort_by_key(|(d, _)| *d);
+        let shown: Vec<String> = cands
+            .iter()
+            .take(3)
+            .map(|(_, n)| {
+                let mut p = prefix.to_vec();
+                p.push(n);
+                format!("`{}'", show(&p))
+            })
+            .collect();
+        if !shown.is_empty() {
+            let list = match shown.len() {
+                1 => shown[0].clone(),
+                n => format!("{} or {}", shown[..n - 1].join(", "), shown[n - 1]),
+            };
+            msg.push_str(&format!("\n\nDid you mean {list}?"));
+            help = Some(format!("did you mean {}?", list.replace('\'', "`")));
+        }
+    }
+    let mut d = Diagnostic::new(ErrorKind::Undeclared, Some(show(&loc)), msg);
+    d.labels = defs
+        .iter()
+        .map(|x| Label {
+            span: x.span,
+            note: format!("defined in `{}`", ctx.file_name(x.file)),
+        })
+        .collect();
+    d.help = help;
+    Rc::new(d)
+}
+
+/// Two declarations of one option that cannot be merged.
+pub fn declared_twice(
+    ctx: &Ctx<'_>,
+    loc: &[&str],
+    decl: &OptDecl<'_>,
+    file: u32,
+    span: Span,
+    why: &str,
+) -> Error {
+    let earlier: Vec<String> = decl
+        .declarations
+        .iter()
+        .filter(|(_, s)| *s != span)
+        .map(|(f, _)| format!("`{}'", ctx.file_name(*f)))
+        .collect();
+    let msg = format!(
+        "The option `{}' in `{}' is already declared in {}.",
+        show(loc),
+        ctx.file_name(file),
+        earlier.join(" and ")
+    );
+    let mut d = Diagnostic::new(ErrorKind::DeclaredTwice, Some(show(loc)), msg);
+    d.labels = decl
+        .declarations
+        .iter()
+        .map(|(f, s)| Label {
+            span: *s,
+            note: format!("declared in `{}`", ctx.file_name(*f)),
+        })
+        .collect();
+    d.help = Some(format!("{why}; declare the option once, or drop `default`/`description` from all but one declaration"));
+    Rc::new(d)
+}
+
+/// A `readOnly` option with more than one definition (the default counts).
+pub fn read_only<'s>(ctx: &Ctx<'s>, loc: &[&str], _ty: &Ty<'s>, defs: &[Def<'s>]) -> Error {
+    let msg = format!(
+        "The option `{}' is read-only, but it's set multiple times. Definition values:{}",
+        show(loc),
+        show_defs(ctx, defs)
+    );
+    diag(ctx, ErrorKind::ReadOnly, loc, msg, defs)
+}
+
+/// A definition that is not an attribute set where options are expected below.
+pub fn not_attrset_module<'s>(ctx: &Ctx<'s>, loc: &[&str], def: &Def<'s>, v: &Value<'s>) -> Error {
+    let msg = format!(
+        "In module `{}', you're trying to define a value of type `{}'\nrather than an attribute set for the option\n`{}'!",
+        ctx.file_name(def.file),
+        v.type_of().nix_name(),
+        show(loc)
+    );
+    diag(ctx, ErrorKind::Type, loc, msg, std::slice::from_ref(def))
+}
+
+/// `!config a.b` where `a` is not an attribute set.
+pub fn select_non_set(_ctx: &Ctx<'_>, prefix: &[Box<str>], span: Span) -> Error {
+    let mut d = Diagnostic::new(
+        ErrorKind::Type,
+        Some(path::show(prefix)),
+        format!(
+            "`config.{}` is not an attribute set, so nothing can be selected from it",
+            path::show(prefix)
+        ),
+    );
+    d.labels.push(Label {
+        span,
+        note: "read here".into(),
+    });
+    Rc::new(d)
+}
+
+/// `!config a.b` where `a` has no attribute `b`.
+pub fn select_missing(_ctx: &Ctx<'_>, p: &[Box<str>], i: usize, span: Span) -> Error {
+    let mut d = Diagnostic::new(
+        ErrorKind::Undefined,
+        Some(path::show(&p[..=i])),
+        format!(
+            "attribute '{}' missing: `config.{}` does not exist (read by `config.{}`)",
+            p[i],
+            path::show(&p[..=i]),
+            path::show(p)
+        ),
+    );
+    d.labels.push(Label {
+        span,
+        note: "read here".into(),
+    });
+    Rc::new(d)
+}
+
+/// `!format` interpolating a value that is not a string.
+pub fn cannot_coerce<'s>(_ctx: &Ctx<'s>, p: &[Box<str>], v: &Value<'s>, span: Span) -> Error {
+    let what = match v.type_of() {
+        super::value::TypeOf::Int => "an integer",
+        super::value::TypeOf::Float => "a float",
+        super::value::TypeOf::Bool => "a Boolean",
+        super::value::TypeOf::Null => "null",
+        super::value::TypeOf::List => "a list",
+        super::value::TypeOf::Set => "a set",
+        super::value::TypeOf::String => "a string",
+    };
+    let mut d = Diagnostic::new(
+        ErrorKind::Type,
+        Some(path::show(p)),
+        format!(
+            "cannot coerce {what} to a string: `config.{}` in a `!format` string",
+            path::show(p)
+        ),
+    );
+    d.labels.push(Label {
+        span,
+        note: "interpolated here".into(),
+    });
+    Rc::new(d)
+}

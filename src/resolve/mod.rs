@@ -1,0 +1,474 @@
+//! Stage 2, **resolve**: the NixOS module system (`lib.evalModules`) over a loaded scenario.
+//!
+//! The steps and their names follow `lib/modules.nix`:
+//! 1. `collectModules`: imports breadth-first, duplicates dropped, then the list **reversed**;
+//! 2. `mergeOptionDecls` builds the option tree ([`options::OptTree`]);
+//! 3. `mergeModules'` routes definitions, pushing properties down above options
+//!    ([`options::merge_level`], [`properties::push_down_properties`]);
+//! 4. per option, `evalOptionValue` → [`merge_definitions`]: `dischargeProperties` →
+//!    `filterOverrides` → `sortProperties` → type check and merge ([`types`]).
+//!
+//! Evaluation is lazy with memoisation ([`value::Lazy`]), so `!config` references and `mkIf`
+//! conditions on config values work as the fixpoint does in Nix, and a cycle is reported with
+//! the chain of options that form it.
+
+mod explain;
+mod messages;
+pub mod options;
+pub mod priority;
+pub mod properties;
+pub mod types;
+pub mod value;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use typed_arena::Arena;
+
+pub use explain::explain;
+
+use crate::diag::{Diagnostic, ErrorKind};
+use crate::scenario::{path, FormatPart, Kind, Scenario, Span};
+use options::{merge_level, OptDecl, OptTree};
+use properties::{discharge_properties, filter_overrides, override_priority, sort_properties};
+use types::{check_and_merge, Ty};
+use value::{Error, Lazy, Res, TypeOf, Value};
+
+/// One definition of an option: where it comes from and its (raw, then stripped) value.
+#[derive(Clone)]
+pub struct Def<'s> {
+    /// The module it was written in (index into [`Scenario::modules`]).
+    pub file: u32,
+    /// Where its value was written.
+    pub span: Span,
+    /// The value.
+    pub value: Value<'s>,
+    /// Whether this is the option's `default` (wrapped in `mkOptionDefault`, priority 1500).
+    pub is_default: bool,
+    /// The `mkOrder` priority it had, once sorted.
+    pub order: Option<f64>,
+}
+
+/// What `mergeDefinitions` keeps before merging: the winning definitions, sorted.
+pub struct Prepared<'s> {
+    /// The definitions that won, in merge order.
+    pub defs: Vec<Def<'s>>,
+    /// The winning override priority (`highestPrio`).
+    pub highest_prio: f64,
+}
+
+impl<'s> Prepared<'s> {
+    /// `mergedValue`: type check and merge, or the type's empty value, or "no value defined".
+    pub fn value(&self, ctx: &Ctx<'s>, loc: &[&'s str], ty: &Rc<Ty<'s>>) -> Res<Value<'s>> {
+        if self.defs.is_empty() {
+            return match ty.empty_value(ctx, loc) {
+                Some(v) => v,
+                None => Err(messages::undefined(loc)),
+            };
+        }
+        check_and_merge(ctx, loc, ty, &self.defs)
+    }
+
+    /// The merged value: computed now when no definition reads other options, else a thunk.
+    pub fn into_value(self, ctx: &Ctx<'s>, loc: Vec<&'s str>, ty: Rc<Ty<'s>>) -> Res<Value<'s>> {
+        let is_static = self
+            .defs
+            .iter()
+            .all(|d| matches!(d.value, Value::Node(n) if !n.is_dynamic()));
+        if is_static {
+            return self.value(ctx, &loc, &ty);
+        }
+        let label: Rc<str> = Rc::from(path::show(&loc));
+        Ok(Value::Lazy(Lazy::new(Some(label), move |ctx| {
+            self.value(ctx, &loc, &ty)
+        })))
+    }
+}
+
+/// `mergeDefinitions` up to the merge: discharge, filter overrides, sort.
+pub fn merge_definitions<'s>(
+    ctx: &Ctx<'s>,
+    loc: &[&'s str],
+    ty: &Rc<Ty<'s>>,
+    defs: Vec<Def<'s>>,
+) -> Res<Prepared<'s>> {
+    let tracing = ctx.tracing(loc);
+    let raw = if tracing { defs.clone() } else { Vec::new() };
+    let mut discharged = Vec::with_capacity(defs.len());
+    let mut origin = Vec::new();
+    for (i, d) in defs.into_iter().enumerate() {
+        let before = discharged.len();
+        discharge_properties(ctx, d, &mut discharged)?;
+        if tracing {
+            origin.extend(std::iter::repeat_n(i, discharged.len() - before));
+        }
+    }
+    let prios: Vec<f64> = if tracing {
+        discharged.iter().map(override_priority).collect()
+    } else {
+        Vec::new()
+    };
+    let (kept, highest) = filter_overrides(discharged);
+    let defs = sort_properties(ctx, kept)?;
+    if tracing {
+        ctx.record_trace(
+            loc,
+            ty,
+            explain::Step {
+                raw,
+                origin,
+                prios,
+                highest,
+                winners: defs.clone(),
+            },
+        );
+    }
+    Ok(Prepared {
+        defs,
+        highest_prio: highest,
+    })
+}
+
+enum Frame {
+    Lazy(*const (), Option<Rc<str>>),
+    Ref(Span, String),
+}
+
+/// The evaluation context: the scenario, the config fixpoint and the evaluation stack.
+pub struct Ctx<'s> {
+    /// The scenario being resolved.
+    pub scenario: &'s Scenario,
+    names: &'s Arena<u8>,
+    root: RefCell<Option<Rc<Lazy<'s>>>>,
+    stack: RefCell<Vec<Frame>>,
+    reported: RefCell<Vec<Error>>,
+    trace: Option<explain::Tracer<'s>>,
+}
+
+impl<'s> Ctx<'s> {
+    fn new(
+        scenario: &'s Scenario,
+        names: &'s Arena<u8>,
+        trace: Option<explain::Tracer<'s>>,
+    ) -> Self {
+        Ctx {
+            scenario,
+            names,
+            root: RefCell::new(None),
+            stack: RefCell::new(Vec::new()),
+            reported: RefCell::new(Vec::new()),
+            trace,
+        }
+    }
+
+    /// The shown name of module `i` (the "file" in Nix's messages).
+    pub fn file_name(&self, i: u32) -> &'s str {
+        &self.scenario.modules[i as usize].name
+    }
+
+    /// A string that lives as long as the scenario (for synthesised path components).
+    pub fn intern(&self, s: String) -> &'s str {
+        self.names.alloc_str(&s)
+    }
+
+    /// Records an error found on the side (reported with the others).
+    pub fn report(&self, e: Error) {
+        self.reported.borrow_mut().push(e);
+    }
+
+    fn enter(&self, l: &Rc<Lazy<'s>>) {
+        self.stack
+            .borrow_mut()
+            .push(Frame::Lazy(Rc::as_ptr(l) as *const (), l.label.clone()));
+    }
+
+    fn leave(&self) {
+        self.stack.borrow_mut().pop();
+    }
+
+    /// The error for re-entering a thunk: the chain of options from its first entry.
+    fn recursion_error(&self, l: &Rc<Lazy<'s>>) -> Error {
+        let ptr = Rc::as_ptr(l) as *const ();
+        let stack = self.stack.borrow();
+        let start = stack
+            .iter()
+            .position(|f| matches!(f, Frame::Lazy(p, _) if *p == ptr))
+            .unwrap_or(0);
+        let mut chain: Vec<String> = Vec::new();
+        let mut d = Diagnostic::new(ErrorKind::Recursion, None, String::new());
+        for f in &stack[start..] {
+            match f {
+                Frame::Lazy(_, Some(label)) => chain.push(label.to_string()),
+                Frame::Lazy(_, None) => {}
+                Frame::Ref(span, what) => d.labels.push(crate::diag::Label {
+                    span: *span,
+                    note: format!("reads `{what}`"),
+                }),
+            }
+        }
+        if let Some(label) = &l.label {
+            chain.push(label.to_string());
+        }
+        d.option = chain.first().cloned();
+        d.message = if chain.is_empty() {
+            "infinite recursion encountered".into()
+        } else {
+            format!("infinite recursion encountered: {}", chain.join(" → "))
+        };
+        d.chain = chain;
+        Rc::new(d)
+    }
+
+    /// Weak head normal form: forces thunks, `!config` and `!format`.
+    pub fn whnf(&self, v: &Value<'s>) -> Res<Value<'s>> {
+        match v {
+            Value::Lazy(l) => l.force(self),
+            Value::Node(n) => match &n.kind {
+                Kind::Ref(p) => {
+                    self.stack
+                        .borrow_mut()
+                        .push(Frame::Ref(n.span, path::show(p)));
+                    let r = self.select(p, n.span);
+                    self.stack.borrow_mut().pop();
+                    r
+                }
+                Kind::Format(parts) => {
+                    self.stack
+                        .borrow_mut()
+                        .push(Frame::Ref(n.span, "!format".into()));
+                    let r = self.format(parts, n.span);
+                    self.stack.borrow_mut().pop();
+                    r
+                }
+                _ => Ok(v.clone()),
+            },
+            _ => Ok(v.clone()),
+        }
+    }
+
+    fn root(&self) -> Res<Value<'s>> {
+        let root = self
+            .root
+            .borrow()
+            .clone()
+            .expect("the root is set before evaluation");
+        root.force(self)
+    }
+
+    /// `config.a.b.c`.
+    fn select(&self, p: &[Box<str>], span: Span) -> Res<Value<'s>> {
+        let mut v = self.root()?;
+        for (i, part) in p.iter().enumerate() {
+            let attrs = match v.attr_items() {
+                Some(a) if v.type_of() == TypeOf::Set => a,
+                _ => return Err(messages::select_non_set(self, &p[..i], span)),
+            };
+            match attrs.into_iter().find(|(n, _)| *n == &**part) {
+                Some((_, x)) => v = self.whnf(&x)?,
+                None => return Err(messages::select_missing(self, p, i, span)),
+            }
+        }
+        Ok(v)
+    }
+
+    /// `"text ${config.a.b} more"`: only strings interpolate (Nix refuses to coerce numbers).
+    fn format(&self, parts: &[FormatPart], span: Span) -> Res<Value<'s>> {
+        let mut out = String::new();
+        for part in parts {
+            match part {
+                FormatPart::Text(t) => out.push_str(t),
+                FormatPart::Ref(p) => {
+                    let v = self.select(p, span)?;
+                    match v.as_str() {
+                        Some(s) => out.push_str(s),
+                        None => return Err(messages::cannot_coerce(self, p, &v, span)),
+                    }
+                }
+            }
+        }
+        Ok(Value::Str(Rc::from(out)))
+    }
+
+    fn tracing(&self, loc: &[&str]) -> bool {
+        self.trace.as_ref().is_some_and(|t| t.wants(loc))
+    }
+
+    fn record_trace(&self, loc: &[&'s str], ty: &Rc<Ty<'s>>, step: explain::Step<'s>) {
+        if let Some(t) = &self.trace {
+            t.record(loc, ty, step);
+        }
+    }
+
+    fn trace_declaration(&self, loc: &[&'s str], decl: &Rc<OptDecl<'s>>) {
+        if let Some(t) = &self.trace {
+            if t.wants(loc) {
+                t.declaration(loc, decl);
+            }
+        }
+    }
+}
+
+/// The modules in Nix's merge order: breadth-first over imports (the first occurrence of a
+/// file wins), then reversed, so that later modules' definitions come first.
+pub fn collect_modules(s: &Scenario) -> Vec<usize> {
+    let mut seen = vec![false; s.modules.len()];
+    let mut order = Vec::with_capacity(s.modules.len());
+    let mut queue: VecDeque<usize> = s.top.iter().copied().collect();
+    while let Some(m) = queue.pop_front() {
+        if std::mem::replace(&mut seen[m], true) {
+            continue;
+        }
+        order.push(m);
+        queue.extend(s.modules[m].imports.iter().map(|&(i, _)| i));
+    }
+    order.reverse();
+    order
+}
+
+fn install_root<'s>(ctx: &Ctx<'s>) {
+    let s = ctx.scenario;
+    let root = Lazy::new(None, move |ctx: &Ctx<'s>| {
+        let order = collect_modules(s);
+        let decls = order
+            .iter()
+            .flat_map(|&m| s.modules[m].options.iter().map(move |d| (m as u32, d)))
+            .collect();
+        let tree = OptTree::build(decls);
+        let mut defs = Vec::new();
+        for &m in &order {
+            if let Some(cfg) = &s.modules[m].config {
+                let mut pushed = Vec::new();
+                push_root(ctx, cfg, &mut pushed)?;
+                for p in pushed {
+                    defs.push(Def {
+                        file: m as u32,
+                        span: cfg.span,
+                        value: p,
+                        is_default: false,
+                        order: None,
+                    });
+                }
+            }
+        }
+        let mut unmatched = Vec::new();
+        let v = merge_level(ctx, &[], &tree, defs, &mut unmatched)?;
+        for e in unmatched {
+            ctx.report(e);
+        }
+        Ok(v)
+    });
+    *ctx.root.borrow_mut() = Some(root);
+}
+
+fn push_root<'s>(
+    ctx: &Ctx<'s>,
+    cfg: &'s crate::scenario::Node,
+    out: &mut Vec<Value<'s>>,
+) -> Res<()> {
+    let mut level = Vec::new();
+    properties::push_down_properties(ctx, &Value::Node(cfg), &mut level)?;
+    for l in level {
+        if l.type_of() != TypeOf::Set {
+            return Err(value::error(
+                ErrorKind::Type,
+                None,
+                format!(
+                    "`config` must be an attribute set, but a value of type `{}` was given",
+                    l.type_of().nix_name()
+                ),
+            ));
+        }
+        out.push(l);
+    }
+    Ok(())
+}
+
+/// The outcome of resolving a scenario.
+pub struct Resolution {
+    /// The fully evaluated config, when there was no error.
+    pub config: Option<serde_json::Value>,
+    /// Every error found (each once).
+    pub errors: Vec<Diagnostic>,
+}
+
+/// Resolves a scenario: the whole config, strictly, as `nix-instantiate --eval --strict` would,
+/// but reporting every error instead of the first.
+pub fn resolve(s: &Scenario) -> Resolution {
+    let names = Arena::new();
+    let ctx = Ctx::new(s, &names, None);
+    install_root(&ctx);
+    let mut errors: Vec<Error> = Vec::new();
+    let push = |errors: &mut Vec<Error>, e: Error| {
+        if !errors.iter().any(|x| Rc::ptr_eq(x, &e) || **x == *e) {
+            errors.push(e);
+        }
+    };
+    let root = ctx.root();
+    let mut config = None;
+    match root {
+        Err(e) => push(&mut errors, e),
+        Ok(root) => {
+            for e in ctx.reported.borrow_mut().drain(..) {
+                push(&mut errors, e);
+            }
+            let mut ok = serde_json::Map::new();
+            let mut failed = false;
+            collect(&ctx, &root, &mut ok, &mut |e| {
+                failed = true;
+                push(&mut errors, e)
+            });
+            for e in ctx.reported.borrow_mut().drain(..) {
+                push(&mut errors, e);
+            }
+            if !failed && errors.is_empty() {
+                config = Some(serde_json::Value::Object(ok));
+            }
+        }
+    }
+    Resolution {
+        config,
+        errors: errors.iter().map(|e| (**e).clone()).collect(),
+    }
+}
+
+/// Evaluates every option of an option-tree level; an error in one option does not stop the
+/// others, so all errors are found in one run.
+fn collect<'s>(
+    ctx: &Ctx<'s>,
+    level: &Value<'s>,
+    out: &mut serde_json::Map<String, serde_json::Value>,
+    on_err: &mut dyn FnMut(Error),
+) {
+    for (name, v) in level.attr_items().unwrap_or_default() {
+        match &v {
+            Value::Attrs(_) => {
+                let mut sub = serde_json::Map::new();
+                collect(ctx, &v, &mut sub, on_err);
+                out.insert(name.to_string(), serde_json::Value::Object(sub));
+            }
+            _ => match value::to_json(ctx, &v) {
+                Ok(j) => {
+                    out.insert(name.to_string(), j);
+                }
+                Err(e) => on_err(e),
+            },
+        }
+    }
+}
+
+/// Levenshtein distance (for "did you mean").
+pub fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}

@@ -1,0 +1,322 @@
+//! The option tree and the routing of definitions to options: `mergeOptionDecls` and
+//! `mergeModules'` of `lib/modules.nix`.
+//!
+//! Declarations build a tree of option paths. Definitions walk it: at an option they are kept
+//! raw (not pushed down) for `evalOptionValue`; above an option they are pushed down
+//! (`pushDownProperties`) and routed a level deeper; where no declaration exists they are
+//! "unmatched" and reported as undeclared, with Nix's "did you mean".
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use super::messages;
+use super::properties::push_down_properties;
+use super::types::{type_merge, Ty};
+use super::value::{Error, Lazy, Res, TypeOf, Value};
+use super::{merge_definitions, Ctx, Def};
+use crate::scenario::{path, Declaration, Node, Span};
+
+/// A node of the option tree: sub-paths and/or an option declared here.
+pub struct OptTree<'s> {
+    /// Children, sorted by name.
+    pub children: Vec<(&'s str, OptTree<'s>)>,
+    /// The option declared at this path.
+    pub option: Option<Rc<OptDecl<'s>>>,
+    /// The declarations this tree was built from (kept so submodule types can merge trees).
+    raw: Vec<(u32, &'s Declaration)>,
+}
+
+/// One option, its declarations merged (`mergeOptionDecls`).
+pub struct OptDecl<'s> {
+    /// Its type (the declarations' types merged).
+    pub ty: Rc<Ty<'s>>,
+    /// `default`, and the module it is shown as coming from (`head declarations`).
+    pub default: Option<(&'s Node, u32)>,
+    /// `readOnly`.
+    pub read_only: bool,
+    /// `description`.
+    pub description: Option<&'s str>,
+    /// Declaring modules (module index, where), in reversed module order.
+    pub declarations: Vec<(u32, Span)>,
+    /// Set when two declarations cannot be merged: the later-folded module, and why.
+    pub declared_twice: Option<(u32, Span, &'static str)>,
+}
+
+#[derive(Default)]
+struct Build<'s> {
+    children: BTreeMap<&'s str, Build<'s>>,
+    decls: Vec<(u32, &'s Declaration)>,
+}
+
+impl<'s> OptTree<'s> {
+    /// Builds the tree from declarations in (reversed) module order.
+    pub fn build(decls: Vec<(u32, &'s Declaration)>) -> OptTree<'s> {
+        let mut root = Build::default();
+        for &(file, d) in &decls {
+            let mut node = &mut root;
+            for part in &d.path {
+                node = node.children.entry(&**part).or_default();
+            }
+            node.decls.push((file, d));
+        }
+        let mut t = Self::finish(root);
+        t.raw = decls;
+        t
+    }
+
+    /// The tree of two submodule types declared for one option (`submodule` type merge).
+    pub fn merged(a: &OptTree<'s>, b: &OptTree<'s>) -> OptTree<'s> {
+        OptTree::build(a.raw.iter().chain(&b.raw).copied().collect())
+    }
+
+    fn finish(b: Build<'s>) -> OptTree<'s> {
+        let option = if b.decls.is_empty() {
+            None
+        } else {
+            Some(Rc::new(merge_option_decls(&b.decls, &b.children)))
+        };
+        // Declarations below an option of submodule type become options of the submodule
+        // (`optionTreeToOption`); below any other option they are an error, reported on use.
+        let children = if option.is_some() {
+            Vec::new()
+        } else {
+            b.children
+                .into_iter()
+                .map(|(k, v)| (k, Self::finish(v)))
+                .collect()
+        };
+        OptTree {
+            children,
+            option,
+            raw: Vec::new(),
+        }
+    }
+
+    /// Looks up a direct child.
+    pub fn child(&self, name: &str) -> Option<&OptTree<'s>> {
+        self.children
+            .binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .map(|i| &self.children[i].1)
+    }
+}
+
+fn collect_below<'s>(
+    b: &BTreeMap<&'s str, Build<'s>>,
+    prefix: &mut Vec<Box<str>>,
+    out: &mut Vec<(u32, Declaration)>,
+) {
+    for (k, v) in b {
+        prefix.push((*k).into());
+        for &(f, d) in &v.decls {
+            let mut d2 = d.clone();
+            d2.path = prefix.clone();
+            out.push((f, d2));
+        }
+        collect_below(&v.children, prefix, out);
+        prefix.pop();
+    }
+}
+
+/// `mergeOptionDecls`: folds the declarations of one path. Two declarations that both set
+/// `default` or `description`, or whose types do not merge, are "declared twice".
+fn merge_option_decls<'s>(
+    decls: &[(u32, &'s Declaration)],
+    below: &BTreeMap<&'s str, Build<'s>>,
+) -> OptDecl<'s> {
+    let (f0, d0) = decls[0];
+    let mut out = OptDecl {
+        ty: Rc::new(Ty::from_expr(&d0.ty, f0)),
+        default: d0.default.as_ref().map(|n| (n, f0)),
+        read_only: d0.read_only.unwrap_or(false),
+        description: d0.description.as_deref(),
+        declarations: vec![(f0, d0.span)],
+        declared_twice: None,
+    };
+    let mut read_only_set = d0.read_only.is_some();
+    for &(f, d) in &decls[1..] {
+        let merged = type_merge(&out.ty, &Ty::from_expr(&d.ty, f));
+        let why = if d.default.is_some() && out.default.is_some() {
+            Some("both declarations set `default`")
+        } else if d.description.is_some() && out.description.is_some() {
+            Some("both declarations set `description`")
+        } else if merged.is_none() {
+            Some("their types cannot be merged")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            out.declared_twice.get_or_insert((f, d.span, why));
+            out.declarations.push((f, d.span));
+            continue;
+        }
+        out.ty = Rc::new(merged.expect("checked above"));
+        if out.default.is_none() {
+            out.default = d.default.as_ref().map(|n| (n, f));
+        }
+        if out.description.is_none() {
+            out.description = d.description.as_deref();
+        }
+        if !read_only_set && d.read_only.is_some() {
+            out.read_only = d.read_only.unwrap_or(false);
+            read_only_set = true;
+        }
+        out.declarations.push((f, d.span));
+    }
+    // The default is shown as coming from the first declaration in this order.
+    if let Some((n, _)) = out.default {
+        out.default = Some((n, out.declarations[0].0));
+    }
+    if !below.is_empty() {
+        match &*out.ty {
+            Ty::Submodule(sub) => {
+                let mut extra = Vec::new();
+                collect_below(below, &mut Vec::new(), &mut extra);
+                // Leaked once per such declaration: the tree borrows declarations for the
+                // scenario's lifetime, and these are synthesised from it.
+                let extra: &'s [(u32, Declaration)] = Box::leak(extra.into_boxed_slice());
+                let mut all = sub.raw.clone();
+                all.extend(extra.iter().map(|(f, d)| (*f, d)));
+                out.ty = Rc::new(Ty::Submodule(Rc::new(OptTree::build(all))));
+            }
+            _ => {
+                out.declared_twice.get_or_insert((
+                    decls[0].0,
+                    decls[0].1.span,
+                    "its type does not support nested options, but options are declared below it",
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `mergeModules'`: routes the definitions of one level (each an attribute set from one module,
+/// already pushed down) into the tree, and returns the level's config: an attribute set whose
+/// options are thunks. Definitions of names the tree does not have go to `unmatched`.
+pub fn merge_level<'s>(
+    ctx: &Ctx<'s>,
+    prefix: &[&'s str],
+    tree: &OptTree<'s>,
+    modules: Vec<Def<'s>>,
+    unmatched: &mut Vec<Error>,
+) -> Res<Value<'s>> {
+    // Group definitions by attribute name, keeping module order within each name.
+    let mut pairs: Vec<(&'s str, Def<'s>)> = Vec::new();
+    for m in &modules {
+        for (name, v) in m.value.attr_items().unwrap_or_default() {
+            let span = v.span().unwrap_or(m.span);
+            pairs.push((
+                name,
+                Def {
+                    file: m.file,
+                    span,
+                    value: v,
+                    is_default: false,
+                    order: None,
+                },
+            ));
+        }
+    }
+    pairs.sort_by(|a, b| a.0.cmp(b.0));
+    let mut grouped: Vec<(&'s str, Vec<Def<'s>>)> = Vec::new();
+    for (n, d) in pairs {
+        match grouped.last_mut() {
+            Some((last, ds)) if *last == n => ds.push(d),
+            _ => grouped.push((n, vec![d])),
+        }
+    }
+
+    let mut out: Vec<(&'s str, Value<'s>)> = Vec::with_capacity(tree.children.len());
+    let mut gi = grouped.into_iter().peekable();
+    let mut ti = tree.children.iter().peekable();
+    loop {
+        let take_tree = match (ti.peek(), gi.peek()) {
+            (None, None) => break,
+            (Some(_), None) => (true, false),
+            (None, Some(_)) => (false, true),
+            (Some((tn, _)), Some((gn, _))) => match tn.cmp(gn) {
+                std::cmp::Ordering::Less => (true, false),
+                std::cmp::Ordering::Greater => (false, true),
+                std::cmp::Ordering::Equal => (true, true),
+            },
+        };
+        match take_tree {
+            (true, has_defs) => {
+                let (name, child) = ti.next().expect("peeked");
+                let defs = if has_defs {
+                    gi.next().expect("peeked").1
+                } else {
+                    Vec::new()
+                };
+                let mut loc = prefix.to_vec();
+                loc.push(name);
+                let v = match &child.option {
+                    Some(decl) => option_value(loc, decl.clone(), defs),
+                    None => {
+                        let mut pushed = Vec::new();
+                        for d in defs {
+                            let mut level = Vec::new();
+                            push_down_properties(ctx, &d.value, &mut level)?;
+                            for l in level {
+                                if l.type_of() != TypeOf::Set {
+                                    return Err(messages::not_attrset_module(ctx, &loc, &d, &l));
+                                }
+                                pushed.push(Def {
+                                    value: l,
+                                    ..d.clone()
+                                });
+                            }
+                        }
+                        merge_level(ctx, &loc, child, pushed, unmatched)?
+                    }
+                };
+                out.push((name, v));
+            }
+            (false, _) => {
+                let (name, defs) = gi.next().expect("peeked");
+                unmatched.push(messages::undeclared(ctx, prefix, name, tree, &defs));
+            }
+        }
+    }
+    Ok(Value::attrs(out))
+}
+
+/// An option's value: a thunk running `evalOptionValue` on first read.
+fn option_value<'s>(loc: Vec<&'s str>, decl: Rc<OptDecl<'s>>, defs: Vec<Def<'s>>) -> Value<'s> {
+    let label: Rc<str> = Rc::from(path::show(&loc));
+    Value::Lazy(Lazy::new(Some(label), move |ctx| {
+        eval_option_value(ctx, &loc, &decl, defs)
+    }))
+}
+
+/// `evalOptionValue`: puts the default in front as `mkOptionDefault default` (priority 1500),
+/// checks `readOnly` (which counts every raw definition, the default and `mkIf false` ones
+/// included), then merges.
+pub fn eval_option_value<'s>(
+    ctx: &Ctx<'s>,
+    loc: &[&'s str],
+    decl: &Rc<OptDecl<'s>>,
+    defs: Vec<Def<'s>>,
+) -> Res<Value<'s>> {
+    if let Some((file, span, why)) = decl.declared_twice {
+        return Err(messages::declared_twice(ctx, loc, decl, file, span, why));
+    }
+    ctx.trace_declaration(loc, decl);
+    let mut all = Vec::with_capacity(defs.len() + 1);
+    if let Some((node, file)) = decl.default {
+        all.push(Def {
+            file,
+            span: node.span,
+            value: Value::Node(node),
+            is_default: true,
+            order: None,
+        });
+    }
+    all.extend(defs);
+    if decl.read_only && all.len() > 1 {
+        return Err(messages::read_only(ctx, loc, &decl.ty, &all));
+    }
+    let prepared = merge_definitions(ctx, loc, &decl.ty, all)?;
+    prepared.value(ctx, loc, &decl.ty)
+}

@@ -1,0 +1,522 @@
+//! Values of the module system, evaluated lazily as Nix does.
+//!
+//! A value is either data written in the scenario (borrowed: [`Value::Node`]), data computed by a
+//! merge, a property made by push-down, or a [`Lazy`] thunk. Thunks are memoised and detect
+//! re-entry, which is how a config reference cycle is found — and since every option's thunk
+//! carries its path, the error can name the whole chain (`a → b → a`), which Nix cannot.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::diag::{Diagnostic, ErrorKind};
+use crate::scenario::{path, Kind, Node, Span};
+
+use super::Ctx;
+
+/// An error shared by every thunk that depends on it (reported once).
+pub type Error = Rc<Diagnostic>;
+/// The result of evaluating something.
+pub type Res<T> = Result<T, Error>;
+
+/// A value. Cloning is cheap (a reference or an `Rc`).
+#[derive(Clone)]
+pub enum Value<'s> {
+    /// Data as written in the scenario (may be a property, `!config` or `!format`).
+    Node(&'s Node),
+    /// `null`
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A computed string.
+    Str(Rc<str>),
+    /// A computed list.
+    List(Rc<[Value<'s>]>),
+    /// A computed attribute set, sorted by name.
+    Attrs(Rc<[(&'s str, Value<'s>)]>),
+    /// A property made by `pushDownProperties` (`mkIf c` / `mkOverride p` copied onto attributes).
+    Prop(Rc<Prop<'s>>),
+    /// A thunk.
+    Lazy(Rc<Lazy<'s>>),
+}
+
+/// A property, as `lib.modules` represents it: `{ _type = "if"; condition; content; }` etc.
+#[derive(Clone)]
+pub enum Prop<'s> {
+    /// `mkIf condition content`
+    If(Value<'s>, Value<'s>),
+    /// `mkMerge contents`
+    Merge(Vec<Value<'s>>),
+    /// `mkOverride priority content`
+    Override(f64, Value<'s>),
+    /// `mkOrder priority content`
+    Order(f64, Value<'s>),
+}
+
+impl<'s> Prop<'s> {
+    /// The `_type` this property has in Nix.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Prop::If(..) => "if",
+            Prop::Merge(_) => "merge",
+            Prop::Override(..) => "override",
+            Prop::Order(..) => "order",
+        }
+    }
+
+    /// The property seen as the attribute set it is in Nix, for types that take it as data.
+    pub fn as_attrs(&self) -> Vec<(&'s str, Value<'s>)> {
+        let t: Value<'s> = Value::Str(Rc::from(self.type_name()));
+        match self {
+            Prop::If(c, v) => vec![
+                ("_type", t),
+                ("condition", c.clone()),
+                ("content", v.clone()),
+            ],
+            Prop::Merge(xs) => vec![("_type", t), ("contents", Value::List(xs.clone().into()))],
+            Prop::Override(p, v) | Prop::Order(p, v) => {
+                vec![("_type", t), ("content", v.clone()), ("priority", num(*p))]
+            }
+        }
+    }
+}
+
+/// A priority as a Nix number: integral priorities are ints.
+pub fn num<'s>(p: f64) -> Value<'s> {
+    if p.fract() == 0.0 && p.abs() < 9.0e15 {
+        Value::Int(p as i64)
+    } else {
+        Value::Float(p)
+    }
+}
+
+/// A memoised thunk.
+pub struct Lazy<'s> {
+    /// The option path this thunk computes, when it is an option's value (for cycle chains).
+    pub label: Option<Rc<str>>,
+    state: RefCell<State<'s>>,
+}
+
+type Thunk<'s> = Box<dyn FnOnce(&Ctx<'s>) -> Res<Value<'s>> + 's>;
+
+enum State<'s> {
+    Pending(Thunk<'s>),
+    Running,
+    Done(Res<Value<'s>>),
+}
+
+impl<'s> Lazy<'s> {
+    /// A thunk computing `f` on first use.
+    pub fn new(
+        label: Option<Rc<str>>,
+        f: impl FnOnce(&Ctx<'s>) -> Res<Value<'s>> + 's,
+    ) -> Rc<Self> {
+        Rc::new(Lazy {
+            label,
+            state: RefCell::new(State::Pending(Box::new(f))),
+        })
+    }
+
+    /// Evaluates (once) and returns the value, which is in weak head normal form.
+    pub fn force(self: &Rc<Self>, ctx: &Ctx<'s>) -> Res<Value<'s>> {
+        let pending = {
+            let mut st = self.state.borrow_mut();
+            match &*st {
+                State::Done(r) => return r.clone(),
+                State::Running => return Err(ctx.recursion_error(self)),
+                State::Pending(_) => match std::mem::replace(&mut *st, State::Running) {
+                    State::Pending(f) => f,
+                    _ => unreachable!(),
+                },
+            }
+        };
+        ctx.enter(self);
+        let r = pending(ctx).and_then(|v| ctx.whnf(&v));
+        ctx.leave();
+        *self.state.borrow_mut() = State::Done(r.clone());
+        r
+    }
+
+    /// Whether the thunk is being evaluated right now.
+    pub fn is_running(&self) -> bool {
+        matches!(&*self.state.borrow(), State::Running)
+    }
+}
+
+/// The shape of a value in weak head normal form, for dispatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeOf {
+    /// `null`
+    Null,
+    /// `bool`
+    Bool,
+    /// `int`
+    Int,
+    /// `float`
+    Float,
+    /// `string`
+    String,
+    /// `list`
+    List,
+    /// `set` (properties are sets too)
+    Set,
+}
+
+impl TypeOf {
+    /// The name `builtins.typeOf` gives.
+    pub fn nix_name(self) -> &'static str {
+        match self {
+            TypeOf::Null => "null",
+            TypeOf::Bool => "bool",
+            TypeOf::Int => "int",
+            TypeOf::Float => "float",
+            TypeOf::String => "string",
+            TypeOf::List => "list",
+            TypeOf::Set => "set",
+        }
+    }
+}
+
+impl<'s> Value<'s> {
+    /// `builtins.typeOf` of a value in WHNF.
+    pub fn type_of(&self) -> TypeOf {
+        match self {
+            Value::Null => TypeOf::Null,
+            Value::Bool(_) => TypeOf::Bool,
+            Value::Int(_) => TypeOf::Int,
+            Value::Float(_) => TypeOf::Float,
+            Value::Str(_) => TypeOf::String,
+            Value::List(_) => TypeOf::List,
+            Value::Attrs(_) | Value::Prop(_) => TypeOf::Set,
+            Value::Lazy(_) => unreachable!("type_of on an unforced thunk"),
+            Value::Node(n) => match &n.kind {
+                Kind::Null => TypeOf::Null,
+                Kind::Bool(_) => TypeOf::Bool,
+                Kind::Int(_) => TypeOf::Int,
+                Kind::Float(_) => TypeOf::Float,
+                Kind::Str(_) => TypeOf::String,
+                Kind::List(_) => TypeOf::List,
+                Kind::Map(_)
+                | Kind::If(..)
+                | Kind::Merge(_)
+                | Kind::Override(..)
+                | Kind::Order(..) => TypeOf::Set,
+                Kind::Ref(_) | Kind::Format(_) => unreachable!("type_of on an unforced reference"),
+            },
+        }
+    }
+
+    /// The source position, when the value was written in the scenario.
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            Value::Node(n) => Some(n.span),
+            _ => None,
+        }
+    }
+
+    /// The property this value is, if any (`_type` is if/merge/override/order).
+    pub fn prop(&self) -> Option<Prop<'s>> {
+        match self {
+            Value::Prop(p) => Some((**p).clone()),
+            Value::Node(n) => match &n.kind {
+                Kind::If(c, v) => Some(Prop::If(Value::Node(c), Value::Node(v))),
+                Kind::Merge(xs) => Some(Prop::Merge(xs.iter().map(Value::Node).collect())),
+                Kind::Override(p, v) => Some(Prop::Override(*p, Value::Node(v))),
+                Kind::Order(p, v) => Some(Prop::Order(*p, Value::Node(v))),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The `_type` of a set, if it is a property (cheaper than [`Value::prop`]).
+    pub fn prop_type(&self) -> Option<&'static str> {
+        match self {
+            Value::Prop(p) => Some(p.type_name()),
+            Value::Node(n) => match &n.kind {
+                Kind::If(..) => Some("if"),
+                Kind::Merge(_) => Some("merge"),
+                Kind::Override(..) => Some("override"),
+                Kind::Order(..) => Some("order"),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The string, for a string in WHNF.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            Value::Node(n) => match &n.kind {
+                Kind::Str(s) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The boolean, for a boolean in WHNF.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            Value::Node(n) => match n.kind {
+                Kind::Bool(b) => Some(b),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The integer, for an integer in WHNF.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            Value::Node(n) => match n.kind {
+                Kind::Int(i) => Some(i),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The float, for a float in WHNF.
+    pub fn as_float(&self) -> Option<f64> {
+        match self {
+            Value::Float(f) => Some(*f),
+            Value::Node(n) => match n.kind {
+                Kind::Float(f) => Some(f),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The elements, for a list in WHNF.
+    pub fn list_items(&self) -> Option<Vec<Value<'s>>> {
+        match self {
+            Value::List(xs) => Some(xs.to_vec()),
+            Value::Node(n) => match &n.kind {
+                Kind::List(xs) => Some(xs.iter().map(Value::Node).collect()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The attributes, sorted by name, for a set in WHNF (properties included, as data).
+    pub fn attr_items(&self) -> Option<Vec<(&'s str, Value<'s>)>> {
+        match self {
+            Value::Attrs(a) => Some(a.to_vec()),
+            Value::Prop(p) => Some(p.as_attrs()),
+            Value::Node(n) => match &n.kind {
+                Kind::Map(es) => Some(es.iter().map(|(k, v)| (&*k.name, Value::Node(v))).collect()),
+                Kind::If(..) | Kind::Merge(_) | Kind::Override(..) | Kind::Order(..) => {
+                    Some(self.prop()?.as_attrs())
+                }
+                _ => None,
+            },
+            Value::Lazy(_) => None,
+            _ => None,
+        }
+    }
+
+    /// Builds an attribute set from entries sorted by name.
+    pub fn attrs(entries: Vec<(&'s str, Value<'s>)>) -> Value<'s> {
+        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
+        Value::Attrs(entries.into())
+    }
+}
+
+/// Nix's `==` on two values: numbers by value, lists and sets deeply. Forces what it compares.
+pub fn equal<'s>(ctx: &Ctx<'s>, a: &Value<'s>, b: &Value<'s>) -> Res<bool> {
+    let a = ctx.whnf(a)?;
+    let b = ctx.whnf(b)?;
+    if let (Value::Node(x), Value::Node(y)) = (&a, &b) {
+        if std::ptr::eq(*x, *y) {
+            return Ok(true);
+        }
+    }
+    let (ta, tb) = (a.type_of(), b.type_of());
+    Ok(match (ta, tb) {
+        (TypeOf::Int | TypeOf::Float, TypeOf::Int | TypeOf::Float) => {
+            match (a.as_int(), b.as_int()) {
+                (Some(x), Some(y)) => x == y,
+                _ => to_f64(&a) == to_f64(&b),
+            }
+        }
+        _ if ta != tb => false,
+        (TypeOf::Null, _) => true,
+        (TypeOf::Bool, _) => a.as_bool() == b.as_bool(),
+        (TypeOf::String, _) => a.as_str() == b.as_str(),
+        (TypeOf::List, _) => {
+            let (xs, ys) = (
+                a.list_items().unwrap_or_default(),
+                b.list_items().unwrap_or_default(),
+            );
+            if xs.len() != ys.len() {
+                return Ok(false);
+            }
+            for (x, y) in xs.iter().zip(&ys) {
+                if !equal(ctx, x, y)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        (TypeOf::Set, _) => {
+            let (xs, ys) = (
+                a.attr_items().unwrap_or_default(),
+                b.attr_items().unwrap_or_default(),
+            );
+            if xs.len() != ys.len() || xs.iter().zip(&ys).any(|(x, y)| x.0 != y.0) {
+                return Ok(false);
+            }
+            for ((_, x), (_, y)) in xs.iter().zip(&ys) {
+                if !equal(ctx, x, y)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        _ => false,
+    })
+}
+
+fn to_f64(v: &Value<'_>) -> f64 {
+    v.as_int()
+        .map(|i| i as f64)
+        .or_else(|| v.as_float())
+        .unwrap_or(f64::NAN)
+}
+
+/// `lib.generators.toPretty { }`: how Nix shows a value in an error message. Anything that fails
+/// to evaluate makes the whole rendering fail (Nix then shows no value).
+pub fn pretty<'s>(ctx: &Ctx<'s>, v: &Value<'s>, indent: &str, depth: usize) -> Res<String> {
+    let v = ctx.whnf(v)?;
+    if depth > 10 {
+        return Ok("<elided>".into());
+    }
+    Ok(match v.type_of() {
+        TypeOf::Null => "null".into(),
+        TypeOf::Bool => v.as_bool().unwrap().to_string(),
+        TypeOf::Int => v.as_int().unwrap().to_string(),
+        TypeOf::Float => format_float(v.as_float().unwrap()),
+        TypeOf::String => {
+            let s = v.as_str().unwrap();
+            if s.contains('\n') {
+                let body: Vec<String> = s
+                    .split('\n')
+                    .map(|l| format!("{indent}  {}", l.replace("''", "'''").replace("${", "''${")))
+                    .collect();
+                format!(
+                    "''\n{}''",
+                    body.join("\n").trim_end_matches(' ').to_owned()
+                        + if s.ends_with('\n') { "" } else { "" }
+                )
+            } else {
+                nix_string(s)
+            }
+        }
+        TypeOf::List => {
+            let xs = v.list_items().unwrap();
+            if xs.is_empty() {
+                "[ ]".into()
+            } else {
+                let inner = format!("{indent}  ");
+                let mut out = String::from("[");
+                for x in &xs {
+                    out.push('\n');
+                    out.push_str(&inner);
+                    out.push_str(&pretty(ctx, x, &inner, depth + 1)?);
+                }
+                out.push('\n');
+                out.push_str(indent);
+                out.push(']');
+                out
+            }
+        }
+        TypeOf::Set => {
+            let xs = v.attr_items().unwrap();
+            if xs.is_empty() {
+                "{ }".into()
+            } else {
+                let inner = format!("{indent}  ");
+                let mut out = String::from("{");
+                for (k, x) in &xs {
+                    out.push('\n');
+                    out.push_str(&inner);
+                    path::push_component(&mut out, k);
+                    out.push_str(" = ");
+                    out.push_str(&pretty(ctx, x, &inner, depth + 1)?);
+                    out.push(';');
+                }
+                out.push('\n');
+                out.push_str(indent);
+                out.push('}');
+                out
+            }
+        }
+    })
+}
+
+/// A Nix string literal.
+pub fn nix_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' => out.push_str("\\$"),
+            o => out.push(o),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Floats as Nix prints them in messages (`toString`: six decimals).
+pub fn format_float(f: f64) -> String {
+    format!("{f:.6}")
+}
+
+/// The final value as JSON, fully forced (`nix-instantiate --eval --strict --json`).
+pub fn to_json<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> Res<serde_json::Value> {
+    use serde_json::Value as J;
+    let v = ctx.whnf(v)?;
+    Ok(match v.type_of() {
+        TypeOf::Null => J::Null,
+        TypeOf::Bool => J::Bool(v.as_bool().unwrap()),
+        TypeOf::Int => J::from(v.as_int().unwrap()),
+        TypeOf::Float => {
+            serde_json::Number::from_f64(v.as_float().unwrap()).map_or(J::Null, J::Number)
+        }
+        TypeOf::String => J::String(v.as_str().unwrap().to_string()),
+        TypeOf::List => J::Array(
+            v.list_items()
+                .unwrap()
+                .iter()
+                .map(|x| to_json(ctx, x))
+                .collect::<Res<_>>()?,
+        ),
+        TypeOf::Set => {
+            let mut m = serde_json::Map::new();
+            for (k, x) in v.attr_items().unwrap() {
+                m.insert(k.to_string(), to_json(ctx, &x)?);
+            }
+            J::Object(m)
+        }
+    })
+}
+
+/// An error of the given kind, at an option.
+pub fn error(kind: ErrorKind, option: Option<String>, message: String) -> Error {
+    Rc::new(Diagnostic::new(kind, option, message))
+}

@@ -1,0 +1,702 @@
+//! Stage 1, **scenario**: YAML files → [`Scenario`], a list of modules with spans.
+//!
+//! This stage knows the scenario *format* (see `shared/conformance/README.md`): module fields,
+//! flat option declarations, type expressions, tags, dotted paths and imports. It knows nothing
+//! of merge semantics; every value keeps the file, line and column it was written at so the
+//! resolver can point at it.
+
+mod node;
+pub mod path;
+pub mod types;
+mod yaml;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+pub use node::{FileId, FormatPart, Key, Kind, Node, Span};
+pub use types::{EnumValue, IntRange, TypeExpr};
+pub use yaml::MAX_DEPTH;
+
+use crate::diag::Diagnostic;
+
+/// Every file a scenario was read from, with its text (for excerpts in errors).
+#[derive(Debug, Default)]
+pub struct Sources {
+    files: Vec<SourceFile>,
+}
+
+#[derive(Debug)]
+struct SourceFile {
+    display: String,
+    path: PathBuf,
+    text: String,
+    line_starts: Vec<usize>,
+}
+
+impl Sources {
+    fn add(&mut self, display: String, path: PathBuf, text: String) -> FileId {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        self.files.push(SourceFile {
+            display,
+            path,
+            text,
+            line_starts,
+        });
+        FileId(self.files.len() as u32 - 1)
+    }
+
+    /// The name a file is shown by (relative to the scenario's directory).
+    pub fn display(&self, id: FileId) -> &str {
+        self.files
+            .get(id.0 as usize)
+            .map_or("<unknown>", |f| &f.display)
+    }
+
+    /// The file's path on disk.
+    pub fn path(&self, id: FileId) -> Option<&Path> {
+        self.files.get(id.0 as usize).map(|f| f.path.as_path())
+    }
+
+    /// One line of a file (1-based), without its newline.
+    pub fn line_text(&self, id: FileId, line: u32) -> Option<&str> {
+        let f = self.files.get(id.0 as usize)?;
+        let i = line.checked_sub(1)? as usize;
+        let start = *f.line_starts.get(i)?;
+        let end = f.line_starts.get(i + 1).map_or(f.text.len(), |e| e - 1);
+        Some(&f.text[start..end.max(start)])
+    }
+
+    /// Every file, in the order read: (shown name, path).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Path)> {
+        self.files
+            .iter()
+            .map(|f| (f.display.as_str(), f.path.as_path()))
+    }
+}
+
+/// An option declaration: one entry of a module's flat `options:` map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Declaration {
+    /// The option path, split.
+    pub path: Vec<Box<str>>,
+    /// Where the declaration's key was written.
+    pub span: Span,
+    /// Its type.
+    pub ty: TypeExpr,
+    /// Its `default`, a config value (properties and references allowed).
+    pub default: Option<Node>,
+    /// Its `description`.
+    pub description: Option<String>,
+    /// Its `readOnly`, when given.
+    pub read_only: Option<bool>,
+}
+
+/// One module: an item of `modules:` or an imported file.
+#[derive(Debug)]
+pub struct Module {
+    /// The "file" errors and `explain` show: `name:`, the import path, or `scenario.yaml#modules[i]`.
+    pub name: String,
+    /// Where the module starts.
+    pub span: Span,
+    /// The modules it imports, as indices into [`Scenario::modules`], in the order written.
+    pub imports: Vec<(usize, Span)>,
+    /// Its option declarations.
+    pub options: Vec<Declaration>,
+    /// Its `config:`, with keys split into nested mappings.
+    pub config: Option<Node>,
+}
+
+/// A loaded scenario.
+#[derive(Debug)]
+pub struct Scenario {
+    /// The files read.
+    pub sources: Sources,
+    /// `name:`, when given.
+    pub name: Option<String>,
+    /// `description:`, when given.
+    pub description: Option<String>,
+    /// Every module loaded: the top-level items first, then imported files in the order found.
+    pub modules: Vec<Module>,
+    /// The `modules:` list: indices into [`Scenario::modules`].
+    pub top: Vec<usize>,
+    /// The whole scenario document, for later stages that read more than `modules`.
+    pub root: Node,
+}
+
+/// A scenario that could not be read: every problem found, and the files read (for excerpts).
+#[derive(Debug)]
+pub struct LoadError {
+    /// The files read before and while failing.
+    pub sources: Sources,
+    /// Every problem found, not only the first.
+    pub errors: Vec<Diagnostic>,
+}
+
+/// Loads a scenario file and every module it imports.
+pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+    Loader::default().load(path)
+}
+
+/// Loads a scenario from text (for tests and tools); imports are resolved against `dir`.
+pub fn load_str(text: &str, display: &str, dir: &Path) -> Result<Scenario, LoadError> {
+    let mut l = Loader {
+        base: dir.to_path_buf(),
+        ..Default::default()
+    };
+    let file = l
+        .sources
+        .add(display.to_string(), dir.join(display), text.to_string());
+    l.finish_load(file, display)
+}
+
+#[derive(Default)]
+struct Loader {
+    sources: Sources,
+    modules: Vec<Module>,
+    errors: Vec<Diagnostic>,
+    base: PathBuf,
+    /// Canonical path → module index, so a file imported twice is loaded once.
+    by_path: HashMap<PathBuf, usize>,
+    /// Files whose modules still need their imports read: (module index, file, its directory).
+    queue: VecDeque<(usize, Node, PathBuf)>,
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let col = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+        format!("{line}:{col}: the file is not valid UTF-8")
+    })
+}
+
+impl Loader {
+    fn load(mut self, path: &Path) -> Result<Scenario, LoadError> {
+        let display = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        self.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let text = match read_text(path) {
+            Ok(t) => t,
+            Err(e) => {
+                let mut d = Diagnostic::parse(
+                    Span::default(),
+                    format!("cannot read scenario {}: {e}", path.display()),
+                );
+                d.labels.clear();
+                return Err(LoadError {
+                    sources: self.sources,
+                    errors: vec![d],
+                });
+            }
+        };
+        let file = self.sources.add(display.clone(), path.to_path_buf(), text);
+        self.finish_load(file, &display)
+    }
+
+    fn finish_load(mut self, file: FileId, display: &str) -> Result<Scenario, LoadError> {
+        let text = &self.sources.files[file.0 as usize].text;
+        let root = match yaml::parse_document(text, file) {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(LoadError {
+                    sources: self.sources,
+                    errors: vec![e],
+                })
+            }
+        };
+        let mut name = None;
+        let mut description = None;
+        let mut top = Vec::new();
+        match &root.kind {
+            Kind::Map(entries) => {
+                for (k, v) in entries {
+                    match &*k.name {
+                        "name" => name = self.string(v, "name"),
+                        "description" => description = self.string(v, "description"),
+                        "modules" => match &v.kind {
+                            Kind::List(items) => {
+                                for (i, item) in items.iter().enumerate() {
+                                    let default = format!("{display}#modules[{i}]");
+                                    let base = self.base.clone();
+                                    if let Some(m) = self.module(item, default, &base) {
+                                        top.push(m);
+                                    }
+                                }
+                            }
+                            Kind::Null => {}
+                            _ => self.errors.push(Diagnostic::parse(
+                                v.span,
+                                format!("`modules` is a sequence of modules, found {}", v.shape()),
+                            )),
+                        },
+                        // Other top-level keys belong to later stages (image, golden, boot).
+                        _ => {}
+                    }
+                }
+            }
+            Kind::Null => {}
+            _ => self.errors.push(Diagnostic::parse(
+                root.span,
+                format!(
+                    "a scenario is a mapping with a `modules:` list, found {}",
+                    root.shape()
+                ),
+            )),
+        }
+        self.drain_imports();
+        self.check_import_cycles();
+        if !self.errors.is_empty() {
+            return Err(LoadError {
+                sources: self.sources,
+                errors: self.errors,
+            });
+        }
+        Ok(Scenario {
+            sources: self.sources,
+            name,
+            description,
+            modules: self.modules,
+            top,
+            root,
+        })
+    }
+
+    fn string(&mut self, v: &Node, what: &str) -> Option<String> {
+        match &v.kind {
+            Kind::Str(s) => Some(s.to_string()),
+            _ => {
+                self.errors.push(Diagnostic::parse(
+                    v.span,
+                    format!("`{what}` is a string, found {}", v.shape()),
+                ));
+                None
+            }
+        }
+    }
+
+    /// Reads one module mapping. Its imports are queued, so they load breadth-first.
+    fn module(&mut self, node: &Node, default_name: String, dir: &Path) -> Option<usize> {
+        let Kind::Map(entries) = &node.kind else {
+            self.errors.push(Diagnostic::parse(
+                node.span,
+                format!(
+                    "a module is a mapping with `imports`, `options` and `config`, found {}",
+                    node.shape()
+                ),
+            ));
+            return None;
+        };
+        let mut m = Module {
+            name: default_name,
+            span: node.span,
+            imports: Vec::new(),
+            options: Vec::new(),
+            config: None,
+        };
+        for (k, v) in entries {
+            match &*k.name {
+                "name" => {
+                    if let Some(s) = self.string(v, "name") {
+                        m.name = s;
+                    }
+                }
+                "imports" | "options" | "config" => {}
+                other => self.errors.push(Diagnostic::parse(
+                    k.span,
+                    format!("unknown module attribute `{other}`; a module has `name`, `imports`, `options` and `config`"),
+                )),
+            }
+        }
+        if let Some(o) = node.get("options") {
+            match parse_declarations(o) {
+                Ok(d) => m.options = d,
+                Err(e) => self.errors.push(e),
+            }
+        }
+        if let Some(c) = node.get("config") {
+            match normalize(c.clone(), 0) {
+                Ok(c) => m.config = Some(c),
+                Err(e) => self.errors.push(e),
+            }
+        }
+        let idx = self.modules.len();
+        self.modules.push(m);
+        if let Some(imports) = node.get("imports") {
+            self.queue
+                .push_back((idx, imports.clone(), dir.to_path_buf()));
+        }
+        Some(idx)
+    }
+
+    fn drain_imports(&mut self) {
+        while let Some((idx, imports, dir)) = self.queue.pop_front() {
+            let items = match &imports.kind {
+                Kind::List(items) => items.clone(),
+                Kind::Null => Vec::new(),
+                _ => {
+                    self.errors.push(Diagnostic::parse(
+                        imports.span,
+                        format!(
+                            "`imports` is a sequence of file paths, found {}",
+                            imports.shape()
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            for item in items {
+                let Kind::Str(rel) = &item.kind else {
+                    self.errors.push(Diagnostic::parse(
+                        item.span,
+                        format!("an import is a file path, found {}", item.shape()),
+                    ));
+                    continue;
+                };
+                let target = dir.join(&**rel);
+                let canon = match std::fs::canonicalize(&target) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.errors.push(Diagnostic::parse(
+                            item.span,
+                            format!("cannot import `{rel}`: {} ({e})", target.display()),
+                        ));
+                        continue;
+                    }
+                };
+                let child = match self.by_path.get(&canon) {
+                    Some(&c) => c,
+                    None => match self.load_file(&canon, item.span) {
+                        Some(c) => c,
+                        None => continue,
+                    },
+                };
+                self.modules[idx].imports.push((child, item.span));
+            }
+        }
+    }
+
+    fn load_file(&mut self, canon: &Path, at: Span) -> Option<usize> {
+        let text = match read_text(canon) {
+            Ok(t) => t,
+            Err(e) => {
+                self.errors.push(Diagnostic::parse(
+                    at,
+                    format!("cannot import {}: {e}", canon.display()),
+                ));
+                return None;
+            }
+        };
+        let display = relative_display(canon, &self.base);
+        let file = self.sources.add(display.clone(), canon.to_path_buf(), text);
+        let parsed = yaml::parse_document(&self.sources.files[file.0 as usize].text, file);
+        let node = match parsed {
+            Ok(n) => n,
+            Err(e) => {
+                self.errors.push(e);
+                return None;
+            }
+        };
+        let dir = canon.parent().map(Path::to_path_buf).unwrap_or_default();
+        let idx = self.module(&node, display, &dir)?;
+        self.by_path.insert(canon.to_path_buf(), idx);
+        Some(idx)
+    }
+
+    /// Nix accepts an import cycle (the second visit is deduplicated); we refuse it because a
+    /// cycle is always a mistake in a scenario tree, and say where it closes.
+    fn check_import_cycles(&mut self) {
+        let n = self.modules.len();
+        let mut state = vec![0u8; n];
+        for start in 0..n {
+            if state[start] != 0 {
+                continue;
+            }
+            let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+            state[start] = 1;
+            while let Some(&mut (m, ref mut i)) = stack.last_mut() {
+                if let Some(&(child, span)) = self.modules[m].imports.get(*i) {
+                    *i += 1;
+                    match state[child] {
+                        0 => {
+                            state[child] = 1;
+                            stack.push((child, 0));
+                        }
+                        1 => {
+                            let pos = stack.iter().position(|&(x, _)| x == child).unwrap_or(0);
+                            let mut chain: Vec<String> = stack[pos..]
+                                .iter()
+                                .map(|&(x, _)| self.modules[x].name.clone())
+                                .collect();
+                            chain.push(self.modules[child].name.clone());
+                            let mut d = Diagnostic::parse(
+                                span,
+                                format!("import cycle: {}", chain.join(" → ")),
+                            );
+                            d.chain = chain;
+                            self.errors.push(d);
+                        }
+                        _ => {}
+                    }
+                } else {
+                    state[m] = 2;
+                    stack.pop();
+                }
+            }
+        }
+    }
+}
+
+fn relative_display(path: &Path, base: &Path) -> String {
+    let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
+    let p: Vec<_> = path.components().collect();
+    let b: Vec<_> = base.components().collect();
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c);
+    }
+    out.to_string_lossy().into_owned()
+}
+
+/// Reads a flat `options:` map: full option path → declaration.
+pub fn parse_declarations(node: &Node) -> Result<Vec<Declaration>, Diagnostic> {
+    let entries = match &node.kind {
+        Kind::Map(es) => es,
+        Kind::Null => return Ok(Vec::new()),
+        _ => {
+            return Err(Diagnostic::parse(
+                node.span,
+                format!(
+                    "`options` maps option paths to declarations, found {}",
+                    node.shape()
+                ),
+            ))
+        }
+    };
+    let mut out: Vec<Declaration> = Vec::with_capacity(entries.len());
+    for (k, v) in entries {
+        let path = path::split(&k.name).map_err(|e| Diagnostic::parse(k.span, e))?;
+        let Kind::Map(fields) = &v.kind else {
+            return Err(Diagnostic::parse(v.span, format!("the declaration of `{}` is a mapping with `type`, `default`, `description`, `readOnly`; found {}", k.name, v.shape())));
+        };
+        let mut d = Declaration {
+            path,
+            span: k.span,
+            ty: TypeExpr::Unspecified,
+            default: None,
+            description: None,
+            read_only: None,
+        };
+        let mut has_type = false;
+        for (fk, fv) in fields {
+            match &*fk.name {
+                "type" => {
+                    d.ty = types::parse_type(fv, &parse_declarations)?;
+                    has_type = true;
+                }
+                "default" => d.default = Some(normalize(fv.clone(), 0)?),
+                "description" => match &fv.kind {
+                    Kind::Str(s) => d.description = Some(s.to_string()),
+                    _ => return Err(Diagnostic::parse(fv.span, "`description` is a string")),
+                },
+                "readOnly" => match fv.kind {
+                    Kind::Bool(b) => d.read_only = Some(b),
+                    _ => return Err(Diagnostic::parse(fv.span, "`readOnly` is true or false")),
+                },
+                other => {
+                    return Err(Diagnostic::parse(fk.span, format!("unknown declaration field `{other}` of `{}`; a declaration has `type`, `default`, `description`, `readOnly`", k.name)))
+                }
+            }
+        }
+        if !has_type {
+            return Err(Diagnostic::parse(
+                k.span,
+                format!("the declaration of `{}` has no `type`", k.name),
+            ));
+        }
+        out.push(d);
+    }
+    // The same path spelled twice (`a.b` and `'a."b"'`) in one module.
+    let mut seen: HashMap<&[Box<str>], Span> = HashMap::new();
+    for d in &out {
+        if let Some(first) = seen.insert(&d.path, d.span) {
+            return Err(Diagnostic::parse(
+                d.span,
+                format!(
+                    "option `{}` is declared twice in one module",
+                    path::show(&d.path)
+                ),
+            )
+            .label(first, "first declared here"));
+        }
+    }
+    Ok(out)
+}
+
+/// Splits dotted keys of every mapping in a config value into nested mappings, sorts keys, and
+/// rejects a path defined twice in one module (as Nix rejects `{ a.b = 1; a.b = 2; }`). Two
+/// plain mappings at one path merge, as `{ a.b = 1; a.c = 2; }` does in Nix.
+pub fn normalize(node: Node, depth: usize) -> Result<Node, Diagnostic> {
+    if depth > MAX_DEPTH {
+        return Err(Diagnostic::parse(
+            node.span,
+            format!("nesting deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    let span = node.span;
+    let kind = match node.kind {
+        Kind::Map(entries) => {
+            let simple = entries.iter().all(|(k, _)| !k.name.contains(['.', '"']));
+            let mut out: Vec<(Key, Node)> = Vec::with_capacity(entries.len());
+            if simple {
+                for (k, v) in entries {
+                    if k.name.is_empty() {
+                        return Err(Diagnostic::parse(k.span, "empty option path"));
+                    }
+                    out.push((k, normalize(v, depth + 1)?));
+                }
+                out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+            } else {
+                for (k, v) in entries {
+                    let parts = path::split(&k.name).map_err(|e| Diagnostic::parse(k.span, e))?;
+                    let v = normalize(v, depth + 1)?;
+                    insert_path(&mut out, &parts, k.span, v)?;
+                }
+            }
+            Kind::Map(out)
+        }
+        Kind::List(items) => Kind::List(
+            items
+                .into_iter()
+                .map(|n| normalize(n, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        Kind::Merge(items) => Kind::Merge(
+            items
+                .into_iter()
+                .map(|n| normalize(n, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        Kind::If(c, v) => Kind::If(
+            Box::new(normalize(*c, depth + 1)?),
+            Box::new(normalize(*v, depth + 1)?),
+        ),
+        Kind::Override(p, v) => Kind::Override(p, Box::new(normalize(*v, depth + 1)?)),
+        Kind::Order(p, v) => Kind::Order(p, Box::new(normalize(*v, depth + 1)?)),
+        other => other,
+    };
+    Ok(Node { span, kind })
+}
+
+/// Inserts `value` at `parts` into a sorted entry list, merging plain mappings.
+fn insert_path(
+    entries: &mut Vec<(Key, Node)>,
+    parts: &[Box<str>],
+    key_span: Span,
+    value: Node,
+) -> Result<(), Diagnostic> {
+    let name = &parts[0];
+    let pos = entries.binary_search_by(|(k, _)| (*k.name).cmp(name));
+    if parts.len() == 1 {
+        match pos {
+            Err(i) => entries.insert(
+                i,
+                (
+                    Key {
+                        name: name.clone(),
+                        span: key_span,
+                    },
+                    value,
+                ),
+            ),
+            Ok(i) => {
+                let existing = &mut entries[i];
+                let (Kind::Map(old), Kind::Map(new)) = (&mut existing.1.kind, value.kind.clone())
+                else {
+                    return Err(defined_twice(&existing.0, key_span));
+                };
+                for (k, v) in new {
+                    let kspan = k.span;
+                    insert_path(old, &[k.name], kspan, v)?;
+                }
+            }
+        }
+        return Ok(());
+    }
+    let i = match pos {
+        Ok(i) => i,
+        Err(i) => {
+            entries.insert(
+                i,
+                (
+                    Key {
+                        name: name.clone(),
+                        span: key_span,
+                    },
+                    Node {
+                        span: key_span,
+                        kind: Kind::Map(Vec::new()),
+                    },
+                ),
+            );
+            i
+        }
+    };
+    let (k, n) = &mut entries[i];
+    match &mut n.kind {
+        Kind::Map(inner) => insert_path(inner, &parts[1..], key_span, value),
+        _ => Err(defined_twice(k, key_span)),
+    }
+}
+
+fn defined_twice(first: &Key, second: Span) -> Diagnostic {
+    Diagnostic::parse(
+        second,
+        format!(
+            "`{}` is defined twice in one module (as Nix, a module may define each path once)",
+            first.name
+        ),
+    )
+    .label(first.span, "first defined here")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Result<Node, Diagnostic> {
+        let n = yaml::parse_document(text, FileId(0)).unwrap();
+        normalize(n, 0)
+    }
+
+    fn keys(n: &Node) -> Vec<String> {
+        match &n.kind {
+            Kind::Map(es) => es.iter().map(|(k, _)| k.name.to_string()).collect(),
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn dotted_and_nested_keys_mean_the_same() {
+        let n = cfg("a.b: 1\na.c: 2\nz: 0\n'fileSystems.\"/boot\"': {device: x}\n").unwrap();
+        assert_eq!(keys(&n), ["a", "fileSystems", "z"]);
+        assert_eq!(keys(n.get("a").unwrap()), ["b", "c"]);
+        assert_eq!(keys(n.get("fileSystems").unwrap()), ["/boot"]);
+        let m = cfg("a.b: 1\na: {c: 2}\n").unwrap();
+        assert_eq!(keys(m.get("a").unwrap()), ["b", "c"]);
+    }
+
+    #[test]
+    fn same_path_twice_is_an_error() {
+        let e = cfg("a.b: 1\na: {b: 2}\n").unwrap_err();
+        assert!(e.message.contains("defined twice"), "{}", e.message);
+        assert!(cfg("a.b: 1\na: !mkForce {c: 2}\n").is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! The scenario's value tree: every YAML node with the file, line and column it came from.
+//!
+//! Tags are already resolved here (`!mkForce v` is an [`Kind::Override`] node), and every mapping
+//! in a config position has had its dotted keys split (see [`super::path`]), so the resolver
+//! never sees YAML syntax.
+
+/// Index of a source file in [`super::Sources`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct FileId(pub u32);
+
+/// Where a node starts: file, 1-based line, 1-based column (in characters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Span {
+    /// The file the node was read from.
+    pub file: FileId,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column, counted in characters.
+    pub col: u32,
+}
+
+/// A mapping key with its own position (used to point at "defined twice" keys).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Key {
+    /// One path component (already split and unquoted).
+    pub name: Box<str>,
+    /// Where the key was written.
+    pub span: Span,
+}
+
+/// One node of a scenario value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// Where the node starts.
+    pub span: Span,
+    /// What it is.
+    pub kind: Kind,
+}
+
+/// The kinds of values and properties a definition can be made of.
+///
+/// Properties mirror `lib.modules`: `mkIf c v` is `{ _type = "if"; condition; content; }`, and
+/// so on. Where a property is not removed by the module system it is data: an attribute set
+/// with `_type` (see `resolve::value`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    /// `null`, `~` or nothing.
+    Null,
+    /// `true` / `false` (YAML 1.2 core schema).
+    Bool(bool),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(Box<str>),
+    /// A sequence.
+    List(Vec<Node>),
+    /// A mapping. In config positions the keys are single path components, unique and sorted
+    /// by name, like a Nix attribute set.
+    Map(Vec<(Key, Node)>),
+    /// `!mkIf [cond, v]`.
+    If(Box<Node>, Box<Node>),
+    /// `!mkMerge [v, ...]`.
+    Merge(Vec<Node>),
+    /// `!mkOverride [p, v]` and its named forms (`!mkForce v`, ...).
+    Override(f64, Box<Node>),
+    /// `!mkOrder [p, v]`, `!mkBefore v`, `!mkAfter v`.
+    Order(f64, Box<Node>),
+    /// `!config a.b.c`: the final value of another option.
+    Ref(Vec<Box<str>>),
+    /// `!format "text ${a.b} more"`: string interpolation of option values.
+    Format(Vec<FormatPart>),
+}
+
+/// One piece of a `!format` string.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FormatPart {
+    /// Literal text.
+    Text(Box<str>),
+    /// `${a.b.c}`: the value of option `a.b.c`, which must be a string.
+    Ref(Vec<Box<str>>),
+}
+
+impl Node {
+    /// Whether evaluating this node can read other options (`!config`, `!format`). Static
+    /// nodes can be merged eagerly: they cannot take part in a reference cycle.
+    pub fn is_dynamic(&self) -> bool {
+        match &self.kind {
+            Kind::Ref(_) | Kind::Format(_) => true,
+            Kind::Null | Kind::Bool(_) | Kind::Int(_) | Kind::Float(_) | Kind::Str(_) => false,
+            Kind::List(xs) | Kind::Merge(xs) => xs.iter().any(Node::is_dynamic),
+            Kind::Map(es) => es.iter().any(|(_, v)| v.is_dynamic()),
+            Kind::If(c, v) => c.is_dynamic() || v.is_dynamic(),
+            Kind::Override(_, v) | Kind::Order(_, v) => v.is_dynamic(),
+        }
+    }
+
+    /// Looks up a key of a mapping node.
+    pub fn get(&self, name: &str) -> Option<&Node> {
+        match &self.kind {
+            Kind::Map(es) => es.iter().find(|(k, _)| &*k.name == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// A short noun for the node's YAML shape, for error messages.
+    pub fn shape(&self) -> &'static str {
+        match &self.kind {
+            Kind::Null => "null",
+            Kind::Bool(_) => "a boolean",
+            Kind::Int(_) => "an integer",
+            Kind::Float(_) => "a float",
+            Kind::Str(_) => "a string",
+            Kind::List(_) => "a sequence",
+            Kind::Map(_) => "a mapping",
+            Kind::If(..) => "!mkIf",
+            Kind::Merge(_) => "!mkMerge",
+            Kind::Override(..) => "an override",
+            Kind::Order(..) => "!mkOrder",
+            Kind::Ref(_) => "!config",
+            Kind::Format(_) => "!format",
+        }
+    }
+}
