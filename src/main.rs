@@ -101,7 +101,7 @@ fn resolve_cmd(format: Format, path: &std::path::Path) -> (String, String, u8) {
         Err(e) => return e,
     };
     let r = resolve::resolve(&s);
-    match (r.config, format) {
+    let result = match (r.config, format) {
         (Some(c), Format::Json) => (output::json(&c), String::new(), exit::OK),
         (Some(c), Format::Yaml) => (output::yaml(&c), String::new(), exit::OK),
         (Some(c), Format::Text) => (output::text(&c), String::new(), exit::OK),
@@ -115,7 +115,11 @@ fn resolve_cmd(format: Format, path: &std::path::Path) -> (String, String, u8) {
             rendered(&s.sources, &r.errors),
             exit::RESOLVE_ERRORS,
         ),
-    }
+    };
+    // The process ends right after printing: freeing a large scenario node by node would only
+    // delay the exit (rustc does the same with its arenas).
+    std::mem::forget(s);
+    result
 }
 
 fn explain_cmd(path: &std::path::Path, option: &str) -> (String, String, u8) {

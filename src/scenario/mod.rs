@@ -199,7 +199,8 @@ impl Loader {
 
     fn finish_load(mut self, file: FileId, display: &str) -> Result<Scenario, LoadError> {
         let text = &self.sources.files[file.0 as usize].text;
-        let root = match yaml::parse_document(text, file) {
+        let root = yaml::parse_document(text, file);
+        let mut root = match root {
             Ok(r) => r,
             Err(e) => {
                 return Err(LoadError {
@@ -211,22 +212,16 @@ impl Loader {
         let mut name = None;
         let mut description = None;
         let mut top = Vec::new();
-        match &root.kind {
+        let mut items = Vec::new();
+        match &mut root.kind {
             Kind::Map(entries) => {
-                for (k, v) in entries {
+                for (k, v) in entries.iter_mut() {
                     match &*k.name {
                         "name" => name = self.string(v, "name"),
                         "description" => description = self.string(v, "description"),
-                        "modules" => match &v.kind {
-                            Kind::List(items) => {
-                                for (i, item) in items.iter().enumerate() {
-                                    let default = format!("{display}#modules[{i}]");
-                                    let base = self.base.clone();
-                                    if let Some(m) = self.module(item, default, &base) {
-                                        top.push(m);
-                                    }
-                                }
-                            }
+                        // Moved out, not copied: a large scenario is mostly its modules.
+                        "modules" => match &mut v.kind {
+                            Kind::List(list) => items = std::mem::take(list),
                             Kind::Null => {}
                             _ => self.errors.push(Diagnostic::parse(
                                 v.span,
@@ -246,6 +241,13 @@ impl Loader {
                     root.shape()
                 ),
             )),
+        }
+        for (i, item) in items.into_iter().enumerate() {
+            let default = format!("{display}#modules[{i}]");
+            let base = self.base.clone();
+            if let Some(m) = self.module(item, default, &base) {
+                top.push(m);
+            }
         }
         self.drain_imports();
         self.check_import_cycles();
@@ -279,10 +281,11 @@ impl Loader {
     }
 
     /// Reads one module mapping. Its imports are queued, so they load breadth-first.
-    fn module(&mut self, node: &Node, default_name: String, dir: &Path) -> Option<usize> {
-        let Kind::Map(entries) = &node.kind else {
+    fn module(&mut self, node: Node, default_name: String, dir: &Path) -> Option<usize> {
+        let span = node.span;
+        let Kind::Map(entries) = node.kind else {
             self.errors.push(Diagnostic::parse(
-                node.span,
+                span,
                 format!(
                     "a module is a mapping with `imports`, `options` and `config`, found {}",
                     node.shape()
@@ -292,42 +295,38 @@ impl Loader {
         };
         let mut m = Module {
             name: default_name,
-            span: node.span,
+            span,
             imports: Vec::new(),
             options: Vec::new(),
             config: None,
         };
+        let mut imports = None;
         for (k, v) in entries {
             match &*k.name {
                 "name" => {
-                    if let Some(s) = self.string(v, "name") {
+                    if let Some(s) = self.string(&v, "name") {
                         m.name = s;
                     }
                 }
-                "imports" | "options" | "config" => {}
+                "imports" => imports = Some(v),
+                "options" => match parse_declarations(&v) {
+                    Ok(d) => m.options = d,
+                    Err(e) => self.errors.push(e),
+                },
+                "config" => match normalize(v, 0) {
+                    Ok(c) => m.config = Some(c),
+                    Err(e) => self.errors.push(e),
+                },
                 other => self.errors.push(Diagnostic::parse(
                     k.span,
                     format!("unknown module attribute `{other}`; a module has `name`, `imports`, `options` and `config`"),
                 )),
             }
         }
-        if let Some(o) = node.get("options") {
-            match parse_declarations(o) {
-                Ok(d) => m.options = d,
-                Err(e) => self.errors.push(e),
-            }
-        }
-        if let Some(c) = node.get("config") {
-            match normalize(c.clone(), 0) {
-                Ok(c) => m.config = Some(c),
-                Err(e) => self.errors.push(e),
-            }
-        }
         let idx = self.modules.len();
         self.modules.push(m);
-        if let Some(imports) = node.get("imports") {
-            self.queue
-                .push_back((idx, imports.clone(), dir.to_path_buf()));
+        if let Some(imports) = imports {
+            self.queue.push_back((idx, imports, dir.to_path_buf()));
         }
         Some(idx)
     }
@@ -401,7 +400,7 @@ impl Loader {
             }
         };
         let dir = canon.parent().map(Path::to_path_buf).unwrap_or_default();
-        let idx = self.module(&node, display, &dir)?;
+        let idx = self.module(node, display, &dir)?;
         self.by_path.insert(canon.to_path_buf(), idx);
         Some(idx)
     }
@@ -562,7 +561,9 @@ pub fn normalize(node: Node, depth: usize) -> Result<Node, Diagnostic> {
                     }
                     out.push((k, normalize(v, depth + 1)?));
                 }
-                out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+                if !out.windows(2).all(|w| w[0].0.name < w[1].0.name) {
+                    out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+                }
             } else {
                 for (k, v) in entries {
                     let parts = path::split(&k.name).map_err(|e| Diagnostic::parse(k.span, e))?;
@@ -610,7 +611,7 @@ fn insert_path(
                 i,
                 (
                     Key {
-                        name: name.clone(),
+                        name: name.to_string(),
                         span: key_span,
                     },
                     value,
@@ -624,7 +625,7 @@ fn insert_path(
                 };
                 for (k, v) in new {
                     let kspan = k.span;
-                    insert_path(old, &[k.name], kspan, v)?;
+                    insert_path(old, &[k.name.into_boxed_str()], kspan, v)?;
                 }
             }
         }
@@ -637,7 +638,7 @@ fn insert_path(
                 i,
                 (
                     Key {
-                        name: name.clone(),
+                        name: name.to_string(),
                         span: key_span,
                     },
                     Node {

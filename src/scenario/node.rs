@@ -23,7 +23,7 @@ pub struct Span {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Key {
     /// One path component (already split and unquoted).
-    pub name: Box<str>,
+    pub name: String,
     /// Where the key was written.
     pub span: Span,
 }
@@ -53,7 +53,7 @@ pub enum Kind {
     /// A float.
     Float(f64),
     /// A string.
-    Str(Box<str>),
+    Str(String),
     /// A sequence.
     List(Vec<Node>),
     /// A mapping. In config positions the keys are single path components, unique and sorted

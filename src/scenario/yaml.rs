@@ -145,7 +145,7 @@ impl Builder {
                         return Err(Diagnostic::parse(span, "a mapping key cannot carry a tag"));
                     }
                     *key = Some(Key {
-                        name: text.into_owned().into_boxed_str(),
+                        name: text.into_owned(),
                         span,
                     });
                     return Ok(());
@@ -206,23 +206,21 @@ impl Builder {
                 else {
                     unreachable!("the parser balances mapping events")
                 };
-                // Duplicate keys are an error in YAML; sorting first makes the check linear.
-                let mut order: Vec<usize> = (0..entries.len()).collect();
-                order.sort_by(|&a, &b| entries[a].0.name.cmp(&entries[b].0.name));
-                for w in order.windows(2) {
-                    if entries[w[0]].0.name == entries[w[1]].0.name {
-                        let (first, second) = if entries[w[0]].0.span < entries[w[1]].0.span {
-                            (w[0], w[1])
+                // Sorted by name, like a Nix attribute set; duplicate keys (an error in YAML)
+                // are then neighbours.
+                entries.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+                for w in entries.windows(2) {
+                    if w[0].0.name == w[1].0.name {
+                        let (first, second) = if w[0].0.span < w[1].0.span {
+                            (&w[0].0, &w[1].0)
                         } else {
-                            (w[1], w[0])
+                            (&w[1].0, &w[0].0)
                         };
-                        let k = &entries[second].0;
-                        let f = entries[first].0.span;
                         return Err(Diagnostic::parse(
-                            k.span,
-                            format!("duplicate key `{}` in a mapping", k.name),
+                            second.span,
+                            format!("duplicate key `{}` in a mapping", second.name),
                         )
-                        .label(f, "first written here"));
+                        .label(first.span, "first written here"));
                     }
                 }
                 entries.shrink_to_fit();
@@ -460,13 +458,13 @@ fn untagged(built: Built, span: Span) -> Result<Kind, Diagnostic> {
     match built {
         Built::Node(k) => Ok(k),
         Built::Scalar(s, ScalarStyle::Plain) => plain_scalar(s, span),
-        Built::Scalar(s, _) => Ok(Kind::Str(s.into_boxed_str())),
+        Built::Scalar(s, _) => Ok(Kind::Str(s)),
     }
 }
 
 fn core_tag(suffix: &str, built: Built, span: Span) -> Result<Node, Diagnostic> {
     let kind = match (suffix, built) {
-        ("str", Built::Scalar(s, _)) => Kind::Str(s.into_boxed_str()),
+        ("str", Built::Scalar(s, _)) => Kind::Str(s),
         ("int" | "float" | "bool" | "null", Built::Scalar(s, _)) => {
             let k = plain_scalar(s.clone(), span)?;
             let ok = matches!(
@@ -514,7 +512,7 @@ fn plain_scalar(s: String, span: Span) -> Result<Kind, Diagnostic> {
     let b = s.as_bytes();
     let first = b[0];
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
-        return Ok(Kind::Str(s.into_boxed_str()));
+        return Ok(Kind::Str(s));
     }
     let digits = if matches!(first, b'-' | b'+') {
         &s[1..]
@@ -548,7 +546,7 @@ fn plain_scalar(s: String, span: Span) -> Result<Kind, Diagnostic> {
             return Ok(Kind::Float(f));
         }
     }
-    Ok(Kind::Str(s.into_boxed_str()))
+    Ok(Kind::Str(s))
 }
 
 /// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?` without the sign.
