@@ -117,6 +117,7 @@ impl Diagnostic {
         let locs: Vec<_> = self
             .labels
             .iter()
+            .filter(|l| l.span.line > 0)
             .map(|l| {
                 json!({
                     "file": sources.display(l.span.file),
@@ -154,7 +155,7 @@ impl Diagnostic {
         if !self.chain.is_empty() {
             let _ = writeln!(out, "  cycle: {}", self.chain.join(" → "));
         }
-        for label in &self.labels {
+        for label in self.labels.iter().filter(|l| l.span.line > 0) {
             let s = label.span;
             let _ = writeln!(
                 out,

@@ -10,6 +10,8 @@
 //!
 //! The binary (`src/main.rs`) is a thin CLI over these.
 #![deny(missing_docs)]
+// Diagnostics travel by value on the cold error path; boxing them would only add noise.
+#![allow(clippy::result_large_err)]
 
 pub mod diag;
 pub mod output;

@@ -12,7 +12,7 @@ use typed_arena::Arena;
 use super::options::OptDecl;
 use super::priority::{self, DEFAULT_ORDER};
 use super::types::Ty;
-use super::value::{pretty, to_json};
+use super::value::{pretty, to_json, Prop};
 use super::{install_root, Ctx, Def};
 use crate::diag::{Diagnostic, ErrorKind};
 use crate::scenario::{path, Scenario, Sources, Span};
@@ -195,7 +195,23 @@ fn render_step<'s>(
             };
             let _ = writeln!(out, "       {}  {verdict}", priority::override_name(p));
         }
-        if let Ok(text) = pretty(ctx, &raw.value, "", 0) {
+        // Show what was written under its properties; the properties are described above.
+        let mut shown = raw.value.clone();
+        let mut cond = None;
+        while let Some(p) = shown.prop() {
+            shown = match p {
+                Prop::Override(_, c) | Prop::Order(_, c) => c,
+                Prop::If(c, v) => {
+                    cond = ctx.whnf(&c).ok().and_then(|c| c.as_bool());
+                    v
+                }
+                Prop::Merge(_) => break,
+            };
+        }
+        if let Some(c) = cond {
+            let _ = writeln!(out, "       mkIf condition: {c}");
+        }
+        if let Ok(text) = pretty(ctx, &shown, "", 0) {
             let _ = writeln!(out, "       value: {}", one_line(&text));
         }
     }

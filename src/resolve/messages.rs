@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use super::options::{OptDecl, OptTree};
-use super::priority::{self, DEFAULT_OVERRIDE};
+use super::priority;
 use super::types::Ty;
 use super::value::{pretty, Error, Value};
 use super::{levenshtein, Ctx, Def};
@@ -91,10 +91,7 @@ pub fn conflict<'s>(ctx: &Ctx<'s>, loc: &[&str], first: &Def<'s>, other: &Def<'s
         show_defs(ctx, &pair)
     );
     let mut e = (*diag(ctx, ErrorKind::Conflict, loc, msg, &pair)).clone();
-    e.help = Some(format!(
-        "both definitions have priority {}; give the one that should win a lower number (`!mkForce`, 50) or the other a higher one (`!mkDefault`, 1000)",
-        priority::show(DEFAULT_OVERRIDE.min(super::properties::override_priority(first)))
-    ));
+    e.help = Some("both definitions won at the same priority; give the one that should win a lower number (`!mkForce`, 50) or the other a higher one (`!mkDefault`, 1000)".into());
     Rc::new(e)
 }
 

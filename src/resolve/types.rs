@@ -230,9 +230,9 @@ impl<'s> Ty<'s> {
     }
 
     /// `type.check` on a value in weak head normal form.
-    pub fn check(&self, ctx: &Ctx<'s>, v: &Value<'s>) -> Res<bool> {
+    pub fn check(&self, v: &Value<'s>) -> bool {
         let t = v.type_of();
-        Ok(match self {
+        match self {
             Ty::Str | Ty::Sep(_) => t == TypeOf::String,
             Ty::Int => t == TypeOf::Int,
             Ty::Bool | Ty::BoolByOr => t == TypeOf::Bool,
@@ -249,10 +249,10 @@ impl<'s> Ty<'s> {
             }),
             Ty::ListOf(_) => t == TypeOf::List,
             Ty::NonEmptyListOf(_) => v.list_items().is_some_and(|l| !l.is_empty()),
-            Ty::NullOr(e) => t == TypeOf::Null || e.check(ctx, v)?,
-            Ty::Unique(e) => e.check(ctx, v)?,
-            Ty::Either(a, b) => a.check(ctx, v)? || b.check(ctx, v)?,
-        })
+            Ty::NullOr(e) => t == TypeOf::Null || e.check(v),
+            Ty::Unique(e) => e.check(v),
+            Ty::Either(a, b) => a.check(v) || b.check(v),
+        }
     }
 
     /// `emptyValue`: the value when no definition remains, if the type has one.
@@ -290,7 +290,7 @@ pub fn check_and_merge<'s>(
     }
     let mut invalid = Vec::new();
     for d in defs {
-        if !ty.check(ctx, &d.value)? {
+        if !ty.check(&d.value) {
             invalid.push(d.clone());
         }
     }
@@ -441,16 +441,14 @@ fn merge_default<'s>(ctx: &Ctx<'s>, loc: &[&'s str], defs: &[Def<'s>]) -> Res<Va
 
 fn merge_v2<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -> Res<Value<'s>> {
     // The head check: every definition has the right shape.
-    let head_ok = |d: &Def<'s>| -> Res<bool> {
-        Ok(match ty {
-            Ty::ListOf(_) | Ty::NonEmptyListOf(_) => d.value.type_of() == TypeOf::List,
-            Ty::Either(..) => true,
-            _ => d.value.type_of() == TypeOf::Set,
-        })
+    let head_ok = |d: &Def<'s>| match ty {
+        Ty::ListOf(_) | Ty::NonEmptyListOf(_) => d.value.type_of() == TypeOf::List,
+        Ty::Either(..) => true,
+        _ => d.value.type_of() == TypeOf::Set,
     };
     let mut invalid = Vec::new();
     for d in defs {
-        if !head_ok(d)? {
+        if !head_ok(d) {
             invalid.push(d.clone());
         }
     }
@@ -509,7 +507,7 @@ fn merge_v2<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
             for t in [a, b] {
                 let mut all = true;
                 for d in defs {
-                    if !t.check(ctx, &d.value)? {
+                    if !t.check(&d.value) {
                         all = false;
                         break;
                     }

@@ -412,11 +412,7 @@ pub fn pretty<'s>(ctx: &Ctx<'s>, v: &Value<'s>, indent: &str, depth: usize) -> R
                     .split('\n')
                     .map(|l| format!("{indent}  {}", l.replace("''", "'''").replace("${", "''${")))
                     .collect();
-                format!(
-                    "''\n{}''",
-                    body.join("\n").trim_end_matches(' ').to_owned()
-                        + if s.ends_with('\n') { "" } else { "" }
-                )
+                format!("''\n{}''", body.join("\n").trim_end_matches(' '))
             } else {
                 nix_string(s)
             }

@@ -266,7 +266,7 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                     .unwrap_or(&w)
                     .bytes()
                     .all(|b| b.is_ascii_digit())
-                    && w.trim_start_matches('-') != "";
+                    && !w.trim_start_matches('-').is_empty();
                 if is_num {
                     out.push(Tok::Int(
                         w.parse()

@@ -645,11 +645,11 @@ mod parallel {
     /// head is nothing but sequence items.
     fn plan(text: &str, threads: usize) -> Option<Plan> {
         let mut offset = 0usize;
-        let mut line_no = 0u32;
         let mut in_modules = false;
         let mut item_indent: Option<usize> = None;
         let mut items: Vec<(usize, u32)> = Vec::new();
-        for line in text.split_inclusive('\n') {
+        for (line_no, line) in text.split_inclusive('\n').enumerate() {
+            let line_no = line_no as u32;
             let trimmed = line.trim_start_matches(' ');
             let indent = line.len() - trimmed.len();
             let blank = trimmed.trim().is_empty() || trimmed.starts_with('#');
@@ -682,7 +682,6 @@ mod parallel {
                 }
             }
             offset += line.len();
-            line_no += 1;
         }
         if !in_modules || items.len() < threads * 2 {
             return None;
