@@ -6,7 +6,6 @@ use std::rc::Rc;
 
 use super::options::{OptDecl, OptTree};
 use super::priority;
-use super::types::Ty;
 use super::value::{pretty, Error, Value};
 use super::{levenshtein, Ctx, Def};
 use crate::diag::{Diagnostic, ErrorKind, Label};
@@ -305,7 +304,7 @@ pub fn declared_twice(
 }
 
 /// A `readOnly` option with more than one definition (the default counts).
-pub fn read_only<'s>(ctx: &Ctx<'s>, loc: &[&str], _ty: &Ty<'s>, defs: &[Def<'s>]) -> Error {
+pub fn read_only<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
     let msg = format!(
         "The option `{}' is read-only, but it's set multiple times. Definition values:{}",
         show(loc),

@@ -315,7 +315,7 @@ pub fn eval_option_value<'s>(
     }
     all.extend(defs);
     if decl.read_only && all.len() > 1 {
-        return Err(messages::read_only(ctx, loc, &decl.ty, &all));
+        return Err(messages::read_only(ctx, loc, &all));
     }
     let prepared = merge_definitions(ctx, loc, &decl.ty, all)?;
     prepared.value(ctx, loc, &decl.ty)

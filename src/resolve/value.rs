@@ -139,11 +139,6 @@ impl<'s> Lazy<'s> {
         *self.state.borrow_mut() = State::Done(r.clone());
         r
     }
-
-    /// Whether the thunk is being evaluated right now.
-    pub fn is_running(&self) -> bool {
-        matches!(&*self.state.borrow(), State::Running)
-    }
 }
 
 /// The shape of a value in weak head normal form, for dispatch.

@@ -619,8 +619,8 @@ fn insert_path(
             ),
             Ok(i) => {
                 let existing = &mut entries[i];
-                let (Kind::Map(old), Kind::Map(new)) = (&mut existing.1.kind, value.kind.clone())
-                else {
+                // Moved, not cloned: only a second plain mapping at the same path merges.
+                let (Kind::Map(old), Kind::Map(new)) = (&mut existing.1.kind, value.kind) else {
                     return Err(defined_twice(&existing.0, key_span));
                 };
                 for (k, v) in new {
