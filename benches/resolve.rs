@@ -2,6 +2,8 @@
 //! peak memory. Run with the scenario path (see the Justfile's `bench` recipe).
 
 use std::time::Instant;
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -1,6 +1,9 @@
 //! The `isoproof` command line: parses arguments, calls one library function per subcommand,
 //! prints, and maps the outcome to an exit code. No logic lives here.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -79,9 +79,8 @@ impl<'s> Prepared<'s> {
         if is_static {
             return self.value(ctx, &loc, &ty);
         }
-        let label: Rc<str> = Rc::from(path::show(&loc));
-        Ok(Value::Lazy(Lazy::new(Some(label), move |ctx| {
-            self.value(ctx, &loc, &ty)
+        Ok(Value::Lazy(Lazy::new(Some(loc.into()), move |ctx, loc| {
+            self.value(ctx, loc, &ty)
         })))
     }
 }
@@ -130,9 +129,10 @@ pub fn merge_definitions<'s>(
     })
 }
 
-enum Frame {
-    Lazy(*const (), Option<Rc<str>>),
-    Ref(Span, String),
+enum Frame<'s> {
+    Lazy(Rc<Lazy<'s>>),
+    Ref(Span, &'s [Box<str>]),
+    Format(Span),
 }
 
 /// The evaluation context: the scenario, the config fixpoint and the evaluation stack.
@@ -141,7 +141,7 @@ pub struct Ctx<'s> {
     pub scenario: &'s Scenario,
     names: &'s Arena<u8>,
     root: RefCell<Option<Rc<Lazy<'s>>>>,
-    stack: RefCell<Vec<Frame>>,
+    stack: RefCell<Vec<Frame<'s>>>,
     reported: RefCell<Vec<Error>>,
     trace: Option<explain::Tracer<'s>>,
 }
@@ -178,9 +178,7 @@ impl<'s> Ctx<'s> {
     }
 
     fn enter(&self, l: &Rc<Lazy<'s>>) {
-        self.stack
-            .borrow_mut()
-            .push(Frame::Lazy(Rc::as_ptr(l) as *const (), l.label.clone()));
+        self.stack.borrow_mut().push(Frame::Lazy(l.clone()));
     }
 
     fn leave(&self) {
@@ -189,27 +187,27 @@ impl<'s> Ctx<'s> {
 
     /// The error for re-entering a thunk: the chain of options from its first entry.
     fn recursion_error(&self, l: &Rc<Lazy<'s>>) -> Error {
-        let ptr = Rc::as_ptr(l) as *const ();
         let stack = self.stack.borrow();
         let start = stack
             .iter()
-            .position(|f| matches!(f, Frame::Lazy(p, _) if *p == ptr))
+            .position(|f| matches!(f, Frame::Lazy(p) if Rc::ptr_eq(p, l)))
             .unwrap_or(0);
         let mut chain: Vec<String> = Vec::new();
         let mut d = Diagnostic::new(ErrorKind::Recursion, None, String::new());
         for f in &stack[start..] {
             match f {
-                Frame::Lazy(_, Some(label)) => chain.push(label.to_string()),
-                Frame::Lazy(_, None) => {}
-                Frame::Ref(span, what) => d.labels.push(crate::diag::Label {
+                Frame::Lazy(x) => chain.extend(x.label()),
+                Frame::Ref(span, p) => d.labels.push(crate::diag::Label {
                     span: *span,
-                    note: format!("reads `{what}`"),
+                    note: format!("reads `{}`", path::show(p)),
+                }),
+                Frame::Format(span) => d.labels.push(crate::diag::Label {
+                    span: *span,
+                    note: "reads `!format`".into(),
                 }),
             }
         }
-        if let Some(label) = &l.label {
-            chain.push(label.to_string());
-        }
+        chain.extend(l.label());
         d.option = chain.first().cloned();
         d.message = if chain.is_empty() {
             "infinite recursion encountered".into()
@@ -226,17 +224,13 @@ impl<'s> Ctx<'s> {
             Value::Lazy(l) => l.force(self),
             Value::Node(n) => match &n.kind {
                 Kind::Ref(p) => {
-                    self.stack
-                        .borrow_mut()
-                        .push(Frame::Ref(n.span, path::show(p)));
+                    self.stack.borrow_mut().push(Frame::Ref(n.span, p));
                     let r = self.select(p, n.span);
                     self.stack.borrow_mut().pop();
                     r
                 }
                 Kind::Format(parts) => {
-                    self.stack
-                        .borrow_mut()
-                        .push(Frame::Ref(n.span, "!format".into()));
+                    self.stack.borrow_mut().push(Frame::Format(n.span));
                     let r = self.format(parts, n.span);
                     self.stack.borrow_mut().pop();
                     r
@@ -328,7 +322,7 @@ pub fn collect_modules(s: &Scenario) -> Vec<usize> {
 
 fn install_root<'s>(ctx: &Ctx<'s>) {
     let s = ctx.scenario;
-    let root = Lazy::new(None, move |ctx: &Ctx<'s>| {
+    let root = Lazy::new(None, move |ctx: &Ctx<'s>, _| {
         let order = collect_modules(s);
         let decls = order
             .iter()
@@ -412,7 +406,7 @@ pub fn resolve(s: &Scenario) -> Resolution {
             for e in ctx.reported.borrow_mut().drain(..) {
                 push(&mut errors, e);
             }
-            let mut ok = serde_json::Map::new();
+            let mut ok = serde_json::Map::with_capacity(root.attr_items().map_or(0, |a| a.len()));
             let mut failed = false;
             collect(&ctx, &root, &mut ok, &mut |e| {
                 failed = true;
@@ -442,8 +436,8 @@ fn collect<'s>(
 ) {
     for (name, v) in level.attr_items().unwrap_or_default() {
         match &v {
-            Value::Attrs(_) => {
-                let mut sub = serde_json::Map::new();
+            Value::Attrs(a) => {
+                let mut sub = serde_json::Map::with_capacity(a.len());
                 collect(ctx, &v, &mut sub, on_err);
                 out.insert(name.to_string(), serde_json::Value::Object(sub));
             }

@@ -6,7 +6,8 @@
 //! (`pushDownProperties`) and routed a level deeper; where no declaration exists they are
 //! "unmatched" and reported as undeclared, with Nix's "did you mean".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use super::messages;
@@ -14,7 +15,7 @@ use super::properties::push_down_properties;
 use super::types::{type_merge, Ty};
 use super::value::{Error, Lazy, Res, TypeOf, Value};
 use super::{merge_definitions, Ctx, Def};
-use crate::scenario::{path, Declaration, Node, Span};
+use crate::scenario::{Declaration, Node, Span};
 
 /// A node of the option tree: sub-paths and/or an option declared here.
 pub struct OptTree<'s> {
@@ -24,6 +25,9 @@ pub struct OptTree<'s> {
     pub option: Option<Rc<OptDecl<'s>>>,
     /// The declarations this tree was built from (kept so submodule types can merge trees).
     raw: Vec<(u32, &'s Declaration)>,
+    /// Child name → index in `children`: routing ~200k definitions by binary search or by
+    /// sorting (name, definition) pairs spent most of the merge comparing strings.
+    index: HashMap<&'s str, u32, BuildHasherDefault<FxHasher>>,
 }
 
 /// One option, its declarations merged (`mergeOptionDecls`).
@@ -77,7 +81,7 @@ impl<'s> OptTree<'s> {
         };
         // Declarations below an option of submodule type become options of the submodule
         // (`optionTreeToOption`); below any other option they are an error, reported on use.
-        let children = if option.is_some() {
+        let children: Vec<(&'s str, OptTree<'s>)> = if option.is_some() {
             Vec::new()
         } else {
             b.children
@@ -85,19 +89,27 @@ impl<'s> OptTree<'s> {
                 .map(|(k, v)| (k, Self::finish(v)))
                 .collect()
         };
+        let index = children
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (*k, i as u32))
+            .collect();
         OptTree {
             children,
             option,
             raw: Vec::new(),
+            index,
         }
     }
 
     /// Looks up a direct child.
     pub fn child(&self, name: &str) -> Option<&OptTree<'s>> {
-        self.children
-            .binary_search_by(|(n, _)| (*n).cmp(name))
-            .ok()
-            .map(|i| &self.children[i].1)
+        self.position(name).map(|i| &self.children[i].1)
+    }
+
+    /// The index of a direct child in `children`.
+    fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).map(|&i| i as usize)
     }
 }
 
@@ -201,26 +213,44 @@ pub fn merge_level<'s>(
     modules: Vec<Def<'s>>,
     unmatched: &mut Vec<Error>,
 ) -> Res<Value<'s>> {
-    // Group definitions by attribute name, keeping module order within each name.
-    let mut pairs: Vec<(&'s str, Def<'s>)> = Vec::new();
+    // Route definitions to the tree's children, keeping module order within each name; names
+    // the tree does not have are grouped (sorted) for the "undeclared" report.
+    // Two passes (count, then fill) so every bucket is allocated once at its final size.
+    let mut slots: Vec<u32> = Vec::new();
+    let mut counts = vec![0u32; tree.children.len()];
     for m in &modules {
-        for (name, v) in m.value.attr_items().unwrap_or_default() {
-            let span = v.span().unwrap_or(m.span);
-            pairs.push((
-                name,
-                Def {
-                    file: m.file,
-                    span,
-                    value: v,
-                    is_default: false,
-                    order: None,
-                },
-            ));
+        for (name, _) in m.value.attr_items().unwrap_or_default() {
+            let slot = tree.position(name).map_or(u32::MAX, |i| i as u32);
+            if let Some(c) = counts.get_mut(slot as usize) {
+                *c += 1;
+            }
+            slots.push(slot);
         }
     }
-    pairs.sort_by(|a, b| a.0.cmp(b.0));
+    let mut buckets: Vec<Vec<Def<'s>>> = counts
+        .iter()
+        .map(|&c| Vec::with_capacity(c as usize))
+        .collect();
+    let mut stray: Vec<(&'s str, Def<'s>)> = Vec::new();
+    let mut slots = slots.into_iter();
+    for m in &modules {
+        for (name, v) in m.value.attr_items().unwrap_or_default() {
+            let def = Def {
+                file: m.file,
+                span: v.span().unwrap_or(m.span),
+                value: v,
+                is_default: false,
+                order: None,
+            };
+            match buckets.get_mut(slots.next().expect("one slot per name") as usize) {
+                Some(b) => b.push(def),
+                None => stray.push((name, def)),
+            }
+        }
+    }
+    stray.sort_by(|a, b| a.0.cmp(b.0));
     let mut grouped: Vec<(&'s str, Vec<Def<'s>>)> = Vec::new();
-    for (n, d) in pairs {
+    for (n, d) in stray {
         match grouped.last_mut() {
             Some((last, ds)) if *last == n => ds.push(d),
             _ => grouped.push((n, vec![d])),
@@ -228,65 +258,53 @@ pub fn merge_level<'s>(
     }
 
     let mut out: Vec<(&'s str, Value<'s>)> = Vec::with_capacity(tree.children.len());
+    // Children and undeclared names, merged in name order (the order errors are reported in).
     let mut gi = grouped.into_iter().peekable();
-    let mut ti = tree.children.iter().peekable();
+    let mut ti = tree.children.iter().zip(buckets).peekable();
     loop {
         let take_tree = match (ti.peek(), gi.peek()) {
             (None, None) => break,
-            (Some(_), None) => (true, false),
-            (None, Some(_)) => (false, true),
-            (Some((tn, _)), Some((gn, _))) => match tn.cmp(gn) {
-                std::cmp::Ordering::Less => (true, false),
-                std::cmp::Ordering::Greater => (false, true),
-                std::cmp::Ordering::Equal => (true, true),
-            },
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(((tn, _), _)), Some((gn, _))) => tn < gn,
         };
-        match take_tree {
-            (true, has_defs) => {
-                let (name, child) = ti.next().expect("peeked");
-                let defs = if has_defs {
-                    gi.next().expect("peeked").1
-                } else {
-                    Vec::new()
-                };
-                let mut loc = prefix.to_vec();
-                loc.push(name);
-                let v = match &child.option {
-                    Some(decl) => option_value(loc, decl.clone(), defs),
-                    None => {
-                        let mut pushed = Vec::new();
-                        for d in defs {
-                            let mut level = Vec::new();
-                            push_down_properties(ctx, &d.value, &mut level)?;
-                            for l in level {
-                                if l.type_of() != TypeOf::Set {
-                                    return Err(messages::not_attrset_module(ctx, &loc, &d, &l));
-                                }
-                                pushed.push(Def {
-                                    value: l,
-                                    ..d.clone()
-                                });
-                            }
-                        }
-                        merge_level(ctx, &loc, child, pushed, unmatched)?
-                    }
-                };
-                out.push((name, v));
-            }
-            (false, _) => {
-                let (name, defs) = gi.next().expect("peeked");
-                unmatched.push(messages::undeclared(ctx, prefix, name, tree, &defs));
-            }
+        if !take_tree {
+            let (name, defs) = gi.next().expect("peeked");
+            unmatched.push(messages::undeclared(ctx, prefix, name, tree, &defs));
+            continue;
         }
+        let ((name, child), defs) = ti.next().expect("peeked");
+        let mut loc = prefix.to_vec();
+        loc.push(name);
+        let v = match &child.option {
+            Some(decl) => option_value(loc, decl.clone(), defs),
+            None => {
+                let mut pushed = Vec::new();
+                for d in defs {
+                    let mut level = Vec::new();
+                    push_down_properties(ctx, &d.value, &mut level)?;
+                    for l in level {
+                        if l.type_of() != TypeOf::Set {
+                            return Err(messages::not_attrset_module(ctx, &loc, &d, &l));
+                        }
+                        pushed.push(Def {
+                            value: l,
+                            ..d.clone()
+                        });
+                    }
+                }
+                merge_level(ctx, &loc, child, pushed, unmatched)?
+            }
+        };
+        out.push((name, v));
     }
     Ok(Value::attrs(out))
 }
 
 /// An option's value: a thunk running `evalOptionValue` on first read.
 fn option_value<'s>(loc: Vec<&'s str>, decl: Rc<OptDecl<'s>>, defs: Vec<Def<'s>>) -> Value<'s> {
-    let label: Rc<str> = Rc::from(path::show(&loc));
-    Value::Lazy(Lazy::new(Some(label), move |ctx| {
-        eval_option_value(ctx, &loc, &decl, defs)
+    Value::Lazy(Lazy::new(Some(loc.into()), move |ctx, loc| {
+        eval_option_value(ctx, loc, &decl, defs)
     }))
 }
 
@@ -319,4 +337,40 @@ pub fn eval_option_value<'s>(
     }
     let prepared = merge_definitions(ctx, loc, &decl.ty, all)?;
     prepared.value(ctx, loc, &decl.ty)
+}
+
+/// FxHash (rustc's hasher): option names are short and not attacker-controlled, so a
+/// multiply-rotate hash beats SipHash several times over here.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut b = bytes;
+        while let Some((w, rest)) = b.split_first_chunk::<8>() {
+            self.add(u64::from_le_bytes(*w));
+            b = rest;
+        }
+        if let Some((w, rest)) = b.split_first_chunk::<4>() {
+            self.add(u64::from(u32::from_le_bytes(*w)));
+            b = rest;
+        }
+        for &x in b {
+            self.add(u64::from(x));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }

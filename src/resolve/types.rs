@@ -13,7 +13,7 @@ use super::options::{merge_level, OptTree};
 use super::properties::push_down_properties;
 use super::value::{equal, Res, TypeOf, Value};
 use super::{merge_definitions, Ctx, Def};
-use crate::scenario::{EnumValue, IntRange, TypeExpr};
+use crate::scenario::{EnumValue, IntRange, Kind, TypeExpr};
 
 /// A runtime option type.
 #[derive(Clone)]
@@ -248,7 +248,7 @@ impl<'s> Ty<'s> {
                 EnumValue::Bool(b) => v.as_bool() == Some(*b),
             }),
             Ty::ListOf(_) => t == TypeOf::List,
-            Ty::NonEmptyListOf(_) => v.list_items().is_some_and(|l| !l.is_empty()),
+            Ty::NonEmptyListOf(_) => v.list_items().is_some_and(|l| l.len() != 0),
             Ty::NullOr(e) => t == TypeOf::Null || e.check(v),
             Ty::Unique(e) => e.check(v),
             Ty::Either(a, b) => a.check(v) || b.check(v),
@@ -456,7 +456,7 @@ fn merge_v2<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
         if let Ty::NonEmptyListOf(_) = ty {
             invalid.extend(
                 defs.iter()
-                    .filter(|d| d.value.list_items().is_some_and(|l| l.is_empty()))
+                    .filter(|d| d.value.list_items().is_some_and(|l| l.len() == 0))
                     .cloned(),
             );
         }
@@ -474,13 +474,11 @@ fn merge_v2<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
         Ty::ListOf(t) | Ty::NonEmptyListOf(t) => {
             let mut out = Vec::new();
             for (n, d) in defs.iter().enumerate() {
-                for (m, elem) in d
-                    .value
-                    .list_items()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .enumerate()
-                {
+                for (m, elem) in d.value.list_items().unwrap_or_default().enumerate() {
+                    if let Some(v) = plain_element(ctx, t, &elem) {
+                        out.push(v);
+                        continue;
+                    }
                     let name: &'s str =
                         ctx.intern(format!("[definition {}-entry {}]", n + 1, m + 1));
                     let mut eloc = loc.to_vec();
@@ -529,6 +527,19 @@ fn merge_v2<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
     }
 }
 
+/// The merge of a lone element that is plain written data of the right type: the element
+/// itself, for every type (`mergeDefinitions` of one checked scalar definition is its value).
+/// This skips building the element's location (`[definition N-entry M]`), which only an
+/// error or `explain` shows. `None` means "take the general path".
+fn plain_element<'s>(ctx: &Ctx<'s>, t: &Ty<'s>, v: &Value<'s>) -> Option<Value<'s>> {
+    let Value::Node(n) = v else { return None };
+    let plain = matches!(
+        n.kind,
+        Kind::Null | Kind::Bool(_) | Kind::Int(_) | Kind::Float(_) | Kind::Str(_)
+    );
+    (plain && ctx.trace.is_none() && !t.is_v2() && t.check(v)).then(|| v.clone())
+}
+
 /// One attribute or list element, merged as an option of its own. Static values are merged now;
 /// values that read other options become thunks, so cycles are found where Nix finds them.
 fn merge_element<'s>(
@@ -554,8 +565,9 @@ fn merge_attrs<'s>(
     defs: &[Def<'s>],
     lazy: bool,
 ) -> Res<Value<'s>> {
-    let mut by_name: Vec<(&'s str, Vec<Def<'s>>)> = Vec::new();
-    let single = defs.len() == 1;
+    // (name, definition) pairs, stably sorted by name, then grouped: definition order is kept
+    // within each name. One definition's names are sorted already.
+    let mut pairs: Vec<(&'s str, Def<'s>)> = Vec::new();
     for d in defs {
         for (k, v) in d.value.attr_items().unwrap_or_default() {
             let span = v.span().unwrap_or(d.span);
@@ -566,26 +578,34 @@ fn merge_attrs<'s>(
                 is_default: false,
                 order: None,
             };
-            if single {
-                by_name.push((k, vec![def]));
-                continue;
-            }
-            match by_name.binary_search_by(|(n, _)| (*n).cmp(k)) {
-                Ok(i) => by_name[i].1.push(def),
-                Err(i) => by_name.insert(i, (k, vec![def])),
-            }
+            pairs.push((k, def));
+        }
+    }
+    if defs.len() > 1 {
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    let mut by_name: Vec<(&'s str, Vec<Def<'s>>)> = Vec::with_capacity(pairs.len());
+    for (k, d) in pairs {
+        match by_name.last_mut() {
+            Some((last, ds)) if *last == k => ds.push(d),
+            _ => by_name.push((k, vec![d])),
         }
     }
     let mut out = Vec::with_capacity(by_name.len());
     for (k, ds) in by_name {
+        if let [d] = &ds[..] {
+            if let Some(v) = plain_element(ctx, t, &d.value) {
+                out.push((k, v));
+                continue;
+            }
+        }
         let mut kloc = loc.to_vec();
         kloc.push(k);
         if lazy {
             let t = t.clone();
-            let label: Rc<str> = Rc::from(crate::scenario::path::show(&kloc));
-            let cell = super::value::Lazy::new(Some(label), move |ctx| {
-                let prepared = merge_definitions(ctx, &kloc, &t, ds)?;
-                prepared.value(ctx, &kloc, &t)
+            let cell = super::value::Lazy::new(Some(kloc.into()), move |ctx, kloc| {
+                let prepared = merge_definitions(ctx, kloc, &t, ds)?;
+                prepared.value(ctx, kloc, &t)
             });
             out.push((k, Value::Lazy(cell)));
         } else if let Some(v) = merge_element(ctx, kloc, t, ds)? {

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::diag::{Diagnostic, ErrorKind};
-use crate::scenario::{path, Kind, Node, Span};
+use crate::scenario::{path, Key, Kind, Node, Span};
 
 use super::Ctx;
 
@@ -96,11 +96,12 @@ pub fn num<'s>(p: f64) -> Value<'s> {
 /// A memoised thunk.
 pub struct Lazy<'s> {
     /// The option path this thunk computes, when it is an option's value (for cycle chains).
-    pub label: Option<Rc<str>>,
+    /// Kept as components and shown only when an error needs it.
+    pub loc: Option<Rc<[&'s str]>>,
     state: RefCell<State<'s>>,
 }
 
-type Thunk<'s> = Box<dyn FnOnce(&Ctx<'s>) -> Res<Value<'s>> + 's>;
+type Thunk<'s> = Box<dyn FnOnce(&Ctx<'s>, &[&'s str]) -> Res<Value<'s>> + 's>;
 
 enum State<'s> {
     Pending(Thunk<'s>),
@@ -109,15 +110,20 @@ enum State<'s> {
 }
 
 impl<'s> Lazy<'s> {
-    /// A thunk computing `f` on first use.
+    /// A thunk computing `f` on first use; `f` is given the thunk's location (or `[]`).
     pub fn new(
-        label: Option<Rc<str>>,
-        f: impl FnOnce(&Ctx<'s>) -> Res<Value<'s>> + 's,
+        loc: Option<Rc<[&'s str]>>,
+        f: impl FnOnce(&Ctx<'s>, &[&'s str]) -> Res<Value<'s>> + 's,
     ) -> Rc<Self> {
         Rc::new(Lazy {
-            label,
+            loc,
             state: RefCell::new(State::Pending(Box::new(f))),
         })
+    }
+
+    /// The option path, shown as Nix shows it.
+    pub fn label(&self) -> Option<String> {
+        self.loc.as_deref().map(path::show)
     }
 
     /// Evaluates (once) and returns the value, which is in weak head normal form.
@@ -134,7 +140,7 @@ impl<'s> Lazy<'s> {
             }
         };
         ctx.enter(self);
-        let r = pending(ctx).and_then(|v| ctx.whnf(&v));
+        let r = pending(ctx, self.loc.as_deref().unwrap_or(&[])).and_then(|v| ctx.whnf(&v));
         ctx.leave();
         *self.state.borrow_mut() = State::Done(r.clone());
         r
@@ -290,30 +296,37 @@ impl<'s> Value<'s> {
         }
     }
 
-    /// The elements, for a list in WHNF.
-    pub fn list_items(&self) -> Option<Vec<Value<'s>>> {
+    /// The elements, for a list in WHNF (iterated in place, not copied).
+    pub fn list_items(&self) -> Option<ListIter<'_, 's>> {
         match self {
-            Value::List(xs) => Some(xs.to_vec()),
-            Value::Node(n) => match &n.kind {
-                Kind::List(xs) => Some(xs.iter().map(Value::Node).collect()),
-                _ => None,
-            },
+            Value::List(xs) => Some(ListIter::Computed(xs.iter())),
+            Value::Node(n) => {
+                let n: &'s Node = n;
+                match &n.kind {
+                    Kind::List(xs) => Some(ListIter::Written(xs.iter())),
+                    _ => None,
+                }
+            }
             _ => None,
         }
     }
 
-    /// The attributes, sorted by name, for a set in WHNF (properties included, as data).
-    pub fn attr_items(&self) -> Option<Vec<(&'s str, Value<'s>)>> {
+    /// The attributes, sorted by name, for a set in WHNF (properties included, as data),
+    /// iterated in place, not copied.
+    pub fn attr_items(&self) -> Option<AttrIter<'_, 's>> {
         match self {
-            Value::Attrs(a) => Some(a.to_vec()),
-            Value::Prop(p) => Some(p.as_attrs()),
-            Value::Node(n) => match &n.kind {
-                Kind::Map(es) => Some(es.iter().map(|(k, v)| (&*k.name, Value::Node(v))).collect()),
-                Kind::If(..) | Kind::Merge(_) | Kind::Override(..) | Kind::Order(..) => {
-                    Some(self.prop()?.as_attrs())
+            Value::Attrs(a) => Some(AttrIter::Computed(a.iter())),
+            Value::Prop(p) => Some(AttrIter::Owned(p.as_attrs().into_iter())),
+            Value::Node(n) => {
+                let n: &'s Node = n;
+                match &n.kind {
+                    Kind::Map(es) => Some(AttrIter::Written(es.iter())),
+                    Kind::If(..) | Kind::Merge(_) | Kind::Override(..) | Kind::Order(..) => {
+                        Some(AttrIter::Owned(self.prop()?.as_attrs().into_iter()))
+                    }
+                    _ => None,
                 }
-                _ => None,
-            },
+            }
             Value::Lazy(_) => None,
             _ => None,
         }
@@ -323,6 +336,78 @@ impl<'s> Value<'s> {
     pub fn attrs(entries: Vec<(&'s str, Value<'s>)>) -> Value<'s> {
         debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
         Value::Attrs(entries.into())
+    }
+}
+
+/// The elements of a list value, borrowed where they live.
+pub enum ListIter<'a, 's> {
+    /// A computed list.
+    Computed(std::slice::Iter<'a, Value<'s>>),
+    /// A list written in the scenario.
+    Written(std::slice::Iter<'s, Node>),
+}
+
+impl<'s> Iterator for ListIter<'_, 's> {
+    type Item = Value<'s>;
+
+    fn next(&mut self) -> Option<Value<'s>> {
+        match self {
+            ListIter::Computed(i) => i.next().cloned(),
+            ListIter::Written(i) => i.next().map(Value::Node),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            ListIter::Computed(i) => i.size_hint(),
+            ListIter::Written(i) => i.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for ListIter<'_, '_> {}
+
+impl Default for ListIter<'_, '_> {
+    fn default() -> Self {
+        ListIter::Written([].iter())
+    }
+}
+
+/// The attributes of a set value, sorted by name, borrowed where they live.
+pub enum AttrIter<'a, 's> {
+    /// A computed set.
+    Computed(std::slice::Iter<'a, (&'s str, Value<'s>)>),
+    /// A mapping written in the scenario.
+    Written(std::slice::Iter<'s, (Key, Node)>),
+    /// A property seen as data (built on demand; rare).
+    Owned(std::vec::IntoIter<(&'s str, Value<'s>)>),
+}
+
+impl<'s> Iterator for AttrIter<'_, 's> {
+    type Item = (&'s str, Value<'s>);
+
+    fn next(&mut self) -> Option<(&'s str, Value<'s>)> {
+        match self {
+            AttrIter::Computed(i) => i.next().map(|(k, v)| (*k, v.clone())),
+            AttrIter::Written(i) => i.next().map(|(k, v)| (&*k.name, Value::Node(v))),
+            AttrIter::Owned(i) => i.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            AttrIter::Computed(i) => i.size_hint(),
+            AttrIter::Written(i) => i.size_hint(),
+            AttrIter::Owned(i) => i.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for AttrIter<'_, '_> {}
+
+impl Default for AttrIter<'_, '_> {
+    fn default() -> Self {
+        AttrIter::Owned(Vec::new().into_iter())
     }
 }
 
@@ -348,9 +433,9 @@ pub fn equal<'s>(ctx: &Ctx<'s>, a: &Value<'s>, b: &Value<'s>) -> Res<bool> {
         (TypeOf::Bool, _) => a.as_bool() == b.as_bool(),
         (TypeOf::String, _) => a.as_str() == b.as_str(),
         (TypeOf::List, _) => {
-            let (xs, ys) = (
-                a.list_items().unwrap_or_default(),
-                b.list_items().unwrap_or_default(),
+            let (xs, ys): (Vec<_>, Vec<_>) = (
+                a.list_items().unwrap_or_default().collect(),
+                b.list_items().unwrap_or_default().collect(),
             );
             if xs.len() != ys.len() {
                 return Ok(false);
@@ -363,9 +448,9 @@ pub fn equal<'s>(ctx: &Ctx<'s>, a: &Value<'s>, b: &Value<'s>) -> Res<bool> {
             true
         }
         (TypeOf::Set, _) => {
-            let (xs, ys) = (
-                a.attr_items().unwrap_or_default(),
-                b.attr_items().unwrap_or_default(),
+            let (xs, ys): (Vec<_>, Vec<_>) = (
+                a.attr_items().unwrap_or_default().collect(),
+                b.attr_items().unwrap_or_default().collect(),
             );
             if xs.len() != ys.len() || xs.iter().zip(&ys).any(|(x, y)| x.0 != y.0) {
                 return Ok(false);
@@ -413,7 +498,7 @@ pub fn pretty<'s>(ctx: &Ctx<'s>, v: &Value<'s>, indent: &str, depth: usize) -> R
             }
         }
         TypeOf::List => {
-            let xs = v.list_items().unwrap();
+            let xs: Vec<_> = v.list_items().unwrap().collect();
             if xs.is_empty() {
                 "[ ]".into()
             } else {
@@ -431,7 +516,7 @@ pub fn pretty<'s>(ctx: &Ctx<'s>, v: &Value<'s>, indent: &str, depth: usize) -> R
             }
         }
         TypeOf::Set => {
-            let xs = v.attr_items().unwrap();
+            let xs: Vec<_> = v.attr_items().unwrap().collect();
             if xs.is_empty() {
                 "{ }".into()
             } else {
@@ -493,13 +578,13 @@ pub fn to_json<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> Res<serde_json::Value> {
         TypeOf::List => J::Array(
             v.list_items()
                 .unwrap()
-                .iter()
-                .map(|x| to_json(ctx, x))
+                .map(|x| to_json(ctx, &x))
                 .collect::<Res<_>>()?,
         ),
         TypeOf::Set => {
-            let mut m = serde_json::Map::new();
-            for (k, x) in v.attr_items().unwrap() {
+            let items = v.attr_items().unwrap();
+            let mut m = serde_json::Map::with_capacity(items.len());
+            for (k, x) in items {
                 m.insert(k.to_string(), to_json(ctx, &x)?);
             }
             J::Object(m)
