@@ -14,6 +14,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod diag;
+pub mod image;
 pub mod output;
 pub mod resolve;
 pub mod scenario;

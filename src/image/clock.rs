@@ -1,0 +1,172 @@
+//! The one clock of an image: every timestamp in every structure (volume descriptors, directory
+//! records, Rock Ridge `TF`, FAT entries) comes from here, never from the wall clock or from
+//! source mtimes, so the same tree gives the same bytes anywhere.
+
+use std::fmt;
+
+/// The default when `SOURCE_DATE_EPOCH` is not set: 1980-01-01T00:00:00Z, the value nixpkgs'
+/// stdenv exports (and the earliest date FAT can store).
+pub const DEFAULT_EPOCH: i64 = 315_532_800;
+
+/// Seconds since 1970-01-01T00:00:00Z, UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clock {
+    /// The timestamp every structure carries.
+    pub epoch: i64,
+}
+
+/// `SOURCE_DATE_EPOCH` is set but is not a decimal number of seconds in range.
+#[derive(Debug)]
+pub struct BadEpoch(pub String);
+
+impl fmt::Display for BadEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SOURCE_DATE_EPOCH={:?} is not a number of seconds between 0 and 253402300799 (year 9999)",
+            self.0
+        )
+    }
+}
+
+/// A broken-down UTC time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Civil {
+    /// Full year (1970..=9999).
+    pub year: i64,
+    /// 1..=12
+    pub month: u8,
+    /// 1..=31
+    pub day: u8,
+    /// 0..=23
+    pub hour: u8,
+    /// 0..=59
+    pub minute: u8,
+    /// 0..=59
+    pub second: u8,
+}
+
+impl Clock {
+    /// A clock at a fixed epoch.
+    pub fn at(epoch: i64) -> Clock {
+        Clock { epoch }
+    }
+
+    /// `SOURCE_DATE_EPOCH` when set (it must be valid), otherwise [`DEFAULT_EPOCH`].
+    pub fn from_env() -> Result<Clock, BadEpoch> {
+        match std::env::var("SOURCE_DATE_EPOCH") {
+            Err(_) => Ok(Clock::at(DEFAULT_EPOCH)),
+            Ok(s) => Self::parse(&s),
+        }
+    }
+
+    /// Parses a `SOURCE_DATE_EPOCH` value.
+    pub fn parse(s: &str) -> Result<Clock, BadEpoch> {
+        match s.trim().parse::<i64>() {
+            Ok(e) if (0..=253_402_300_799).contains(&e) => Ok(Clock::at(e)),
+            _ => Err(BadEpoch(s.to_string())),
+        }
+    }
+
+    /// The UTC calendar time (Howard Hinnant's `civil_from_days`).
+    pub fn civil(&self) -> Civil {
+        let days = self.epoch.div_euclid(86_400);
+        let secs = self.epoch.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Civil {
+            year,
+            month,
+            day,
+            hour: (secs / 3600) as u8,
+            minute: (secs / 60 % 60) as u8,
+            second: (secs % 60) as u8,
+        }
+    }
+
+    /// ECMA-119 9.1.5: the 7-byte date of a directory record (years since 1900, ..., GMT offset 0).
+    pub fn dir_date(&self) -> [u8; 7] {
+        let c = self.civil();
+        [
+            (c.year - 1900).clamp(0, 255) as u8,
+            c.month,
+            c.day,
+            c.hour,
+            c.minute,
+            c.second,
+            0,
+        ]
+    }
+
+    /// ECMA-119 8.4.26.1: the 17-byte volume date, `YYYYMMDDHHMMSScc` in digits plus GMT offset 0.
+    pub fn volume_date(&self) -> [u8; 17] {
+        let c = self.civil();
+        let s = format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}00",
+            c.year, c.month, c.day, c.hour, c.minute, c.second
+        );
+        let mut out = [0u8; 17];
+        out[..16].copy_from_slice(s.as_bytes());
+        out
+    }
+
+    /// FAT date and time words (Microsoft FAT spec, "Date and Time Formats"); FAT cannot go
+    /// below 1980, so earlier epochs are written as 1980-01-01 00:00:00.
+    pub fn fat_date_time(&self) -> (u16, u16) {
+        let c = Clock::at(self.epoch.max(DEFAULT_EPOCH)).civil();
+        let date =
+            (((c.year - 1980).min(127) as u16) << 9) | (u16::from(c.month) << 5) | u16::from(c.day);
+        let time = (u16::from(c.hour) << 11) | (u16::from(c.minute) << 5) | u16::from(c.second / 2);
+        (date, time)
+    }
+}
+
+/// ECMA-119 8.4.26.1: "not specified" is sixteen `'0'` digits and a zero offset.
+pub const UNSPECIFIED_DATE: [u8; 17] = *b"0000000000000000\0";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(Clock::at(0).volume_date(), *b"1970010100000000\0");
+        assert_eq!(Clock::at(DEFAULT_EPOCH).dir_date(), [80, 1, 1, 0, 0, 0, 0]);
+        // 2024-02-29T12:34:56Z, a leap day.
+        assert_eq!(
+            Clock::at(1_709_210_096).volume_date(),
+            *b"2024022912345600\0"
+        );
+        assert_eq!(
+            Clock::at(1_709_210_096).dir_date(),
+            [124, 2, 29, 12, 34, 56, 0]
+        );
+    }
+
+    #[test]
+    fn fat_words() {
+        // 1980-01-01 00:00:00 → date 0x0021 (day 1, month 1, year 0), time 0.
+        assert_eq!(Clock::at(DEFAULT_EPOCH).fat_date_time(), (0x0021, 0));
+        // Before 1980 clamps to 1980.
+        assert_eq!(Clock::at(0).fat_date_time(), (0x0021, 0));
+        // 2024-02-29 12:34:56 → year 44, month 2, day 29; 12:34:28 (2-second units).
+        assert_eq!(
+            Clock::at(1_709_210_096).fat_date_time(),
+            ((44 << 9) | (2 << 5) | 29, (12 << 11) | (34 << 5) | 28)
+        );
+    }
+
+    #[test]
+    fn parse_epoch() {
+        assert_eq!(Clock::parse("1700000000").unwrap().epoch, 1_700_000_000);
+        assert!(Clock::parse("soon").is_err());
+        assert!(Clock::parse("-5").is_err());
+    }
+}

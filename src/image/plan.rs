@@ -1,0 +1,742 @@
+//! The layout planner: from a source tree and options to a [`Plan`] — every extent's offset
+//! and size and the bytes of every structure — before a single byte is written. The writer
+//! then streams the plan in order (see `write`).
+//!
+//! Sector map (2048-byte sectors):
+//! ```text
+//! 0..16      system area (protective MBR + primary GPT when hybrid)
+//! 16..       PVD, El Torito boot record, Joliet SVD, terminator
+//!            path tables (primary L, M; Joliet L, M), boot catalog
+//!            primary directories (breadth-first), Rock Ridge continuation areas,
+//!            Joliet directories, BIOS boot image, file data (tree order), ESP image
+//! end        backup GPT (hybrid), padded so the image is whole sectors
+//! ```
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use super::clock::Clock;
+use super::eltorito::{self, BootEntry};
+use super::hybrid::{self, Gpt, Partition};
+use super::iso9660::{self, flags, DirRecord, VolumeDescriptor, SECTOR};
+use super::joliet;
+use super::rockridge as rr;
+use super::tree::{Entry, EntryKind};
+use super::{fat, ImageError};
+
+/// The largest extent a directory record can describe, a whole number of sectors
+/// (files this size and larger become multi-extent, ISO level 3).
+pub const MAX_EXTENT: u64 = 0xFFFF_F800;
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Volume identifier (at most 32 characters).
+    pub volume_id: String,
+    /// Publisher identifier.
+    pub publisher: String,
+    /// Application identifier.
+    pub application: String,
+    /// BIOS El Torito no-emulation boot image (patched with a boot info table).
+    pub bios_boot: Option<Vec<u8>>,
+    /// Files of the ESP: (`EFI/BOOT/BOOTX64.EFI`, bytes). Empty: no UEFI boot entry.
+    pub esp_files: Vec<(String, Vec<u8>)>,
+    /// Write the MBR and GPT that make the image bootable from a USB stick or disk.
+    pub hybrid: bool,
+    /// Boot code for the MBR (at most 440 bytes).
+    pub mbr_code: Vec<u8>,
+    /// Write a Joliet tree.
+    pub joliet: bool,
+    /// Write Rock Ridge entries.
+    pub rock_ridge: bool,
+    /// The one clock of the image.
+    pub clock: Clock,
+}
+
+impl Options {
+    /// Rock Ridge and Joliet on, no boot, not hybrid, the default clock.
+    pub fn new(volume_id: &str, clock: Clock) -> Options {
+        Options {
+            volume_id: volume_id.to_string(),
+            publisher: String::new(),
+            application: "ISOPROOF".into(),
+            bios_boot: None,
+            esp_files: Vec::new(),
+            hybrid: false,
+            mbr_code: Vec::new(),
+            joliet: true,
+            rock_ridge: true,
+            clock,
+        }
+    }
+}
+
+/// Where an extent's bytes come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Content {
+    /// Bytes built by the planner (structures, boot images, the ESP).
+    Bytes(Vec<u8>),
+    /// A source file, copied while writing.
+    File {
+        /// The file.
+        source: PathBuf,
+        /// Its size when planned.
+        size: u64,
+    },
+}
+
+impl Content {
+    /// The byte length.
+    pub fn len(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::File { size, .. } => *size,
+        }
+    }
+
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One placed extent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Extent {
+    /// Byte offset in the image.
+    pub offset: u64,
+    /// What it is (for reports).
+    pub what: String,
+    /// Its bytes.
+    pub content: Content,
+}
+
+/// The whole image, planned.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Extents in offset order, not overlapping.
+    pub extents: Vec<Extent>,
+    /// The image size in bytes (zeros fill every gap up to it).
+    pub size: u64,
+    /// The content digest GUIDs are derived from (metadata bytes and every file's path and
+    /// size; file bytes are not read twice).
+    pub digest: [u8; 32],
+}
+
+/// A directory record before encoding.
+struct Rec<'a> {
+    name: Vec<u8>,
+    flags: u8,
+    target: Target<'a>,
+    inline: Vec<u8>,
+    spill: Vec<Vec<u8>>,
+    /// Offsets of this record's continuation chunks.
+    chunks: Vec<(u64, usize)>,
+}
+
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Dir(usize),
+    /// A file's `k`-th extent.
+    Data(&'a Entry, usize),
+    None,
+}
+
+struct Dir<'a> {
+    entry: &'a Entry,
+    parent: usize,
+    name: Vec<u8>,
+    recs: Vec<Rec<'a>>,
+    size: u64,
+    sector: u64,
+}
+
+fn rec_len(r: &Rec<'_>) -> usize {
+    DirRecord::len_for(
+        r.name.len(),
+        r.inline.len() + if r.spill.is_empty() { 0 } else { rr::CE_LEN },
+    )
+}
+
+/// Packs records into sectors (a record never crosses a sector boundary): the extent size.
+fn dir_size(recs: &[Rec<'_>]) -> u64 {
+    let mut used = 0u64;
+    for r in recs {
+        let l = rec_len(r) as u64;
+        if used % SECTOR + l > SECTOR {
+            used = used.next_multiple_of(SECTOR);
+        }
+        used += l;
+    }
+    used.next_multiple_of(SECTOR).max(SECTOR)
+}
+
+fn extents_of(size: u64) -> usize {
+    if size == 0 {
+        1
+    } else {
+        size.div_ceil(MAX_EXTENT) as usize
+    }
+}
+
+fn susp(e: &Entry, name: Option<&str>, nlink: u32, clock: Clock) -> Vec<Vec<u8>> {
+    let mut v = vec![rr::px(e.mode(), nlink), rr::tf(clock.dir_date())];
+    if let Some(n) = name {
+        v.extend(rr::nm(n));
+    }
+    if let EntryKind::Symlink(t) = &e.kind {
+        v.extend(rr::sl(t));
+    }
+    v
+}
+
+fn nlink(e: &Entry) -> u32 {
+    match &e.kind {
+        EntryKind::Dir(c) => {
+            2 + c
+                .iter()
+                .filter(|x| matches!(x.kind, EntryKind::Dir(_)))
+                .count() as u32
+        }
+        _ => 1,
+    }
+}
+
+/// Builds one tree's directories breadth-first (primary, or Joliet when `joliet`).
+fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir<'a>> {
+    let rr_on = opts.rock_ridge && !joliet_tree;
+    let clock = opts.clock;
+    let mut dirs = vec![Dir {
+        entry: root,
+        parent: 0,
+        name: vec![0],
+        recs: Vec::new(),
+        size: 0,
+        sector: 0,
+    }];
+    let mut i = 0;
+    while i < dirs.len() {
+        let entry = dirs[i].entry;
+        let parent_entry = dirs[dirs[i].parent].entry;
+        // Names, assigned in source-name order so disambiguation is deterministic.
+        let mut named: Vec<(Vec<u8>, &Entry)> = Vec::new();
+        if joliet_tree {
+            let mut taken: Vec<Vec<u16>> = Vec::new();
+            for c in entry.children() {
+                let is_dir = matches!(c.kind, EntryKind::Dir(_));
+                let n = joliet::joliet_name(&c.name, is_dir, &|u| {
+                    taken.iter().any(|t| t.eq_ignore_ascii_case_u16(u))
+                });
+                taken.push(n.clone());
+                named.push((joliet::to_bytes(&n), c));
+            }
+            named.sort_by(|a, b| a.0.cmp(&b.0));
+        } else {
+            let mut taken: Vec<String> = Vec::new();
+            for c in entry.children() {
+                let is_dir = matches!(c.kind, EntryKind::Dir(_));
+                let n = iso9660::primary_name(&c.name, is_dir, &|s| taken.iter().any(|t| t == s));
+                taken.push(n.clone());
+                named.push((n.into_bytes(), c));
+            }
+            named.sort_by(|a, b| iso9660::record_order(&a.0, &b.0));
+        }
+        let mut recs = Vec::new();
+        // "." and "..".
+        for (k, e) in [(0u8, entry), (1u8, parent_entry)] {
+            let mut entries = Vec::new();
+            if rr_on {
+                if k == 0 && i == 0 {
+                    entries.push(rr::sp());
+                }
+                entries.extend(susp(e, None, nlink(e), clock));
+                if k == 0 && i == 0 {
+                    entries.push(rr::er());
+                }
+            }
+            let room = 255 - DirRecord::len_for(1, 0);
+            let s = rr::split(entries, room);
+            let target = if k == 0 {
+                Target::Dir(i)
+            } else {
+                Target::Dir(dirs[i].parent)
+            };
+            recs.push(Rec {
+                name: vec![k],
+                flags: flags::DIRECTORY,
+                target,
+                inline: s.inline,
+                spill: s.spill,
+                chunks: Vec::new(),
+            });
+        }
+        for (name, c) in named {
+            let is_dir = matches!(c.kind, EntryKind::Dir(_));
+            let n_ext = match &c.kind {
+                EntryKind::File { size, .. } => extents_of(*size),
+                _ => 1,
+            };
+            let target_dir = if is_dir {
+                dirs.push(Dir {
+                    entry: c,
+                    parent: i,
+                    name: name.clone(),
+                    recs: Vec::new(),
+                    size: 0,
+                    sector: 0,
+                });
+                Some(dirs.len() - 1)
+            } else {
+                None
+            };
+            for k in 0..n_ext {
+                let entries = if rr_on {
+                    susp(c, Some(&c.name), nlink(c), clock)
+                } else {
+                    Vec::new()
+                };
+                let room = 255 - DirRecord::len_for(name.len(), 0);
+                let s = rr::split(entries, room);
+                let mut fl = if is_dir { flags::DIRECTORY } else { 0 };
+                if k + 1 < n_ext {
+                    fl |= flags::MULTI_EXTENT;
+                }
+                let target = match (target_dir, &c.kind) {
+                    (Some(d), _) => Target::Dir(d),
+                    (None, EntryKind::File { .. }) => Target::Data(c, k),
+                    _ => Target::None,
+                };
+                recs.push(Rec {
+                    name: name.clone(),
+                    flags: fl,
+                    target,
+                    inline: s.inline,
+                    spill: s.spill,
+                    chunks: Vec::new(),
+                });
+            }
+        }
+        dirs[i].size = dir_size(&recs);
+        dirs[i].recs = recs;
+        i += 1;
+    }
+    dirs
+}
+
+trait EqU16 {
+    fn eq_ignore_ascii_case_u16(&self, other: &[u16]) -> bool;
+}
+
+impl EqU16 for Vec<u16> {
+    /// Joliet readers (Windows) compare names case-insensitively, so collisions do too.
+    fn eq_ignore_ascii_case_u16(&self, other: &[u16]) -> bool {
+        let low = |u: u16| {
+            if (0x41..=0x5A).contains(&u) {
+                u + 0x20
+            } else {
+                u
+            }
+        };
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| low(*a) == low(*b))
+    }
+}
+
+fn path_table(dirs: &[Dir<'_>], big_endian: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for d in dirs {
+        iso9660::path_table_record(
+            &mut out,
+            &d.name,
+            d.sector as u32,
+            (d.parent + 1) as u16,
+            big_endian,
+        );
+    }
+    out
+}
+
+fn path_table_len(dirs: &[Dir<'_>]) -> u64 {
+    dirs.iter()
+        .map(|d| iso9660::path_table_record_len(d.name.len()) as u64)
+        .sum()
+}
+
+/// Encodes a directory's records, sector-packed.
+fn encode_dir(
+    d: &Dir<'_>,
+    dirs: &[Dir<'_>],
+    data: &HashMap<*const Entry, (u64, u64)>,
+    clock: Clock,
+) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(d.size as usize);
+    for r in &d.recs {
+        let l = rec_len(r);
+        if out.len() as u64 % SECTOR + l as u64 > SECTOR {
+            out.resize((out.len() as u64).next_multiple_of(SECTOR) as usize, 0);
+        }
+        let (extent, size) = match r.target {
+            Target::Dir(i) => (dirs[i].sector as u32, dirs[i].size as u32),
+            Target::Data(e, k) => {
+                let (sector, size) = data[&(e as *const Entry)];
+                let off = k as u64 * MAX_EXTENT;
+                let len = size.saturating_sub(off).min(MAX_EXTENT);
+                ((sector + off / SECTOR) as u32, len as u32)
+            }
+            Target::None => (0, 0),
+        };
+        let mut su = r.inline.clone();
+        if let Some(&(off, len)) = r.chunks.first() {
+            su.extend_from_slice(&rr::ce(
+                (off / SECTOR) as u32,
+                (off % SECTOR) as u32,
+                len as u32,
+            ));
+        }
+        DirRecord {
+            extent,
+            size,
+            date: clock.dir_date(),
+            flags: r.flags,
+            name: r.name.clone(),
+            system_use: su,
+        }
+        .encode(&mut out);
+    }
+    out.resize(d.size as usize, 0);
+    out
+}
+
+/// Plans the image of `root`.
+pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
+    check_volume_id(&opts.volume_id)?;
+    let clock = opts.clock;
+    let mut primary = build_dirs(root, opts, false);
+    let mut jdirs = if opts.joliet {
+        build_dirs(root, opts, true)
+    } else {
+        Vec::new()
+    };
+    let boot = opts.bios_boot.is_some() || !opts.esp_files.is_empty();
+
+    // Start calculating sectors of everything.
+    let mut next = 16u64;
+    let pvd = next;
+    next += 1;
+    let boot_record = boot.then(|| {
+        next += 1;
+        next - 1
+    });
+    let svd = opts.joliet.then(|| {
+        next += 1;
+        next - 1
+    });
+    let term = next;
+    next += 1;
+    let reserve = |bytes: u64, next: &mut u64| {
+        let s = *next;
+        *next += bytes.div_ceil(SECTOR);
+        s
+    };
+    let pt_len = path_table_len(&primary);
+    let pt_l = reserve(pt_len, &mut next);
+    let pt_m = reserve(pt_len, &mut next);
+    let jpt_len = path_table_len(&jdirs);
+    let (jpt_l, jpt_m) = if opts.joliet {
+        (reserve(jpt_len, &mut next), reserve(jpt_len, &mut next))
+    } else {
+        (0, 0)
+    };
+    let catalog = boot.then(|| reserve(SECTOR, &mut next));
+    for d in &mut primary {
+        d.sector = next;
+        next += d.size / SECTOR;
+    }
+    // Continuation areas: chunks never cross a sector boundary.
+    let pool_start = next * SECTOR;
+    let mut pool = pool_start;
+    for d in &mut primary {
+        for r in &mut d.recs {
+            if r.spill.is_empty() {
+                continue;
+            }
+            let groups = rr::chunks(&r.spill);
+            for (gi, g) in groups.iter().enumerate() {
+                let len = rr::chunk_len(&r.spill, g, gi + 1 == groups.len());
+                if pool % SECTOR + len as u64 > SECTOR {
+                    pool = pool.next_multiple_of(SECTOR);
+                }
+                r.chunks.push((pool, len));
+                pool += len as u64;
+            }
+        }
+    }
+    next = pool.div_ceil(SECTOR);
+    for d in &mut jdirs {
+        d.sector = next;
+        next += d.size / SECTOR;
+    }
+    let bios = opts.bios_boot.as_ref().map(|img| {
+        let s = next;
+        next += (img.len() as u64).div_ceil(SECTOR).max(1);
+        s
+    });
+    // File data in tree order (primary breadth-first order, records order).
+    let mut data: HashMap<*const Entry, (u64, u64)> = HashMap::new();
+    let mut files: Vec<(u64, &Entry)> = Vec::new();
+    let data_start = next;
+    for d in &primary {
+        for r in &d.recs {
+            if let Target::Data(entry, 0) = r.target {
+                let EntryKind::File { size, .. } = &entry.kind else {
+                    unreachable!()
+                };
+                let sector = if *size == 0 { data_start } else { next };
+                data.insert(entry as *const Entry, (sector, *size));
+                files.push((sector, entry));
+                next += size.div_ceil(SECTOR);
+            }
+        }
+    }
+    let esp = if opts.esp_files.is_empty() {
+        None
+    } else {
+        let (img, _) = fat::build(&opts.esp_files, "EFIBOOT", clock)
+            .map_err(|e| ImageError::Input(e.to_string()))?;
+        let s = next;
+        next += (img.len() as u64).div_ceil(SECTOR);
+        Some((s, img))
+    };
+    let volume_sectors = next;
+    if volume_sectors > u64::from(u32::MAX) {
+        return Err(ImageError::Input(
+            "the image is larger than ISO 9660's 8 TiB".into(),
+        ));
+    }
+
+    // Start encoding.
+    let mut extents: Vec<Extent> = Vec::new();
+    let mut push = |sector: u64, what: &str, bytes: Vec<u8>| {
+        extents.push(Extent {
+            offset: sector * SECTOR,
+            what: what.to_string(),
+            content: Content::Bytes(bytes),
+        });
+    };
+    let root_rec = |dirs: &[Dir<'_>]| DirRecord {
+        extent: dirs[0].sector as u32,
+        size: dirs[0].size as u32,
+        date: clock.dir_date(),
+        flags: flags::DIRECTORY,
+        name: vec![0],
+        system_use: Vec::new(),
+    };
+    let vd = VolumeDescriptor {
+        joliet: false,
+        system_id: "LINUX".into(),
+        volume_id: opts.volume_id.clone(),
+        space_size: volume_sectors as u32,
+        path_table_size: pt_len as u32,
+        path_table_l: pt_l as u32,
+        path_table_m: pt_m as u32,
+        root: root_rec(&primary),
+        publisher: opts.publisher.clone(),
+        preparer: "ISOPROOF".into(),
+        application: opts.application.clone(),
+        date: clock.volume_date(),
+    };
+    push(pvd, "primary volume descriptor", vd.encode().to_vec());
+    if let Some(s) = boot_record {
+        push(
+            s,
+            "El Torito boot record",
+            iso9660::boot_record(catalog.expect("boot") as u32).to_vec(),
+        );
+    }
+    if let Some(s) = svd {
+        let j = VolumeDescriptor {
+            joliet: true,
+            path_table_size: jpt_len as u32,
+            path_table_l: jpt_l as u32,
+            path_table_m: jpt_m as u32,
+            root: root_rec(&jdirs),
+            volume_id: opts.volume_id.chars().take(16).collect(),
+            ..vd.clone()
+        };
+        push(s, "Joliet volume descriptor", j.encode().to_vec());
+    }
+    push(
+        term,
+        "volume descriptor set terminator",
+        iso9660::terminator().to_vec(),
+    );
+    push(pt_l, "path table (L)", path_table(&primary, false));
+    push(pt_m, "path table (M)", path_table(&primary, true));
+    if opts.joliet {
+        push(jpt_l, "Joliet path table (L)", path_table(&jdirs, false));
+        push(jpt_m, "Joliet path table (M)", path_table(&jdirs, true));
+    }
+    if let Some(s) = catalog {
+        let mut entries = Vec::new();
+        if let (Some(b), Some(img)) = (bios, &opts.bios_boot) {
+            entries.push(BootEntry {
+                platform: eltorito::PLATFORM_X86,
+                sector: b as u32,
+                load_count: (img.len().div_ceil(512)).clamp(1, 4) as u16,
+            });
+        }
+        if let Some((e, img)) = &esp {
+            let count = img.len().div_ceil(512);
+            entries.push(BootEntry {
+                platform: eltorito::PLATFORM_EFI,
+                sector: *e as u32,
+                load_count: if count <= 0xFFFF { count as u16 } else { 0 },
+            });
+        }
+        push(
+            s,
+            "El Torito boot catalog",
+            eltorito::catalog(&entries).to_vec(),
+        );
+    }
+    for d in &primary {
+        push(d.sector, "directory", encode_dir(d, &primary, &data, clock));
+    }
+    let mut pool_bytes = vec![0u8; (pool - pool_start) as usize];
+    for d in &primary {
+        for r in d.recs.iter().filter(|r| !r.spill.is_empty()) {
+            let groups = rr::chunks(&r.spill);
+            for (gi, g) in groups.iter().enumerate() {
+                let (off, _) = r.chunks[gi];
+                let mut b: Vec<u8> = r.spill[g.clone()].concat();
+                if let Some(&(noff, nlen)) = r.chunks.get(gi + 1) {
+                    b.extend_from_slice(&rr::ce(
+                        (noff / SECTOR) as u32,
+                        (noff % SECTOR) as u32,
+                        nlen as u32,
+                    ));
+                }
+                let at = (off - pool_start) as usize;
+                pool_bytes[at..at + b.len()].copy_from_slice(&b);
+            }
+        }
+    }
+    if !pool_bytes.is_empty() {
+        push(
+            pool_start / SECTOR,
+            "Rock Ridge continuation areas",
+            pool_bytes,
+        );
+    }
+    for d in &jdirs {
+        push(
+            d.sector,
+            "Joliet directory",
+            encode_dir(d, &jdirs, &data, clock),
+        );
+    }
+    if let (Some(s), Some(img)) = (bios, &opts.bios_boot) {
+        let mut img = img.clone();
+        eltorito::patch_boot_info(&mut img, pvd as u32, s as u32);
+        push(s, "BIOS boot image", img);
+    }
+    // The digest covers every structure built so far and each file's place and size.
+    let mut h = Sha256::new();
+    for e in &extents {
+        if let Content::Bytes(b) = &e.content {
+            h.update(e.offset.to_le_bytes());
+            h.update(b);
+        }
+    }
+    for (sector, e) in &files {
+        if let EntryKind::File { source, size } = &e.kind {
+            h.update(sector.to_le_bytes());
+            h.update(size.to_le_bytes());
+            extents.push(Extent {
+                offset: sector * SECTOR,
+                what: format!("file {}", e.name),
+                content: Content::File {
+                    source: source.clone(),
+                    size: *size,
+                },
+            });
+        }
+    }
+    if let Some((s, img)) = &esp {
+        h.update(img);
+        extents.push(Extent {
+            offset: s * SECTOR,
+            what: "ESP (FAT)".into(),
+            content: Content::Bytes(img.clone()),
+        });
+    }
+    let digest: [u8; 32] = h.finalize().into();
+    let mut size = volume_sectors * SECTOR;
+    if opts.hybrid {
+        // Backup GPT at the very end, after padding that keeps the image whole 2048-byte sectors.
+        let tail_sectors = 1 + hybrid::ENTRY_SECTORS;
+        let disk_sectors = (volume_sectors * 4 + tail_sectors).next_multiple_of(4);
+        let iso_last = esp.as_ref().map_or(volume_sectors * 4, |(s, _)| s * 4) - 1;
+        let mut partitions = vec![Partition {
+            type_guid: hybrid::BASIC_DATA_TYPE,
+            guid: hybrid::derived_guid(&digest, "partition 1"),
+            first: 64,
+            last: iso_last,
+            name: "ISO9660".into(),
+        }];
+        if let Some((s, img)) = &esp {
+            partitions.push(Partition {
+                type_guid: hybrid::ESP_TYPE,
+                guid: hybrid::derived_guid(&digest, "partition 2"),
+                first: s * 4,
+                last: s * 4 + (img.len() as u64).div_ceil(512) - 1,
+                name: "EFI system partition".into(),
+            });
+        }
+        let gpt = Gpt {
+            disk_sectors,
+            disk_guid: hybrid::derived_guid(&digest, "disk"),
+            mbr_signature: u32::from_le_bytes(digest[..4].try_into().expect("4 bytes")),
+            partitions,
+        };
+        extents.push(Extent {
+            offset: 0,
+            what: "protective MBR and primary GPT".into(),
+            content: Content::Bytes(gpt.head(&opts.mbr_code)),
+        });
+        let tail = gpt.tail();
+        size = disk_sectors * hybrid::LBA;
+        extents.push(Extent {
+            offset: size - tail.len() as u64,
+            what: "backup GPT".into(),
+            content: Content::Bytes(tail),
+        });
+    }
+    extents.sort_by_key(|e| e.offset);
+    debug_assert!(extents
+        .windows(2)
+        .all(|w| w[0].offset + w[0].content.len() <= w[1].offset));
+    Ok(Plan {
+        extents,
+        size,
+        digest,
+    })
+}
+
+/// ECMA-119 8.4.6: the volume identifier is at most 32 d-characters; we also allow
+/// lowercase and `-`, as NixOS labels (`nixos-minimal-24.05-x86_64`) use them and every
+/// reader accepts them.
+pub fn check_volume_id(id: &str) -> Result<(), ImageError> {
+    if id.is_empty()
+        || id.len() > 32
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    {
+        return Err(ImageError::Input(format!(
+            "volume ID {id:?} must be 1 to 32 characters from A-Z, a-z, 0-9, '_', '-' and '.'"
+        )));
+    }
+    Ok(())
+}

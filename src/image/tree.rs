@@ -1,0 +1,147 @@
+//! The source tree: a directory read into a sorted, typed tree. Entries are ordered by the
+//! bytes of their names (never readdir order); ownership is not read at all and permissions
+//! come from the mode bits only; mtimes are ignored (the image's clock dates everything).
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::ImageError;
+
+/// One entry of the tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// The name (UTF-8; any byte but `/` and NUL).
+    pub name: String,
+    /// Permission bits (`0o7777` at most).
+    pub perm: u32,
+    /// What it is.
+    pub kind: EntryKind,
+}
+
+/// The kinds of entries an image can hold.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EntryKind {
+    /// A regular file, copied from `source` (of `size` bytes when scanned).
+    File {
+        /// Where the bytes come from.
+        source: PathBuf,
+        /// Its size when scanned; a file that changes size before it is written is an error.
+        size: u64,
+    },
+    /// A directory, its entries sorted by name.
+    Dir(Vec<Entry>),
+    /// A symbolic link (its target is stored, never followed).
+    Symlink(String),
+}
+
+impl Entry {
+    /// The POSIX mode with the file type bits, as Rock Ridge `PX` stores it.
+    pub fn mode(&self) -> u32 {
+        let t = match self.kind {
+            EntryKind::File { .. } => 0o100000,
+            EntryKind::Dir(_) => 0o040000,
+            EntryKind::Symlink(_) => 0o120000,
+        };
+        t | self.perm
+    }
+
+    /// The children of a directory (empty for other kinds).
+    pub fn children(&self) -> &[Entry] {
+        match &self.kind {
+            EntryKind::Dir(c) => c,
+            _ => &[],
+        }
+    }
+}
+
+/// Reads `dir` into a tree. Names must be UTF-8; devices, FIFOs and sockets are refused.
+pub fn scan(dir: &Path) -> Result<Entry, ImageError> {
+    let md = fs::metadata(dir).map_err(|e| ImageError::io(dir, e))?;
+    if !md.is_dir() {
+        return Err(ImageError::Input(format!(
+            "{}: not a directory",
+            dir.display()
+        )));
+    }
+    Ok(Entry {
+        name: String::new(),
+        perm: md.permissions().mode() & 0o7777,
+        kind: EntryKind::Dir(scan_dir(dir, 0)?),
+    })
+}
+
+fn scan_dir(dir: &Path, depth: usize) -> Result<Vec<Entry>, ImageError> {
+    if depth > 255 {
+        return Err(ImageError::Input(format!(
+            "{}: directories nested more than 255 deep",
+            dir.display()
+        )));
+    }
+    let mut out = Vec::new();
+    for item in fs::read_dir(dir).map_err(|e| ImageError::io(dir, e))? {
+        let item = item.map_err(|e| ImageError::io(dir, e))?;
+        let path = item.path();
+        let name = item.file_name().into_string().map_err(|n| {
+            ImageError::Input(format!("{}: the name {n:?} is not UTF-8", dir.display()))
+        })?;
+        let md = fs::symlink_metadata(&path).map_err(|e| ImageError::io(&path, e))?;
+        let perm = md.mode() & 0o7777;
+        let ft = md.file_type();
+        let kind = if ft.is_symlink() {
+            let t = fs::read_link(&path).map_err(|e| ImageError::io(&path, e))?;
+            let t = t.into_os_string().into_string().map_err(|t| {
+                ImageError::Input(format!(
+                    "{}: symlink target {t:?} is not UTF-8",
+                    path.display()
+                ))
+            })?;
+            EntryKind::Symlink(t)
+        } else if ft.is_dir() {
+            EntryKind::Dir(scan_dir(&path, depth + 1)?)
+        } else if ft.is_file() {
+            EntryKind::File {
+                source: path.clone(),
+                size: md.len(),
+            }
+        } else {
+            let what = if ft.is_fifo() {
+                "a FIFO"
+            } else if ft.is_socket() {
+                "a socket"
+            } else {
+                "a device node"
+            };
+            return Err(ImageError::Input(format!(
+                "{}: is {what}, which an ISO image cannot hold",
+                path.display()
+            )));
+        };
+        out.push(Entry { name, perm, kind });
+    }
+    out.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_typed_and_moded() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("b"), "12").unwrap();
+        fs::create_dir(d.path().join("a")).unwrap();
+        std::os::unix::fs::symlink("../x", d.path().join("c")).unwrap();
+        fs::set_permissions(d.path().join("b"), fs::Permissions::from_mode(0o600)).unwrap();
+        let t = scan(d.path()).unwrap();
+        let names: Vec<&str> = t.children().iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(t.children()[1].mode(), 0o100600);
+        assert!(matches!(
+            &t.children()[1].kind,
+            EntryKind::File { size: 2, .. }
+        ));
+        assert_eq!(t.children()[2].kind, EntryKind::Symlink("../x".into()));
+    }
+}
