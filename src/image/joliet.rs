@@ -55,6 +55,11 @@ pub fn joliet_name(name: &str, is_dir: bool, taken: &dyn Fn(&[u16]) -> bool) -> 
     unreachable!("a free name exists")
 }
 
+/// Whether Joliet stores the name as it is (no character mapped, not too long).
+pub fn holds(name: &str) -> bool {
+    name.chars().count() <= MAX_CHARS && name.chars().all(|c| u32::from(map_char(c)) == c as u32)
+}
+
 /// UCS-2 units as big-endian bytes.
 pub fn to_bytes(units: &[u16]) -> Vec<u8> {
     units.iter().flat_map(|u| u.to_be_bytes()).collect()

@@ -223,14 +223,21 @@ fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir
         // Names, assigned in source-name order so disambiguation is deterministic.
         let mut named: Vec<(Vec<u8>, &Entry)> = Vec::new();
         if joliet_tree {
+            // Names Joliet holds unchanged are placed first, so a mapped name ("a?b" → "a_b")
+            // never takes the place of a real one ("a_b").
             let mut taken: Vec<Vec<u16>> = Vec::new();
-            for c in entry.children() {
-                let is_dir = matches!(c.kind, EntryKind::Dir(_));
-                let n = joliet::joliet_name(&c.name, is_dir, &|u| {
-                    taken.iter().any(|t| t.eq_ignore_ascii_case_u16(u))
-                });
-                taken.push(n.clone());
-                named.push((joliet::to_bytes(&n), c));
+            for exact in [true, false] {
+                for c in entry.children() {
+                    let is_dir = matches!(c.kind, EntryKind::Dir(_));
+                    if joliet::holds(&c.name) != exact {
+                        continue;
+                    }
+                    let n = joliet::joliet_name(&c.name, is_dir, &|u| {
+                        taken.iter().any(|t| t.eq_ignore_ascii_case_u16(u))
+                    });
+                    taken.push(n.clone());
+                    named.push((joliet::to_bytes(&n), c));
+                }
             }
             named.sort_by(|a, b| a.0.cmp(&b.0));
         } else {
@@ -653,6 +660,10 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
         if let EntryKind::File { source, size } = &e.kind {
             h.update(sector.to_le_bytes());
             h.update(size.to_le_bytes());
+            if *size == 0 {
+                // No bytes to place (its record points at the data area with size 0).
+                continue;
+            }
             extents.push(Extent {
                 offset: sector * SECTOR,
                 what: format!("file {}", e.name),

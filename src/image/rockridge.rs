@@ -83,38 +83,53 @@ pub fn nm(name: &str) -> Vec<Vec<u8>> {
 /// components split with the component CONTINUE flag, entries split with the entry CONTINUE
 /// flag so each stays under 255 bytes.
 pub fn sl(target: &str) -> Vec<Vec<u8>> {
-    // Component records: (flags, bytes).
-    let mut comps: Vec<(u8, Vec<u8>)> = Vec::new();
+    // Component records: (flags, bytes). Names are cut so every piece fits, and a cut is
+    // always *inside* a name (component CONTINUE flag): readers disagree on whether a new SL
+    // entry starts a new component (libarchive joins, Linux separates), but all agree on a
+    // continued component.
+    enum Comp<'a> {
+        Special(u8),
+        Name(&'a [u8]),
+    }
+    let mut comps: Vec<Comp<'_>> = Vec::new();
     if target.starts_with('/') {
-        comps.push((0x08, Vec::new()));
+        comps.push(Comp::Special(0x08));
     }
     for part in target.split('/').filter(|p| !p.is_empty()) {
-        match part {
-            "." => comps.push((0x02, Vec::new())),
-            ".." => comps.push((0x04, Vec::new())),
-            p => {
-                let chunks: Vec<&[u8]> = p.as_bytes().chunks(200).collect();
-                for (i, c) in chunks.iter().enumerate() {
-                    comps.push((u8::from(i + 1 < chunks.len()), c.to_vec()));
-                }
-            }
-        }
+        comps.push(match part {
+            "." => Comp::Special(0x02),
+            ".." => Comp::Special(0x04),
+            p => Comp::Name(p.as_bytes()),
+        });
     }
     if comps.is_empty() {
-        // An empty target ("") or "/": one root component for "/", else an empty name.
-        comps.push((if target.is_empty() { 0 } else { 0x08 }, Vec::new()));
+        comps.push(Comp::Name(b""));
     }
+    const BODY: usize = 250;
     let mut entries: Vec<Vec<u8>> = Vec::new();
     let mut body: Vec<u8> = vec![0];
-    for (f, bytes) in comps {
-        let rec_len = 2 + bytes.len();
-        if body.len() + rec_len > 250 {
-            entries.push(body);
-            body = vec![0];
+    for c in comps {
+        match c {
+            Comp::Special(f) => {
+                if body.len() + 2 > BODY {
+                    entries.push(std::mem::replace(&mut body, vec![0]));
+                }
+                body.extend_from_slice(&[f, 0]);
+            }
+            Comp::Name(mut rest) => loop {
+                if body.len() + 3 > BODY && !rest.is_empty() {
+                    entries.push(std::mem::replace(&mut body, vec![0]));
+                }
+                let take = rest.len().min(BODY - body.len() - 2);
+                let more = take < rest.len();
+                body.extend_from_slice(&[u8::from(more), take as u8]);
+                body.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if !more {
+                    break;
+                }
+            },
         }
-        body.push(f);
-        body.push(bytes.len() as u8);
-        body.extend_from_slice(&bytes);
     }
     entries.push(body);
     let n = entries.len();
@@ -232,6 +247,15 @@ mod tests {
                 b'S', b'L', 19, 1, 0, 0x08, 0, 0, 3, b'u', b's', b'r', 0x04, 0, 0, 3, b'b', b'i',
                 b'n'
             ]
+        );
+        // A long name is cut inside itself, never at a component boundary.
+        let long = sl(&format!("{}/{}", "x".repeat(150), "y".repeat(150)));
+        assert_eq!(long.len(), 2);
+        assert_eq!(long[0][4], 1, "entry continues");
+        let last_comp_flags = long[0][5 + 2 + 150];
+        assert_eq!(
+            last_comp_flags, 1,
+            "the y component continues in the next entry"
         );
         let rel = sl("./x");
         assert_eq!(&rel[0][5..], &[0x02, 0, 0, 1, b'x']);

@@ -93,7 +93,13 @@ fn write_into(
     let mut pos = 0u64;
     let mut buf = io::BufWriter::with_capacity(1 << 20, f);
     for e in &plan.extents {
-        zeros(&mut buf, e.offset - pos).map_err(io_err)?;
+        let gap = e.offset.checked_sub(pos).ok_or_else(|| {
+            ImageError::Input(format!(
+                "internal error: extent {:?} at {} overlaps the one before (ends at {pos})",
+                e.what, e.offset
+            ))
+        })?;
+        zeros(&mut buf, gap).map_err(io_err)?;
         pos = e.offset;
         match &e.content {
             Content::Bytes(b) => buf.write_all(b).map_err(io_err)?,
@@ -105,7 +111,11 @@ fn write_into(
         pos += e.content.len();
         progress.update(pos);
     }
-    zeros(&mut buf, plan.size - pos).map_err(io_err)?;
+    let tail = plan
+        .size
+        .checked_sub(pos)
+        .ok_or_else(|| ImageError::Input("internal error: extents past the image size".into()))?;
+    zeros(&mut buf, tail).map_err(io_err)?;
     buf.flush().map_err(io_err)?;
     let f = buf.get_mut();
     debug_assert_eq!(f.stream_position().ok(), Some(plan.size));
