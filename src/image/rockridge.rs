@@ -92,10 +92,16 @@ pub fn sl(target: &str) -> Vec<Vec<u8>> {
         Name(&'a [u8]),
     }
     let mut comps: Vec<Comp<'_>> = Vec::new();
-    if target.starts_with('/') {
-        comps.push(Comp::Special(0x08));
-    }
-    for part in target.split('/').filter(|p| !p.is_empty()) {
+    // Every piece between slashes is a component, empty ones too, so "a/" and "a//b" come
+    // back as written; a leading slash is the root component.
+    let rel = match target.strip_prefix('/') {
+        Some(r) => {
+            comps.push(Comp::Special(0x08));
+            r
+        }
+        None => target,
+    };
+    for part in rel.split('/').filter(|p| !(p.is_empty() && rel.is_empty())) {
         comps.push(match part {
             "." => Comp::Special(0x02),
             ".." => Comp::Special(0x04),

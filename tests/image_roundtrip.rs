@@ -1,0 +1,77 @@
+//! Property: any tree round-trips through the image and xorriso's extraction — names (any
+//! UTF-8 but `/`), nesting, bytes, modes and symlink targets.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use proptest::prelude::*;
+use support::*;
+
+#[derive(Debug, Clone)]
+enum T {
+    File(Vec<u8>, u32),
+    Link(String),
+    Dir(Vec<(String, T)>),
+}
+
+fn name() -> impl Strategy<Value = String> {
+    // ASCII, Latin-1, CJK, outside the BMP, spaces and `;`: everything a POSIX name may hold.
+    "[a-zA-Z0-9 ;._\\-éü日本\u{1F600}]{1,40}".prop_filter("not . or ..", |n| n != "." && n != "..")
+}
+
+fn tree() -> impl Strategy<Value = T> {
+    let leaf = prop_oneof![
+        (
+            proptest::collection::vec(any::<u8>(), 0..5000),
+            prop_oneof![Just(0o644u32), Just(0o755), Just(0o600)]
+        )
+            .prop_map(|(b, m)| T::File(b, m)),
+        // Repeated slashes are one separator to every reader (POSIX paths alike).
+        "[a-z./]{1,30}"
+            .prop_filter("no //", |t| !t.contains("//"))
+            .prop_map(T::Link),
+    ];
+    leaf.prop_recursive(4, 40, 8, |inner| {
+        proptest::collection::btree_map(name(), inner, 0..8)
+            .prop_map(|m| T::Dir(m.into_iter().collect()))
+    })
+}
+
+fn create(at: &Path, t: &T) {
+    match t {
+        T::File(b, m) => {
+            fs::write(at, b).unwrap();
+            fs::set_permissions(at, fs::Permissions::from_mode(*m)).unwrap();
+        }
+        T::Link(target) => symlink(target, at).unwrap(),
+        T::Dir(items) => {
+            fs::create_dir(at).unwrap();
+            for (n, c) in items {
+                create(&at.join(n), c);
+            }
+            fs::set_permissions(at, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_trees_round_trip_through_xorriso(items in proptest::collection::btree_map(name(), tree(), 0..10)) {
+        need("xorriso");
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        create(&src, &T::Dir(items.into_iter().collect()));
+        let iso = t.path().join("r.iso");
+        mkiso(&src, &iso, &[]);
+        let dst = t.path().join("x");
+        run(Command::new("xorriso").args(["-osirrox", "on", "-indev"]).arg(&iso).args(["-extract", "/"]).arg(&dst));
+        fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).unwrap();
+        prop_assert_eq!(describe(&dst), describe(&src));
+    }
+}
