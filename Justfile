@@ -22,6 +22,19 @@ bench:
     cargo build --release --quiet
     /usr/bin/time -f "CLI isoproof resolve: %e s wall, %M KB peak" target/release/isoproof resolve target/big.yaml > /dev/null
 
+# mkiso against xorriso and cat on the same 2 GiB tree (shared/bench/mktree.py), with peak memory.
+bench-iso scale="1.0":
+    cargo build --release --quiet
+    test -d target/bench-tree-{{scale}} || python3 ../shared/bench/mktree.py target/bench-tree-{{scale}} {{scale}}
+    sync
+    for i in 1 2 3; do \
+        rm -f target/bench.iso target/bench-xorriso.iso target/bench-cat.bin; \
+        /usr/bin/time -f "isoproof mkiso: %e s wall, %M KB peak" target/release/isoproof mkiso -o target/bench.iso target/bench-tree-{{scale}} 2>&1 | grep -v bytes; \
+        /usr/bin/time -f "xorriso -as mkisofs -iso-level 3 -R -J: %e s wall, %M KB peak" xorriso -as mkisofs -quiet -iso-level 3 -R -J -o target/bench-xorriso.iso target/bench-tree-{{scale}} 2>&1 | grep -v -i "^xorriso\|^libisofs\|^$"; \
+        /usr/bin/time -f "cat of the same files: %e s wall, %M KB peak" sh -c 'find target/bench-tree-{{scale}} -type f -print0 | sort -z | xargs -0 cat > target/bench-cat.bin'; \
+    done
+    rm -f target/bench.iso target/bench-xorriso.iso target/bench-cat.bin
+
 # The conformance corpus through the release binary, with the corpus's own checker.
 conformance:
     cargo build --release --quiet
