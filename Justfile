@@ -29,11 +29,11 @@ bench-iso scale="1.0":
     sync
     for i in 1 2 3; do \
         rm -f target/bench.iso target/bench-xorriso.iso target/bench-cat.bin; \
-        /usr/bin/time -f "isoproof mkiso: %e s wall, %M KB peak" target/release/isoproof mkiso -o target/bench.iso target/bench-tree-{{scale}} 2>&1 | grep -v bytes; \
-        /usr/bin/time -f "xorriso -as mkisofs -iso-level 3 -R -J: %e s wall, %M KB peak" xorriso -as mkisofs -quiet -iso-level 3 -R -J -o target/bench-xorriso.iso target/bench-tree-{{scale}} 2>&1 | grep -v -i "^xorriso\|^libisofs\|^$"; \
-        /usr/bin/time -f "cat of the same files: %e s wall, %M KB peak" sh -c 'find target/bench-tree-{{scale}} -type f -print0 | sort -z | xargs -0 cat > target/bench-cat.bin'; \
+        /usr/bin/time -o target/bench-time.txt -f "isoproof mkiso                         %e s wall, %M KB peak" target/release/isoproof mkiso -o target/bench.iso target/bench-tree-{{scale}} > /dev/null 2>&1; cat target/bench-time.txt; \
+        /usr/bin/time -o target/bench-time.txt -f "xorriso -as mkisofs -iso-level 3 -R -J  %e s wall, %M KB peak" xorriso -as mkisofs -quiet -iso-level 3 -R -J -o target/bench-xorriso.iso target/bench-tree-{{scale}} > /dev/null 2>&1; cat target/bench-time.txt; \
+        /usr/bin/time -o target/bench-time.txt -f "cat of the same files                  %e s wall, %M KB peak" sh -c 'find target/bench-tree-{{scale}} -type f -print0 | sort -z | xargs -0 cat > target/bench-cat.bin'; cat target/bench-time.txt; \
     done
-    rm -f target/bench.iso target/bench-xorriso.iso target/bench-cat.bin
+    rm -f target/bench.iso target/bench-xorriso.iso target/bench-cat.bin target/bench-time.txt
 
 # The conformance corpus through the release binary, with the corpus's own checker.
 conformance:
