@@ -29,7 +29,12 @@ fn files_over_4_gib_become_multi_extent() {
 
     let out = isoproof(&["inspect", "--format", "json", iso.to_str().unwrap()], &[]);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let huge = r["files"].as_array().unwrap().iter().find(|f| f["path"] == "/huge.img").unwrap();
+    let huge = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "/huge.img")
+        .unwrap();
     assert_eq!(huge["size"].as_u64().unwrap(), size);
     let extents = huge["extents"].as_array().unwrap();
     assert_eq!(extents.len(), 2);
@@ -48,9 +53,16 @@ fn files_over_4_gib_become_multi_extent() {
     assert_eq!(at(0xFFFF_F800, 13), b"SECOND-EXTENT");
     assert_eq!(at(size - 3, 3), b"END");
 
-    let listing = run(Command::new("xorriso").arg("-indev").arg(&iso).args(["-lsl", "/huge.img"]));
+    let listing = run(Command::new("xorriso")
+        .arg("-indev")
+        .arg(&iso)
+        .args(["-lsl", "/huge.img"]));
     assert!(listing.contains(&size.to_string()), "{listing}");
     let tar = run(Command::new("bsdtar").arg("-tvf").arg(&iso));
-    assert!(tar.lines().any(|l| l.contains(&size.to_string()) && l.ends_with("huge.img")), "{tar}");
+    assert!(
+        tar.lines()
+            .any(|l| l.contains(&size.to_string()) && l.ends_with("huge.img")),
+        "{tar}"
+    );
     fs::remove_file(&iso).unwrap();
 }
