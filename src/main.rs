@@ -197,32 +197,25 @@ fn mkiso_cmd(
     hybrid: bool,
     dir: &std::path::Path,
 ) -> (String, String, u8) {
-    let fail = |e: image::ImageError| (String::new(), format!("error: {e}\n"), exit::BAD_INPUT);
-    let clock = match image::clock::Clock::from_env() {
-        Ok(c) => c,
-        Err(e) => return (String::new(), format!("error: {e}\n"), exit::BAD_INPUT),
+    let build = || -> Result<image::plan::Plan, image::ImageError> {
+        let clock =
+            image::clock::Clock::from_env().map_err(|e| image::ImageError::Input(e.to_string()))?;
+        let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| image::ImageError::io(p, e));
+        let mut opts = image::plan::Options::new(volid, clock);
+        opts.hybrid = hybrid;
+        opts.bios_boot = bios.as_deref().map(read).transpose()?;
+        if let Some(e) = &efi {
+            opts.esp_files
+                .push(("EFI/BOOT/BOOTX64.EFI".into(), read(e)?));
+        }
+        image::mkiso(dir, out, &opts)
     };
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| image::ImageError::io(p, e));
-    let mut opts = image::plan::Options::new(volid, clock);
-    opts.hybrid = hybrid;
-    if let Some(b) = bios {
-        match read(&b) {
-            Ok(bytes) => opts.bios_boot = Some(bytes),
-            Err(e) => return fail(e),
-        }
-    }
-    if let Some(e) = efi {
-        match read(&e) {
-            Ok(bytes) => opts.esp_files.push(("EFI/BOOT/BOOTX64.EFI".into(), bytes)),
-            Err(e) => return fail(e),
-        }
-    }
-    match image::mkiso(dir, out, &opts) {
+    match build() {
         Ok(p) => (
             String::new(),
             format!("{}: {} bytes\n", out.display(), p.size),
             exit::OK,
         ),
-        Err(e) => fail(e),
+        Err(e) => (String::new(), format!("error: {e}\n"), exit::BAD_INPUT),
     }
 }

@@ -29,6 +29,13 @@ fn entry_bytes(e: &BootEntry) -> [u8; 32] {
     b
 }
 
+/// The 16-bit sum of little-endian words a validation entry's checksum makes zero.
+pub fn word_sum(b: &[u8]) -> u16 {
+    b.chunks(2).fold(0u16, |s, w| {
+        s.wrapping_add(u16::from_le_bytes([w[0], w[1]]))
+    })
+}
+
 /// Encodes the 2048-byte boot catalog: the first entry is the default, every further entry
 /// gets its own section (the last header marked final, 0x91), as xorriso lays them out.
 pub fn catalog(entries: &[BootEntry]) -> [u8; 2048] {
@@ -39,10 +46,8 @@ pub fn catalog(entries: &[BootEntry]) -> [u8; 2048] {
     c[1] = first;
     c[30] = 0x55;
     c[31] = 0xAA;
-    let sum = c[..32].chunks(2).fold(0u16, |s, w| {
-        s.wrapping_add(u16::from_le_bytes([w[0], w[1]]))
-    });
-    c[28..30].copy_from_slice(&0u16.wrapping_sub(sum).to_le_bytes());
+    let check = 0u16.wrapping_sub(word_sum(&c[..32]));
+    c[28..30].copy_from_slice(&check.to_le_bytes());
     let mut off = 32;
     if let Some(d) = entries.first() {
         c[off..off + 32].copy_from_slice(&entry_bytes(d));

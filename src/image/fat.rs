@@ -213,25 +213,24 @@ fn basis(name: &str, taken: &dyn Fn(&[u8; 11]) -> bool) -> [u8; 11] {
         Some(i) if i > 0 => (clean(&name[..i]), clean(&name[i + 1..])),
         _ => (clean(name), Vec::new()),
     };
-    for n in 1u32.. {
-        let tail = format!("~{n}");
-        let keep = 8 - tail.len();
-        let mut out = [b' '; 11];
-        let s: Vec<u8> = stem
-            .iter()
-            .copied()
-            .take(keep)
-            .chain(tail.bytes())
-            .collect();
-        out[..s.len()].copy_from_slice(&s);
-        for (i, b) in ext.iter().take(3).enumerate() {
-            out[8 + i] = *b;
-        }
-        if !taken(&out) {
-            return out;
-        }
-    }
-    unreachable!("a free short name exists")
+    super::first_free(
+        false,
+        |tail| {
+            let mut out = [b' '; 11];
+            let s: Vec<u8> = stem
+                .iter()
+                .copied()
+                .take(8 - tail.len())
+                .chain(tail.bytes())
+                .collect();
+            out[..s.len()].copy_from_slice(&s);
+            for (i, b) in ext.iter().take(3).enumerate() {
+                out[8 + i] = *b;
+            }
+            out
+        },
+        |c| taken(c),
+    )
 }
 
 /// The LFN checksum of a short name (FAT spec "ChkSum").

@@ -185,32 +185,21 @@ pub fn inspect(path: &Path) -> Result<Report, ImageError> {
     let mut boot_entries = Vec::new();
     if let Some(c) = catalog {
         let b = img.read(u64::from(c) * SECTOR, 2048)?;
-        let sum = b[..32].chunks(2).fold(0u16, |s, w| {
-            s.wrapping_add(u16::from_le_bytes([w[0], w[1]]))
-        });
-        if b[0] != 1 || b[30..32] != [0x55, 0xAA] || sum != 0 {
+        if b[0] != 1 || b[30..32] != [0x55, 0xAA] || super::eltorito::word_sum(&b[..32]) != 0 {
             return Err(ImageError::Malformed(
                 "the boot catalog's validation entry is wrong".into(),
             ));
         }
         let mut platform = b[1];
-        let mut off = 32;
-        while off + 32 <= 2048 {
-            let e = &b[off..off + 32];
+        for (i, e) in b[32..].chunks(32).enumerate() {
             match e[0] {
-                0x88 | 0x00 if off == 32 || e[0] == 0x88 => {
-                    if e[0] == 0x88 {
-                        boot_entries.push((
-                            platform,
-                            le32(&e[8..12]),
-                            u16::from_le_bytes([e[6], e[7]]),
-                        ));
-                    }
+                0x88 => {
+                    boot_entries.push((platform, le32(&e[8..12]), u16::from_le_bytes([e[6], e[7]])))
                 }
+                0x00 if i == 0 => {} // a default entry that is not bootable
                 0x90 | 0x91 => platform = e[1],
                 _ => break,
             }
-            off += 32;
         }
     }
     let mbr_b = img.read(0, 512)?;

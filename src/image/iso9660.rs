@@ -236,28 +236,19 @@ pub fn primary_name(name: &str, is_dir: bool, taken: &dyn Fn(&str) -> bool) -> S
     };
     let ext: String = ext.chars().take(8).collect();
     let room = 30 - if is_dir { 0 } else { ext.len() + 1 };
-    let build = |stem: &str| {
-        if is_dir {
-            stem.to_string()
-        } else {
-            format!("{stem}.{ext};1")
-        }
-    };
-    let first: String = stem.chars().take(room).collect();
-    let candidate = build(&first);
-    if !taken(&candidate) {
-        return candidate;
-    }
     // Deterministic disambiguation: the shortest counter suffix that is free.
-    for n in 1u32.. {
-        let suffix = format!("~{n}");
-        let keep: String = stem.chars().take(room - suffix.len()).collect();
-        let c = build(&format!("{keep}{suffix}"));
-        if !taken(&c) {
-            return c;
-        }
-    }
-    unreachable!("a free name exists")
+    super::first_free(
+        true,
+        |suffix| {
+            let keep: String = stem.chars().take(room - suffix.len()).collect();
+            if is_dir {
+                format!("{keep}{suffix}")
+            } else {
+                format!("{keep}{suffix}.{ext};1")
+            }
+        },
+        |c| taken(c),
+    )
 }
 
 /// ECMA-119 9.3's order of directory records: by name, then extension, each compared as if

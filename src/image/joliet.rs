@@ -31,28 +31,21 @@ pub fn joliet_name(name: &str, is_dir: bool, taken: &dyn Fn(&[u16]) -> bool) -> 
     // Keep the extension (up to 10 units) when the name must be shortened.
     let ext: Vec<u16> = if ext.len() > 10 { Vec::new() } else { ext };
     let stem = if ext.is_empty() { units } else { stem };
-    let build = |stem: &[u16], suffix: &[u16]| -> Vec<u16> {
-        let room = MAX_CHARS - ext.len() - suffix.len();
-        let mut v: Vec<u16> = stem.iter().copied().take(room).collect();
-        v.extend_from_slice(suffix);
-        v.extend_from_slice(&ext);
-        if !is_dir {
-            v.extend_from_slice(&[u16::from(b';'), u16::from(b'1')]);
-        }
-        v
-    };
-    let first = build(&stem, &[]);
-    if !taken(&first) {
-        return first;
-    }
-    for n in 1u32.. {
-        let suffix: Vec<u16> = format!("~{n}").encode_utf16().collect();
-        let c = build(&stem, &suffix);
-        if !taken(&c) {
-            return c;
-        }
-    }
-    unreachable!("a free name exists")
+    super::first_free(
+        true,
+        |suffix| {
+            let suffix: Vec<u16> = suffix.encode_utf16().collect();
+            let room = MAX_CHARS - ext.len() - suffix.len();
+            let mut v: Vec<u16> = stem.iter().copied().take(room).collect();
+            v.extend_from_slice(&suffix);
+            v.extend_from_slice(&ext);
+            if !is_dir {
+                v.extend_from_slice(&[u16::from(b';'), u16::from(b'1')]);
+            }
+            v
+        },
+        |c| taken(c),
+    )
 }
 
 /// Whether Joliet stores the name as it is (no character mapped, not too long).

@@ -132,8 +132,8 @@ struct Rec<'a> {
     target: Target<'a>,
     inline: Vec<u8>,
     spill: Vec<Vec<u8>>,
-    /// Offsets of this record's continuation chunks.
-    chunks: Vec<(u64, usize)>,
+    /// This record's continuation chunks: offset, length, and the `spill` entries they hold.
+    chunks: Vec<(u64, usize, std::ops::Range<usize>)>,
 }
 
 #[derive(Clone, Copy)]
@@ -233,7 +233,7 @@ fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir
                         continue;
                     }
                     let n = joliet::joliet_name(&c.name, is_dir, &|u| {
-                        taken.iter().any(|t| t.eq_ignore_ascii_case_u16(u))
+                        taken.iter().any(|t| same_joliet_name(t, u))
                     });
                     taken.push(n.clone());
                     named.push((joliet::to_bytes(&n), c));
@@ -332,22 +332,16 @@ fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir
     dirs
 }
 
-trait EqU16 {
-    fn eq_ignore_ascii_case_u16(&self, other: &[u16]) -> bool;
-}
-
-impl EqU16 for Vec<u16> {
-    /// Joliet readers (Windows) compare names case-insensitively, so collisions do too.
-    fn eq_ignore_ascii_case_u16(&self, other: &[u16]) -> bool {
-        let low = |u: u16| {
-            if (0x41..=0x5A).contains(&u) {
-                u + 0x20
-            } else {
-                u
-            }
-        };
-        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| low(*a) == low(*b))
-    }
+/// Joliet readers (Windows) compare names case-insensitively, so collisions do too.
+fn same_joliet_name(a: &[u16], b: &[u16]) -> bool {
+    let low = |u: u16| {
+        if (0x41..=0x5A).contains(&u) {
+            u + 0x20
+        } else {
+            u
+        }
+    };
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| low(*x) == low(*y))
 }
 
 fn path_table(dirs: &[Dir<'_>], big_endian: bool) -> Vec<u8> {
@@ -394,7 +388,7 @@ fn encode_dir(
             Target::None => (0, 0),
         };
         let mut su = r.inline.clone();
-        if let Some(&(off, len)) = r.chunks.first() {
+        if let Some(&(off, len, _)) = r.chunks.first() {
             su.extend_from_slice(&rr::ce(
                 (off / SECTOR) as u32,
                 (off % SECTOR) as u32,
@@ -469,12 +463,13 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
                 continue;
             }
             let groups = rr::chunks(&r.spill);
-            for (gi, g) in groups.iter().enumerate() {
-                let len = rr::chunk_len(&r.spill, g, gi + 1 == groups.len());
+            let last = groups.len() - 1;
+            for (gi, g) in groups.into_iter().enumerate() {
+                let len = rr::chunk_len(&r.spill, &g, gi == last);
                 if pool % SECTOR + len as u64 > SECTOR {
                     pool = pool.next_multiple_of(SECTOR);
                 }
-                r.chunks.push((pool, len));
+                r.chunks.push((pool, len, g));
                 pool += len as u64;
             }
         }
@@ -612,12 +607,10 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
     }
     let mut pool_bytes = vec![0u8; (pool - pool_start) as usize];
     for d in &primary {
-        for r in d.recs.iter().filter(|r| !r.spill.is_empty()) {
-            let groups = rr::chunks(&r.spill);
-            for (gi, g) in groups.iter().enumerate() {
-                let (off, _) = r.chunks[gi];
+        for r in &d.recs {
+            for (gi, (off, _, g)) in r.chunks.iter().enumerate() {
                 let mut b: Vec<u8> = r.spill[g.clone()].concat();
-                if let Some(&(noff, nlen)) = r.chunks.get(gi + 1) {
+                if let Some(&(noff, nlen, _)) = r.chunks.get(gi + 1) {
                     b.extend_from_slice(&rr::ce(
                         (noff / SECTOR) as u32,
                         (noff % SECTOR) as u32,
@@ -674,21 +667,24 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
             });
         }
     }
-    if let Some((s, img)) = &esp {
-        h.update(img);
+    // Where the ESP is and its byte length; the image itself moves into its extent.
+    let esp = esp.map(|(s, img)| {
+        h.update(&img);
+        let len = img.len() as u64;
         extents.push(Extent {
             offset: s * SECTOR,
             what: "ESP (FAT)".into(),
-            content: Content::Bytes(img.clone()),
+            content: Content::Bytes(img),
         });
-    }
+        (s, len)
+    });
     let digest: [u8; 32] = h.finalize().into();
     let mut size = volume_sectors * SECTOR;
     if opts.hybrid {
         // Backup GPT at the very end, after padding that keeps the image whole 2048-byte sectors.
         let tail_sectors = 1 + hybrid::ENTRY_SECTORS;
         let disk_sectors = (volume_sectors * 4 + tail_sectors).next_multiple_of(4);
-        let iso_last = esp.as_ref().map_or(volume_sectors * 4, |(s, _)| s * 4) - 1;
+        let iso_last = esp.map_or(volume_sectors * 4, |(s, _)| s * 4) - 1;
         let mut partitions = vec![Partition {
             type_guid: hybrid::BASIC_DATA_TYPE,
             guid: hybrid::derived_guid(&digest, "partition 1"),
@@ -696,12 +692,12 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
             last: iso_last,
             name: "ISO9660".into(),
         }];
-        if let Some((s, img)) = &esp {
+        if let Some((s, len)) = esp {
             partitions.push(Partition {
                 type_guid: hybrid::ESP_TYPE,
                 guid: hybrid::derived_guid(&digest, "partition 2"),
                 first: s * 4,
-                last: s * 4 + (img.len() as u64).div_ceil(512) - 1,
+                last: s * 4 + len.div_ceil(512) - 1,
                 name: "EFI system partition".into(),
             });
         }

@@ -60,15 +60,11 @@ pub fn write(plan: &Plan, out: &Path) -> Result<(), ImageError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = tempfile::Builder::new()
+    let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| ImageError::io(dir, e))?;
-    let mut f = tmp
-        .as_file()
-        .try_clone()
-        .map_err(|e| ImageError::io(out, e))?;
     let mut progress = Progress {
         start: Instant::now(),
         last: Instant::now(),
@@ -76,9 +72,8 @@ pub fn write(plan: &Plan, out: &Path) -> Result<(), ImageError> {
         shown: false,
         tty: io::stderr().is_terminal(),
     };
-    write_into(plan, &mut f, &mut progress, out)?;
+    write_into(plan, tmp.as_file_mut(), &mut progress, out)?;
     progress.finish();
-    f.flush().map_err(|e| ImageError::io(out, e))?;
     tmp.persist(out).map_err(|e| ImageError::io(out, e.error))?;
     Ok(())
 }

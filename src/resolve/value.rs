@@ -327,7 +327,6 @@ impl<'s> Value<'s> {
                     _ => None,
                 }
             }
-            Value::Lazy(_) => None,
             _ => None,
         }
     }
