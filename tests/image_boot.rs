@@ -85,17 +85,8 @@ fn the_esp_passes_fsck_and_holds_the_loader() {
     need("fsck.fat");
     need("mcopy");
     let h = hybrid();
-    let out = isoproof(
-        &["inspect", "--format", "json", h.iso.to_str().unwrap()],
-        &[],
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let uefi = r["boot_catalog"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["platform"] == "uefi")
-        .expect("a UEFI entry");
+    let r = inspect_json(&h.iso);
+    let uefi = find(&r["boot_catalog"], "platform", "uefi");
     let sector = uefi["sector"].as_u64().unwrap();
     let count = uefi["load_sectors_512"].as_u64().unwrap();
     let img = fs::read(&h.iso).unwrap();
@@ -116,12 +107,7 @@ fn the_esp_passes_fsck_and_holds_the_loader() {
         .arg(&got));
     assert_eq!(fs::read(&got).unwrap(), h.efi);
     // The GPT's ESP partition is the same bytes as the El Torito UEFI image.
-    let esp_part = r["gpt"]["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "EFI system partition")
-        .unwrap();
+    let esp_part = find(&r["gpt"]["partitions"], "name", "EFI system partition");
     assert_eq!(esp_part["first_lba"].as_u64().unwrap(), sector * 4);
     assert!(r["gpt"]["valid"].as_bool().unwrap());
 }
@@ -129,17 +115,8 @@ fn the_esp_passes_fsck_and_holds_the_loader() {
 #[test]
 fn boot_info_table_is_patched() {
     let h = hybrid();
-    let out = isoproof(
-        &["inspect", "--format", "json", h.iso.to_str().unwrap()],
-        &[],
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let bios = r["boot_catalog"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["platform"] == "bios")
-        .unwrap();
+    let r = inspect_json(&h.iso);
+    let bios = find(&r["boot_catalog"], "platform", "bios");
     let s = bios["sector"].as_u64().unwrap() as usize;
     let img = fs::read(&h.iso).unwrap();
     let b = &img[s * 2048..s * 2048 + 2048];

@@ -27,14 +27,8 @@ fn files_over_4_gib_become_multi_extent() {
     let iso = t.path().join("big.iso");
     mkiso(&src, &iso, &[]);
 
-    let out = isoproof(&["inspect", "--format", "json", iso.to_str().unwrap()], &[]);
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let huge = r["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == "/huge.img")
-        .unwrap();
+    let r = inspect_json(&iso);
+    let huge = find(&r["files"], "path", "/huge.img");
     assert_eq!(huge["size"].as_u64().unwrap(), size);
     let extents = huge["extents"].as_array().unwrap();
     assert_eq!(extents.len(), 2);

@@ -161,6 +161,21 @@ pub fn mkiso(dir: &Path, iso: &Path, extra: &[&str]) {
     isoproof(&args, &[]);
 }
 
+/// `isoproof inspect --format json ISO`, parsed.
+pub fn inspect_json(iso: &Path) -> serde_json::Value {
+    let out = isoproof(&["inspect", "--format", "json", iso.to_str().unwrap()], &[]);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The element of a JSON array whose `key` is `value`.
+pub fn find<'a>(list: &'a serde_json::Value, key: &str, value: &str) -> &'a serde_json::Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e[key] == value)
+        .unwrap_or_else(|| panic!("no element with {key} = {value:?} in {list}"))
+}
+
 /// Runs a command, panicking with its output when it fails.
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
