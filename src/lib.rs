@@ -6,7 +6,8 @@
 //! - [`resolve`]: the NixOS module system (`lib.evalModules`) → the resolved config, or every
 //!   error with file:line:col;
 //! - [`output`]: renderings of a resolved config (JSON, YAML, text);
-//! - [`diag`]: diagnostics shared by every stage.
+//! - [`diag`]: diagnostics shared by every stage;
+//! - [`interrupt`]: Ctrl-C as a flag that long-running stages poll.
 //!
 //! The binary (`src/main.rs`) is a thin CLI over these.
 #![deny(missing_docs)]
@@ -15,6 +16,7 @@
 
 pub mod diag;
 pub mod image;
+pub mod interrupt;
 pub mod output;
 pub mod resolve;
 pub mod scenario;

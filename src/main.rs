@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use isoproof::{diag::Diagnostic, image, output, resolve, scenario};
+use isoproof::{diag::Diagnostic, image, interrupt, output, resolve, scenario};
 
 /// Exit codes, the CLI's contract.
 mod exit {
@@ -20,6 +20,8 @@ mod exit {
     /// The scenario could not be read (YAML syntax, unknown tag, bad type, missing import) or
     /// the command line was wrong.
     pub const BAD_INPUT: u8 = 2;
+    /// A signal (Ctrl-C) stopped the command; it left no output behind.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser)]
@@ -208,6 +210,7 @@ fn mkiso_cmd(
             opts.esp_files
                 .push(("EFI/BOOT/BOOTX64.EFI".into(), read(e)?));
         }
+        interrupt::install().map_err(|e| image::ImageError::io(out, e))?;
         image::mkiso(dir, out, &opts)
     };
     match build() {
@@ -216,6 +219,9 @@ fn mkiso_cmd(
             format!("{}: {} bytes\n", out.display(), p.size),
             exit::OK,
         ),
+        Err(e @ image::ImageError::Interrupted) => {
+            (String::new(), format!("error: {e}\n"), exit::INTERRUPTED)
+        }
         Err(e) => (String::new(), format!("error: {e}\n"), exit::BAD_INPUT),
     }
 }

@@ -108,25 +108,64 @@ print(json.dumps(out))
             };
             (k, n)
         })
-        .collect();
+        .collect::<BTreeMap<_, _>>();
+    // pycdlib follows CL/PL and hides relocated directories, but lists the relocation
+    // directory itself (as it does for mkisofs images).
+    let mut got = got;
+    assert_eq!(got.remove("rr_moved"), Some(Node::Dir(0o755)));
     assert_same(&got, &fixture().1, "pycdlib");
 }
 
+/// Where a path sits in the ISO 9660 hierarchy: a directory that would be on level 9 or
+/// deeper (the root is level 1) lives in `rr_moved` (RRIP 4.1.5), and its subtree counts
+/// from level 3 again. Also returns the placeholder left at the directory's real place.
+fn iso_hierarchy(path: &str, tree: &BTreeMap<String, Node>) -> (String, Option<String>) {
+    let comps: Vec<&str> = path.split('/').collect();
+    let (mut at, mut level, mut placeholder) = (String::new(), 1, None);
+    for (k, c) in comps.iter().enumerate() {
+        let is_dir = matches!(tree[&comps[..=k].join("/")], Node::Dir(_));
+        let here = if at.is_empty() {
+            c.to_string()
+        } else {
+            format!("{at}/{c}")
+        };
+        placeholder = None;
+        if is_dir && level == 8 {
+            placeholder = Some(here);
+            at = format!("rr_moved/{c}");
+            level = 3;
+        } else {
+            at = here;
+            level += 1;
+        }
+    }
+    (at, placeholder)
+}
+
+/// isoinfo does not follow relocations: it lists the ISO 9660 hierarchy with Rock Ridge
+/// names, so deep directories appear under `rr_moved` with a placeholder at their place.
 #[test]
 fn isoinfo_lists_rock_ridge_names_and_reads_files() {
     need("isoinfo");
     let listing = run(Command::new("isoinfo").args(["-R", "-f", "-i"]).arg(iso()));
-    let got: Vec<String> = listing
+    let mut got: Vec<String> = listing
         .lines()
         .filter(|l| l.starts_with('/'))
         .map(|l| l[1..].to_string())
         .collect();
-    let want: Vec<&String> = fixture().1.keys().collect();
-    let mut got_sorted = got.clone();
-    got_sorted.sort();
-    let mut want_sorted: Vec<String> = want.iter().map(|s| s.to_string()).collect();
-    want_sorted.sort();
-    assert_eq!(got_sorted, want_sorted, "isoinfo -R -f");
+    let tree = &fixture().1;
+    let mut want = vec!["rr_moved".to_string()];
+    for p in tree.keys() {
+        let (at, placeholder) = iso_hierarchy(p, tree);
+        want.push(at);
+        want.extend(placeholder);
+    }
+    got.sort();
+    want.sort();
+    assert!(want
+        .iter()
+        .any(|p| p.starts_with("rr_moved/level7/level8/")));
+    assert_eq!(got, want, "isoinfo -R -f");
     for (path, n) in &fixture().1 {
         if let (Node::File(_, digest), true) =
             (n, path.starts_with("size-") || path.contains("café"))
@@ -196,5 +235,75 @@ fn sevenzip_reads_joliet() {
     assert!(
         Path::new(&out.path().join("L".repeat(103))).exists()
             || got.keys().any(|k| k.starts_with(&"L".repeat(100)))
+    );
+}
+
+/// Directories relocated twice (a 20-level chain) and two relocated directories with the
+/// same name come back in place through the readers that follow `CL`/`PL`/`RE`, and the
+/// image says where each went.
+#[test]
+fn deep_directories_are_relocated_and_read_back() {
+    need("xorriso");
+    need("bsdtar");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let mut chain = src.join("chain");
+    for i in 1..=20 {
+        chain = chain.join(format!("d{i}"));
+    }
+    std::fs::create_dir_all(&chain).unwrap();
+    std::fs::write(chain.join("bottom"), b"twenty levels down").unwrap();
+    for side in ["left", "right"] {
+        let d = src.join(side).join("2/3/4/5/6/7/same");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("which"), side).unwrap();
+    }
+    let iso = t.path().join("deep.iso");
+    mkiso(&src, &iso, &[]);
+    let want = describe(&src);
+
+    let x = t.path().join("x");
+    run(Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(&iso)
+        .args(["-extract", "/"])
+        .arg(&x));
+    assert_same(&describe(&x), &want, "xorriso");
+    let b = t.path().join("b");
+    std::fs::create_dir(&b).unwrap();
+    run(Command::new("bsdtar")
+        .arg("-xpf")
+        .arg(&iso)
+        .arg("-C")
+        .arg(&b));
+    assert_same(&describe(&b), &want, "bsdtar");
+
+    // Each placeholder points at its directory's extent; the moved records are marked.
+    let report = inspect_json(&iso);
+    let files = report["files"].as_array().unwrap();
+    let placeholders: Vec<_> = files.iter().filter(|f| !f["moved_to"].is_null()).collect();
+    // chain/…/d7, d13 and d19 (each moved from inside the previous one), left/…/same and
+    // right/…/same (one name twice in rr_moved).
+    assert_eq!(placeholders.len(), 5, "{placeholders:?}");
+    for p in placeholders {
+        let target = files
+            .iter()
+            .find(|f| f["extents"][0][0] == p["moved_to"] && f["relocated"] == true)
+            .unwrap_or_else(|| panic!("nothing relocated to {}", p["moved_to"]));
+        let name = |v: &serde_json::Value| {
+            v["path"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(name(p), name(target));
+        assert!(target["path"].as_str().unwrap().starts_with("/rr_moved/"));
+    }
+    assert_eq!(
+        find(&report["files"], "path", "/rr_moved")["relocated"],
+        true
     );
 }

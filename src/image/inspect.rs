@@ -77,6 +77,10 @@ pub struct FileInfo {
     pub symlink: Option<String>,
     /// Whether it is a directory.
     pub is_dir: bool,
+    /// A deep directory's placeholder: the sector its directory moved to (`CL`).
+    pub moved_to: Option<u32>,
+    /// Whether the record is marked as relocated (`RE`; Rock Ridge readers hide it).
+    pub relocated: bool,
 }
 
 struct Img {
@@ -356,8 +360,11 @@ fn walk(
         let mut rr_name = String::new();
         let mut mode = 0;
         let mut link: Option<String> = None;
+        let (mut moved_to, mut relocated) = (None, false);
         for e in &entries {
             match &e[..2] {
+                b"CL" if e.len() >= 8 => moved_to = Some(le32(&e[4..8])),
+                b"RE" => relocated = true,
                 b"NM" => rr_name.push_str(&String::from_utf8_lossy(&e[5..])),
                 b"PX" => mode = le32(&e[4..8]),
                 b"SL" => {
@@ -417,6 +424,8 @@ fn walk(
                     extents: vec![extent],
                     symlink: link,
                     is_dir,
+                    moved_to,
+                    relocated,
                 });
             }
         }
@@ -458,7 +467,7 @@ impl Report {
             "files": self.files.iter().map(|f| json!({
                 "path": f.path, "mode": format!("{:o}", f.mode), "size": f.size, "dir": f.is_dir,
                 "extents": f.extents.iter().map(|(s, n)| json!([s, n])).collect::<Vec<_>>(),
-                "symlink": f.symlink,
+                "symlink": f.symlink, "moved_to": f.moved_to, "relocated": f.relocated,
             })).collect::<Vec<_>>(),
         })
     }
@@ -521,6 +530,12 @@ impl Report {
             ));
             if let Some(t) = &f.symlink {
                 o.push_str(&format!(" -> {t}"));
+            }
+            if let Some(s) = f.moved_to {
+                o.push_str(&format!(" (deep directory, moved to sector {s})"));
+            }
+            if f.relocated {
+                o.push_str(" (relocated, hidden)");
             }
             o.push('\n');
         }

@@ -34,6 +34,8 @@ pub enum ImageError {
     Changed(PathBuf),
     /// An image being inspected is not what it claims to be.
     Malformed(String),
+    /// A signal (Ctrl-C) stopped the write; nothing was left at the target.
+    Interrupted,
 }
 
 impl ImageError {
@@ -54,6 +56,7 @@ impl fmt::Display for ImageError {
                 p.display()
             ),
             ImageError::Malformed(m) => write!(f, "not a valid image: {m}"),
+            ImageError::Interrupted => f.write_str("interrupted; no image was written"),
         }
     }
 }

@@ -134,6 +134,8 @@ struct Rec<'a> {
     spill: Vec<Vec<u8>>,
     /// This record's continuation chunks: offset, length, and the `spill` entries they hold.
     chunks: Vec<(u64, usize, std::ops::Range<usize>)>,
+    /// The directory a leading `CL` or `PL` entry points at, filled in when sectors are known.
+    link: Option<&'a Entry>,
 }
 
 #[derive(Clone, Copy)]
@@ -146,11 +148,68 @@ enum Target<'a> {
 
 struct Dir<'a> {
     entry: &'a Entry,
+    /// The parent in the ISO 9660 hierarchy.
     parent: usize,
+    /// The real parent of a relocated directory (its ".." carries `PL`).
+    real_parent: Option<&'a Entry>,
     name: Vec<u8>,
     recs: Vec<Rec<'a>>,
     size: u64,
     sector: u64,
+    /// Directories are placed on disk by group, highest first (see [`place_dirs`]).
+    group: usize,
+}
+
+/// ECMA-119 6.8.2.1: a hierarchy has at most eight levels, the root being the first.
+const MAX_LEVELS: usize = 8;
+
+/// The Rock Ridge relocation directory (RRIP 4.1.5), as mkisofs names it. It stands in the
+/// root, marked `RE` like the directories it holds, so Rock Ridge readers hide it.
+static RR_MOVED: Entry = Entry {
+    name: String::new(),
+    perm: 0o755,
+    kind: EntryKind::Dir(Vec::new()),
+};
+const RR_MOVED_NAME: &str = "rr_moved";
+
+/// One directory that moves to `rr_moved`.
+struct Relocation<'a> {
+    dir: &'a Entry,
+    real_parent: &'a Entry,
+    /// How many relocated directories it sits in.
+    nesting: usize,
+}
+
+/// The directories that would sit deeper than ECMA-119 allows, in tree order. Each moves
+/// to `rr_moved` (level 2), so its subtree counts from level 3 and may move again.
+fn relocations(root: &Entry) -> Vec<Relocation<'_>> {
+    fn walk<'a>(
+        dir: &'a Entry,
+        level: usize,
+        nesting: usize,
+        out: &mut Vec<(&'a Entry, &'a Entry, usize)>,
+    ) {
+        for c in dir.children() {
+            if matches!(c.kind, EntryKind::Dir(_)) {
+                if level == MAX_LEVELS {
+                    out.push((c, dir, nesting));
+                    walk(c, 3, nesting + 1, out);
+                } else {
+                    walk(c, level + 1, nesting, out);
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(root, 1, 0, &mut found);
+    found
+        .into_iter()
+        .map(|(dir, real_parent, nesting)| Relocation {
+            dir,
+            real_parent,
+            nesting,
+        })
+        .collect()
 }
 
 fn rec_len(r: &Rec<'_>) -> usize {
@@ -204,22 +263,41 @@ fn nlink(e: &Entry) -> u32 {
     }
 }
 
-/// Builds one tree's directories breadth-first (primary, or Joliet when `joliet`).
+/// Builds one tree's directories breadth-first (primary, or Joliet when `joliet`), which
+/// is also path-table order. With Rock Ridge, the primary tree relocates directories
+/// deeper than eight levels to `rr_moved`, leaving a `CL` placeholder behind.
 fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir<'a>> {
     let rr_on = opts.rock_ridge && !joliet_tree;
     let clock = opts.clock;
+    let moved = if rr_on { relocations(root) } else { Vec::new() };
+    let relocated: HashMap<*const Entry, &Relocation> =
+        moved.iter().map(|m| (m.dir as *const Entry, m)).collect();
+    let links = |e: &Entry| {
+        if std::ptr::eq(e, &RR_MOVED) {
+            2 + moved.len() as u32
+        } else {
+            nlink(e)
+        }
+    };
     let mut dirs = vec![Dir {
         entry: root,
         parent: 0,
+        real_parent: None,
         name: vec![0],
         recs: Vec::new(),
         size: 0,
         sector: 0,
+        group: usize::MAX,
     }];
     let mut i = 0;
     while i < dirs.len() {
         let entry = dirs[i].entry;
-        let parent_entry = dirs[dirs[i].parent].entry;
+        let in_rr_moved = std::ptr::eq(entry, &RR_MOVED);
+        let kids: Vec<&Entry> = if in_rr_moved {
+            moved.iter().map(|m| m.dir).collect()
+        } else {
+            entry.children().iter().collect()
+        };
         // Names, assigned in source-name order so disambiguation is deterministic.
         let mut named: Vec<(Vec<u8>, &Entry)> = Vec::new();
         if joliet_tree {
@@ -227,7 +305,7 @@ fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir
             // never takes the place of a real one ("a_b").
             let mut taken: Vec<Vec<u16>> = Vec::new();
             for exact in [true, false] {
-                for c in entry.children() {
+                for c in &kids {
                     let is_dir = matches!(c.kind, EntryKind::Dir(_));
                     if joliet::holds(&c.name) != exact {
                         continue;
@@ -242,23 +320,31 @@ fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir
             named.sort_by(|a, b| a.0.cmp(&b.0));
         } else {
             let mut taken: Vec<String> = Vec::new();
-            for c in entry.children() {
+            let extra = (i == 0 && !moved.is_empty()).then_some((RR_MOVED_NAME, &RR_MOVED));
+            let all = kids.iter().map(|c| (c.name.as_str(), *c)).chain(extra);
+            for (src_name, c) in all {
                 let is_dir = matches!(c.kind, EntryKind::Dir(_));
-                let n = iso9660::primary_name(&c.name, is_dir, &|s| taken.iter().any(|t| t == s));
+                let n = iso9660::primary_name(src_name, is_dir, &|s| taken.iter().any(|t| t == s));
                 taken.push(n.clone());
                 named.push((n.into_bytes(), c));
             }
             named.sort_by(|a, b| iso9660::record_order(&a.0, &b.0));
         }
         let mut recs = Vec::new();
-        // "." and "..".
+        // "." and ".."; a relocated directory's ".." describes its real parent.
+        let parent_entry = dirs[i].real_parent.unwrap_or(dirs[dirs[i].parent].entry);
         for (k, e) in [(0u8, entry), (1u8, parent_entry)] {
             let mut entries = Vec::new();
+            let mut link = None;
             if rr_on {
                 if k == 0 && i == 0 {
                     entries.push(rr::sp());
                 }
-                entries.extend(susp(e, None, nlink(e), clock));
+                if k == 1 && dirs[i].real_parent.is_some() {
+                    entries.push(rr::pl(0));
+                    link = Some(e);
+                }
+                entries.extend(susp(e, None, links(e), clock));
                 if k == 0 && i == 0 {
                     entries.push(rr::er());
                 }
@@ -277,36 +363,65 @@ fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir
                 inline: s.inline,
                 spill: s.spill,
                 chunks: Vec::new(),
+                link,
             });
         }
         for (name, c) in named {
             let is_dir = matches!(c.kind, EntryKind::Dir(_));
+            // A deep directory leaves a placeholder (a file, in ISO 9660 terms) behind.
+            let placeholder = !in_rr_moved && relocated.contains_key(&(c as *const Entry));
             let n_ext = match &c.kind {
                 EntryKind::File { size, .. } => extents_of(*size),
                 _ => 1,
             };
-            let target_dir = if is_dir {
+            let target_dir = if is_dir && !placeholder {
                 dirs.push(Dir {
                     entry: c,
                     parent: i,
+                    real_parent: relocated
+                        .get(&(c as *const Entry))
+                        .filter(|_| in_rr_moved)
+                        .map(|m| m.real_parent),
                     name: name.clone(),
                     recs: Vec::new(),
                     size: 0,
                     sector: 0,
+                    group: match relocated.get(&(c as *const Entry)) {
+                        _ if std::ptr::eq(c, &RR_MOVED) => usize::MAX,
+                        Some(m) if in_rr_moved => m.nesting + 1,
+                        _ if i == 0 => 0,
+                        _ => dirs[i].group,
+                    },
                 });
                 Some(dirs.len() - 1)
             } else {
                 None
             };
             for k in 0..n_ext {
-                let entries = if rr_on {
-                    susp(c, Some(&c.name), nlink(c), clock)
-                } else {
-                    Vec::new()
-                };
+                let mut entries = Vec::new();
+                let mut link = None;
+                if rr_on {
+                    if placeholder {
+                        entries.push(rr::cl(0));
+                        link = Some(c);
+                    }
+                    let rr_name = if std::ptr::eq(c, &RR_MOVED) {
+                        RR_MOVED_NAME
+                    } else {
+                        &c.name
+                    };
+                    entries.extend(susp(c, Some(rr_name), links(c), clock));
+                    if in_rr_moved || std::ptr::eq(c, &RR_MOVED) {
+                        entries.push(rr::re());
+                    }
+                }
                 let room = 255 - DirRecord::len_for(name.len(), 0);
                 let s = rr::split(entries, room);
-                let mut fl = if is_dir { flags::DIRECTORY } else { 0 };
+                let mut fl = if target_dir.is_some() {
+                    flags::DIRECTORY
+                } else {
+                    0
+                };
                 if k + 1 < n_ext {
                     fl |= flags::MULTI_EXTENT;
                 }
@@ -322,6 +437,7 @@ fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir
                     inline: s.inline,
                     spill: s.spill,
                     chunks: Vec::new(),
+                    link,
                 });
             }
         }
@@ -330,6 +446,20 @@ fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir
         i += 1;
     }
     dirs
+}
+
+/// Gives directories their sectors. Path tables list them breadth-first, but on disk the
+/// root and `rr_moved` come first, then the relocated subtrees, most deeply nested first,
+/// then the rest. libarchive reads directories in sector order and connects a `CL`
+/// placeholder when it meets it; a nested one connects only while its outer relocation is
+/// still unconnected, so inner placeholders must be met first.
+fn place_dirs(dirs: &mut [Dir<'_>], next: &mut u64) {
+    let mut order: Vec<usize> = (0..dirs.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(dirs[k].group));
+    for k in order {
+        dirs[k].sector = *next;
+        *next += dirs[k].size / SECTOR;
+    }
 }
 
 /// Joliet readers (Windows) compare names case-insensitively, so collisions do too.
@@ -388,6 +518,14 @@ fn encode_dir(
             Target::None => (0, 0),
         };
         let mut su = r.inline.clone();
+        if let Some(e) = r.link {
+            // The leading CL or PL entry gets the sector of the directory it points at.
+            let j = dirs
+                .iter()
+                .position(|d| std::ptr::eq(d.entry, e))
+                .expect("a relocation link points at a planned directory");
+            su[4..rr::LINK_LEN].copy_from_slice(&iso9660::both32(dirs[j].sector as u32));
+        }
         if let Some(&(off, len, _)) = r.chunks.first() {
             su.extend_from_slice(&rr::ce(
                 (off / SECTOR) as u32,
@@ -450,10 +588,7 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
         (0, 0)
     };
     let catalog = boot.then(|| reserve(SECTOR, &mut next));
-    for d in &mut primary {
-        d.sector = next;
-        next += d.size / SECTOR;
-    }
+    place_dirs(&mut primary, &mut next);
     // Continuation areas: chunks never cross a sector boundary.
     let pool_start = next * SECTOR;
     let mut pool = pool_start;
@@ -475,10 +610,7 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
         }
     }
     next = pool.div_ceil(SECTOR);
-    for d in &mut jdirs {
-        d.sector = next;
-        next += d.size / SECTOR;
-    }
+    place_dirs(&mut jdirs, &mut next);
     let bios = opts.bios_boot.as_ref().map(|img| {
         let s = next;
         next += (img.len() as u64).div_ceil(SECTOR).max(1);

@@ -64,6 +64,26 @@ pub fn tf(date: [u8; 7]) -> Vec<u8> {
     entry(b"TF", &b)
 }
 
+/// `CL` (RRIP 4.1.5.1): in the placeholder left where a deep directory was, that
+/// directory's new extent.
+pub fn cl(block: u32) -> Vec<u8> {
+    entry(b"CL", &both32(block))
+}
+
+/// `PL` (RRIP 4.1.5.2): in a relocated directory's ".." record, the extent of its real
+/// parent.
+pub fn pl(block: u32) -> Vec<u8> {
+    entry(b"PL", &both32(block))
+}
+
+/// `RE` (RRIP 4.1.5.3): marks a relocated directory's record, which readers hide.
+pub fn re() -> Vec<u8> {
+    entry(b"RE", &[])
+}
+
+/// The length of a `CL` or `PL` entry.
+pub const LINK_LEN: usize = 12;
+
 /// `NM` entries (RRIP 4.1.4) for a name, split with the CONTINUE flag past 250 bytes.
 pub fn nm(name: &str) -> Vec<Vec<u8>> {
     let bytes = name.as_bytes();
@@ -224,6 +244,15 @@ mod tests {
         assert_eq!(e[2] as usize, e.len());
         assert_eq!(&e[4..8], &[10, 84, 135, 1]);
         assert_eq!(&e[8..18], b"RRIP_1991A");
+    }
+
+    #[test]
+    fn relocation_layouts() {
+        // RRIP 4.1.5: "CL"/"PL", LEN 12, version 1, a both-endian block number; "RE", LEN 4.
+        assert_eq!(cl(0x0102_0304), [b'C', b'L', 12, 1, 4, 3, 2, 1, 1, 2, 3, 4]);
+        assert_eq!(pl(7), [b'P', b'L', 12, 1, 7, 0, 0, 0, 0, 0, 0, 7]);
+        assert_eq!(re(), [b'R', b'E', 4, 1]);
+        assert_eq!(cl(0).len(), LINK_LEN);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::plan::{Content, Plan};
 use super::ImageError;
+use crate::interrupt;
 
 /// Copy file data in pieces of this size, to report progress.
 const PIECE: u64 = 64 << 20;
@@ -88,6 +89,9 @@ fn write_into(
     let mut pos = 0u64;
     let mut buf = io::BufWriter::with_capacity(1 << 20, f);
     for e in &plan.extents {
+        if interrupt::requested() {
+            return Err(ImageError::Interrupted);
+        }
         let gap = e.offset.checked_sub(pos).ok_or_else(|| {
             ImageError::Input(format!(
                 "internal error: extent {:?} at {} overlaps the one before (ends at {pos})",
@@ -142,6 +146,9 @@ fn copy_file(
     }
     let mut done = 0u64;
     while done < size {
+        if interrupt::requested() {
+            return Err(ImageError::Interrupted);
+        }
         let want = (size - done).min(PIECE);
         let n = io::copy(&mut (&mut src).take(want), out).map_err(io_err)?;
         if n == 0 {
