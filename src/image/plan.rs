@@ -879,3 +879,59 @@ pub fn check_volume_id(id: &str) -> Result<(), ImageError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str, kids: Vec<Entry>) -> Entry {
+        Entry {
+            name: name.into(),
+            perm: 0o755,
+            kind: EntryKind::Dir(kids),
+        }
+    }
+
+    /// A chain of `n` directories d1/d2/…/dn.
+    fn chain(n: usize) -> Entry {
+        (1..=n)
+            .rev()
+            .fold(None, |inner: Option<Entry>, k| {
+                Some(dir(&format!("d{k}"), inner.into_iter().collect()))
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn relocation_starts_at_level_nine_and_nests() {
+        // root = level 1, so d1…d7 are levels 2…8: nothing moves.
+        let root = dir("", vec![chain(7)]);
+        assert!(relocations(&root).is_empty());
+        // d8 would be level 9: it moves, and its subtree counts from level 3 (d8 … d13 are
+        // levels 3…8), so d14 moves again, from inside d8.
+        let root = dir("", vec![chain(14)]);
+        let r = relocations(&root);
+        let names: Vec<(&str, &str, usize)> = r
+            .iter()
+            .map(|m| (m.dir.name.as_str(), m.real_parent.name.as_str(), m.nesting))
+            .collect();
+        assert_eq!(names, [("d8", "d7", 0), ("d14", "d13", 1)]);
+    }
+
+    #[test]
+    fn directories_are_placed_inner_relocations_first() {
+        let root = dir("", vec![chain(20)]);
+        let dirs = build_dirs(&root, &Options::new("T", Clock::at(0)), false);
+        let mut placed: Vec<&Dir<'_>> = dirs.iter().collect();
+        placed.sort_by_key(|d| std::cmp::Reverse(d.group));
+        let order: Vec<String> = placed
+            .iter()
+            .map(|d| String::from_utf8_lossy(&d.name).into_owned())
+            .collect();
+        // Root and rr_moved, then d20's subtree (moved twice over), d14's, d8's, the rest.
+        assert_eq!(order[..2], ["\0", "RR_MOVED"]);
+        let pos = |n: &str| order.iter().position(|x| x == n).unwrap();
+        assert!(pos("D20") < pos("D14") && pos("D14") < pos("D8") && pos("D8") < pos("D1"));
+        assert!(pos("D19") < pos("D8") && pos("D13") < pos("D7"));
+    }
+}
