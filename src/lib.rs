@@ -14,9 +14,12 @@
 // Diagnostics travel by value on the cold error path; boxing them would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod build;
 pub mod diag;
+pub mod golden;
 pub mod image;
 pub mod interrupt;
 pub mod output;
+pub mod payload;
 pub mod resolve;
 pub mod scenario;

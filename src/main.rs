@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use isoproof::{diag::Diagnostic, image, interrupt, output, resolve, scenario};
+use isoproof::{build, diag::Diagnostic, golden, image, interrupt, output, resolve, scenario};
 
 /// Exit codes, the CLI's contract.
 mod exit {
@@ -72,6 +72,32 @@ enum Command {
         /// The directory to put in the image.
         dir: PathBuf,
     },
+    /// Build a scenario's image: resolve, plan every file and boot structure, write the ISO.
+    Build {
+        /// Print the image plan instead of writing the image.
+        #[arg(long)]
+        plan: bool,
+        /// Format of `--plan`.
+        #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
+        format: InspectFormat,
+        /// The image to write (default: `isoImage.isoName` in the current directory).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The scenario file.
+        scenario: PathBuf,
+    },
+    /// The golden-image suite: rebuild and compare with `golden/`, or rewrite manifests.
+    Golden {
+        #[command(subcommand)]
+        action: GoldenAction,
+    },
+    /// Compare two images by structure, then name the owner of every other differing byte.
+    Diff {
+        /// The first image.
+        a: PathBuf,
+        /// The second image.
+        b: PathBuf,
+    },
     /// Show an ISO's volume descriptors, boot catalog, MBR/GPT and files with extents.
     Inspect {
         /// Output format.
@@ -79,6 +105,29 @@ enum Command {
         format: InspectFormat,
         /// The image.
         iso: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum GoldenAction {
+    /// Rebuild each scenario in a temporary directory and compare it with its manifest.
+    Check {
+        /// Where the manifests are.
+        #[arg(long, default_value = "golden")]
+        golden: PathBuf,
+        /// Keep the rebuilt images in this directory (for `isoproof diff`).
+        #[arg(long)]
+        keep: Option<PathBuf>,
+        /// Scenarios (default: every `scenarios/*.yaml`).
+        scenarios: Vec<PathBuf>,
+    },
+    /// Rebuild each scenario and rewrite its manifest: the only way manifests change.
+    Bless {
+        /// Where the manifests are.
+        #[arg(long, default_value = "golden")]
+        golden: PathBuf,
+        /// Scenarios (default: every `scenarios/*.yaml`).
+        scenarios: Vec<PathBuf>,
     },
 }
 
@@ -108,6 +157,18 @@ fn main() -> ExitCode {
             hybrid,
             dir,
         } => mkiso_cmd(&output, &volid, bios_boot, efi_boot, hybrid, &dir),
+        Command::Build {
+            plan,
+            format,
+            output,
+            scenario,
+        } => build_cmd(plan, format, output, &scenario),
+        Command::Golden { action } => golden_cmd(action),
+        Command::Diff { a, b } => match golden::diff::diff(&a, &b) {
+            Ok(d) if d.is_empty() => (d.to_text(), String::new(), exit::OK),
+            Ok(d) => (d.to_text(), String::new(), exit::RESOLVE_ERRORS),
+            Err(e) => (String::new(), format!("error: {e}\n"), exit::BAD_INPUT),
+        },
         Command::Inspect { format, iso } => match image::inspect::inspect(&iso) {
             Ok(r) => match format {
                 InspectFormat::Text => (r.to_text(), String::new(), exit::OK),
@@ -224,4 +285,131 @@ fn mkiso_cmd(
         }
         Err(e) => (String::new(), format!("error: {e}\n"), exit::BAD_INPUT),
     }
+}
+
+fn build_cmd(
+    plan_only: bool,
+    format: InspectFormat,
+    output: Option<PathBuf>,
+    scenario: &std::path::Path,
+) -> (String, String, u8) {
+    let fail = |e: build::BuildError| {
+        let code = match e {
+            build::BuildError::Resolve(..) => exit::RESOLVE_ERRORS,
+            build::BuildError::Image(image::ImageError::Interrupted) => exit::INTERRUPTED,
+            _ => exit::BAD_INPUT,
+        };
+        (String::new(), format!("error: {e}\n"), code)
+    };
+    let planned = match build::plan_scenario(scenario) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    if plan_only {
+        let text = match format {
+            InspectFormat::Text => planned.plan.to_text(),
+            InspectFormat::Json => output::json(&planned.plan.to_json()),
+        };
+        return (text, String::new(), exit::OK);
+    }
+    let out = output.unwrap_or_else(|| PathBuf::from(&planned.plan.iso_name));
+    if let Err(e) = interrupt::install() {
+        return fail(image::ImageError::io(&out, e).into());
+    }
+    match build::build(&planned.plan, &out) {
+        Ok(p) => (
+            String::new(),
+            format!("{}: {} bytes\n", out.display(), p.size),
+            exit::OK,
+        ),
+        Err(e) => fail(e),
+    }
+}
+
+/// The scenarios to work on: those named, or every `scenarios/*.yaml`.
+fn scenarios_or_all(named: Vec<PathBuf>) -> Result<Vec<PathBuf>, String> {
+    if !named.is_empty() {
+        return Ok(named);
+    }
+    let dir = std::path::Path::new("scenarios");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && p.is_file())
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+fn golden_cmd(action: GoldenAction) -> (String, String, u8) {
+    let root = match std::env::current_dir().and_then(std::fs::canonicalize) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                String::new(),
+                format!("error: current directory: {e}\n"),
+                exit::BAD_INPUT,
+            )
+        }
+    };
+    let (golden_dir, named, keep, bless) = match action {
+        GoldenAction::Check {
+            golden,
+            keep,
+            scenarios,
+        } => (golden, scenarios, keep, false),
+        GoldenAction::Bless { golden, scenarios } => (golden, scenarios, None, true),
+    };
+    let list = match scenarios_or_all(named) {
+        Ok(l) => l,
+        Err(e) => return (String::new(), format!("error: {e}\n"), exit::BAD_INPUT),
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    let (mut ok, mut failed, mut broken) = (0, 0, 0);
+    for s in &list {
+        let name = s.display().to_string();
+        if bless {
+            match golden::bless(s, &root, &golden_dir) {
+                Ok(m) => {
+                    ok += 1;
+                    out.push_str(&format!(
+                        "blessed       {name} ({} bytes, sha256 {})\n",
+                        m.size,
+                        &m.sha256[..16]
+                    ));
+                }
+                Err(e) => {
+                    broken += 1;
+                    err.push_str(&format!("error: {e}\n"));
+                }
+            }
+            continue;
+        }
+        match golden::check(s, &root, &golden_dir, keep.as_deref()) {
+            Ok(o) => {
+                if o == golden::Outcome::Same {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                }
+                out.push_str(&golden::describe(&name, &o));
+            }
+            Err(e) => {
+                broken += 1;
+                err.push_str(&format!("error: {e}\n"));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "{ok} {}, {failed} differ, {broken} failed to build\n",
+        if bless { "blessed" } else { "match" }
+    ));
+    let code = if broken > 0 {
+        exit::BAD_INPUT
+    } else if failed > 0 {
+        exit::RESOLVE_ERRORS
+    } else {
+        exit::OK
+    };
+    (out, err, code)
 }

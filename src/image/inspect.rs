@@ -542,3 +542,116 @@ impl Report {
         o
     }
 }
+
+/// A byte range of an image and the structure that owns it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Owner {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// The structure ("primary volume descriptor", "file /etc/hostname", ...).
+    pub what: String,
+}
+
+/// Which structure owns each byte range of an image, as far as its structures say: the
+/// system area (MBR, GPT), volume descriptors, path tables, boot catalog and images,
+/// directories of both trees, file extents and the backup GPT. Unclaimed bytes are padding
+/// or Rock Ridge continuation areas.
+pub fn owners(path: &Path) -> Result<Vec<Owner>, ImageError> {
+    let report = inspect(path)?;
+    let f = File::open(path).map_err(|e| ImageError::io(path, e))?;
+    let len = f.metadata().map_err(|e| ImageError::io(path, e))?.len();
+    let mut img = Img { f, len };
+    let mut out = Vec::new();
+    let mut own = |start: u64, end: u64, what: String| {
+        if end > start {
+            out.push(Owner { start, end, what });
+        }
+    };
+    own(0, 512, "MBR".into());
+    if report.gpt.is_some() {
+        own(512, 1024, "primary GPT header".into());
+        own(1024, 1024 + 32 * 512, "primary GPT entries".into());
+        own(len.saturating_sub(33 * 512), len, "backup GPT".into());
+    }
+    let mut joliet_root = None;
+    for d in &report.descriptors {
+        let at = d.sector * SECTOR;
+        own(
+            at,
+            at + SECTOR,
+            format!("volume descriptor at sector {} ({})", d.sector, d.kind),
+        );
+        if matches!(d.kind.as_str(), "primary" | "joliet" | "supplementary") {
+            let b = img.read(at, SECTOR as usize)?;
+            let size = u64::from(le32(&b[132..136]));
+            let l = u64::from(le32(&b[140..144]));
+            let m = u64::from(u32::from_be_bytes(b[148..152].try_into().expect("4 bytes")));
+            own(
+                l * SECTOR,
+                l * SECTOR + size,
+                format!("path table (L, {})", d.kind),
+            );
+            own(
+                m * SECTOR,
+                m * SECTOR + size,
+                format!("path table (M, {})", d.kind),
+            );
+            let (s, n) = d.root;
+            let root = u64::from(s) * SECTOR;
+            own(
+                root,
+                root + u64::from(n),
+                format!("root directory ({})", d.kind),
+            );
+            if d.kind == "joliet" {
+                joliet_root = Some(d.root);
+            }
+        }
+        if d.kind == "boot record" {
+            let b = img.read(at, SECTOR as usize)?;
+            let c = u64::from(le32(&b[71..75])) * SECTOR;
+            own(c, c + SECTOR, "El Torito boot catalog".into());
+        }
+    }
+    for (platform, sector, count) in &report.boot_entries {
+        let at = u64::from(*sector) * SECTOR;
+        let what = if *platform == 0xEF {
+            "UEFI ESP image (FAT)"
+        } else {
+            "BIOS boot image"
+        };
+        // The ESP's size is its partition's when the count does not hold it.
+        let esp_len = report.gpt.as_ref().and_then(|g| {
+            g.partitions
+                .iter()
+                .find(|p| p.1 * 512 == at)
+                .map(|p| (p.2 + 1 - p.1) * 512)
+        });
+        let n = match esp_len {
+            Some(l) if *platform == 0xEF => l,
+            _ => u64::from(*count).max(1) * 512,
+        };
+        own(at, at + n, what.into());
+    }
+    for f in &report.files {
+        let kind = if f.is_dir { "directory" } else { "file" };
+        for (s, n) in &f.extents {
+            let at = u64::from(*s) * SECTOR;
+            own(at, at + u64::from(*n), format!("{kind} {}", f.path));
+        }
+    }
+    if let Some((s, n)) = joliet_root {
+        let mut jfiles = Vec::new();
+        walk(&mut img, s, n, "", &mut jfiles, 0)?;
+        for f in jfiles.iter().filter(|f| f.is_dir) {
+            for (s, n) in &f.extents {
+                let at = u64::from(*s) * SECTOR;
+                own(at, at + u64::from(*n), "Joliet directory".into());
+            }
+        }
+    }
+    out.sort_by_key(|o| (o.start, o.end));
+    Ok(out)
+}

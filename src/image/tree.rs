@@ -19,13 +19,22 @@ pub struct Entry {
     pub kind: EntryKind,
 }
 
+/// Where a file's bytes come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// A file on disk, copied when the image is written.
+    Path(PathBuf),
+    /// Bytes made in memory (generated files such as `/etc/hostname`).
+    Bytes(std::sync::Arc<[u8]>),
+}
+
 /// The kinds of entries an image can hold.
 #[derive(Clone, Debug, PartialEq)]
 pub enum EntryKind {
     /// A regular file, copied from `source` (of `size` bytes when scanned).
     File {
         /// Where the bytes come from.
-        source: PathBuf,
+        source: Source,
         /// Its size when scanned; a file that changes size before it is written is an error.
         size: u64,
     },
@@ -101,7 +110,7 @@ fn scan_dir(dir: &Path, depth: usize) -> Result<Vec<Entry>, ImageError> {
             EntryKind::Dir(scan_dir(&path, depth + 1)?)
         } else if ft.is_file() {
             EntryKind::File {
-                source: path.clone(),
+                source: Source::Path(path.clone()),
                 size: md.len(),
             }
         } else {
