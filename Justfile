@@ -35,6 +35,23 @@ bench-iso scale="1.0":
     done
     rm -f target/bench.iso target/bench-xorriso.iso target/bench-cat.bin target/bench-time.txt
 
+# Build a scenario's image (default: the installer combined with a host).
+build scenario="scenarios/installer-on-host.yaml":
+    cargo run --release --quiet -- build {{scenario}}
+
+# Rebuild every scenario and compare with golden/ (never writes manifests).
+golden-check:
+    cargo run --release --quiet -- golden check
+
+# Rewrite the manifests of the given scenarios (all by default) after reviewing a change.
+golden-bless *scenarios:
+    cargo run --release --quiet -- golden bless {{scenarios}}
+
+# How long `golden check` takes for every shipped scenario (best of 3).
+bench-golden:
+    cargo build --release --quiet
+    for i in 1 2 3; do /usr/bin/time -f "golden check, all scenarios: %e s wall, %M KB peak" target/release/isoproof golden check > /dev/null; done
+
 # The conformance corpus through the release binary, with the corpus's own checker.
 conformance:
     cargo build --release --quiet

@@ -191,6 +191,17 @@ fn confine(source: &str, base: &Path, option: &str) -> Result<PathBuf, BuildErro
     Ok(real)
 }
 
+/// The mode a copied input gets: only its executable bit counts (0755 or 0644; directories
+/// 0755, symlinks 0777), as git keeps it, so the checkout's umask never reaches the image.
+fn normal_mode(kind: &EntryKind, perm: u32) -> u32 {
+    match kind {
+        EntryKind::Dir(_) => 0o755,
+        EntryKind::Symlink(_) => 0o777,
+        EntryKind::File { .. } if perm & 0o100 != 0 => 0o755,
+        EntryKind::File { .. } => 0o644,
+    }
+}
+
 /// Adds the entries of a scanned directory under `target`.
 fn graft(entry: &Entry, target: &str, shown: &str, out: &mut Vec<PlannedFile>) {
     for c in entry.children() {
@@ -215,7 +226,7 @@ fn graft(entry: &Entry, target: &str, shown: &str, out: &mut Vec<PlannedFile>) {
         };
         out.push(PlannedFile {
             target: t.clone(),
-            mode: c.perm,
+            mode: normal_mode(&c.kind, c.perm),
             origin,
         });
         graft(c, &t, &s, out);
@@ -326,9 +337,13 @@ pub fn plan_image(config: &Value, base: &Path) -> Result<ImagePlan, BuildError> 
             graft(&root, &target, source, &mut files);
         } else if md.is_file() {
             use std::os::unix::fs::PermissionsExt;
+            let kind = EntryKind::File {
+                source: Source::Path(real.clone()),
+                size: md.len(),
+            };
             files.push(PlannedFile {
                 target,
-                mode: md.permissions().mode() & 0o7777,
+                mode: normal_mode(&kind, md.permissions().mode()),
                 origin: Origin::Copy {
                     source: real,
                     shown: source.to_string(),

@@ -356,3 +356,58 @@ impl From<ImageError> for GoldenError {
         GoldenError::Io(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        let h = |c: char| c.to_string().repeat(64);
+        Manifest {
+            scenario: "scenarios/s.yaml".into(),
+            output: "S.iso".into(),
+            sha256: h('a'),
+            size: 100,
+            inputs: [("scenarios/s.yaml".to_string(), h('b'))].into(),
+            structures: [("directory at 4096".to_string(), (2048, h('c')))].into(),
+            files: [("/etc/hostname".to_string(), (5, h('d')))].into(),
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let m = manifest();
+        assert_eq!(Manifest::from_json(&m.to_json()), Some(m));
+    }
+
+    #[test]
+    fn same_inputs_different_output_is_a_regression_by_structure() {
+        let old = manifest();
+        let mut new = manifest();
+        new.sha256 = "e".repeat(64);
+        new.files
+            .insert("/etc/hostname".into(), (6, "f".repeat(64)));
+        let Outcome::Regression(lines) = compare(&old, &new) else {
+            panic!("not a regression")
+        };
+        assert_eq!(
+            lines[1..],
+            ["file /etc/hostname: 5 bytes sha256 dddddddddddd -> 6 bytes sha256 ffffffffffff"]
+        );
+        assert_eq!(compare(&old, &old), Outcome::Same);
+    }
+
+    #[test]
+    fn a_changed_input_wins_over_a_changed_output() {
+        let old = manifest();
+        let mut new = manifest();
+        new.sha256 = "e".repeat(64);
+        new.inputs.insert("scenarios/s.yaml".into(), "0".repeat(64));
+        assert_eq!(
+            compare(&old, &new),
+            Outcome::InputChanged(vec![
+                "input scenarios/s.yaml: sha256 bbbbbbbbbbbb -> 000000000000".into()
+            ])
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! The golden-image suite through the real CLI: every shipped scenario matches its manifest;
+//! builds do not depend on the environment; the config read back from the image is what
+//! `resolve` says; a changed input is reported as such; `diff` reports by structure;
+//! inputs are confined to the scenario's directory.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::*;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn cli(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_isoproof"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn scenarios() -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(repo().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_scenario_matches_its_manifest() {
+    let o = cli(&["golden", "check"], &repo());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.ends_with(&format!(
+        "{} match, 0 differ, 0 failed to build\n",
+        scenarios().len()
+    )));
+}
+
+/// Copies the scenarios tree, creating entries in reverse order with shuffled mtimes.
+fn copy_tree(from: &Path, to: &Path, seed: u64) {
+    fs::create_dir_all(to).unwrap();
+    let mut items: Vec<_> = fs::read_dir(from).unwrap().map(|e| e.unwrap()).collect();
+    items.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
+    for (i, e) in items.iter().enumerate() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            copy_tree(&src, &dst, seed + i as u64);
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src).unwrap(), &dst).unwrap();
+            continue;
+        } else {
+            fs::copy(&src, &dst).unwrap();
+        }
+        let t = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(1_000_000 * (seed + i as u64 * 7919));
+        fs::File::options()
+            .write(true)
+            .open(&dst)
+            .map(|f| f.set_modified(t))
+            .ok();
+    }
+}
+
+#[test]
+fn builds_do_not_depend_on_the_environment() {
+    need("sh");
+    let mut images: Vec<Vec<(String, String)>> = Vec::new();
+    for (k, (tz, lang, umask, epoch)) in [
+        ("UTC", "C", "022", "1"),
+        ("Pacific/Kiritimati", "de_DE.UTF-8", "077", "1700000000"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t = tempfile::tempdir().unwrap();
+        let tree = t.path().join(format!("checkout-{k}/deeper"));
+        copy_tree(
+            &repo().join("scenarios"),
+            &tree.join("scenarios"),
+            k as u64 + 1,
+        );
+        let mut got = Vec::new();
+        for s in scenarios() {
+            let out = t.path().join(format!("{s}.iso"));
+            let o = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "umask {umask} && exec \"$0\" build -o \"$1\" \"$2\""
+                ))
+                .arg(env!("CARGO_BIN_EXE_isoproof"))
+                .arg(&out)
+                .arg(format!("scenarios/{s}"))
+                .current_dir(&tree)
+                .env("TZ", tz)
+                .env("LC_ALL", lang)
+                .env("SOURCE_DATE_EPOCH", epoch)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{s}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            got.push((s, sha256_hex(&fs::read(&out).unwrap())));
+        }
+        images.push(got);
+    }
+    assert_eq!(images[0], images[1]);
+    // And both are the blessed images.
+    for (s, h) in &images[0] {
+        let m: serde_json::Value = serde_json::from_slice(
+            &fs::read(repo().join("golden").join(s.replace(".yaml", ".json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(m["output"]["sha256"], h.as_str(), "{s}");
+    }
+}
+
+#[test]
+fn the_config_in_the_image_is_what_resolve_says() {
+    need("bsdtar");
+    let t = tempfile::tempdir().unwrap();
+    for s in scenarios() {
+        let iso = t.path().join(format!("{s}.iso"));
+        let scenario = repo().join("scenarios").join(&s);
+        isoproof(
+            &[
+                "build",
+                "-o",
+                iso.to_str().unwrap(),
+                scenario.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let inside = Command::new("bsdtar")
+            .args(["-xOf"])
+            .arg(&iso)
+            .arg("isoproof/config.json")
+            .output()
+            .unwrap();
+        assert!(inside.status.success());
+        let resolved = isoproof(
+            &["resolve", "--format", "json", scenario.to_str().unwrap()],
+            &[],
+        );
+        assert_eq!(
+            String::from_utf8(inside.stdout).unwrap(),
+            String::from_utf8(resolved.stdout).unwrap(),
+            "{s}"
+        );
+        let hostname = Command::new("bsdtar")
+            .arg("-xOf")
+            .arg(&iso)
+            .arg("etc/hostname")
+            .output()
+            .unwrap();
+        let cfg: serde_json::Value = serde_json::from_str(
+            &String::from_utf8(isoproof(&["resolve", scenario.to_str().unwrap()], &[]).stdout)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(hostname.stdout).unwrap(),
+            format!("{}\n", cfg["networking"]["hostName"].as_str().unwrap())
+        );
+    }
+}
+
+#[test]
+fn image_plans() {
+    for s in scenarios() {
+        let scenario = repo().join("scenarios").join(&s);
+        let o = isoproof(&["build", "--plan", scenario.to_str().unwrap()], &[]);
+        insta::assert_snapshot!(format!("plan-{s}"), String::from_utf8(o.stdout).unwrap());
+    }
+}
+
+/// A scenario in a temporary copy of the scenarios tree, with one module edited.
+fn edited(edit: &str, with: &str) -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("scenarios"), &t.path().join("scenarios"), 1);
+    let m = t.path().join("scenarios/modules/workstation.yaml");
+    let text = fs::read_to_string(&m).unwrap();
+    assert!(text.contains(edit));
+    fs::write(&m, text.replace(edit, with)).unwrap();
+    t
+}
+
+#[test]
+fn a_changed_input_is_not_a_regression() {
+    let t = edited("hostName: workstation", "hostName: laptop");
+    let golden = repo().join("golden");
+    let o = cli(
+        &[
+            "golden",
+            "check",
+            "--golden",
+            golden.to_str().unwrap(),
+            "scenarios/installer-on-host.yaml",
+        ],
+        t.path(),
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.starts_with("input changed scenarios/installer-on-host.yaml"),
+        "{text}"
+    );
+    assert!(
+        text.contains("input scenarios/modules/workstation.yaml: sha256 "),
+        "{text}"
+    );
+    assert!(!text.contains("REGRESSION"), "{text}");
+}
+
+#[test]
+fn diff_reports_a_changed_image_by_structure() {
+    let t = edited("hostName: workstation", "hostName: laptop");
+    let a = t.path().join("a.iso");
+    let b = t.path().join("b.iso");
+    let s = "scenarios/installer-on-host.yaml";
+    isoproof(
+        &[
+            "build",
+            "-o",
+            a.to_str().unwrap(),
+            repo().join(s).to_str().unwrap(),
+        ],
+        &[],
+    );
+    isoproof(
+        &[
+            "build",
+            "-o",
+            b.to_str().unwrap(),
+            t.path().join(s).to_str().unwrap(),
+        ],
+        &[],
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_isoproof"))
+        .arg("diff")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("file /etc/hostname\n  size: 12 -> 7\n"),
+        "{text}"
+    );
+    insta::assert_snapshot!("diff-hostname-changed", text);
+    let same = Command::new(env!("CARGO_BIN_EXE_isoproof"))
+        .arg("diff")
+        .arg(&a)
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(same.status.code(), Some(0));
+    assert_eq!(String::from_utf8(same.stdout).unwrap(), "identical\n");
+}
+
+fn write_scenario(dir: &Path, contents_source: &str) -> PathBuf {
+    let modules = repo().join("scenarios/modules/installation-cd-minimal.yaml");
+    let p = dir.join("s.yaml");
+    fs::write(
+        &p,
+        format!(
+            "name: s\nmodules:\n  - imports: [{}]\n  - config:\n      isoImage.contents: [{{source: {contents_source:?}, target: /x}}]\n",
+            modules.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn inputs_are_confined_to_the_scenario_directory() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = sub(t.path(), "scenario");
+    fs::write(t.path().join("secret"), "outside").unwrap();
+    std::os::unix::fs::symlink("../secret", dir.join("sneaky")).unwrap();
+    for (source, want) in [
+        (
+            "../secret",
+            "uses `..`, which would leave the scenario directory",
+        ),
+        (
+            "sneaky",
+            "is a symlink leading out of the scenario directory",
+        ),
+        ("missing", "No such file"),
+    ] {
+        let s = write_scenario(&dir, source);
+        let o = cli(&["build", "--plan", s.to_str().unwrap()], t.path());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{source}: {err}");
+        assert!(
+            err.contains("isoImage.contents[0]") && err.contains(want),
+            "{source}: {err}"
+        );
+    }
+    // Named explicitly (absolute), a path outside is allowed.
+    let s = write_scenario(&dir, t.path().join("secret").to_str().unwrap());
+    let o = cli(&["build", "--plan", s.to_str().unwrap()], t.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A file over 4 GiB, made sparse at test time, goes into a scenario's image as a
+/// multi-extent file.
+#[test]
+fn a_scenario_with_a_file_over_4_gib() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = sub(t.path(), "scenario");
+    let f = fs::File::create(dir.join("huge.img")).unwrap();
+    f.set_len((4 << 30) + 1).unwrap();
+    let s = write_scenario(&dir, "huge.img");
+    let iso = t.path().join("huge.iso");
+    isoproof(
+        &["build", "-o", iso.to_str().unwrap(), s.to_str().unwrap()],
+        &[],
+    );
+    let r = inspect_json(&iso);
+    let huge = find(&r["files"], "path", "/x");
+    assert_eq!(huge["size"].as_u64().unwrap(), (4 << 30) + 1);
+    assert_eq!(huge["extents"].as_array().unwrap().len(), 2);
+}
