@@ -7,7 +7,6 @@ mod support;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
-use std::process::Command;
 
 use proptest::prelude::*;
 use support::*;
@@ -81,12 +80,11 @@ proptest! {
         let iso = t.path().join("r.iso");
         mkiso(&src, &iso, &[]);
         let dst = t.path().join("x");
-        run(Command::new("xorriso").args(["-osirrox", "on", "-indev"]).arg(&iso).args(["-extract", "/"]).arg(&dst));
+        xorriso_extract(&iso, &dst);
         fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).unwrap();
         prop_assert_eq!(describe(&dst), want.clone());
         let b = t.path().join("b");
-        fs::create_dir(&b).unwrap();
-        run(Command::new("bsdtar").arg("-xpf").arg(&iso).arg("-C").arg(&b));
+        bsdtar_extract(&iso, &b);
         prop_assert_eq!(describe(&b), want);
     }
 }

@@ -44,11 +44,7 @@ fn xorriso_extracts_the_tree() {
     need("xorriso");
     let out = tempfile::tempdir().unwrap();
     let dst = out.path().join("x");
-    run(Command::new("xorriso")
-        .args(["-osirrox", "on", "-indev"])
-        .arg(iso())
-        .args(["-extract", "/"])
-        .arg(&dst));
+    xorriso_extract(&iso(), &dst);
     assert_same(&describe(&dst), &fixture().1, "xorriso");
 }
 
@@ -56,11 +52,7 @@ fn xorriso_extracts_the_tree() {
 fn bsdtar_extracts_the_tree() {
     need("bsdtar");
     let out = tempfile::tempdir().unwrap();
-    run(Command::new("bsdtar")
-        .arg("-xpf")
-        .arg(iso())
-        .arg("-C")
-        .arg(out.path()));
+    bsdtar_extract(&iso(), out.path());
     assert_same(&describe(out.path()), &fixture().1, "bsdtar");
 }
 
@@ -263,19 +255,10 @@ fn deep_directories_are_relocated_and_read_back() {
     let want = describe(&src);
 
     let x = t.path().join("x");
-    run(Command::new("xorriso")
-        .args(["-osirrox", "on", "-indev"])
-        .arg(&iso)
-        .args(["-extract", "/"])
-        .arg(&x));
+    xorriso_extract(&iso, &x);
     assert_same(&describe(&x), &want, "xorriso");
     let b = t.path().join("b");
-    std::fs::create_dir(&b).unwrap();
-    run(Command::new("bsdtar")
-        .arg("-xpf")
-        .arg(&iso)
-        .arg("-C")
-        .arg(&b));
+    bsdtar_extract(&iso, &b);
     assert_same(&describe(&b), &want, "bsdtar");
 
     // Each placeholder points at its directory's extent; the moved records are marked.

@@ -241,7 +241,7 @@ pub fn plan_image(config: &Value, base: &Path) -> Result<ImagePlan, BuildError> 
     let epoch = get(config, "isoImage.sourceDateEpoch")?
         .as_i64()
         .ok_or_else(|| BuildError::Config("isoImage.sourceDateEpoch is not an integer".into()))?;
-    Clock::parse(&epoch.to_string())
+    Clock::checked(epoch)
         .map_err(|e| BuildError::Config(format!("isoImage.sourceDateEpoch: {}", e.0)))?;
     let hostname = get_str(config, "networking.hostName")?.to_string();
     let params: Vec<String> = get(config, "boot.kernelParams")?

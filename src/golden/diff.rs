@@ -198,8 +198,8 @@ pub fn diff(a_path: &Path, b_path: &Path) -> Result<Diff, ImageError> {
     let changed_files = files(&ra, &rb, (&mut fa, a_path), (&mut fb, b_path), &mut change)?;
 
     // Leftover byte ranges, each named by its owner in A (or B when A has none there).
-    let oa = inspect::owners(a_path)?;
-    let ob = inspect::owners(b_path)?;
+    let oa = inspect::owners(a_path, &ra)?;
+    let ob = inspect::owners(b_path, &rb)?;
     let owner = |at: u64| -> String {
         let find = |os: &[inspect::Owner]| {
             os.iter()

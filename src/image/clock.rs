@@ -62,9 +62,19 @@ impl Clock {
 
     /// Parses a `SOURCE_DATE_EPOCH` value.
     pub fn parse(s: &str) -> Result<Clock, BadEpoch> {
-        match s.trim().parse::<i64>() {
-            Ok(e) if (0..=253_402_300_799).contains(&e) => Ok(Clock::at(e)),
-            _ => Err(BadEpoch(s.to_string())),
+        s.trim()
+            .parse::<i64>()
+            .ok()
+            .and_then(|e| Clock::checked(e).ok())
+            .ok_or_else(|| BadEpoch(s.to_string()))
+    }
+
+    /// A clock at `epoch`, which must be a date ISO 9660 can hold (1970 to 9999).
+    pub fn checked(epoch: i64) -> Result<Clock, BadEpoch> {
+        if (0..=253_402_300_799).contains(&epoch) {
+            Ok(Clock::at(epoch))
+        } else {
+            Err(BadEpoch(epoch.to_string()))
         }
     }
 

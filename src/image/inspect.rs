@@ -558,8 +558,7 @@ pub struct Owner {
 /// system area (MBR, GPT), volume descriptors, path tables, boot catalog and images,
 /// directories of both trees, file extents and the backup GPT. Unclaimed bytes are padding
 /// or Rock Ridge continuation areas.
-pub fn owners(path: &Path) -> Result<Vec<Owner>, ImageError> {
-    let report = inspect(path)?;
+pub fn owners(path: &Path, report: &Report) -> Result<Vec<Owner>, ImageError> {
     let f = File::open(path).map_err(|e| ImageError::io(path, e))?;
     let len = f.metadata().map_err(|e| ImageError::io(path, e))?.len();
     let mut img = Img { f, len };

@@ -76,7 +76,7 @@ pub fn bios_eltorito(report: &Report) -> Result<Vec<u8>, IcedError> {
     a.set_label(&mut after)?;
     a.pop(si)?;
     a.cld()?;
-    serial_loop(&mut a, false)?;
+    serial_loop(&mut a)?;
     finish(&mut a)?;
     let mut code = a.assemble(0x7C00)?;
     // El Torito loads whole 512-byte sectors.
@@ -86,7 +86,7 @@ pub fn bios_eltorito(report: &Report) -> Result<Vec<u8>, IcedError> {
 
 /// Emits: print the NUL-terminated string at DS:SI (or RSI) on COM1, waiting for the
 /// transmitter to be empty before each byte.
-fn serial_loop(a: &mut CodeAssembler, long: bool) -> Result<(), IcedError> {
+fn serial_loop(a: &mut CodeAssembler) -> Result<(), IcedError> {
     let mut next = a.create_label();
     let mut wait = a.create_label();
     let mut done = a.create_label();
@@ -105,7 +105,6 @@ fn serial_loop(a: &mut CodeAssembler, long: bool) -> Result<(), IcedError> {
     a.out(dx, al)?;
     a.jmp(next)?;
     a.set_label(&mut done)?;
-    let _ = long;
     Ok(())
 }
 
@@ -132,7 +131,7 @@ pub fn uefi_app(report: &Report) -> Result<Vec<u8>, String> {
         a.push(rbx)?;
         a.lea(rsi, ptr(msg))?;
         a.cld()?;
-        serial_loop(&mut a, true)?;
+        serial_loop(&mut a)?;
         a.mov(al, DEBUG_EXIT_VALUE as u32)?;
         a.out(DEBUG_EXIT_PORT, al)?;
         a.pop(rbx)?;

@@ -161,6 +161,25 @@ pub fn mkiso(dir: &Path, iso: &Path, extra: &[&str]) {
     isoproof(&args, &[]);
 }
 
+/// Extracts an image with xorriso into `dst` (created by xorriso).
+pub fn xorriso_extract(iso: &Path, dst: &Path) {
+    run(Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(iso)
+        .args(["-extract", "/"])
+        .arg(dst));
+}
+
+/// Extracts an image with bsdtar (libarchive) into `dst`, creating it.
+pub fn bsdtar_extract(iso: &Path, dst: &Path) {
+    fs::create_dir_all(dst).unwrap();
+    run(Command::new("bsdtar")
+        .arg("-xpf")
+        .arg(iso)
+        .arg("-C")
+        .arg(dst));
+}
+
 /// `isoproof inspect --format json ISO`, parsed.
 pub fn inspect_json(iso: &Path) -> serde_json::Value {
     let out = isoproof(&["inspect", "--format", "json", iso.to_str().unwrap()], &[]);
