@@ -121,6 +121,8 @@ pub struct ImagePlan {
     pub efi: bool,
     /// The isohybrid MBR/GPT (boot from a USB stick or disk).
     pub usb: bool,
+    /// `isoImage.bootPayload`: which boot payload the image carries.
+    pub payload: payload::Kind,
     /// What the boot payloads report.
     pub report: payload::Report,
 }
@@ -262,6 +264,12 @@ pub fn plan_image(config: &Value, base: &Path) -> Result<ImagePlan, BuildError> 
             "isoImage.makeUsbBootable needs makeBiosBootable or makeEfiBootable".into(),
         ));
     }
+    let payload_name = get_str(config, "isoImage.bootPayload")?;
+    let payload = payload::Kind::from_name(payload_name).ok_or_else(|| {
+        BuildError::Config(format!(
+            "isoImage.bootPayload: unknown payload {payload_name:?} (expected \"probe\" or \"silent\")"
+        ))
+    })?;
     let config_json = output::json(config);
     let report = payload::Report {
         volume_id: volume_id.clone(),
@@ -387,6 +395,7 @@ pub fn plan_image(config: &Value, base: &Path) -> Result<ImagePlan, BuildError> 
         bios,
         efi,
         usb,
+        payload,
         report,
     })
 }
@@ -466,6 +475,19 @@ impl ImagePlan {
         root
     }
 
+    /// The bytes of the generated `/isoproof/config.json`.
+    pub fn config_json(&self) -> &[u8] {
+        self.files
+            .iter()
+            .find_map(|f| match &f.origin {
+                Origin::Generated { bytes, .. } if f.target == "/isoproof/config.json" => {
+                    Some(&bytes[..])
+                }
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
     /// The writer's options: boot payloads built from the report, the scenario's clock.
     pub fn options(&self) -> Result<Options, BuildError> {
         let clock = Clock::at(self.epoch);
@@ -473,15 +495,27 @@ impl ImagePlan {
         o.publisher = self.publisher.clone();
         o.application = self.app_name.clone();
         if self.bios {
-            o.bios_boot = Some(
-                payload::bios_eltorito(&self.report)
-                    .map_err(|e| BuildError::Config(format!("BIOS payload: {e}")))?,
-            );
+            let program = payload::bios_eltorito(&self.report, self.payload)
+                .map_err(|e| BuildError::Config(format!("BIOS payload: {e}")))?;
+            if self.usb {
+                // The MBR loads the El Torito program from the disk view of the image.
+                let sectors = u16::try_from(program.len() / 512)
+                    .ok()
+                    .filter(|n| *n <= 127)
+                    .ok_or_else(|| BuildError::Config("BIOS payload: too large".into()))?;
+                o.mbr_code = payload::mbr(sectors)
+                    .map_err(|e| BuildError::Config(format!("MBR boot code: {e}")))?;
+                o.mbr_lba_offset = Some(payload::MBR_LBA_OFFSET);
+            }
+            o.bios_boot = Some(program);
         }
         if self.efi {
-            let app = payload::uefi_app(&self.report)
+            let app = payload::uefi_app(&self.report, self.payload)
                 .map_err(|e| BuildError::Config(format!("UEFI payload: {e}")))?;
             o.esp_files.push(("EFI/BOOT/BOOTX64.EFI".into(), app));
+            // The file the UEFI payload reads back through the firmware's FAT driver.
+            o.esp_files
+                .push((payload::ESP_PROBE_FILE.into(), self.config_json().to_vec()));
         }
         o.hybrid = self.usb;
         Ok(o)
@@ -502,8 +536,9 @@ impl ImagePlan {
         let _ = writeln!(o, "  USB/disk (isohybrid MBR+GPT)    {}", yes(self.usb));
         let _ = writeln!(
             o,
-            "  payload report: {}",
-            self.report.line("MODE").trim_end()
+            "  payload: {}, report: {}",
+            self.payload.name(),
+            self.report.head(payload::Via::ElTorito)
         );
         let _ = writeln!(o, "files");
         for f in &self.files {
@@ -526,7 +561,8 @@ impl ImagePlan {
             "volume_id": self.volume_id, "iso_name": self.iso_name,
             "publisher": self.publisher, "app_name": self.app_name, "epoch": self.epoch,
             "boot": {"bios": self.bios, "efi": self.efi, "usb": self.usb,
-                     "report": self.report.line("MODE").trim_end()},
+                     "payload": self.payload.name(),
+                     "report": self.report.head(payload::Via::ElTorito)},
             "files": self.files.iter().map(|f| {
                 let mut v = serde_json::json!({"target": f.target, "mode": format!("{:04o}", f.mode)});
                 match &f.origin {

@@ -8,6 +8,10 @@ use sha2::{Digest, Sha256};
 
 /// 512-byte logical blocks of the disk view.
 pub const LBA: u64 = 512;
+/// Sectors of one cylinder of the 64-head, 32-sector geometry isohybrid uses (1 MiB).
+pub const CYLINDER_SECTORS: u64 = 64 * 32;
+/// Boot code room of the MBR (the disk signature follows at byte 440).
+pub const MBR_CODE_LEN: usize = 440;
 /// Partition entries in the array (and so 32 sectors of 128-byte entries).
 pub const ENTRIES: usize = 128;
 /// Sectors taken by the entry array.

@@ -47,6 +47,9 @@ pub struct Options {
     pub hybrid: bool,
     /// Boot code for the MBR (at most 440 bytes).
     pub mbr_code: Vec<u8>,
+    /// Where in `mbr_code` the BIOS boot image's 512-byte LBA goes (a 64-bit little-endian
+    /// field), as xorriso patches isohybrid MBRs; `None` leaves the code as it is.
+    pub mbr_lba_offset: Option<usize>,
     /// Write a Joliet tree.
     pub joliet: bool,
     /// Write Rock Ridge entries.
@@ -66,6 +69,7 @@ impl Options {
             esp_files: Vec::new(),
             hybrid: false,
             mbr_code: Vec::new(),
+            mbr_lba_offset: None,
             joliet: true,
             rock_ridge: true,
             clock,
@@ -821,9 +825,13 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
     let digest: [u8; 32] = h.finalize().into();
     let mut size = volume_sectors * SECTOR;
     if opts.hybrid {
-        // Backup GPT at the very end, after padding that keeps the image whole 2048-byte sectors.
+        // Backup GPT at the very end, after padding to whole cylinders of the 64-head,
+        // 32-sector geometry (1 MiB), as isohybrid and xorriso (`-partition_cyl_align`) pad:
+        // a BIOS that derives CHS geometry from the size (SeaBIOS) cannot read the boot
+        // sector of a disk smaller than one cylinder.
         let tail_sectors = 1 + hybrid::ENTRY_SECTORS;
-        let disk_sectors = (volume_sectors * 4 + tail_sectors).next_multiple_of(4);
+        let disk_sectors =
+            (volume_sectors * 4 + tail_sectors).next_multiple_of(hybrid::CYLINDER_SECTORS);
         let iso_last = esp.map_or(volume_sectors * 4, |(s, _)| s * 4) - 1;
         let mut partitions = vec![Partition {
             type_guid: hybrid::BASIC_DATA_TYPE,
@@ -850,7 +858,7 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
         extents.push(Extent {
             offset: 0,
             what: "protective MBR and primary GPT".into(),
-            content: Content::Bytes(gpt.head(&opts.mbr_code)),
+            content: Content::Bytes(gpt.head(&mbr_code(opts, bios)?)),
         });
         let tail = gpt.tail();
         size = disk_sectors * hybrid::LBA;
@@ -869,6 +877,28 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
         size,
         digest,
     })
+}
+
+/// The MBR boot code with the BIOS boot image's 512-byte LBA patched in (ISO sector × 4).
+fn mbr_code(opts: &Options, bios: Option<u64>) -> Result<Vec<u8>, ImageError> {
+    let mut code = opts.mbr_code.clone();
+    if code.len() > hybrid::MBR_CODE_LEN {
+        return Err(ImageError::Input(format!(
+            "MBR boot code is {} bytes; at most {} fit before the disk signature",
+            code.len(),
+            hybrid::MBR_CODE_LEN
+        )));
+    }
+    if let Some(at) = opts.mbr_lba_offset {
+        let sector = bios.ok_or_else(|| {
+            ImageError::Input("MBR boot code needs a BIOS boot image to load".into())
+        })?;
+        let field = code.get_mut(at..at + 8).ok_or_else(|| {
+            ImageError::Input(format!("MBR boot code has no LBA field at byte {at}"))
+        })?;
+        field.copy_from_slice(&(sector * (SECTOR / hybrid::LBA)).to_le_bytes());
+    }
+    Ok(code)
 }
 
 /// ECMA-119 8.4.6: the volume identifier is at most 32 d-characters; we also allow
