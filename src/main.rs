@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use isoproof::{build, diag::Diagnostic, golden, image, interrupt, output, resolve, scenario};
+use isoproof_harness::matrix;
 
 /// Exit codes, the CLI's contract.
 mod exit {
@@ -98,6 +99,43 @@ enum Command {
         /// The second image.
         b: PathBuf,
     },
+    /// Boot an image under QEMU in one mode and check that it reports (or prints `--expect`).
+    Boot {
+        /// The image.
+        iso: PathBuf,
+        /// The firmware.
+        #[arg(long, value_enum, default_value_t = FirmwareArg::Bios)]
+        firmware: FirmwareArg,
+        /// How the image is attached.
+        #[arg(long, value_enum, default_value_t = MediaArg::Cdrom)]
+        media: MediaArg,
+        /// Pass when the serial console shows this text (default: QEMU exits with status 33
+        /// through isa-debug-exit, as isoproof's payloads make it).
+        #[arg(long)]
+        expect: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Build every bootable scenario and boot it in every mode it turns on (BIOS and UEFI,
+    /// from CD-ROM, USB stick and disk), checking each report against the resolved config.
+    BootMatrix {
+        /// Only these modes (`bios-cdrom`, `uefi-usb`, ...); repeatable.
+        #[arg(long = "mode", value_parser = parse_mode)]
+        modes: Vec<isoproof_harness::Mode>,
+        /// Boots at once (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Do not retry a failing mode (by default it is retried once, to tell flaky from broken).
+        #[arg(long)]
+        no_retry: bool,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Scenarios (default: every `scenarios/*.yaml`).
+        scenarios: Vec<PathBuf>,
+    },
     /// Show an ISO's volume descriptors, boot catalog, MBR/GPT and files with extents.
     Inspect {
         /// Output format.
@@ -129,6 +167,52 @@ enum GoldenAction {
         /// Scenarios (default: every `scenarios/*.yaml`).
         scenarios: Vec<PathBuf>,
     },
+}
+
+/// Options every boot command takes.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Each boot's deadline, in seconds; then QEMU gets SIGTERM, and SIGKILL 2 s later.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// `auto` uses KVM only if a real KVM boot self-test passes, else TCG.
+    #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
+    accel: AccelArg,
+    /// OVMF code image (with --ovmf-vars; default: QEMU's firmware descriptors, then the
+    /// known paths of common distributions).
+    #[arg(long, requires = "ovmf_vars")]
+    ovmf_code: Option<PathBuf>,
+    /// OVMF variable store template (copied for every boot).
+    #[arg(long, requires = "ovmf_code")]
+    ovmf_vars: Option<PathBuf>,
+    /// Where the serial log and screenshot of every failed boot are kept.
+    #[arg(long, default_value = "boot-failures")]
+    keep: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FirmwareArg {
+    Bios,
+    Uefi,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MediaArg {
+    Cdrom,
+    Usb,
+    Disk,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AccelArg {
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+fn parse_mode(s: &str) -> Result<isoproof_harness::Mode, String> {
+    isoproof_harness::Mode::parse(s)
+        .ok_or_else(|| format!("{s:?}: expected FIRMWARE-MEDIA, e.g. bios-cdrom or uefi-usb"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -169,6 +253,34 @@ fn main() -> ExitCode {
             Ok(d) => (d.to_text(), String::new(), exit::RESOLVE_ERRORS),
             Err(e) => (String::new(), format!("error: {e}\n"), exit::BAD_INPUT),
         },
+        Command::Boot {
+            iso,
+            firmware,
+            media,
+            expect,
+            run,
+        } => {
+            let mode = isoproof_harness::Mode {
+                firmware: match firmware {
+                    FirmwareArg::Bios => isoproof_harness::Firmware::Bios,
+                    FirmwareArg::Uefi => isoproof_harness::Firmware::Uefi,
+                },
+                media: match media {
+                    MediaArg::Cdrom => isoproof_harness::Media::Cdrom,
+                    MediaArg::Usb => isoproof_harness::Media::Usb,
+                    MediaArg::Disk => isoproof_harness::Media::Disk,
+                },
+            };
+            boot_cmd(&iso, mode, expect, &run)
+        }
+        Command::BootMatrix {
+            modes,
+            jobs,
+            junit,
+            no_retry,
+            run,
+            scenarios,
+        } => boot_matrix_cmd(&modes, jobs, junit, no_retry, &run, scenarios),
         Command::Inspect { format, iso } => match image::inspect::inspect(&iso) {
             Ok(r) => match format {
                 InspectFormat::Text => (r.to_text(), String::new(), exit::OK),
@@ -412,4 +524,212 @@ fn golden_cmd(action: GoldenAction) -> (String, String, u8) {
         exit::OK
     };
     (out, err, code)
+}
+
+fn machine_options(run: &RunArgs, need_uefi: bool) -> isoproof::boot::MachineOptions {
+    use isoproof_harness::accel::Choice;
+    isoproof::boot::MachineOptions {
+        accel: match run.accel {
+            AccelArg::Auto => Choice::Auto,
+            AccelArg::Kvm => Choice::Kvm,
+            AccelArg::Tcg => Choice::Tcg,
+        },
+        ovmf: run.ovmf_code.clone().zip(run.ovmf_vars.clone()),
+        need_uefi,
+    }
+}
+
+fn settings(run: &RunArgs, jobs: Option<usize>, retries: u32) -> Result<matrix::Settings, String> {
+    if !(run.timeout.is_finite() && run.timeout > 0.0 && run.timeout < 86_400.0) {
+        return Err(format!(
+            "--timeout {}: expected seconds between 0 and 86400",
+            run.timeout
+        ));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok(matrix::Settings {
+        jobs: jobs.unwrap_or(cores).max(1),
+        timeout: std::time::Duration::from_secs_f64(run.timeout),
+        retries,
+        keep: run.keep.clone(),
+    })
+}
+
+/// Runs cases with progress on stderr; the table goes to stdout.
+fn run_cases(
+    machine: &isoproof_harness::Machine,
+    cases: &[matrix::Case],
+    settings: &matrix::Settings,
+) -> Result<Vec<matrix::CaseResult>, String> {
+    if let Err(e) = interrupt::install() {
+        return Err(format!("signal handlers: {e}"));
+    }
+    isoproof::boot::run_matrix(machine, cases, settings, &interrupt::requested, &|line| {
+        eprintln!("{line}");
+    })
+}
+
+fn boot_cmd(
+    iso: &std::path::Path,
+    mode: isoproof_harness::Mode,
+    expect: Option<String>,
+    run: &RunArgs,
+) -> (String, String, u8) {
+    let fail = |e: String| (String::new(), format!("error: {e}\n"), exit::BAD_INPUT);
+    if !iso.is_file() {
+        return fail(format!("{}: no such image", iso.display()));
+    }
+    let settings = match settings(run, Some(1), 0) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let opts = machine_options(run, mode.firmware == isoproof_harness::Firmware::Uefi);
+    let (machine, notes) = match isoproof::boot::machine(&opts) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
+    eprintln!("{}", notes.join("\n"));
+    let timeout = settings.timeout;
+    let wanted = expect.clone();
+    let check: matrix::Check = std::sync::Arc::new(move |a: &isoproof_harness::Attempt| {
+        let ended = matrix::ended_text(&a.ended, timeout);
+        let line = isoproof::payload::Reported::find(&a.serial)
+            .map(|_| {
+                let at = a.serial.find(isoproof::payload::REPORT_TAG).unwrap_or(0);
+                a.serial[at..]
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        match (&wanted, &a.ended) {
+            (Some(t), _) if a.serial.contains(t.as_str()) => Ok(format!("found {t:?}")),
+            (Some(t), _) => Err(format!(
+                "{ended}; {t:?} never appeared on the serial console"
+            )),
+            (None, isoproof_harness::run::Ended::Exited(33)) => Ok(line),
+            (None, _) => Err(if line.is_empty() {
+                ended
+            } else {
+                format!("{ended}; {line}")
+            }),
+        }
+    });
+    let case = matrix::Case {
+        suite: iso
+            .file_name()
+            .map_or_else(|| "image".into(), |n| n.to_string_lossy().into_owned()),
+        mode,
+        image: iso.to_path_buf(),
+        stop_on: expect,
+        check,
+    };
+    match run_cases(&machine, &[case], &settings) {
+        Err(e) => fail(e),
+        Ok(_) if interrupt::requested() => {
+            (String::new(), "interrupted\n".into(), exit::INTERRUPTED)
+        }
+        Ok(r) => {
+            let text = matrix::table(&r);
+            let code = if r.iter().all(matrix::CaseResult::passed) {
+                exit::OK
+            } else {
+                exit::RESOLVE_ERRORS
+            };
+            let msg = r.first().map_or("", |c| c.message());
+            (
+                format!("{mode}: {msg}\n"),
+                if code == exit::OK {
+                    String::new()
+                } else {
+                    text
+                },
+                code,
+            )
+        }
+    }
+}
+
+fn boot_matrix_cmd(
+    only: &[isoproof_harness::Mode],
+    jobs: Option<usize>,
+    junit: Option<PathBuf>,
+    no_retry: bool,
+    run: &RunArgs,
+    named: Vec<PathBuf>,
+) -> (String, String, u8) {
+    let fail = |e: String| (String::new(), format!("error: {e}\n"), exit::BAD_INPUT);
+    let settings = match settings(run, jobs, if no_retry { 0 } else { 1 }) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let list = match scenarios_or_all(named) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    let dir = match tempfile::Builder::new().prefix("isoproof-matrix").tempdir() {
+        Ok(d) => d,
+        Err(e) => return fail(format!("temporary directory: {e}")),
+    };
+    let mut cases = Vec::new();
+    for s in &list {
+        match isoproof::boot::build_scenario(s, dir.path()) {
+            Ok(b) => cases.extend(isoproof::boot::cases(
+                &b,
+                (!only.is_empty()).then_some(only),
+            )),
+            Err(e) => return fail(format!("{}: {e}", s.display())),
+        }
+    }
+    if cases.is_empty() {
+        return fail("no scenario turns on a boot mode".into());
+    }
+    let need_uefi = cases
+        .iter()
+        .any(|c| c.mode.firmware == isoproof_harness::Firmware::Uefi);
+    let (machine, notes) = match isoproof::boot::machine(&machine_options(run, need_uefi)) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
+    eprintln!("{}", notes.join("\n"));
+    eprintln!(
+        "{} boots, {} at a time",
+        cases.len(),
+        settings.jobs.min(cases.len())
+    );
+    let start = std::time::Instant::now();
+    let results = match run_cases(&machine, &cases, &settings) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if interrupt::requested() {
+        return (
+            matrix::table(&results),
+            "interrupted\n".into(),
+            exit::INTERRUPTED,
+        );
+    }
+    let mut err = format!("matrix wall time: {:.1} s\n", start.elapsed().as_secs_f64());
+    if let Some(path) = junit {
+        match matrix::junit(&results)
+            .and_then(|x| output::write_atomic(&path, x.as_bytes()).map_err(|e| e.to_string()))
+        {
+            Ok(()) => err.push_str(&format!("JUnit: {}\n", path.display())),
+            Err(e) => {
+                return (
+                    matrix::table(&results),
+                    format!("error: {}: {e}\n", path.display()),
+                    exit::BAD_INPUT,
+                )
+            }
+        }
+    }
+    let code = if results.iter().all(matrix::CaseResult::passed) {
+        exit::OK
+    } else {
+        exit::RESOLVE_ERRORS
+    };
+    (matrix::table(&results), err, code)
 }

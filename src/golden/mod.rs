@@ -312,12 +312,8 @@ pub fn bless(scenario: &Path, root: &Path, golden: &Path) -> Result<Manifest, Go
     fs::create_dir_all(golden)
         .map_err(|e| GoldenError::Io(format!("{}: {e}", golden.display())))?;
     let path = manifest_path(golden, scenario);
-    let mut f = tempfile::NamedTempFile::new_in(golden)
-        .map_err(|e| GoldenError::Io(format!("{}: {e}", golden.display())))?;
-    std::io::Write::write_all(&mut f, crate::output::json(&m.to_json()).as_bytes())
+    crate::output::write_atomic(&path, crate::output::json(&m.to_json()).as_bytes())
         .map_err(|e| GoldenError::Io(format!("{}: {e}", path.display())))?;
-    f.persist(&path)
-        .map_err(|e| GoldenError::Io(format!("{}: {}", path.display(), e.error)))?;
     Ok(m)
 }
 

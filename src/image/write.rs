@@ -75,6 +75,7 @@ pub fn write(plan: &Plan, out: &Path) -> Result<(), ImageError> {
     };
     write_into(plan, tmp.as_file_mut(), &mut progress, out)?;
     progress.finish();
+    crate::output::publishable(tmp.as_file()).map_err(|e| ImageError::io(out, e))?;
     tmp.persist(out).map_err(|e| ImageError::io(out, e.error))?;
     Ok(())
 }

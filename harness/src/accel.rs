@@ -1,0 +1,177 @@
+//! Choosing the accelerator. `/dev/kvm` existing proves nothing (in nested VMs KVM can exist
+//! and still fail: OVMF hangs with "KVM internal error", SeaBIOS crawls), so `auto` boots a
+//! tiny disk under KVM and uses KVM only when that boot reports within a budget a working
+//! KVM meets easily; otherwise TCG.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::qemu::Accel;
+use crate::run::{self, Ended, Limits};
+
+/// `--accel`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// KVM if the self-test passes, else TCG.
+    Auto,
+    /// KVM, no questions asked.
+    Kvm,
+    /// TCG.
+    Tcg,
+}
+
+impl Choice {
+    /// Parses `auto`, `kvm`, `tcg`.
+    pub fn parse(s: &str) -> Option<Choice> {
+        match s {
+            "auto" => Some(Choice::Auto),
+            "kvm" => Some(Choice::Kvm),
+            "tcg" => Some(Choice::Tcg),
+            _ => None,
+        }
+    }
+}
+
+/// The accelerator chosen, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// What runs use.
+    pub accel: Accel,
+    /// Why (shown to the user).
+    pub reason: String,
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.accel.name(), self.reason)
+    }
+}
+
+/// How long the KVM self-test may take. SeaBIOS reaches a boot sector in about 0.1 s under
+/// TCG; a KVM slower than a few times that is not worth using.
+pub const SELF_TEST_BUDGET: Duration = Duration::from_millis(1500);
+
+/// The self-test disk's boot sector: `mov al, 0x10; out 0xF4, al; hlt; jmp $-1`, then the
+/// 0x55AA signature. QEMU exits with 33 when it runs.
+pub fn self_test_sector() -> [u8; 512] {
+    let mut s = [0u8; 512];
+    s[..7].copy_from_slice(&[0xB0, 0x10, 0xE6, 0xF4, 0xF4, 0xEB, 0xFD]);
+    s[510] = 0x55;
+    s[511] = 0xAA;
+    s
+}
+
+/// Decides. `scratch` is a directory for the self-test's disk and log.
+pub fn decide(choice: Choice, qemu: &Path, scratch: &Path) -> Decision {
+    match choice {
+        Choice::Tcg => Decision {
+            accel: Accel::Tcg,
+            reason: "asked for".into(),
+        },
+        Choice::Kvm => Decision {
+            accel: Accel::Kvm,
+            reason: "asked for".into(),
+        },
+        Choice::Auto => match self_test(qemu, scratch) {
+            Ok(t) => Decision {
+                accel: Accel::Kvm,
+                reason: format!("KVM self-test booted in {:.2} s", t.as_secs_f64()),
+            },
+            Err(why) => Decision {
+                accel: Accel::Tcg,
+                reason: format!("KVM not used: {why}"),
+            },
+        },
+    }
+}
+
+/// Boots the self-test disk under KVM (SeaBIOS, IDE disk, nothing else).
+pub fn self_test(qemu: &Path, scratch: &Path) -> Result<Duration, String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map_err(|e| format!("/dev/kvm: {e}"))?;
+    let disk = scratch.join("kvm-self-test.img");
+    // One whole cylinder: SeaBIOS cannot read the boot sector of a smaller disk.
+    let mut bytes = vec![0u8; 1 << 20];
+    bytes[..512].copy_from_slice(&self_test_sector());
+    std::fs::write(&disk, bytes).map_err(|e| format!("{}: {e}", disk.display()))?;
+    let serial = scratch.join("kvm-self-test.log");
+    let args: Vec<OsString> = [
+        "-nodefaults",
+        "-no-user-config",
+        "-machine",
+        "q35",
+        "-accel",
+        "kvm",
+        "-m",
+        "64",
+        "-display",
+        "none",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        "-no-reboot",
+        "-drive",
+    ]
+    .iter()
+    .map(OsString::from)
+    .chain([
+        OsString::from(format!(
+            "if=none,id=d,format=raw,file={}",
+            crate::qemu::escape(&disk)
+        )),
+        "-device".into(),
+        "ide-hd,drive=d,bus=ide.0,bootindex=0".into(),
+    ])
+    .collect();
+    let out = run::run(
+        qemu,
+        &args,
+        &serial,
+        &Limits {
+            timeout: SELF_TEST_BUDGET,
+            grace: Duration::from_millis(500),
+            stop_on: None,
+            cancel: &|| false,
+            screenshot: None,
+        },
+    )
+    .map_err(|e| format!("{}: {e}", qemu.display()))?;
+    let _ = std::fs::remove_file(&disk);
+    match out.ended {
+        Ended::Exited(33) => Ok(out.elapsed),
+        Ended::TimedOut => Err(format!(
+            "the self-test did not boot within {:.1} s",
+            SELF_TEST_BUDGET.as_secs_f64()
+        )),
+        other => Err(format!(
+            "the self-test ended with {other:?}: {}",
+            out.stderr.lines().last().unwrap_or("").trim()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_test_sector_layout() {
+        let s = self_test_sector();
+        // mov al,10h / out 0F4h,al / hlt / jmp short -1 (onto the hlt)
+        assert_eq!(&s[..7], [0xB0, 0x10, 0xE6, 0xF4, 0xF4, 0xEB, 0xFD]);
+        assert!(s[7..510].iter().all(|b| *b == 0));
+        assert_eq!(&s[510..], [0x55, 0xAA]);
+    }
+
+    #[test]
+    fn explicit_choices_need_no_test() {
+        let d = decide(Choice::Tcg, Path::new("/nonexistent/qemu"), Path::new("."));
+        assert_eq!(d.accel, Accel::Tcg);
+        assert_eq!(Choice::parse("auto"), Some(Choice::Auto));
+        assert_eq!(Choice::parse("hvf"), None);
+    }
+}

@@ -1,0 +1,138 @@
+//! One boot: a fresh working directory (this run's copy of the OVMF variables, the serial log,
+//! the QMP socket), the QEMU command line, the run under its deadline, and what it left.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::qemu::{Accel, Firmware, Launch, Mode, Ovmf};
+use crate::run::{self, Ended, Limits};
+
+/// The emulator and firmware every boot of a session uses.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// `qemu-system-x86_64`.
+    pub qemu: PathBuf,
+    /// The accelerator.
+    pub accel: Accel,
+    /// OVMF, for UEFI modes.
+    pub ovmf: Option<Ovmf>,
+    /// Guest memory.
+    pub memory_mib: u32,
+}
+
+/// One boot to make.
+pub struct Request<'a> {
+    /// The image.
+    pub image: &'a Path,
+    /// Firmware and medium.
+    pub mode: Mode,
+    /// The deadline.
+    pub timeout: Duration,
+    /// Stop as soon as the serial log holds this (for images that do not exit QEMU).
+    pub stop_on: Option<&'a str>,
+    /// An empty directory for this boot's files.
+    pub work: &'a Path,
+    /// Ctrl-C.
+    pub cancel: &'a (dyn Fn() -> bool + Sync),
+}
+
+/// What one boot did.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// How QEMU ended.
+    pub ended: Ended,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// COM1, as text.
+    pub serial: String,
+    /// Where COM1 was written.
+    pub serial_log: PathBuf,
+    /// The screenshot of a guest that ran into the deadline.
+    pub screenshot: Option<PathBuf>,
+    /// QEMU's own messages.
+    pub stderr: String,
+    /// The full command line (program first).
+    pub command: Vec<OsString>,
+}
+
+/// The QEMU arguments for a boot with files in `work` (a fresh variable store for UEFI).
+pub fn launch(machine: &Machine, image: &Path, mode: Mode, work: &Path) -> Result<Launch, String> {
+    let ovmf = match mode.firmware {
+        Firmware::Bios => None,
+        Firmware::Uefi => {
+            let o = machine
+                .ovmf
+                .as_ref()
+                .ok_or("UEFI boot needs OVMF, and none was found")?;
+            let vars = work.join("OVMF_VARS.fd");
+            std::fs::copy(&o.vars, &vars)
+                .map_err(|e| format!("copying {}: {e}", o.vars.display()))?;
+            Some((o.code.clone(), vars))
+        }
+    };
+    Ok(Launch {
+        image: image.to_path_buf(),
+        mode,
+        accel: machine.accel,
+        ovmf,
+        serial: work.join("serial.log"),
+        qmp: Some(work.join("qmp.sock")),
+        memory_mib: machine.memory_mib,
+    })
+}
+
+/// Boots once.
+pub fn boot(machine: &Machine, req: &Request<'_>) -> Result<Attempt, String> {
+    if !req.image.is_file() {
+        return Err(format!("{}: no such image", req.image.display()));
+    }
+    let l = launch(machine, req.image, req.mode, req.work)?;
+    let args = l.args();
+    let qmp = l.qmp.clone().expect("launch sets a QMP socket");
+    let png = req.work.join("screen.png");
+    let out = run::run(
+        &machine.qemu,
+        &args,
+        &l.serial,
+        &Limits {
+            timeout: req.timeout,
+            grace: Duration::from_secs(2),
+            stop_on: req.stop_on,
+            cancel: req.cancel,
+            screenshot: Some((&qmp, png)),
+        },
+    )
+    .map_err(|e| format!("{}: {e}", machine.qemu.display()))?;
+    let _ = std::fs::remove_file(&qmp);
+    let mut command = vec![machine.qemu.clone().into_os_string()];
+    command.extend(args);
+    Ok(Attempt {
+        ended: out.ended,
+        elapsed: out.elapsed,
+        serial: run::read_serial(&l.serial),
+        serial_log: l.serial,
+        screenshot: out.screenshot,
+        stderr: match out.screenshot_error {
+            Some(e) => format!("{}(screenshot failed: {e})\n", out.stderr),
+            None => out.stderr,
+        },
+        command,
+    })
+}
+
+/// Finds `qemu-system-x86_64` (or `$ISOPROOF_QEMU`) on the `PATH`.
+pub fn find_qemu() -> Result<PathBuf, String> {
+    if let Some(q) = std::env::var_os("ISOPROOF_QEMU") {
+        return Ok(q.into());
+    }
+    let name = "qemu-system-x86_64";
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!("{name} not found on PATH (Debian: apt-get install qemu-system-x86)")
+        })
+}

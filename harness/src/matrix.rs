@@ -1,0 +1,360 @@
+//! The boot matrix: many (suite, mode) cases, run in parallel up to a number of jobs, each
+//! checked by its own verdict function, a failing case retried to tell a flaky boot from a
+//! broken one; the logs and screenshot of every failed attempt kept; a table and JUnit XML.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::boot::{self, Attempt, Machine, Request};
+use crate::qemu::Mode;
+use crate::run::Ended;
+
+/// Judges an attempt: `Ok(summary)` passes, `Err(why)` fails.
+pub type Check = Arc<dyn Fn(&Attempt) -> Result<String, String> + Send + Sync>;
+
+/// One cell: a suite (a scenario) booted in one mode.
+#[derive(Clone)]
+pub struct Case {
+    /// The suite's name.
+    pub suite: String,
+    /// Firmware and medium.
+    pub mode: Mode,
+    /// The image.
+    pub image: PathBuf,
+    /// Stop the guest as soon as the serial log holds this (images that never exit QEMU).
+    pub stop_on: Option<String>,
+    /// The verdict.
+    pub check: Check,
+}
+
+/// How the matrix runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Boots at once.
+    pub jobs: usize,
+    /// Each boot's deadline.
+    pub timeout: Duration,
+    /// Extra attempts for a failing case (1: retry once).
+    pub retries: u32,
+    /// Where failed attempts' files are kept.
+    pub keep: PathBuf,
+}
+
+/// One attempt, judged.
+#[derive(Clone, Debug)]
+pub struct Judged {
+    /// `Ok(summary)` or `Err(why)`.
+    pub verdict: Result<String, String>,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The kept serial log (failed attempts only).
+    pub serial_log: Option<PathBuf>,
+    /// The kept screenshot (failed attempts that hung).
+    pub screenshot: Option<PathBuf>,
+}
+
+/// A case's result.
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    /// The suite.
+    pub suite: String,
+    /// The mode.
+    pub mode: Mode,
+    /// Every attempt, in order.
+    pub attempts: Vec<Judged>,
+}
+
+impl CaseResult {
+    /// Whether the last attempt passed.
+    pub fn passed(&self) -> bool {
+        self.attempts.last().is_some_and(|a| a.verdict.is_ok())
+    }
+
+    /// Passed, but only after failing.
+    pub fn flaky(&self) -> bool {
+        self.passed() && self.attempts.len() > 1
+    }
+
+    /// The final verdict's text.
+    pub fn message(&self) -> &str {
+        match self.attempts.last().map(|a| &a.verdict) {
+            Some(Ok(s)) | Some(Err(s)) => s,
+            None => "not run",
+        }
+    }
+}
+
+/// The default verdict on how QEMU ended, before any look at the serial log.
+pub fn ended_text(e: &Ended, timeout: Duration) -> String {
+    match e {
+        Ended::Exited(c) => format!("QEMU exited with status {c}"),
+        Ended::Signalled(s) => format!("QEMU was killed by signal {s}"),
+        Ended::Matched => "the awaited text appeared".into(),
+        Ended::TimedOut => format!(
+            "no report within {:.0} s (deadline); QEMU was stopped",
+            timeout.as_secs_f64()
+        ),
+        Ended::Cancelled => "interrupted".into(),
+    }
+}
+
+fn attempt_once(
+    machine: &Machine,
+    case: &Case,
+    settings: &Settings,
+    scratch: &Path,
+    cancel: &(dyn Fn() -> bool + Sync),
+) -> (Judged, Option<PathBuf>) {
+    let work = scratch.to_path_buf();
+    if let Err(e) = std::fs::create_dir_all(&work) {
+        let verdict = Err(format!("{}: {e}", work.display()));
+        return (
+            Judged {
+                verdict,
+                elapsed: Duration::ZERO,
+                serial_log: None,
+                screenshot: None,
+            },
+            None,
+        );
+    }
+    let req = Request {
+        image: &case.image,
+        mode: case.mode,
+        timeout: settings.timeout,
+        stop_on: case.stop_on.as_deref(),
+        work: &work,
+        cancel,
+    };
+    match boot::boot(machine, &req) {
+        Err(e) => (
+            Judged {
+                verdict: Err(e),
+                elapsed: Duration::ZERO,
+                serial_log: None,
+                screenshot: None,
+            },
+            Some(work),
+        ),
+        Ok(a) => {
+            let verdict = if a.ended == Ended::Cancelled {
+                Err("interrupted".into())
+            } else {
+                (case.check)(&a)
+            };
+            (
+                Judged {
+                    verdict,
+                    elapsed: a.elapsed,
+                    serial_log: Some(a.serial_log.clone()),
+                    screenshot: a.screenshot.clone(),
+                },
+                Some(work),
+            )
+        }
+    }
+}
+
+/// Copies a failed attempt's files to the keep directory; returns the kept paths.
+fn keep_files(j: &mut Judged, keep: &Path, case: &Case, n: usize) {
+    let dir = keep
+        .join(&case.suite)
+        .join(format!("{}-attempt{n}", case.mode));
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let copy = |p: &Option<PathBuf>| -> Option<PathBuf> {
+        let src = p.as_ref()?;
+        let dst = dir.join(src.file_name()?);
+        std::fs::copy(src, &dst).ok().map(|_| dst)
+    };
+    j.serial_log = copy(&j.serial_log);
+    j.screenshot = copy(&j.screenshot);
+}
+
+/// Runs every case; `progress(result, done, total)` is called as each finishes.
+pub fn run(
+    machine: &Machine,
+    cases: &[Case],
+    settings: &Settings,
+    cancel: &(dyn Fn() -> bool + Sync),
+    progress: &(dyn Fn(&CaseResult, usize, usize) + Sync),
+) -> Result<Vec<CaseResult>, String> {
+    let scratch = tempfile::Builder::new()
+        .prefix("isoproof-boot")
+        .tempdir()
+        .map_err(|e| format!("temporary directory: {e}"))?;
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; cases.len()]);
+    let report = Mutex::new(());
+    std::thread::scope(|s| {
+        for _ in 0..settings.jobs.clamp(1, cases.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(case) = cases.get(i) else { break };
+                if cancel() {
+                    break;
+                }
+                let mut attempts = Vec::new();
+                for n in 1..=1 + settings.retries as usize {
+                    let work = scratch.path().join(format!("{i}-{n}"));
+                    let (mut j, dir) = attempt_once(machine, case, settings, &work, cancel);
+                    let failed = j.verdict.is_err();
+                    if failed {
+                        keep_files(&mut j, &settings.keep, case, n);
+                    } else {
+                        j.serial_log = None;
+                        j.screenshot = None;
+                    }
+                    if let Some(d) = dir {
+                        let _ = std::fs::remove_dir_all(d);
+                    }
+                    attempts.push(j);
+                    if !failed || cancel() {
+                        break;
+                    }
+                }
+                let r = CaseResult {
+                    suite: case.suite.clone(),
+                    mode: case.mode,
+                    attempts,
+                };
+                let d = done.fetch_add(1, Ordering::SeqCst) + 1;
+                {
+                    let _g = report.lock().unwrap_or_else(|e| e.into_inner());
+                    progress(&r, d, cases.len());
+                }
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    Ok(results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// One line of progress: `[3/12] pass  installer-minimal  uefi-usb  3.9 s`.
+pub fn progress_line(r: &CaseResult, done: usize, total: usize) -> String {
+    let status = match (r.passed(), r.flaky()) {
+        (true, true) => "FLAKY",
+        (true, false) => "pass",
+        (false, _) => "FAIL",
+    };
+    let secs: f64 = r.attempts.iter().map(|a| a.elapsed.as_secs_f64()).sum();
+    format!(
+        "[{done}/{total}] {status:<5} {:<28} {:<10} {secs:5.1} s",
+        r.suite,
+        r.mode.to_string()
+    )
+}
+
+/// The results as a table (suites down, modes across), failures explained below it, and
+/// the closing `N passed, M failed` line.
+pub fn table(results: &[CaseResult]) -> String {
+    let modes = Mode::all();
+    let mut suites: Vec<&str> = Vec::new();
+    for r in results {
+        if !suites.contains(&r.suite.as_str()) {
+            suites.push(&r.suite);
+        }
+    }
+    let w = suites.iter().map(|s| s.len()).max().unwrap_or(8).max(8);
+    let mut o = String::new();
+    let _ = write!(o, "{:<w$}", "scenario");
+    for m in &modes {
+        let _ = write!(o, "  {:<10}", m.to_string());
+    }
+    o.push('\n');
+    for s in &suites {
+        let _ = write!(o, "{s:<w$}");
+        for m in &modes {
+            let cell = match results.iter().find(|r| r.suite == *s && r.mode == *m) {
+                None => "-".to_string(),
+                Some(r) if r.flaky() => "flaky".into(),
+                Some(r) if r.passed() => {
+                    let t = r.attempts.last().map_or(0.0, |a| a.elapsed.as_secs_f64());
+                    format!("ok {t:.1}s")
+                }
+                Some(_) => "FAIL".into(),
+            };
+            let _ = write!(o, "  {cell:<10}");
+        }
+        o.push('\n');
+    }
+    for r in results.iter().filter(|r| !r.passed() || r.flaky()) {
+        let _ = writeln!(o, "\n{} {}:", r.suite, r.mode);
+        for (n, a) in r.attempts.iter().enumerate() {
+            let (word, text) = match &a.verdict {
+                Ok(t) => ("passed", t),
+                Err(t) => ("failed", t),
+            };
+            let _ = writeln!(o, "  attempt {} {word}: {text}", n + 1);
+            if let Some(p) = &a.serial_log {
+                let _ = writeln!(o, "    serial log: {}", p.display());
+            }
+            if let Some(p) = &a.screenshot {
+                let _ = writeln!(o, "    screenshot: {}", p.display());
+            }
+        }
+    }
+    let passed = results.iter().filter(|r| r.passed()).count();
+    let flaky = results.iter().filter(|r| r.flaky()).count();
+    let _ = write!(o, "\n{passed} passed, {} failed", results.len() - passed);
+    if flaky > 0 {
+        let _ = write!(o, " ({flaky} passed only on retry)");
+    }
+    o.push('\n');
+    o
+}
+
+/// JUnit XML: one test suite per scenario, one test case per mode; a retried case carries
+/// its failed attempts as flaky failures (the format Jenkins and GitLab read).
+pub fn junit(results: &[CaseResult]) -> Result<String, String> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
+    let mut report = Report::new("isoproof boot-matrix");
+    let mut suites: Vec<TestSuite> = Vec::new();
+    for r in results {
+        let idx = match suites.iter().position(|s| s.name.as_str() == r.suite) {
+            Some(i) => i,
+            None => {
+                suites.push(TestSuite::new(r.suite.clone()));
+                suites.len() - 1
+            }
+        };
+        let last = r.attempts.last();
+        let mut status = match last.map(|a| &a.verdict) {
+            Some(Ok(_)) | None => TestCaseStatus::success(),
+            Some(Err(why)) => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(why.clone());
+                s
+            }
+        };
+        for a in &r.attempts[..r.attempts.len().saturating_sub(1)] {
+            let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+            if let Err(why) = &a.verdict {
+                rerun.set_message(why.clone());
+            }
+            rerun.set_time(a.elapsed);
+            status.add_rerun(rerun);
+        }
+        let mut tc = TestCase::new(r.mode.to_string(), status);
+        tc.set_classname(format!("boot.{}", r.suite));
+        if let Some(a) = last {
+            tc.set_time(a.elapsed);
+            if let Some(p) = &a.serial_log {
+                tc.set_system_out(format!("serial log: {}", p.display()));
+            }
+        }
+        suites[idx].add_test_case(tc);
+    }
+    report.add_test_suites(suites);
+    report.to_string().map_err(|e| e.to_string())
+}

@@ -1,0 +1,286 @@
+//! Running one QEMU process to its end: in its own process group, killed with the whole group
+//! at the deadline (SIGTERM, then SIGKILL after a grace period) or when the caller cancels
+//! (Ctrl-C), always reaped. Linux also sends it SIGKILL if the thread that started it dies,
+//! so no QEMU outlives the harness even when the harness itself is killed.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rustix::process::{kill_process_group, Pid, Signal};
+
+use crate::qmp;
+
+/// How a run may end early, and what to keep.
+pub struct Limits<'a> {
+    /// The deadline, counted from the start.
+    pub timeout: Duration,
+    /// Between SIGTERM and SIGKILL.
+    pub grace: Duration,
+    /// Stop (as a pass) once the serial log holds this text.
+    pub stop_on: Option<&'a str>,
+    /// Asked between polls; `true` stops the guest (Ctrl-C).
+    pub cancel: &'a (dyn Fn() -> bool + Sync),
+    /// On a timeout, save a screenshot here (needs the launch's QMP socket).
+    pub screenshot: Option<(&'a Path, PathBuf)>,
+}
+
+/// How the run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// QEMU exited by itself with this status (33 after a guest wrote 0x10 to isa-debug-exit).
+    Exited(i32),
+    /// QEMU was ended by a signal it did not get from us.
+    Signalled(i32),
+    /// The serial log showed the awaited text; QEMU was stopped.
+    Matched,
+    /// The deadline passed; QEMU was stopped.
+    TimedOut,
+    /// The caller cancelled; QEMU was stopped.
+    Cancelled,
+}
+
+/// What a run left behind.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// How it ended.
+    pub ended: Ended,
+    /// Wall time from spawn to reaping.
+    pub elapsed: Duration,
+    /// QEMU's standard error (its own complaints).
+    pub stderr: String,
+    /// The screenshot, when one was asked for and taken.
+    pub screenshot: Option<PathBuf>,
+    /// Why a screenshot was asked for but not taken.
+    pub screenshot_error: Option<String>,
+}
+
+/// Kills the whole group and reaps the child when dropped (a panic or early return included).
+struct Group {
+    child: Child,
+    reaped: bool,
+}
+
+impl Group {
+    fn signal(&self, s: Signal) {
+        if let Some(pid) = Pid::from_raw(self.child.id() as i32) {
+            // ESRCH (already gone) is fine.
+            let _ = kill_process_group(pid, s);
+        }
+    }
+
+    /// SIGTERM, up to `grace` for it to exit, then SIGKILL; reaps.
+    fn stop(&mut self, grace: Duration) {
+        self.signal(Signal::TERM);
+        let until = Instant::now() + grace;
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        self.signal(Signal::KILL);
+        let _ = self.child.wait();
+        self.reaped = true;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // Anything left in the group goes too (QEMU starts no helpers here, but a wrapper
+        // script given as the QEMU binary might).
+        self.signal(Signal::KILL);
+        if !self.reaped {
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `program args` under `limits`, with COM1 written to `serial` (read for `stop_on`).
+pub fn run(
+    program: &Path,
+    args: &[OsString],
+    serial: &Path,
+    limits: &Limits<'_>,
+) -> std::io::Result<Outcome> {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    // SAFETY: the closure runs in the child between fork and exec and only makes one
+    // async-signal-safe system call (prctl).
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+    let start = Instant::now();
+    let child = cmd.spawn()?;
+    let mut group = Group {
+        child,
+        reaped: false,
+    };
+    let mut stderr_pipe = group.child.stderr.take().expect("stderr is piped");
+    let stderr = thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stderr_pipe.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    let deadline = start + limits.timeout;
+    let mut screenshot = None;
+    let mut screenshot_error = None;
+    let ended = loop {
+        if let Some(st) = group.child.try_wait()? {
+            group.reaped = true;
+            use std::os::unix::process::ExitStatusExt;
+            break match (st.code(), st.signal()) {
+                (Some(c), _) => Ended::Exited(c),
+                (None, Some(s)) => Ended::Signalled(s),
+                (None, None) => Ended::Signalled(0),
+            };
+        }
+        if (limits.cancel)() {
+            group.stop(limits.grace);
+            break Ended::Cancelled;
+        }
+        if let Some(text) = limits.stop_on {
+            if fs::read(serial).is_ok_and(|b| String::from_utf8_lossy(&b).contains(text)) {
+                group.stop(limits.grace);
+                break Ended::Matched;
+            }
+        }
+        if Instant::now() >= deadline {
+            if let Some((socket, png)) = &limits.screenshot {
+                match qmp::screendump(socket, png) {
+                    Ok(()) => screenshot = Some(png.clone()),
+                    Err(e) => screenshot_error = Some(e),
+                }
+            }
+            group.stop(limits.grace);
+            break Ended::TimedOut;
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = start.elapsed();
+    drop(group);
+    let stderr = stderr.join().unwrap_or_default();
+    Ok(Outcome {
+        ended,
+        elapsed,
+        stderr,
+        screenshot,
+        screenshot_error,
+    })
+}
+
+/// The serial log as text (firmware writes escape sequences and the odd invalid byte).
+pub fn read_serial(path: &Path) -> String {
+    fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits<'a>(timeout_ms: u64) -> Limits<'a> {
+        Limits {
+            timeout: Duration::from_millis(timeout_ms),
+            grace: Duration::from_millis(200),
+            stop_on: None,
+            cancel: &|| false,
+            screenshot: None,
+        }
+    }
+
+    /// Running (a zombie waiting for an init that does not reap counts as dead).
+    fn alive(pid: i32) -> bool {
+        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+        })
+    }
+
+    #[test]
+    fn the_deadline_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        // A "QEMU" that starts a grandchild and ignores SIGTERM: both must die.
+        let script = format!(
+            "trap '' TERM; sleep 60 & echo $! > {p}; echo $$ >> {p}; wait",
+            p = pids.display()
+        );
+        let args: Vec<OsString> = vec!["-c".into(), script.into()];
+        let t = Instant::now();
+        let out = run(
+            Path::new("/bin/sh"),
+            &args,
+            &dir.path().join("serial"),
+            &limits(300),
+        )
+        .unwrap();
+        assert_eq!(out.ended, Ended::TimedOut);
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        let pids: Vec<i32> = fs::read_to_string(&pids)
+            .unwrap()
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        assert_eq!(pids.len(), 2);
+        // The grandchild is reparented and reaped by init; give it a moment.
+        thread::sleep(Duration::from_millis(200));
+        for p in pids {
+            assert!(!alive(p), "process {p} survived");
+        }
+    }
+
+    #[test]
+    fn exit_status_and_stderr_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let args: Vec<OsString> = vec!["-c".into(), "echo oops >&2; exit 33".into()];
+        let out = run(
+            Path::new("/bin/sh"),
+            &args,
+            &dir.path().join("serial"),
+            &limits(5000),
+        )
+        .unwrap();
+        assert_eq!(out.ended, Ended::Exited(33));
+        assert_eq!(out.stderr, "oops\n");
+    }
+
+    #[test]
+    fn awaited_serial_text_stops_the_guest() {
+        let dir = tempfile::tempdir().unwrap();
+        let serial = dir.path().join("serial");
+        let script = format!("echo 'login: ' > {}; sleep 60", serial.display());
+        let args: Vec<OsString> = vec!["-c".into(), script.into()];
+        let mut l = limits(10_000);
+        l.stop_on = Some("login:");
+        let out = run(Path::new("/bin/sh"), &args, &serial, &l).unwrap();
+        assert_eq!(out.ended, Ended::Matched);
+        assert!(out.elapsed < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn cancelling_stops_the_guest() {
+        let dir = tempfile::tempdir().unwrap();
+        let args: Vec<OsString> = vec!["-c".into(), "sleep 60".into()];
+        let start = Instant::now();
+        let cancel = move || start.elapsed() > Duration::from_millis(100);
+        let mut l = limits(60_000);
+        l.cancel = &cancel;
+        let out = run(Path::new("/bin/sh"), &args, &dir.path().join("s"), &l).unwrap();
+        assert_eq!(out.ended, Ended::Cancelled);
+        assert!(out.elapsed < Duration::from_secs(5));
+    }
+}

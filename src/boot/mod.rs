@@ -1,0 +1,286 @@
+//! Stage 5: boot. Builds each scenario's image, works out which modes it must boot in
+//! (BIOS needs `makeBiosBootable`, UEFI `makeEfiBootable`, USB stick and disk
+//! `makeUsbBootable`), and judges what the payload printed against the resolved config:
+//! boot path, volume ID, hostname, kernel parameters, the config's sha256 and, under UEFI, the
+//! CRC-32 of the config as the firmware's FAT driver read it from the ESP. The QEMU side is
+//! the `isoproof-harness` crate.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use isoproof_harness::matrix::{self, Case, Check};
+use isoproof_harness::run::Ended;
+use isoproof_harness::{accel, firmware};
+use isoproof_harness::{Attempt, Firmware, Media, Mode};
+
+use crate::build::{self, BuildError, ImagePlan};
+use crate::payload::{self, Reported, Via};
+
+/// What a boot in one mode must report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expected {
+    /// The boot path the payload must state.
+    pub via: Via,
+    /// The values of the resolved config.
+    pub report: payload::Report,
+    /// UEFI: the CRC-32 of `/isoproof/config.json`, as read back from the ESP.
+    pub esp_crc32: Option<u32>,
+}
+
+impl Expected {
+    /// The expectation for `plan` booted in `mode`.
+    pub fn new(plan: &ImagePlan, mode: Mode) -> Expected {
+        let via = match (mode.firmware, mode.media) {
+            (Firmware::Bios, Media::Cdrom) => Via::ElTorito,
+            (Firmware::Bios, _) => Via::Mbr,
+            (Firmware::Uefi, _) => Via::Esp,
+        };
+        Expected {
+            via,
+            report: plan.report.clone(),
+            esp_crc32: (via == Via::Esp).then(|| crc32fast::hash(plan.config_json())),
+        }
+    }
+
+    /// The line a correct boot prints.
+    pub fn line(&self) -> String {
+        self.report.line(self.via, self.esp_crc32)
+    }
+
+    /// Judges a boot: QEMU must exit with the payload's pass status and the serial log must
+    /// hold the expected report. A mismatch names every field that differs.
+    pub fn check(&self, ended: &Ended, serial: &str) -> Result<String, String> {
+        let tail = || {
+            let lines: Vec<&str> = serial
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let last = &lines[lines.len().saturating_sub(3)..];
+            if last.is_empty() {
+                "the serial console stayed silent".to_string()
+            } else {
+                format!("last serial lines: {}", last.join(" | "))
+            }
+        };
+        let Some(got) = Reported::find(serial) else {
+            return Err(format!(
+                "{}; no {} line ({})",
+                describe_end(ended),
+                payload::REPORT_TAG,
+                tail()
+            ));
+        };
+        let want = Reported::find(&self.line()).expect("the expected line parses");
+        let mut wrong = Vec::new();
+        for (k, v) in &want.fields {
+            match got.get(k) {
+                Some(g) if g == v => {}
+                Some(g) => wrong.push(format!("{k}: expected `{v}`, got `{g}`")),
+                None => wrong.push(format!("{k}: expected `{v}`, missing")),
+            }
+        }
+        if let Some(e) = got.get("error") {
+            wrong.insert(0, format!("the payload reported error `{e}`"));
+        }
+        if !wrong.is_empty() {
+            return Err(format!("wrong report: {}", wrong.join("; ")));
+        }
+        if *ended != Ended::Exited(payload::PASS_STATUS) {
+            return Err(format!("the report was right, but {}", describe_end(ended)));
+        }
+        Ok(format!("reported {}", got.get("via").unwrap_or("?")))
+    }
+}
+
+fn describe_end(e: &Ended) -> String {
+    match e {
+        Ended::Exited(s) if *s == payload::PASS_STATUS => {
+            "QEMU exited through isa-debug-exit".into()
+        }
+        Ended::Exited(s) if *s == payload::FAIL_STATUS => {
+            "the payload exited with its failure status".into()
+        }
+        Ended::Exited(s) => format!("QEMU exited with status {s}"),
+        Ended::Signalled(s) => format!("QEMU died of signal {s}"),
+        Ended::Matched => "the awaited text appeared".into(),
+        Ended::TimedOut => "the guest never finished before the deadline".into(),
+        Ended::Cancelled => "interrupted".into(),
+    }
+}
+
+/// The modes a plan must boot in: those its image options turn on.
+pub fn modes(plan: &ImagePlan) -> Vec<Mode> {
+    Mode::all()
+        .into_iter()
+        .filter(|m| match m.firmware {
+            Firmware::Bios => plan.bios,
+            Firmware::Uefi => plan.efi,
+        })
+        .filter(|m| m.media == Media::Cdrom || plan.usb)
+        .collect()
+}
+
+/// A scenario built for booting.
+pub struct Built {
+    /// The scenario's name (its file stem).
+    pub name: String,
+    /// The plan.
+    pub plan: ImagePlan,
+    /// The image.
+    pub image: PathBuf,
+}
+
+/// Builds a scenario's image into `dir`.
+pub fn build_scenario(scenario: &Path, dir: &Path) -> Result<Built, BuildError> {
+    let planned = build::plan_scenario(scenario)?;
+    let name = scenario
+        .file_stem()
+        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    let image = dir.join(format!("{name}.iso"));
+    build::build(&planned.plan, &image)?;
+    Ok(Built {
+        name,
+        plan: planned.plan,
+        image,
+    })
+}
+
+/// The verdict function of one mode.
+pub fn check_for(plan: &ImagePlan, mode: Mode) -> Check {
+    let want = Expected::new(plan, mode);
+    Arc::new(move |a: &Attempt| want.check(&a.ended, &a.serial))
+}
+
+/// The matrix cases of a built scenario (one per mode it turns on, or only `only`).
+pub fn cases(b: &Built, only: Option<&[Mode]>) -> Vec<Case> {
+    modes(&b.plan)
+        .into_iter()
+        .filter(|m| only.is_none_or(|o| o.contains(m)))
+        .map(|mode| Case {
+            suite: b.name.clone(),
+            mode,
+            image: b.image.clone(),
+            stop_on: None,
+            check: check_for(&b.plan, mode),
+        })
+        .collect()
+}
+
+/// How to set up the emulator (`--accel`, `--ovmf-code`, `--ovmf-vars`).
+#[derive(Clone, Debug)]
+pub struct MachineOptions {
+    /// `--accel`.
+    pub accel: accel::Choice,
+    /// `--ovmf-code` and `--ovmf-vars`, together.
+    pub ovmf: Option<(PathBuf, PathBuf)>,
+    /// Whether any boot is a UEFI boot (OVMF is only looked for then).
+    pub need_uefi: bool,
+}
+
+/// Finds QEMU and OVMF and picks the accelerator; also returns what was chosen and why, for
+/// the user.
+pub fn machine(o: &MachineOptions) -> Result<(isoproof_harness::Machine, Vec<String>), String> {
+    let qemu = isoproof_harness::boot::find_qemu()?;
+    let mut notes = vec![format!("qemu:   {}", qemu.display())];
+    let ovmf = match (&o.ovmf, o.need_uefi) {
+        (Some((c, v)), _) => Some(firmware::given(c, v)?),
+        (None, true) => Some(
+            firmware::find_ovmf(&firmware::Search::standard(Some(&qemu)))
+                .map_err(|e| e.to_string())?,
+        ),
+        (None, false) => None,
+    };
+    if let Some(f) = &ovmf {
+        notes.push(format!(
+            "OVMF:   {} + {} ({})",
+            f.code.display(),
+            f.vars.display(),
+            f.origin
+        ));
+    }
+    let scratch = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let decision = accel::decide(o.accel, &qemu, scratch.path());
+    notes.push(format!("accel:  {decision}"));
+    Ok((
+        isoproof_harness::Machine {
+            qemu,
+            accel: decision.accel,
+            ovmf,
+            memory_mib: 256,
+        },
+        notes,
+    ))
+}
+
+/// Runs the cases with a progress line per finished case on `progress`.
+pub fn run_matrix(
+    machine: &isoproof_harness::Machine,
+    cases: &[Case],
+    settings: &matrix::Settings,
+    cancel: &(dyn Fn() -> bool + Sync),
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<matrix::CaseResult>, String> {
+    matrix::run(machine, cases, settings, cancel, &|r, done, total| {
+        progress(&matrix::progress_line(r, done, total));
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expected(via: Via) -> Expected {
+        Expected {
+            via,
+            report: payload::Report {
+                volume_id: "NIXOS".into(),
+                hostname: "host".into(),
+                kernel_params: "quiet splash".into(),
+                config_sha256: "00".repeat(32),
+            },
+            esp_crc32: (via == Via::Esp).then_some(0x1234_abcd),
+        }
+    }
+
+    #[test]
+    fn the_right_line_and_exit_pass() {
+        let e = expected(Via::Esp);
+        let log = format!("BdsDxe: loading\r\n{}", e.line());
+        assert_eq!(e.check(&Ended::Exited(33), &log), Ok("reported esp".into()));
+    }
+
+    #[test]
+    fn every_wrong_field_is_named() {
+        let e = expected(Via::Mbr);
+        let mut other = e.clone();
+        other.report.hostname = "evil".into();
+        other.via = Via::ElTorito;
+        let err = e.check(&Ended::Exited(33), &other.line()).unwrap_err();
+        assert_eq!(
+            err,
+            "wrong report: via: expected `mbr`, got `eltorito`; hostname: expected `host`, got `evil`"
+        );
+    }
+
+    #[test]
+    fn silence_and_bad_exits_fail() {
+        let e = expected(Via::ElTorito);
+        let err = e
+            .check(&Ended::TimedOut, "SeaBIOS\nBooting from DVD/CD...\n")
+            .unwrap_err();
+        assert!(err.starts_with("the guest never finished"), "{err}");
+        assert!(err.contains("Booting from DVD/CD..."), "{err}");
+        let err = e.check(&Ended::Exited(1), &e.line()).unwrap_err();
+        assert_eq!(err, "the report was right, but QEMU exited with status 1");
+        let esp = expected(Via::Esp);
+        let broken = esp
+            .line()
+            .replace("esp-crc32=1234abcd", "esp-crc32=error-open-file");
+        let err = esp.check(&Ended::Exited(33), &broken).unwrap_err();
+        assert!(
+            err.contains("esp-crc32: expected `1234abcd`, got `error-open-file`"),
+            "{err}"
+        );
+    }
+}
