@@ -1,0 +1,313 @@
+//! The boot matrix as test cases: every shipped scenario booted in every mode it turns on,
+//! each (scenario, mode) its own test (`boot::installer-minimal::uefi-usb`), so nextest can
+//! partition them; plus the harness's own guarantees: a guest that never reports is killed
+//! at its deadline and leaves no process, and a payload that reports a wrong hostname fails.
+//!
+//! Runs under TCG unless `ISOPROOF_TEST_ACCEL=auto|kvm` (every test is its own process under
+//! nextest, and the KVM self-test costs up to 1.5 s each time).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use isoproof::boot::{self, Expected, MachineOptions};
+use isoproof_harness::accel::Choice;
+use isoproof_harness::boot::Request;
+use isoproof_harness::run::Ended;
+use isoproof_harness::{Firmware, Machine, Media, Mode};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn machine(need_uefi: bool) -> Result<Machine, Failed> {
+    let accel = std::env::var("ISOPROOF_TEST_ACCEL")
+        .ok()
+        .and_then(|a| Choice::parse(&a))
+        .unwrap_or(Choice::Tcg);
+    boot::machine(&MachineOptions {
+        accel,
+        ovmf: None,
+        need_uefi,
+    })
+    .map(|(m, _)| m)
+    .map_err(|e| format!("{e}\n(.ci/run installs qemu-system-x86 and ovmf)").into())
+}
+
+fn boot_once(
+    m: &Machine,
+    image: &Path,
+    mode: Mode,
+    timeout: Duration,
+    work: &Path,
+) -> Result<isoproof_harness::Attempt, Failed> {
+    let req = Request {
+        image,
+        mode,
+        timeout,
+        stop_on: None,
+        work,
+        cancel: &|| false,
+    };
+    Ok(isoproof_harness::boot::boot(m, &req)?)
+}
+
+/// One (scenario, mode): build, boot, check the report against the resolved config.
+fn scenario_mode(scenario: &Path, mode: Mode) -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let built = boot::build_scenario(scenario, dir.path()).map_err(|e| e.to_string())?;
+    let m = machine(mode.firmware == Firmware::Uefi)?;
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work)?;
+    let a = boot_once(&m, &built.image, mode, Duration::from_secs(60), &work)?;
+    Expected::new(&built.plan, mode)
+        .check(&a.ended, &a.serial)
+        .map(|_| ())
+        .map_err(|e| format!("{e}\nserial log:\n{}", a.serial).into())
+}
+
+/// A scenario that imports a shipped module (`scenarios/modules/<base>`) and sets more.
+fn derived(dir: &Path, base: &str, extra: &str) -> PathBuf {
+    let p = dir.join("derived.yaml");
+    let base = root().join("scenarios/modules").join(base);
+    std::fs::write(
+        &p,
+        format!(
+            "name: derived\nmodules:\n  - imports: [{}]\n  - config:\n{extra}",
+            base.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// QEMU processes whose command line mentions `needle`.
+fn qemus_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let state = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = state
+            .rsplit_once(") ")
+            .is_some_and(|(_, s)| s.starts_with('Z'));
+        if cmd.contains("qemu-system") && cmd.contains(needle) && !zombie {
+            found.push(cmd);
+        }
+    }
+    found
+}
+
+fn silent_guest_is_killed_at_its_deadline(mode: Mode) -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let s = derived(
+        dir.path(),
+        "installation-cd-minimal.yaml",
+        "      isoImage.bootPayload: silent\n",
+    );
+    let built = boot::build_scenario(&s, dir.path()).map_err(|e| e.to_string())?;
+    let m = machine(mode.firmware == Firmware::Uefi)?;
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work)?;
+    let deadline = Duration::from_secs(if mode.firmware == Firmware::Uefi {
+        8
+    } else {
+        2
+    });
+    let t = Instant::now();
+    let a = boot_once(&m, &built.image, mode, deadline, &work)?;
+    let took = t.elapsed();
+    if a.ended != Ended::TimedOut {
+        return Err(format!("expected a timeout, got {:?}", a.ended).into());
+    }
+    // The deadline, the 2 s grace at most, and slack for a loaded machine.
+    if took > deadline + Duration::from_secs(4) {
+        return Err(format!("took {took:?} for a {deadline:?} deadline").into());
+    }
+    let left = qemus_with(&built.image.to_string_lossy());
+    if !left.is_empty() {
+        return Err(format!("QEMU left running: {left:?}").into());
+    }
+    let png = a.screenshot.ok_or("no screenshot of the hung guest")?;
+    let bytes = std::fs::read(&png)?;
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Err("the screenshot is not a PNG".into());
+    }
+    let e = Expected::new(&built.plan, mode)
+        .check(&a.ended, &a.serial)
+        .expect_err("a silent guest cannot pass");
+    if !e.contains("never finished before the deadline") {
+        return Err(format!("unexpected verdict: {e}").into());
+    }
+    Ok(())
+}
+
+fn wrong_hostname_fails(mode: Mode) -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let scenario = root().join("scenarios/installer-minimal.yaml");
+    let planned = isoproof::build::plan_scenario(&scenario).map_err(|e| e.to_string())?;
+    // The image's payload claims another hostname than the resolved config has.
+    let mut lying = planned.plan.clone();
+    lying.report.hostname = "impostor".into();
+    let image = dir.path().join("lying.iso");
+    isoproof::build::build(&lying, &image).map_err(|e| e.to_string())?;
+    let m = machine(mode.firmware == Firmware::Uefi)?;
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work)?;
+    let a = boot_once(&m, &image, mode, Duration::from_secs(60), &work)?;
+    let want = Expected::new(&planned.plan, mode);
+    match want.check(&a.ended, &a.serial) {
+        Ok(_) => Err("a wrong hostname passed the check".into()),
+        Err(e) if e.contains("hostname: expected `nixos-installer`, got `impostor`") => Ok(()),
+        Err(e) => Err(format!("unexpected verdict: {e}").into()),
+    }
+}
+
+/// The real CLI: `isoproof boot` on a built image, and a one-mode `boot-matrix` with JUnit.
+fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let exe = env!("CARGO_BIN_EXE_isoproof");
+    let iso = dir.path().join("min.iso");
+    let run = |args: &[&std::ffi::OsStr]| -> Result<std::process::Output, Failed> {
+        Ok(std::process::Command::new(exe)
+            .args(args)
+            .current_dir(root())
+            .output()?)
+    };
+    let scenario = root().join("scenarios/installer-minimal.yaml");
+    let o = run(&[
+        "build".as_ref(),
+        "-o".as_ref(),
+        iso.as_os_str(),
+        scenario.as_os_str(),
+    ])?;
+    if !o.status.success() {
+        return Err(format!("build: {}", String::from_utf8_lossy(&o.stderr)).into());
+    }
+    let o = run(&[
+        "boot".as_ref(),
+        iso.as_os_str(),
+        "--firmware=bios".as_ref(),
+        "--media=disk".as_ref(),
+        "--accel=tcg".as_ref(),
+    ])?;
+    let out = String::from_utf8_lossy(&o.stdout);
+    if o.status.code() != Some(0) || !out.starts_with("bios-disk: ISOPROOF-BOOT mode=bios via=mbr")
+    {
+        return Err(format!(
+            "boot: {:?} {out} {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        )
+        .into());
+    }
+    // --expect on text that never comes: a failure with the reason, within the deadline.
+    let o = run(&[
+        "boot".as_ref(),
+        iso.as_os_str(),
+        "--expect=login:".as_ref(),
+        "--timeout=1".as_ref(),
+        "--accel=tcg".as_ref(),
+        "--keep".as_ref(),
+        dir.path().join("failures").as_os_str(),
+    ])?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    if o.status.code() != Some(1) || !err.contains("\"login:\" never appeared") {
+        return Err(format!("boot --expect: {:?} {err}", o.status).into());
+    }
+    if !dir
+        .path()
+        .join("failures/min.iso/bios-cdrom-attempt1/serial.log")
+        .is_file()
+    {
+        return Err("the failed boot's serial log was not kept".into());
+    }
+    let junit = dir.path().join("junit.xml");
+    let o = run(&[
+        "boot-matrix".as_ref(),
+        "--mode=bios-cdrom".as_ref(),
+        "--accel=tcg".as_ref(),
+        "--junit".as_ref(),
+        junit.as_os_str(),
+        root()
+            .join("scenarios/netboot-root-override.yaml")
+            .as_os_str(),
+    ])?;
+    let out = String::from_utf8_lossy(&o.stdout);
+    if o.status.code() != Some(0) || !out.ends_with("1 passed, 0 failed\n") {
+        return Err(format!("boot-matrix: {:?} {out}", o.status).into());
+    }
+    let xml = std::fs::read_to_string(&junit)?;
+    if !xml.contains("<testcase name=\"bios-cdrom\" classname=\"boot.netboot-root-override\"") {
+        return Err(format!("JUnit: {xml}").into());
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    let mut scenarios: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios"))
+        .expect("scenarios/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    scenarios.sort();
+    for s in scenarios {
+        let name = s.file_stem().unwrap().to_string_lossy().into_owned();
+        let plan = match isoproof::build::plan_scenario(&s) {
+            Ok(p) => p.plan,
+            Err(e) => {
+                let msg = format!("{}: {e}", s.display());
+                trials.push(Trial::test(format!("boot::{name}::plan"), move || {
+                    Err(msg.into())
+                }));
+                continue;
+            }
+        };
+        for mode in boot::modes(&plan) {
+            let s = s.clone();
+            trials.push(Trial::test(format!("boot::{name}::{mode}"), move || {
+                scenario_mode(&s, mode)
+            }));
+        }
+    }
+    for mode in [
+        Mode {
+            firmware: Firmware::Bios,
+            media: Media::Cdrom,
+        },
+        Mode {
+            firmware: Firmware::Uefi,
+            media: Media::Disk,
+        },
+    ] {
+        trials.push(Trial::test(
+            format!("harness::silent_guest_is_killed_at_its_deadline::{mode}"),
+            move || silent_guest_is_killed_at_its_deadline(mode),
+        ));
+    }
+    for mode in [
+        Mode {
+            firmware: Firmware::Bios,
+            media: Media::Usb,
+        },
+        Mode {
+            firmware: Firmware::Uefi,
+            media: Media::Cdrom,
+        },
+    ] {
+        trials.push(Trial::test(
+            format!("harness::wrong_hostname_fails::{mode}"),
+            move || wrong_hostname_fails(mode),
+        ));
+    }
+    trials.push(Trial::test(
+        "cli::boot_and_boot_matrix",
+        cli_boot_and_boot_matrix,
+    ));
+    libtest_mimic::run(&args, trials).exit();
+}
