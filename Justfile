@@ -3,9 +3,21 @@
 default:
     @just --list
 
-# The whole test suite: unit, conformance (shared corpus), snapshots, bad input, property laws.
+# The whole test suite: unit, conformance (shared corpus), snapshots, bad input, property laws,
+# image readers, golden, boots (both crates of the workspace).
 test:
     cargo test --release
+
+# Build every scenario and boot it in every mode it turns on (SeaBIOS and OVMF; CD-ROM, USB
+# stick, disk); ends with "N passed, M failed". JUnit goes to target/boot-matrix.xml.
+test-boot *args:
+    cargo run --release --quiet -- boot-matrix --junit target/boot-matrix.xml {{args}}
+
+# Per-mode boot times (one boot at a time) and the whole matrix's wall time (in parallel).
+bench-boot:
+    cargo build --release --quiet
+    target/release/isoproof boot-matrix --no-retry --jobs 1
+    /usr/bin/time -f "boot-matrix, all scenarios, parallel: %e s wall, %M KB peak" target/release/isoproof boot-matrix --no-retry > /dev/null
 
 # Resolve a scenario (default: the installer combined with a host).
 resolve scenario="scenarios/installer-on-host.yaml" format="yaml":
@@ -60,5 +72,5 @@ conformance:
 # What CI runs: formatting, lints, the suite.
 ci:
     cargo fmt --all -- --check
-    cargo clippy --all-targets --release -- -D warnings
+    cargo clippy --workspace --all-targets --release -- -D warnings
     just test
