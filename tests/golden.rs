@@ -312,6 +312,11 @@ fn inputs_are_confined_to_the_scenario_directory() {
             err.contains("isoImage.contents[0]") && err.contains(want),
             "{source}: {err}"
         );
+        // The definition to fix, with its line and column.
+        assert!(
+            err.contains("isoImage.contents is defined at s.yaml:5:26"),
+            "{source}: {err}"
+        );
     }
     // Named explicitly (absolute), a path outside is allowed.
     let s = write_scenario(&dir, t.path().join("secret").to_str().unwrap());

@@ -594,6 +594,36 @@ pub struct Planned {
     pub plan: ImagePlan,
 }
 
+/// Image options whose errors get the places they were defined.
+const LOCATED: [&str; 9] = [
+    "isoImage.contents",
+    "isoImage.files",
+    "isoImage.volumeID",
+    "isoImage.sourceDateEpoch",
+    "isoImage.makeUsbBootable",
+    "isoImage.bootPayload",
+    "fileSystems",
+    "swapDevices",
+    "networking.hostName",
+];
+
+/// Adds `defined at file:line:col` to an error about an image option, so the user finds the
+/// definition to fix (the config the image is planned from no longer has positions).
+fn locate(e: BuildError, s: &scenario::Scenario) -> BuildError {
+    let BuildError::Config(msg) = e else { return e };
+    let Some(option) = LOCATED.iter().find(|o| msg.starts_with(**o)) else {
+        return BuildError::Config(msg);
+    };
+    let sites = resolve::definition_sites(s, option);
+    if sites.is_empty() {
+        return BuildError::Config(msg);
+    }
+    BuildError::Config(format!(
+        "{msg}\n  {option} is defined at {}",
+        sites.join(", ")
+    ))
+}
+
 /// Loads, resolves and plans a scenario.
 pub fn plan_scenario(path: &Path) -> Result<Planned, BuildError> {
     let s = scenario::load(path).map_err(BuildError::Load)?;
@@ -606,7 +636,7 @@ pub fn plan_scenario(path: &Path) -> Result<Planned, BuildError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let base = std::fs::canonicalize(dir).map_err(|e| ImageError::io(dir, e))?;
-    let plan = plan_image(&config, &base)?;
+    let plan = plan_image(&config, &base).map_err(|e| locate(e, &s))?;
     Ok(Planned {
         scenario: s,
         config,

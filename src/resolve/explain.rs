@@ -127,6 +127,46 @@ pub fn explain(s: &Scenario, option: &str) -> Result<String, Vec<Diagnostic>> {
     Ok(out)
 }
 
+/// Where the winning definitions of `option` were written (`file:line:col`), default
+/// included only when nothing else defines it: for errors found after resolving, such as a
+/// content source that leaves the scenario directory.
+pub fn definition_sites(s: &Scenario, option: &str) -> Vec<String> {
+    let Ok(target) = path::split(option) else {
+        return Vec::new();
+    };
+    let names = Arena::new();
+    let tracer = Tracer {
+        target: target.iter().map(|s| s.to_string()).collect(),
+        steps: RefCell::new(Vec::new()),
+        decls: RefCell::new(Vec::new()),
+    };
+    let ctx = Ctx::new(s, &names, Some(tracer));
+    install_root(&ctx);
+    let _ = ctx.select(&target, Span::default());
+    let tracer = ctx.trace.as_ref().expect("set above");
+    let steps = tracer.steps.borrow();
+    let Some(step) = steps.iter().find(|r| r.loc == tracer.target) else {
+        return Vec::new();
+    };
+    let mut sites: Vec<String> = step
+        .step
+        .winners
+        .iter()
+        .filter(|d| !d.is_default)
+        .map(|d| at(&s.sources, d.span))
+        .collect();
+    if sites.is_empty() {
+        sites = step
+            .step
+            .winners
+            .iter()
+            .map(|d| at(&s.sources, d.span))
+            .collect();
+    }
+    sites.dedup();
+    sites
+}
+
 fn render_step<'s>(
     ctx: &Ctx<'s>,
     out: &mut String,

@@ -26,7 +26,7 @@ use std::rc::Rc;
 
 use typed_arena::Arena;
 
-pub use explain::explain;
+pub use explain::{definition_sites, explain};
 
 use crate::diag::{Diagnostic, ErrorKind};
 use crate::scenario::{path, FormatPart, Kind, Scenario, Span};
