@@ -246,6 +246,57 @@ fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Ctrl-C during a boot: `isoproof boot` stops QEMU's whole group, exits 130 and leaves no
+/// QEMU behind.
+fn ctrl_c_stops_the_guest() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let s = derived(
+        dir.path(),
+        "installation-cd-minimal.yaml",
+        "      isoImage.bootPayload: silent\n",
+    );
+    let built = boot::build_scenario(&s, dir.path()).map_err(|e| e.to_string())?;
+    let image = built.image.to_string_lossy().into_owned();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_isoproof"))
+        .args(["boot", &image, "--timeout=60", "--accel=tcg"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    // Wait until QEMU runs, then interrupt.
+    let t = Instant::now();
+    while qemus_with(&image).is_empty() {
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            return Err("QEMU never started".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::INT,
+    )?;
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if t.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            return Err("isoproof did not stop within 10 s of SIGINT".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if status.code() != Some(130) {
+        return Err(format!("exit status {status:?}, expected 130").into());
+    }
+    let left = qemus_with(&image);
+    if !left.is_empty() {
+        return Err(format!("QEMU left running: {left:?}").into());
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let mut trials = Vec::new();
@@ -308,6 +359,10 @@ fn main() {
     trials.push(Trial::test(
         "cli::boot_and_boot_matrix",
         cli_boot_and_boot_matrix,
+    ));
+    trials.push(Trial::test(
+        "cli::ctrl_c_stops_the_guest",
+        ctrl_c_stops_the_guest,
     ));
     libtest_mimic::run(&args, trials).exit();
 }
