@@ -12,7 +12,7 @@ use typed_arena::Arena;
 use super::options::OptDecl;
 use super::priority::{self, DEFAULT_ORDER};
 use super::types::Ty;
-use super::value::{pretty, to_json, Prop};
+use super::value::{pretty, to_json, Prop, Res, Value};
 use super::{install_root, Ctx, Def};
 use crate::diag::{Diagnostic, ErrorKind};
 use crate::scenario::{path, Scenario, Sources, Span};
@@ -83,6 +83,30 @@ fn one_line(s: &str) -> String {
 pub fn explain(s: &Scenario, option: &str) -> Result<String, Vec<Diagnostic>> {
     let target: Vec<Box<str>> =
         path::split(option).map_err(|e| vec![Diagnostic::new(ErrorKind::Parse, None, e)])?;
+    traced(s, &target, |ctx, tracer, value| {
+        let value = value.and_then(|v| to_json(ctx, &v));
+        let steps = tracer.steps.borrow();
+        if steps.is_empty() {
+            if let Err(e) = value {
+                return Err(vec![(*e).clone()]);
+            }
+        }
+        let mut out = String::new();
+        let _ = writeln!(out, "option `{}'", path::show(&target));
+        for r in steps.iter() {
+            render_step(ctx, &mut out, r, &tracer.decls.borrow());
+        }
+        Ok(render_value(s, out, value))
+    })
+}
+
+/// Evaluates `target` with a tracer recording every merge on its path, and hands the context,
+/// the records and the value to `f`.
+fn traced<R>(
+    s: &Scenario,
+    target: &[Box<str>],
+    f: impl for<'a> FnOnce(&Ctx<'a>, &Tracer<'a>, Res<Value<'a>>) -> R,
+) -> R {
     let names = Arena::new();
     let tracer = Tracer {
         target: target.iter().map(|s| s.to_string()).collect(),
@@ -91,21 +115,12 @@ pub fn explain(s: &Scenario, option: &str) -> Result<String, Vec<Diagnostic>> {
     };
     let ctx = Ctx::new(s, &names, Some(tracer));
     install_root(&ctx);
-    let value = ctx
-        .select(&target, Span::default())
-        .and_then(|v| to_json(&ctx, &v));
-    let tracer = ctx.trace.as_ref().expect("set above");
-    let steps = tracer.steps.borrow();
-    if steps.is_empty() {
-        if let Err(e) = value {
-            return Err(vec![(*e).clone()]);
-        }
-    }
-    let mut out = String::new();
-    let _ = writeln!(out, "option `{}'", path::show(&target));
-    for r in steps.iter() {
-        render_step(&ctx, &mut out, r, &tracer.decls.borrow());
-    }
+    let value = ctx.select(target, Span::default());
+    f(&ctx, ctx.trace.as_ref().expect("set above"), value)
+}
+
+/// The final `value:` section of an explanation.
+fn render_value(s: &Scenario, mut out: String, value: Res<serde_json::Value>) -> String {
     let _ = writeln!(out);
     match value {
         Ok(v) => {
@@ -124,7 +139,7 @@ pub fn explain(s: &Scenario, option: &str) -> Result<String, Vec<Diagnostic>> {
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// Where the winning definitions of `option` were written (`file:line:col`), default
@@ -134,37 +149,21 @@ pub fn definition_sites(s: &Scenario, option: &str) -> Vec<String> {
     let Ok(target) = path::split(option) else {
         return Vec::new();
     };
-    let names = Arena::new();
-    let tracer = Tracer {
-        target: target.iter().map(|s| s.to_string()).collect(),
-        steps: RefCell::new(Vec::new()),
-        decls: RefCell::new(Vec::new()),
-    };
-    let ctx = Ctx::new(s, &names, Some(tracer));
-    install_root(&ctx);
-    let _ = ctx.select(&target, Span::default());
-    let tracer = ctx.trace.as_ref().expect("set above");
-    let steps = tracer.steps.borrow();
-    let Some(step) = steps.iter().find(|r| r.loc == tracer.target) else {
-        return Vec::new();
-    };
-    let mut sites: Vec<String> = step
-        .step
-        .winners
-        .iter()
-        .filter(|d| !d.is_default)
-        .map(|d| at(&s.sources, d.span))
-        .collect();
-    if sites.is_empty() {
-        sites = step
-            .step
-            .winners
+    traced(s, &target, |_, tracer, _| {
+        let steps = tracer.steps.borrow();
+        let Some(step) = steps.iter().find(|r| r.loc == tracer.target) else {
+            return Vec::new();
+        };
+        let winners = &step.step.winners;
+        let only_default = winners.iter().all(|d| d.is_default);
+        let mut sites: Vec<String> = winners
             .iter()
+            .filter(|d| only_default || !d.is_default)
             .map(|d| at(&s.sources, d.span))
             .collect();
-    }
-    sites.dedup();
-    sites
+        sites.dedup();
+        sites
+    })
 }
 
 fn render_step<'s>(
