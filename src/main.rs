@@ -589,34 +589,7 @@ fn boot_cmd(
         Err(e) => return fail(e),
     };
     eprintln!("{}", notes.join("\n"));
-    let timeout = settings.timeout;
-    let wanted = expect.clone();
-    let check: matrix::Check = std::sync::Arc::new(move |a: &isoproof_harness::Attempt| {
-        let ended = matrix::ended_text(&a.ended, timeout);
-        let line = isoproof::payload::Reported::find(&a.serial)
-            .map(|_| {
-                let at = a.serial.find(isoproof::payload::REPORT_TAG).unwrap_or(0);
-                a.serial[at..]
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string()
-            })
-            .unwrap_or_default();
-        match (&wanted, &a.ended) {
-            (Some(t), _) if a.serial.contains(t.as_str()) => Ok(format!("found {t:?}")),
-            (Some(t), _) => Err(format!(
-                "{ended}; {t:?} never appeared on the serial console"
-            )),
-            (None, isoproof_harness::run::Ended::Exited(33)) => Ok(line),
-            (None, _) => Err(if line.is_empty() {
-                ended
-            } else {
-                format!("{ended}; {line}")
-            }),
-        }
-    });
+    let check = isoproof::boot::image_check(expect.clone(), settings.timeout);
     let case = matrix::Case {
         suite: iso
             .file_name()

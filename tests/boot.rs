@@ -13,7 +13,7 @@ use isoproof::boot::{self, Expected, MachineOptions};
 use isoproof_harness::accel::Choice;
 use isoproof_harness::boot::Request;
 use isoproof_harness::run::Ended;
-use isoproof_harness::{Firmware, Machine, Media, Mode};
+use isoproof_harness::{Firmware, Machine, Mode};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn root() -> PathBuf {
@@ -326,35 +326,25 @@ fn main() {
             }));
         }
     }
-    for mode in [
-        Mode {
-            firmware: Firmware::Bios,
-            media: Media::Cdrom,
-        },
-        Mode {
-            firmware: Firmware::Uefi,
-            media: Media::Disk,
-        },
-    ] {
-        trials.push(Trial::test(
-            format!("harness::silent_guest_is_killed_at_its_deadline::{mode}"),
-            move || silent_guest_is_killed_at_its_deadline(mode),
-        ));
-    }
-    for mode in [
-        Mode {
-            firmware: Firmware::Bios,
-            media: Media::Usb,
-        },
-        Mode {
-            firmware: Firmware::Uefi,
-            media: Media::Cdrom,
-        },
-    ] {
-        trials.push(Trial::test(
-            format!("harness::wrong_hostname_fails::{mode}"),
-            move || wrong_hostname_fails(mode),
-        ));
+    type HarnessTest = fn(Mode) -> Result<(), Failed>;
+    let harness_tests: [(&str, HarnessTest, [&str; 2]); 2] = [
+        (
+            "silent_guest_is_killed_at_its_deadline",
+            silent_guest_is_killed_at_its_deadline,
+            ["bios-cdrom", "uefi-disk"],
+        ),
+        (
+            "wrong_hostname_fails",
+            wrong_hostname_fails,
+            ["bios-usb", "uefi-cdrom"],
+        ),
+    ];
+    for (name, test, modes) in harness_tests {
+        for mode in modes.map(|m| Mode::parse(m).expect("a mode")) {
+            trials.push(Trial::test(format!("harness::{name}::{mode}"), move || {
+                test(mode)
+            }));
+        }
     }
     trials.push(Trial::test(
         "cli::boot_and_boot_matrix",

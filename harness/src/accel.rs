@@ -63,8 +63,8 @@ pub fn self_test_sector() -> [u8; 512] {
     s
 }
 
-/// Decides. `scratch` is a directory for the self-test's disk and log.
-pub fn decide(choice: Choice, qemu: &Path, scratch: &Path) -> Decision {
+/// Decides; only `auto` runs the self-test.
+pub fn decide(choice: Choice, qemu: &Path) -> Decision {
     match choice {
         Choice::Tcg => Decision {
             accel: Accel::Tcg,
@@ -74,7 +74,7 @@ pub fn decide(choice: Choice, qemu: &Path, scratch: &Path) -> Decision {
             accel: Accel::Kvm,
             reason: "asked for".into(),
         },
-        Choice::Auto => match self_test(qemu, scratch) {
+        Choice::Auto => match self_test(qemu) {
             Ok(t) => Decision {
                 accel: Accel::Kvm,
                 reason: format!("KVM self-test booted in {:.2} s", t.as_secs_f64()),
@@ -88,18 +88,19 @@ pub fn decide(choice: Choice, qemu: &Path, scratch: &Path) -> Decision {
 }
 
 /// Boots the self-test disk under KVM (SeaBIOS, IDE disk, nothing else).
-pub fn self_test(qemu: &Path, scratch: &Path) -> Result<Duration, String> {
+pub fn self_test(qemu: &Path) -> Result<Duration, String> {
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/kvm")
         .map_err(|e| format!("/dev/kvm: {e}"))?;
-    let disk = scratch.join("kvm-self-test.img");
+    let scratch = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let disk = scratch.path().join("kvm-self-test.img");
     // One whole cylinder: SeaBIOS cannot read the boot sector of a smaller disk.
     let mut bytes = vec![0u8; 1 << 20];
     bytes[..512].copy_from_slice(&self_test_sector());
     std::fs::write(&disk, bytes).map_err(|e| format!("{}: {e}", disk.display()))?;
-    let serial = scratch.join("kvm-self-test.log");
+    let serial = scratch.path().join("kvm-self-test.log");
     let args: Vec<OsString> = [
         "-nodefaults",
         "-no-user-config",
@@ -140,7 +141,6 @@ pub fn self_test(qemu: &Path, scratch: &Path) -> Result<Duration, String> {
         },
     )
     .map_err(|e| format!("{}: {e}", qemu.display()))?;
-    let _ = std::fs::remove_file(&disk);
     match out.ended {
         Ended::Exited(33) => Ok(out.elapsed),
         Ended::TimedOut => Err(format!(
@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn explicit_choices_need_no_test() {
-        let d = decide(Choice::Tcg, Path::new("/nonexistent/qemu"), Path::new("."));
+        let d = decide(Choice::Tcg, Path::new("/nonexistent/qemu"));
         assert_eq!(d.accel, Accel::Tcg);
         assert_eq!(Choice::parse("auto"), Some(Choice::Auto));
         assert_eq!(Choice::parse("hvf"), None);

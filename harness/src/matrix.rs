@@ -101,64 +101,53 @@ pub fn ended_text(e: &Ended, timeout: Duration) -> String {
     }
 }
 
+impl Judged {
+    /// An attempt that could not boot at all.
+    fn broken(why: String) -> Judged {
+        Judged {
+            verdict: Err(why),
+            elapsed: Duration::ZERO,
+            serial_log: None,
+            screenshot: None,
+        }
+    }
+}
+
+/// Boots a case once with its files in `work` (created here, removed by the caller).
 fn attempt_once(
     machine: &Machine,
     case: &Case,
     settings: &Settings,
-    scratch: &Path,
+    work: &Path,
     cancel: &(dyn Fn() -> bool + Sync),
-) -> (Judged, Option<PathBuf>) {
-    let work = scratch.to_path_buf();
-    if let Err(e) = std::fs::create_dir_all(&work) {
-        let verdict = Err(format!("{}: {e}", work.display()));
-        return (
-            Judged {
-                verdict,
-                elapsed: Duration::ZERO,
-                serial_log: None,
-                screenshot: None,
-            },
-            None,
-        );
+) -> Judged {
+    if let Err(e) = std::fs::create_dir_all(work) {
+        return Judged::broken(format!("{}: {e}", work.display()));
     }
     let req = Request {
         image: &case.image,
         mode: case.mode,
         timeout: settings.timeout,
         stop_on: case.stop_on.as_deref(),
-        work: &work,
+        work,
         cancel,
     };
     match boot::boot(machine, &req) {
-        Err(e) => (
-            Judged {
-                verdict: Err(e),
-                elapsed: Duration::ZERO,
-                serial_log: None,
-                screenshot: None,
-            },
-            Some(work),
-        ),
-        Ok(a) => {
-            let verdict = if a.ended == Ended::Cancelled {
+        Err(e) => Judged::broken(e),
+        Ok(a) => Judged {
+            verdict: if a.ended == Ended::Cancelled {
                 Err("interrupted".into())
             } else {
                 (case.check)(&a)
-            };
-            (
-                Judged {
-                    verdict,
-                    elapsed: a.elapsed,
-                    serial_log: Some(a.serial_log.clone()),
-                    screenshot: a.screenshot.clone(),
-                },
-                Some(work),
-            )
-        }
+            },
+            elapsed: a.elapsed,
+            serial_log: Some(a.serial_log),
+            screenshot: a.screenshot,
+        },
     }
 }
 
-/// Copies a failed attempt's files to the keep directory; returns the kept paths.
+/// Copies a failed attempt's files to the keep directory and points the attempt at the copies.
 fn keep_files(j: &mut Judged, keep: &Path, case: &Case, n: usize) {
     let dir = keep
         .join(&case.suite)
@@ -175,6 +164,38 @@ fn keep_files(j: &mut Judged, keep: &Path, case: &Case, n: usize) {
     j.screenshot = copy(&j.screenshot);
 }
 
+/// Boots a case until it passes or runs out of attempts; only failed attempts keep files.
+fn run_case(
+    machine: &Machine,
+    case: &Case,
+    settings: &Settings,
+    scratch: &Path,
+    cancel: &(dyn Fn() -> bool + Sync),
+) -> CaseResult {
+    let mut attempts = Vec::new();
+    for n in 1..=1 + settings.retries as usize {
+        let work = scratch.join(format!("{n}"));
+        let mut j = attempt_once(machine, case, settings, &work, cancel);
+        let failed = j.verdict.is_err();
+        if failed {
+            keep_files(&mut j, &settings.keep, case, n);
+        } else {
+            j.serial_log = None;
+            j.screenshot = None;
+        }
+        let _ = std::fs::remove_dir_all(&work);
+        attempts.push(j);
+        if !failed || cancel() {
+            break;
+        }
+    }
+    CaseResult {
+        suite: case.suite.clone(),
+        mode: case.mode,
+        attempts,
+    }
+}
+
 /// Runs every case; `progress(result, done, total)` is called as each finishes.
 pub fn run(
     machine: &Machine,
@@ -188,9 +209,8 @@ pub fn run(
         .tempdir()
         .map_err(|e| format!("temporary directory: {e}"))?;
     let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
+    // Results by case index; the lock also keeps progress lines whole.
     let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; cases.len()]);
-    let report = Mutex::new(());
     std::thread::scope(|s| {
         for _ in 0..settings.jobs.clamp(1, cases.len().max(1)) {
             s.spawn(|| loop {
@@ -199,36 +219,17 @@ pub fn run(
                 if cancel() {
                     break;
                 }
-                let mut attempts = Vec::new();
-                for n in 1..=1 + settings.retries as usize {
-                    let work = scratch.path().join(format!("{i}-{n}"));
-                    let (mut j, dir) = attempt_once(machine, case, settings, &work, cancel);
-                    let failed = j.verdict.is_err();
-                    if failed {
-                        keep_files(&mut j, &settings.keep, case, n);
-                    } else {
-                        j.serial_log = None;
-                        j.screenshot = None;
-                    }
-                    if let Some(d) = dir {
-                        let _ = std::fs::remove_dir_all(d);
-                    }
-                    attempts.push(j);
-                    if !failed || cancel() {
-                        break;
-                    }
-                }
-                let r = CaseResult {
-                    suite: case.suite.clone(),
-                    mode: case.mode,
-                    attempts,
-                };
-                let d = done.fetch_add(1, Ordering::SeqCst) + 1;
-                {
-                    let _g = report.lock().unwrap_or_else(|e| e.into_inner());
-                    progress(&r, d, cases.len());
-                }
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                let r = run_case(
+                    machine,
+                    case,
+                    settings,
+                    &scratch.path().join(format!("{i}")),
+                    cancel,
+                );
+                let mut all = results.lock().unwrap_or_else(|e| e.into_inner());
+                let done = all.iter().filter(|x| x.is_some()).count() + 1;
+                progress(&r, done, cases.len());
+                all[i] = Some(r);
             });
         }
     });

@@ -193,34 +193,25 @@ impl Launch {
             a.push("-drive".into());
             a.push(format!("if=pflash,format=raw,unit=1,file={}", escape(vars)));
         }
-        match self.mode.media {
-            Media::Cdrom => {
-                a.push("-drive".into());
-                a.push(format!(
-                    "if=none,id=boot,format=raw,media=cdrom,readonly=on,file={image}"
-                ));
-                a.push("-device".into());
-                a.push("ide-cd,drive=boot,bus=ide.0,bootindex=0".into());
-            }
-            Media::Usb => {
-                a.push("-device".into());
-                a.push("qemu-xhci,id=xhci".into());
-                a.push("-drive".into());
-                a.push(format!(
-                    "if=none,id=boot,format=raw,readonly=on,file={image}"
-                ));
-                a.push("-device".into());
-                a.push("usb-storage,bus=xhci.0,drive=boot,bootindex=0".into());
-            }
-            Media::Disk => {
-                a.push("-drive".into());
-                a.push(format!(
-                    "if=none,id=boot,format=raw,readonly=on,file={image}"
-                ));
-                a.push("-device".into());
-                a.push("virtio-blk-pci,drive=boot,bootindex=0".into());
-            }
+        // The medium: a controller where one is needed, the read-only drive, the device.
+        let (controller, cdrom, device) = match self.mode.media {
+            Media::Cdrom => (None, ",media=cdrom", "ide-cd,drive=boot,bus=ide.0"),
+            Media::Usb => (
+                Some("qemu-xhci,id=xhci"),
+                "",
+                "usb-storage,bus=xhci.0,drive=boot",
+            ),
+            Media::Disk => (None, "", "virtio-blk-pci,drive=boot"),
+        };
+        if let Some(c) = controller {
+            a.extend(["-device".into(), c.into()]);
         }
+        a.extend([
+            "-drive".into(),
+            format!("if=none,id=boot,format=raw{cdrom},readonly=on,file={image}"),
+            "-device".into(),
+            format!("{device},bootindex=0"),
+        ]);
         if let Some(q) = &self.qmp {
             a.push("-qmp".into());
             a.push(format!("unix:{},server=on,wait=off", escape(q)));

@@ -137,6 +137,7 @@ pub fn run(
     let deadline = start + limits.timeout;
     let mut screenshot = None;
     let mut screenshot_error = None;
+    let mut watch = Tail::default();
     let ended = loop {
         if let Some(st) = group.child.try_wait()? {
             group.reaped = true;
@@ -152,7 +153,7 @@ pub fn run(
             break Ended::Cancelled;
         }
         if let Some(text) = limits.stop_on {
-            if fs::read(serial).is_ok_and(|b| String::from_utf8_lossy(&b).contains(text)) {
+            if watch.saw(serial, text.as_bytes()) {
                 group.stop(limits.grace);
                 break Ended::Matched;
             }
@@ -179,6 +180,37 @@ pub fn run(
         screenshot,
         screenshot_error,
     })
+}
+
+/// Follows a growing log: each poll reads only the bytes written since the last one, and
+/// searches the new bytes plus enough old ones to catch a match split between polls.
+#[derive(Default)]
+struct Tail {
+    file: Option<fs::File>,
+    window: Vec<u8>,
+}
+
+impl Tail {
+    fn saw(&mut self, path: &Path, needle: &[u8]) -> bool {
+        if needle.is_empty() {
+            return true;
+        }
+        if self.file.is_none() {
+            // QEMU creates the log once it starts.
+            self.file = fs::File::open(path).ok();
+        }
+        let Some(f) = &mut self.file else {
+            return false;
+        };
+        let mut new = Vec::new();
+        if f.read_to_end(&mut new).is_err() || new.is_empty() {
+            return false;
+        }
+        let keep = self.window.len().min(needle.len().saturating_sub(1));
+        self.window.drain(..self.window.len() - keep);
+        self.window.extend_from_slice(&new);
+        self.window.windows(needle.len()).any(|w| w == needle)
+    }
 }
 
 /// The serial log as text (firmware writes escape sequences and the odd invalid byte).
@@ -269,6 +301,19 @@ mod tests {
         let out = run(Path::new("/bin/sh"), &args, &serial, &l).unwrap();
         assert_eq!(out.ended, Ended::Matched);
         assert!(out.elapsed < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_match_split_between_polls_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("serial");
+        let mut t = Tail::default();
+        assert!(!t.saw(&log, b"login:"), "no log yet");
+        fs::write(&log, "boot... log").unwrap();
+        assert!(!t.saw(&log, b"login:"));
+        let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut f, b"in: ").unwrap();
+        assert!(t.saw(&log, b"login:"));
     }
 
     #[test]

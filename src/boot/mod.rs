@@ -101,12 +101,28 @@ fn describe_end(e: &Ended) -> String {
         Ended::Exited(s) if *s == payload::FAIL_STATUS => {
             "the payload exited with its failure status".into()
         }
-        Ended::Exited(s) => format!("QEMU exited with status {s}"),
-        Ended::Signalled(s) => format!("QEMU died of signal {s}"),
-        Ended::Matched => "the awaited text appeared".into(),
         Ended::TimedOut => "the guest never finished before the deadline".into(),
-        Ended::Cancelled => "interrupted".into(),
+        other => matrix::ended_text(other, std::time::Duration::ZERO),
     }
+}
+
+/// The verdict for any image (`isoproof boot`): with `expect`, the text must appear on the
+/// serial console; without, QEMU must exit with the payloads' pass status. A report line,
+/// when there is one, is shown.
+pub fn image_check(expect: Option<String>, timeout: std::time::Duration) -> Check {
+    Arc::new(move |a: &Attempt| {
+        let ended = matrix::ended_text(&a.ended, timeout);
+        let line = payload::report_line(&a.serial).unwrap_or("").to_string();
+        match (&expect, &a.ended) {
+            (Some(t), _) if a.serial.contains(t.as_str()) => Ok(format!("found {t:?}")),
+            (Some(t), _) => Err(format!(
+                "{ended}; {t:?} never appeared on the serial console"
+            )),
+            (None, Ended::Exited(s)) if *s == payload::PASS_STATUS => Ok(line),
+            (None, _) if line.is_empty() => Err(ended),
+            (None, _) => Err(format!("{ended}; {line}")),
+        }
+    })
 }
 
 /// The modes a plan must boot in: those its image options turn on.
@@ -199,8 +215,7 @@ pub fn machine(o: &MachineOptions) -> Result<(isoproof_harness::Machine, Vec<Str
             f.origin
         ));
     }
-    let scratch = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
-    let decision = accel::decide(o.accel, &qemu, scratch.path());
+    let decision = accel::decide(o.accel, &qemu);
     notes.push(format!("accel:  {decision}"));
     Ok((
         isoproof_harness::Machine {

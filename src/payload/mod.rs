@@ -156,6 +156,12 @@ impl Report {
     }
 }
 
+/// The first report line in a serial log, from its tag to the line end.
+pub fn report_line(log: &str) -> Option<&str> {
+    let at = log.find(REPORT_TAG)?;
+    log[at..].split(['\r', '\n']).next()
+}
+
 /// A report line read back from a serial log, as `key=value` fields in line order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reported {
@@ -166,11 +172,7 @@ pub struct Reported {
 impl Reported {
     /// Finds the first report line in a serial log (firmware output around it is ignored).
     pub fn find(log: &str) -> Option<Reported> {
-        let at = log.find(REPORT_TAG)?;
-        let line = log[at + REPORT_TAG.len()..]
-            .split(['\r', '\n'])
-            .next()
-            .unwrap_or("");
+        let line = &report_line(log)?[REPORT_TAG.len()..];
         let mut fields = Vec::new();
         let mut rest = line.trim_start();
         while !rest.is_empty() {
