@@ -330,8 +330,8 @@ fn resolve_cmd(format: Format, path: &std::path::Path) -> (String, String, u8) {
     let r = resolve::resolve(&s);
     let result = match (r.config, format) {
         (Some(c), Format::Json) => (output::json(&c), String::new(), exit::OK),
-        (Some(c), Format::Yaml) => (output::yaml(&c), String::new(), exit::OK),
-        (Some(c), Format::Text) => (output::text(&c), String::new(), exit::OK),
+        (Some(c), Format::Yaml) => (output::yaml(&c.to_json()), String::new(), exit::OK),
+        (Some(c), Format::Text) => (output::text(&c.to_json()), String::new(), exit::OK),
         (None, Format::Json) => (
             errors_json(&s.sources, &r.errors),
             rendered(&s.sources, &r.errors),

@@ -6,7 +6,7 @@ use serde_json::Value as J;
 use crate::scenario::path;
 
 /// Pretty JSON with sorted keys (the resolver already emits attributes in name order).
-pub fn json(v: &J) -> String {
+pub fn json(v: &impl serde::Serialize) -> String {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
     s.push('\n');
     s

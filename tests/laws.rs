@@ -19,7 +19,7 @@ fn resolve_x(ty: &str, defs: &[String]) -> Result<Value, Vec<String>> {
     )?;
     let r = isoproof::resolve::resolve(&s);
     match r.config {
-        Some(c) => Ok(c["x"].clone()),
+        Some(c) => Ok(c.to_json()["x"].clone()),
         None => Err(r
             .errors
             .iter()

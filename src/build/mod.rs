@@ -628,8 +628,9 @@ fn locate(e: BuildError, s: &scenario::Scenario) -> BuildError {
 pub fn plan_scenario(path: &Path) -> Result<Planned, BuildError> {
     let s = scenario::load(path).map_err(BuildError::Load)?;
     let r = resolve::resolve(&s);
-    let Some(config) = r.config else {
-        return Err(BuildError::Resolve(s.sources, r.errors));
+    let (config, errors) = (r.config.as_ref().map(resolve::Config::to_json), r.errors);
+    let Some(config) = config else {
+        return Err(BuildError::Resolve(s.sources, errors));
     };
     let dir = path
         .parent()

@@ -7,12 +7,10 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use typed_arena::Arena;
-
 use super::options::OptDecl;
 use super::priority::{self, DEFAULT_ORDER};
 use super::types::Ty;
-use super::value::{pretty, to_json, Prop, Res, Value};
+use super::value::{pretty, to_config, Prop, Res, Value};
 use super::{install_root, Ctx, Def};
 use crate::diag::{Diagnostic, ErrorKind};
 use crate::scenario::{path, Scenario, Sources, Span};
@@ -84,7 +82,7 @@ pub fn explain(s: &Scenario, option: &str) -> Result<String, Vec<Diagnostic>> {
     let target: Vec<Box<str>> =
         path::split(option).map_err(|e| vec![Diagnostic::new(ErrorKind::Parse, None, e)])?;
     traced(s, &target, |ctx, tracer, value| {
-        let value = value.and_then(|v| to_json(ctx, &v));
+        let value = value.and_then(|v| to_config(ctx, &v).map(|c| c.to_json()));
         let steps = tracer.steps.borrow();
         if steps.is_empty() {
             if let Err(e) = value {
@@ -107,13 +105,12 @@ fn traced<R>(
     target: &[Box<str>],
     f: impl for<'a> FnOnce(&Ctx<'a>, &Tracer<'a>, Res<Value<'a>>) -> R,
 ) -> R {
-    let names = Arena::new();
     let tracer = Tracer {
         target: target.iter().map(|s| s.to_string()).collect(),
         steps: RefCell::new(Vec::new()),
         decls: RefCell::new(Vec::new()),
     };
-    let ctx = Ctx::new(s, &names, Some(tracer));
+    let ctx = Ctx::new(s, Some(tracer));
     install_root(&ctx);
     let value = ctx.select(target, Span::default());
     f(&ctx, ctx.trace.as_ref().expect("set above"), value)

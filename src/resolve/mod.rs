@@ -12,6 +12,7 @@
 //! conditions on config values work as the fixpoint does in Nix, and a cycle is reported with
 //! the chain of options that form it.
 
+pub mod config;
 mod explain;
 mod messages;
 pub mod options;
@@ -21,11 +22,11 @@ pub mod types;
 pub mod value;
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::sync::{Mutex, OnceLock};
 
-use typed_arena::Arena;
-
+pub use config::Config;
 pub use explain::{definition_sites, explain};
 
 use crate::diag::{Diagnostic, ErrorKind};
@@ -94,15 +95,21 @@ pub fn merge_definitions<'s>(
 ) -> Res<Prepared<'s>> {
     let tracing = ctx.tracing(loc);
     let raw = if tracing { defs.clone() } else { Vec::new() };
-    let mut discharged = Vec::with_capacity(defs.len());
     let mut origin = Vec::new();
-    for (i, d) in defs.into_iter().enumerate() {
-        let before = discharged.len();
-        discharge_properties(ctx, d, &mut discharged)?;
-        if tracing {
-            origin.extend(std::iter::repeat_n(i, discharged.len() - before));
+    // Most definitions are plain data with nothing to discharge; they are kept where they are.
+    let discharged = if !tracing && !defs.iter().any(properties::needs_discharge) {
+        defs
+    } else {
+        let mut discharged = Vec::with_capacity(defs.len());
+        for (i, d) in defs.into_iter().enumerate() {
+            let before = discharged.len();
+            discharge_properties(ctx, d, &mut discharged)?;
+            if tracing {
+                origin.extend(std::iter::repeat_n(i, discharged.len() - before));
+            }
         }
-    }
+        discharged
+    };
     let prios: Vec<f64> = if tracing {
         discharged.iter().map(override_priority).collect()
     } else {
@@ -139,7 +146,6 @@ enum Frame<'s> {
 pub struct Ctx<'s> {
     /// The scenario being resolved.
     pub scenario: &'s Scenario,
-    names: &'s Arena<u8>,
     root: RefCell<Option<Rc<Lazy<'s>>>>,
     stack: RefCell<Vec<Frame<'s>>>,
     reported: RefCell<Vec<Error>>,
@@ -147,14 +153,9 @@ pub struct Ctx<'s> {
 }
 
 impl<'s> Ctx<'s> {
-    fn new(
-        scenario: &'s Scenario,
-        names: &'s Arena<u8>,
-        trace: Option<explain::Tracer<'s>>,
-    ) -> Self {
+    fn new(scenario: &'s Scenario, trace: Option<explain::Tracer<'s>>) -> Self {
         Ctx {
             scenario,
-            names,
             root: RefCell::new(None),
             stack: RefCell::new(Vec::new()),
             reported: RefCell::new(Vec::new()),
@@ -165,11 +166,6 @@ impl<'s> Ctx<'s> {
     /// The shown name of module `i` (the "file" in Nix's messages).
     pub fn file_name(&self, i: u32) -> &'s str {
         &self.scenario.modules[i as usize].name
-    }
-
-    /// A string that lives as long as the scenario (for synthesised path components).
-    pub fn intern(&self, s: String) -> &'s str {
-        self.names.alloc_str(&s)
     }
 
     /// Records an error found on the side (reported with the others).
@@ -378,19 +374,33 @@ fn push_root<'s>(
     Ok(())
 }
 
+/// The name Nix gives the `m`-th element of the `n`-th definition of a list option in
+/// locations (`[definition 1-entry 2]`), 1-based. The names are kept for the life of the
+/// process, like a compiler's symbols: there are only as many as the longest lists and the most
+/// definitions ever seen, and a location can then borrow them as it borrows the scenario's.
+pub fn element_name(n: usize, m: usize) -> &'static str {
+    static NAMES: OnceLock<Mutex<HashMap<(usize, usize), &'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    names
+        .entry((n, m))
+        .or_insert_with(|| Box::leak(format!("[definition {n}-entry {m}]").into_boxed_str()))
+}
+
 /// The outcome of resolving a scenario.
-pub struct Resolution {
+pub struct Resolution<'s> {
     /// The fully evaluated config, when there was no error.
-    pub config: Option<serde_json::Value>,
+    pub config: Option<Config<'s>>,
     /// Every error found (each once).
     pub errors: Vec<Diagnostic>,
 }
 
 /// Resolves a scenario: the whole config, strictly, as `nix-instantiate --eval --strict` would,
 /// but reporting every error instead of the first.
-pub fn resolve(s: &Scenario) -> Resolution {
-    let names = Arena::new();
-    let ctx = Ctx::new(s, &names, None);
+pub fn resolve(s: &Scenario) -> Resolution<'_> {
+    let ctx = Ctx::new(s, None);
     install_root(&ctx);
     let mut errors: Vec<Error> = Vec::new();
     let push = |errors: &mut Vec<Error>, e: Error| {
@@ -406,7 +416,7 @@ pub fn resolve(s: &Scenario) -> Resolution {
             for e in ctx.reported.borrow_mut().drain(..) {
                 push(&mut errors, e);
             }
-            let mut ok = serde_json::Map::with_capacity(root.attr_items().map_or(0, |a| a.len()));
+            let mut ok = Vec::with_capacity(root.attr_items().map_or(0, |a| a.len()));
             let mut failed = false;
             collect(&ctx, &root, &mut ok, &mut |e| {
                 failed = true;
@@ -416,7 +426,7 @@ pub fn resolve(s: &Scenario) -> Resolution {
                 push(&mut errors, e);
             }
             if !failed && errors.is_empty() {
-                config = Some(serde_json::Value::Object(ok));
+                config = Some(Config::Attrs(ok));
             }
         }
     }
@@ -431,20 +441,18 @@ pub fn resolve(s: &Scenario) -> Resolution {
 fn collect<'s>(
     ctx: &Ctx<'s>,
     level: &Value<'s>,
-    out: &mut serde_json::Map<String, serde_json::Value>,
+    out: &mut Vec<(&'s str, Config<'s>)>,
     on_err: &mut dyn FnMut(Error),
 ) {
     for (name, v) in level.attr_items().unwrap_or_default() {
         match &v {
             Value::Attrs(a) => {
-                let mut sub = serde_json::Map::with_capacity(a.len());
+                let mut sub = Vec::with_capacity(a.len());
                 collect(ctx, &v, &mut sub, on_err);
-                out.insert(name.to_string(), serde_json::Value::Object(sub));
+                out.push((name, Config::Attrs(sub)));
             }
-            _ => match value::to_json(ctx, &v) {
-                Ok(j) => {
-                    out.insert(name.to_string(), j);
-                }
+            _ => match value::to_config(ctx, &v) {
+                Ok(c) => out.push((name, c)),
                 Err(e) => on_err(e),
             },
         }

@@ -227,9 +227,10 @@ pub fn merge_level<'s>(
             slots.push(slot);
         }
     }
+    // One spare slot: an option puts its default in front without reallocating.
     let mut buckets: Vec<Vec<Def<'s>>> = counts
         .iter()
-        .map(|&c| Vec::with_capacity(c as usize))
+        .map(|&c| Vec::with_capacity(c as usize + 1))
         .collect();
     let mut stray: Vec<(&'s str, Def<'s>)> = Vec::new();
     let mut slots = slots.into_iter();
@@ -321,17 +322,19 @@ pub fn eval_option_value<'s>(
         return Err(messages::declared_twice(ctx, loc, decl, file, span, why));
     }
     ctx.trace_declaration(loc, decl);
-    let mut all = Vec::with_capacity(defs.len() + 1);
+    let mut all = defs;
     if let Some((node, file)) = decl.default {
-        all.push(Def {
-            file,
-            span: node.span,
-            value: Value::Node(node),
-            is_default: true,
-            order: None,
-        });
+        all.insert(
+            0,
+            Def {
+                file,
+                span: node.span,
+                value: Value::Node(node),
+                is_default: true,
+                order: None,
+            },
+        );
     }
-    all.extend(defs);
     if decl.read_only && all.len() > 1 {
         return Err(messages::read_only(ctx, loc, &all));
     }

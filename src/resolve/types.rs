@@ -11,7 +11,7 @@ use regex::Regex;
 use super::messages;
 use super::options::{merge_level, OptTree};
 use super::properties::push_down_properties;
-use super::value::{equal, Res, TypeOf, Value};
+use super::value::{equal, name_order, Res, TypeOf, Value};
 use super::{merge_definitions, Ctx, Def};
 use crate::scenario::{EnumValue, IntRange, Kind, TypeExpr};
 
@@ -479,10 +479,8 @@ fn merge_v2<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
                         out.push(v);
                         continue;
                     }
-                    let name: &'s str =
-                        ctx.intern(format!("[definition {}-entry {}]", n + 1, m + 1));
                     let mut eloc = loc.to_vec();
-                    eloc.push(name);
+                    eloc.push(super::element_name(n + 1, m + 1));
                     let span = elem.span().unwrap_or(d.span);
                     let edef = Def {
                         file: d.file,
@@ -567,7 +565,11 @@ fn merge_attrs<'s>(
 ) -> Res<Value<'s>> {
     // (name, definition) pairs, stably sorted by name, then grouped: definition order is kept
     // within each name. One definition's names are sorted already.
-    let mut pairs: Vec<(&'s str, Def<'s>)> = Vec::new();
+    let total = defs
+        .iter()
+        .map(|d| d.value.attr_items().map_or(0, |a| a.len()))
+        .sum();
+    let mut pairs: Vec<(&'s str, Def<'s>)> = Vec::with_capacity(total);
     for d in defs {
         for (k, v) in d.value.attr_items().unwrap_or_default() {
             let span = v.span().unwrap_or(d.span);
@@ -582,22 +584,27 @@ fn merge_attrs<'s>(
         }
     }
     if defs.len() > 1 {
-        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        pairs.sort_by(|a, b| name_order(a.0, b.0));
     }
-    let mut by_name: Vec<(&'s str, Vec<Def<'s>>)> = Vec::with_capacity(pairs.len());
-    for (k, d) in pairs {
-        match by_name.last_mut() {
-            Some((last, ds)) if *last == k => ds.push(d),
-            _ => by_name.push((k, vec![d])),
-        }
-    }
-    let mut out = Vec::with_capacity(by_name.len());
-    for (k, ds) in by_name {
-        if let [d] = &ds[..] {
-            if let Some(v) = plain_element(ctx, t, &d.value) {
-                out.push((k, v));
-                continue;
+    let mut out = Vec::with_capacity(pairs.len());
+    let mut pairs = pairs.into_iter().peekable();
+    while let Some((k, d)) = pairs.next() {
+        let mut ds = Vec::new();
+        match pairs.peek() {
+            Some((next, _)) if *next == k => {
+                ds.push(d);
+                while let Some((_, d)) = pairs.next_if(|(n, _)| *n == k) {
+                    ds.push(d);
+                }
             }
+            // A name defined once, as plain data, needs no group of its own.
+            _ => match plain_element(ctx, t, &d.value) {
+                Some(v) => {
+                    out.push((k, v));
+                    continue;
+                }
+                None => ds.push(d),
+            },
         }
         let mut kloc = loc.to_vec();
         kloc.push(k);
