@@ -13,7 +13,7 @@ mod yaml;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
-pub use node::{FileId, FormatPart, Key, Kind, Node, Span};
+pub use node::{FileId, FormatPart, Key, Kind, Node, Span, Text};
 pub use types::{EnumValue, IntRange, TypeExpr};
 pub use yaml::MAX_DEPTH;
 
@@ -242,10 +242,10 @@ impl Loader {
                 ),
             )),
         }
-        for (i, item) in items.into_iter().enumerate() {
+        for (i, (item, config)) in normalize_configs(items).into_iter().enumerate() {
             let default = format!("{display}#modules[{i}]");
             let base = self.base.clone();
-            if let Some(m) = self.module(item, default, &base) {
+            if let Some(m) = self.module(item, config, default, &base) {
                 top.push(m);
             }
         }
@@ -280,8 +280,16 @@ impl Loader {
         }
     }
 
-    /// Reads one module mapping. Its imports are queued, so they load breadth-first.
-    fn module(&mut self, node: Node, default_name: String, dir: &Path) -> Option<usize> {
+    /// Reads one module mapping. Its imports are queued, so they load breadth-first. `config`
+    /// is the module's `config:` already normalized, when that was done ahead (see
+    /// [`normalize_configs`]); the mapping then holds a placeholder in its place.
+    fn module(
+        &mut self,
+        node: Node,
+        mut config: Option<Result<Node, Diagnostic>>,
+        default_name: String,
+        dir: &Path,
+    ) -> Option<usize> {
         let span = node.span;
         let Kind::Map(entries) = node.kind else {
             self.errors.push(Diagnostic::parse(
@@ -313,7 +321,7 @@ impl Loader {
                     Ok(d) => m.options = d,
                     Err(e) => self.errors.push(e),
                 },
-                "config" => match normalize(v, 0) {
+                "config" => match config.take().unwrap_or_else(|| normalize(v, 0)) {
                     Ok(c) => m.config = Some(c),
                     Err(e) => self.errors.push(e),
                 },
@@ -400,7 +408,7 @@ impl Loader {
             }
         };
         let dir = canon.parent().map(Path::to_path_buf).unwrap_or_default();
-        let idx = self.module(node, display, &dir)?;
+        let idx = self.module(node, None, display, &dir)?;
         self.by_path.insert(canon.to_path_buf(), idx);
         Some(idx)
     }
@@ -462,6 +470,60 @@ fn relative_display(path: &Path, base: &Path) -> String {
         out.push(c);
     }
     out.to_string_lossy().into_owned()
+}
+
+/// A module item, and its `config:` taken out and normalized (if it has one).
+type WithConfig = (Node, Option<Result<Node, Diagnostic>>);
+
+/// The module items of a scenario, each with its `config:` taken out and normalized. A large
+/// scenario is mostly config, and normalizing it (splitting dotted keys, sorting) is the part
+/// of loading that is not parsing, so it runs on several threads when there are many modules.
+/// The results are the same, in the same order, as normalizing one module after another.
+fn normalize_configs(items: Vec<Node>) -> Vec<WithConfig> {
+    fn one(mut item: Node) -> WithConfig {
+        let config = match &mut item.kind {
+            Kind::Map(entries) => {
+                entries
+                    .iter_mut()
+                    .find(|(k, _)| &*k.name == "config")
+                    .map(|(_, v)| {
+                        let placeholder = Node {
+                            span: v.span,
+                            kind: Kind::Null,
+                        };
+                        normalize(std::mem::replace(v, placeholder), 0)
+                    })
+            }
+            _ => None,
+        };
+        (item, config)
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || items.len() < 4 * threads {
+        return items.into_iter().map(one).collect();
+    }
+    // Round-robin, so modules of similar size spread evenly; item i is the (i / threads)-th
+    // of share i % threads.
+    let n = items.len();
+    let mut shares: Vec<Vec<Node>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        shares[i % threads].push(item);
+    }
+    let mut done: Vec<std::vec::IntoIter<WithConfig>> = std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|share| s.spawn(move || share.into_iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("normalizing does not panic").into_iter())
+            .collect()
+    });
+    (0..n)
+        .map(|i| done[i % threads].next().expect("one result per item"))
+        .collect()
 }
 
 /// Reads a flat `options:` map: full option path → declaration.
@@ -542,58 +604,76 @@ pub fn parse_declarations(node: &Node) -> Result<Vec<Declaration>, Diagnostic> {
 /// Splits dotted keys of every mapping in a config value into nested mappings, sorts keys, and
 /// rejects a path defined twice in one module (as Nix rejects `{ a.b = 1; a.b = 2; }`). Two
 /// plain mappings at one path merge, as `{ a.b = 1; a.c = 2; }` does in Nix.
-pub fn normalize(node: Node, depth: usize) -> Result<Node, Diagnostic> {
+pub fn normalize(mut node: Node, depth: usize) -> Result<Node, Diagnostic> {
+    normalize_in_place(&mut node, depth)?;
+    Ok(node)
+}
+
+/// [`normalize`] without moving the tree: only mappings with dotted keys are rebuilt. A large
+/// scenario's config is mostly plain values, and rebuilding every vector of it doubled the
+/// memory churn of loading.
+fn normalize_in_place(node: &mut Node, depth: usize) -> Result<(), Diagnostic> {
     if depth > MAX_DEPTH {
         return Err(Diagnostic::parse(
             node.span,
             format!("nesting deeper than {MAX_DEPTH} levels"),
         ));
     }
-    let span = node.span;
-    let kind = match node.kind {
+    match &mut node.kind {
         Kind::Map(entries) => {
-            let simple = entries.iter().all(|(k, _)| !k.name.contains(['.', '"']));
-            let mut out: Vec<(Key, Node)> = Vec::with_capacity(entries.len());
-            if simple {
-                for (k, v) in entries {
+            if entries.iter().all(|(k, _)| !k.name.contains(['.', '"'])) {
+                for (k, v) in entries.iter_mut() {
                     if k.name.is_empty() {
                         return Err(Diagnostic::parse(k.span, "empty option path"));
                     }
-                    out.push((k, normalize(v, depth + 1)?));
+                    normalize_in_place(v, depth + 1)?;
                 }
-                if !out.windows(2).all(|w| w[0].0.name < w[1].0.name) {
-                    out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+                if !entries.windows(2).all(|w| w[0].0.name < w[1].0.name) {
+                    entries.sort_by(|a, b| a.0.name.cmp(&b.0.name));
                 }
             } else {
-                for (k, v) in entries {
+                let written = std::mem::take(entries);
+                let mut out: Vec<(Key, Node)> = Vec::with_capacity(written.len());
+                let mut longest = 0;
+                for (k, mut v) in written {
                     let parts = path::split(&k.name).map_err(|e| Diagnostic::parse(k.span, e))?;
-                    let v = normalize(v, depth + 1)?;
+                    longest = longest.max(parts.len());
+                    normalize_in_place(&mut v, depth + 1)?;
                     insert_path(&mut out, &parts, k.span, v)?;
                 }
+                shrink_built(&mut out, longest);
+                *entries = out;
             }
-            Kind::Map(out)
         }
-        Kind::List(items) => Kind::List(
-            items
-                .into_iter()
-                .map(|n| normalize(n, depth + 1))
-                .collect::<Result<_, _>>()?,
-        ),
-        Kind::Merge(items) => Kind::Merge(
-            items
-                .into_iter()
-                .map(|n| normalize(n, depth + 1))
-                .collect::<Result<_, _>>()?,
-        ),
-        Kind::If(c, v) => Kind::If(
-            Box::new(normalize(*c, depth + 1)?),
-            Box::new(normalize(*v, depth + 1)?),
-        ),
-        Kind::Override(p, v) => Kind::Override(p, Box::new(normalize(*v, depth + 1)?)),
-        Kind::Order(p, v) => Kind::Order(p, Box::new(normalize(*v, depth + 1)?)),
-        other => other,
-    };
-    Ok(Node { span, kind })
+        Kind::List(items) | Kind::Merge(items) => {
+            for n in items {
+                normalize_in_place(n, depth + 1)?;
+            }
+        }
+        Kind::If(c, v) => {
+            normalize_in_place(c, depth + 1)?;
+            normalize_in_place(v, depth + 1)?;
+        }
+        Kind::Override(_, v) | Kind::Order(_, v) => normalize_in_place(v, depth + 1)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Gives back the room left in mappings built from dotted keys: `a.b: 1` and `a.c: 2` make one
+/// mapping `a` grown an entry at a time, and the level itself was sized for every key. Only the
+/// `levels` below, where the longest path ends and its value may have been merged into, can
+/// have any; written mappings are exact already.
+fn shrink_built(entries: &mut Vec<(Key, Node)>, levels: usize) {
+    entries.shrink_to_fit();
+    if levels == 0 {
+        return;
+    }
+    for (_, v) in entries {
+        if let Kind::Map(inner) = &mut v.kind {
+            shrink_built(inner, levels - 1);
+        }
+    }
 }
 
 /// Inserts `value` at `parts` into a sorted entry list, merging plain mappings.
@@ -611,7 +691,7 @@ fn insert_path(
                 i,
                 (
                     Key {
-                        name: name.to_string(),
+                        name: Text::from(&**name),
                         span: key_span,
                     },
                     value,
@@ -625,7 +705,7 @@ fn insert_path(
                 };
                 for (k, v) in new {
                     let kspan = k.span;
-                    insert_path(old, &[k.name.into_boxed_str()], kspan, v)?;
+                    insert_path(old, &[Box::from(k.name.as_str())], kspan, v)?;
                 }
             }
         }
@@ -638,7 +718,7 @@ fn insert_path(
                 i,
                 (
                     Key {
-                        name: name.to_string(),
+                        name: Text::from(&**name),
                         span: key_span,
                     },
                     Node {
@@ -692,6 +772,54 @@ mod tests {
         assert_eq!(keys(n.get("fileSystems").unwrap()), ["/boot"]);
         let m = cfg("a.b: 1\na: {c: 2}\n").unwrap();
         assert_eq!(keys(m.get("a").unwrap()), ["b", "c"]);
+    }
+
+    #[test]
+    fn dotted_levels_keep_no_spare_room() {
+        let n = cfg("a.b.c: 1\na.b.d: 2\na.e: 3\nf.g: {x: 1}\n").unwrap();
+        fn exact(n: &Node) -> bool {
+            match &n.kind {
+                Kind::Map(es) => es.capacity() == es.len() && es.iter().all(|(_, v)| exact(v)),
+                _ => true,
+            }
+        }
+        assert!(exact(&n));
+    }
+
+    #[test]
+    fn configs_normalized_on_threads_equal_one_by_one() {
+        // Enough modules for the threaded path, one of them with an error.
+        let mut items = Vec::new();
+        for i in 0..70 {
+            let text = if i == 33 {
+                "config: {a.b: 1, a: {b: 2}}\n".to_string()
+            } else {
+                format!("name: m{i}\nconfig: {{x.y{i}: {i}, x.z: [1, {{q.r: 2}}]}}\n")
+            };
+            items.push(yaml::parse_document(&text, FileId(i)).unwrap());
+        }
+        let one_by_one: Vec<_> = items
+            .iter()
+            .map(|item| {
+                let mut item = item.clone();
+                let Kind::Map(es) = &mut item.kind else {
+                    panic!()
+                };
+                let i = es.iter().position(|(k, _)| &*k.name == "config").unwrap();
+                let span = es[i].1.span;
+                let written = std::mem::replace(
+                    &mut es[i].1,
+                    Node {
+                        span,
+                        kind: Kind::Null,
+                    },
+                );
+                (item, Some(normalize(written, 0)))
+            })
+            .collect();
+        let threaded = normalize_configs(items);
+        assert_eq!(threaded, one_by_one);
+        assert!(threaded[33].1.as_ref().unwrap().is_err());
     }
 
     #[test]

@@ -19,11 +19,16 @@ pub struct Span {
     pub col: u32,
 }
 
+/// Text of the scenario: names and strings. Most are short (`enable`, `k12_0`, `v7`) and are
+/// kept inline, so reading one is no pointer chase and loading one is no allocation; on a large
+/// scenario, key lookups and comparisons were dominated by cache misses on separate strings.
+pub type Text = compact_str::CompactString;
+
 /// A mapping key with its own position (used to point at "defined twice" keys).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Key {
     /// One path component (already split and unquoted).
-    pub name: String,
+    pub name: Text,
     /// Where the key was written.
     pub span: Span,
 }
@@ -53,7 +58,7 @@ pub enum Kind {
     /// A float.
     Float(f64),
     /// A string.
-    Str(String),
+    Str(Text),
     /// A sequence.
     List(Vec<Node>),
     /// A mapping. In config positions the keys are single path components, unique and sorted

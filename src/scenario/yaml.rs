@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YSpan, Tag};
 
-use super::node::{FileId, FormatPart, Key, Kind, Node, Span};
+use super::node::{FileId, FormatPart, Key, Kind, Node, Span, Text};
 use super::path;
 use crate::diag::Diagnostic;
 
@@ -38,6 +38,8 @@ fn parse_fragment(text: &str, file: FileId, line_offset: u32) -> Result<Node, Di
         file,
         line_offset,
         stack: Vec::new(),
+        items: Vec::new(),
+        entries: Vec::new(),
         anchors: HashMap::new(),
         root: None,
         docs: 0,
@@ -70,18 +72,21 @@ fn parse_fragment(text: &str, file: FileId, line_offset: u32) -> Result<Node, Di
     }))
 }
 
+/// An open collection. Its children wait on the builder's shared scratch stacks from `start`
+/// on, and move into a vector of exactly their number when it closes: growing one vector per
+/// collection left up to half of every list and mapping unused and churned the allocator.
 enum Frame {
     Seq {
         span: Span,
         tag: Option<Tag>,
         anchor: usize,
-        items: Vec<Node>,
+        start: usize,
     },
     Map {
         span: Span,
         tag: Option<Tag>,
         anchor: usize,
-        entries: Vec<(Key, Node)>,
+        start: usize,
         key: Option<Key>,
     },
 }
@@ -90,6 +95,8 @@ struct Builder {
     file: FileId,
     line_offset: u32,
     stack: Vec<Frame>,
+    items: Vec<Node>,
+    entries: Vec<(Key, Node)>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
     docs: usize,
@@ -98,7 +105,7 @@ struct Builder {
 /// A finished node before its tag is applied: scalars keep their text so `!config a.b` and
 /// `!!str 12` see what was written, not its core-schema reading.
 enum Built {
-    Scalar(String, ScalarStyle),
+    Scalar(Text, ScalarStyle),
     Node(Kind),
 }
 
@@ -145,13 +152,13 @@ impl Builder {
                         return Err(Diagnostic::parse(span, "a mapping key cannot carry a tag"));
                     }
                     *key = Some(Key {
-                        name: text.into_owned(),
+                        name: Text::from(text),
                         span,
                     });
                     return Ok(());
                 }
                 let node = self.apply_tag(
-                    Built::Scalar(text.into_owned(), style),
+                    Built::Scalar(Text::from(text), style),
                     tag.map(Cow::into_owned),
                     span,
                 )?;
@@ -166,7 +173,7 @@ impl Builder {
                     span,
                     tag: tag.map(Cow::into_owned),
                     anchor,
-                    items: Vec::new(),
+                    start: self.items.len(),
                 });
             }
             Event::MappingStart(anchor, tag) => {
@@ -175,7 +182,7 @@ impl Builder {
                     span,
                     tag: tag.map(Cow::into_owned),
                     anchor,
-                    entries: Vec::new(),
+                    start: self.entries.len(),
                     key: None,
                 });
             }
@@ -184,11 +191,12 @@ impl Builder {
                     span,
                     tag,
                     anchor,
-                    items,
+                    start,
                 }) = self.stack.pop()
                 else {
                     unreachable!("the parser balances sequence events")
                 };
+                let items: Vec<Node> = self.items.drain(start..).collect();
                 let node = self.apply_tag(Built::Node(Kind::List(items)), tag, span)?;
                 if anchor != 0 {
                     self.anchors.insert(anchor, node.clone());
@@ -200,12 +208,13 @@ impl Builder {
                     span,
                     tag,
                     anchor,
-                    mut entries,
+                    start,
                     ..
                 }) = self.stack.pop()
                 else {
                     unreachable!("the parser balances mapping events")
                 };
+                let mut entries: Vec<(Key, Node)> = self.entries.drain(start..).collect();
                 // Sorted by name, like a Nix attribute set; duplicate keys (an error in YAML)
                 // are then neighbours.
                 entries.sort_by(|a, b| a.0.name.cmp(&b.0.name));
@@ -223,7 +232,6 @@ impl Builder {
                         .label(first.span, "first written here"));
                     }
                 }
-                entries.shrink_to_fit();
                 let node = self.apply_tag(Built::Node(Kind::Map(entries)), tag, span)?;
                 if anchor != 0 {
                     self.anchors.insert(anchor, node.clone());
@@ -253,10 +261,10 @@ impl Builder {
     fn finish(&mut self, node: Node) -> Result<(), Diagnostic> {
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => {
+            Some(Frame::Seq { .. }) => self.items.push(node),
+            Some(Frame::Map { key, .. }) => {
                 let k = key.take().expect("a value follows its key");
-                entries.push((k, node));
+                self.entries.push((k, node));
             }
         }
         Ok(())
@@ -411,7 +419,7 @@ fn pair(name: &str, built: Built, span: Span) -> Result<[Node; 2], Diagnostic> {
     }
 }
 
-fn scalar_text(name: &str, built: Built, span: Span) -> Result<String, Diagnostic> {
+fn scalar_text(name: &str, built: Built, span: Span) -> Result<Text, Diagnostic> {
     match built {
         Built::Scalar(s, _) => Ok(s),
         Built::Node(k) => Err(Diagnostic::parse(
@@ -497,7 +505,7 @@ fn core_tag(suffix: &str, built: Built, span: Span) -> Result<Node, Diagnostic> 
 }
 
 /// YAML 1.2 core schema resolution of a plain scalar.
-fn plain_scalar(s: String, span: Span) -> Result<Kind, Diagnostic> {
+fn plain_scalar(s: Text, span: Span) -> Result<Kind, Diagnostic> {
     match s.as_str() {
         "" | "~" | "null" | "Null" | "NULL" => return Ok(Kind::Null),
         "true" | "True" | "TRUE" => return Ok(Kind::Bool(true)),
