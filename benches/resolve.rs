@@ -71,4 +71,63 @@ fn main() {
         "peak memory (VmHWM), {runs} runs: {:>9.1} MB",
         peak_rss_mb()
     );
+
+    // The same modules as one file each, imported by a top-level module: loading imports
+    // (read, parse and normalize a wave of files at once) instead of one large file.
+    let Some((top, files)) = split(path.as_ref()) else {
+        return;
+    };
+    let mut best_load = f64::MAX;
+    let whole = isoproof::scenario::load(path.as_ref()).expect("loaded above");
+    let want = isoproof::output::json(
+        isoproof::resolve::resolve(&whole)
+            .config
+            .as_ref()
+            .expect("resolved above"),
+    );
+    drop(whole);
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let s = isoproof::scenario::load(&top).unwrap_or_else(|e| panic!("{:?}", e.errors));
+        best_load = best_load.min(t0.elapsed().as_secs_f64());
+        let r = isoproof::resolve::resolve(&s);
+        let got = isoproof::output::json(r.config.as_ref().expect("the split scenario resolves"));
+        assert!(got == want, "the split scenario resolves differently");
+    }
+    println!(
+        "load, as {files} imported files:   {:>7.3} s (best of {runs}; same config)",
+        best_load
+    );
+}
+
+/// Writes each module of a generated scenario (`genbig.py`: items `  - name: mN.yaml` with
+/// their fields indented by four spaces) to its own file, and a scenario that imports them all.
+fn split(path: &std::path::Path) -> Option<(std::path::PathBuf, usize)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let dir = path.with_extension("split");
+    std::fs::create_dir_all(&dir).ok()?;
+    let mut names = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    let mut flush = |m: Option<(String, String)>| -> Option<()> {
+        if let Some((name, body)) = m {
+            std::fs::write(dir.join(&name), body).ok()?;
+            names.push(name);
+        }
+        Some(())
+    };
+    for line in text.lines().skip_while(|l| *l != "modules:").skip(1) {
+        if let Some(name) = line.strip_prefix("  - name: ") {
+            flush(current.take())?;
+            current = Some((name.to_string(), format!("name: {name}\n")));
+        } else {
+            let (_, body) = current.as_mut()?;
+            body.push_str(line.strip_prefix("    ")?);
+            body.push('\n');
+        }
+    }
+    flush(current.take())?;
+    let top = dir.join("top.yaml");
+    let list = names.join(", ");
+    std::fs::write(&top, format!("modules:\n  - imports: [{list}]\n")).ok()?;
+    Some((top, names.len()))
 }

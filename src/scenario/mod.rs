@@ -339,78 +339,140 @@ impl Loader {
         Some(idx)
     }
 
+    /// Loads imported files breadth-first, one wave (every file the queued modules import) at a
+    /// time: the wave's files are found and read in import order, parsed together (on several
+    /// threads when there is enough text), then turned into modules in import order. Module
+    /// numbers, file ids, errors and the next wave come out as they would one file at a time.
     fn drain_imports(&mut self) {
-        while let Some((idx, imports, dir)) = self.queue.pop_front() {
-            let items = match &imports.kind {
-                Kind::List(items) => items.clone(),
-                Kind::Null => Vec::new(),
-                _ => {
-                    self.errors.push(Diagnostic::parse(
-                        imports.span,
-                        format!(
-                            "`imports` is a sequence of file paths, found {}",
-                            imports.shape()
-                        ),
-                    ));
-                    continue;
-                }
-            };
-            for item in items {
-                let Kind::Str(rel) = &item.kind else {
-                    self.errors.push(Diagnostic::parse(
-                        item.span,
-                        format!("an import is a file path, found {}", item.shape()),
-                    ));
-                    continue;
-                };
-                let target = dir.join(&**rel);
-                let canon = match std::fs::canonicalize(&target) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        self.errors.push(Diagnostic::parse(
-                            item.span,
-                            format!("cannot import `{rel}`: {} ({e})", target.display()),
-                        ));
+        while !self.queue.is_empty() {
+            let wave: Vec<_> = self.queue.drain(..).collect();
+            let mut steps = Vec::new();
+            let mut fresh: Vec<Fresh> = Vec::new();
+            let mut pending: HashMap<PathBuf, usize> = HashMap::new();
+            for (idx, imports, dir) in wave {
+                let items = match imports.kind {
+                    Kind::List(items) => items,
+                    Kind::Null => Vec::new(),
+                    _ => {
+                        steps.push(Step::Error(Diagnostic::parse(
+                            imports.span,
+                            format!(
+                                "`imports` is a sequence of file paths, found {}",
+                                imports.shape()
+                            ),
+                        )));
                         continue;
                     }
                 };
-                let child = match self.by_path.get(&canon) {
-                    Some(&c) => c,
-                    None => match self.load_file(&canon, item.span) {
-                        Some(c) => c,
-                        None => continue,
-                    },
-                };
-                self.modules[idx].imports.push((child, item.span));
+                for item in items {
+                    steps.push(self.find_import(idx, &item, &dir, &mut fresh, &mut pending));
+                }
+            }
+            let big =
+                fresh.iter().map(|f| self.text(f.file).len()).sum::<usize>() >= PARALLEL_IMPORTS;
+            let sources = &self.sources;
+            let parse = |f: &Fresh| {
+                yaml::parse_document(&sources.files[f.file.0 as usize].text, f.file)
+                    .map(take_config)
+            };
+            let mut parsed: Vec<Option<Result<WithConfig, Diagnostic>>> = if big {
+                in_parallel(fresh.iter().collect(), parse)
+            } else {
+                fresh.iter().map(parse).collect()
+            }
+            .into_iter()
+            .map(Some)
+            .collect();
+            let mut made: Vec<Option<Option<usize>>> = vec![None; fresh.len()];
+            for step in steps {
+                match step {
+                    Step::Error(e) => self.errors.push(e),
+                    Step::Import(idx, child, span) => {
+                        let child = match child {
+                            Child::Loaded(m) => Some(m),
+                            Child::Fresh(k) => *made[k].get_or_insert_with(|| {
+                                let f = &fresh[k];
+                                match parsed[k].take().expect("each file is made once") {
+                                    Err(e) => {
+                                        self.errors.push(e);
+                                        None
+                                    }
+                                    Ok((node, config)) => {
+                                        let m =
+                                            self.module(node, config, f.display.clone(), &f.dir);
+                                        if let Some(m) = m {
+                                            self.by_path.insert(f.canon.clone(), m);
+                                        }
+                                        m
+                                    }
+                                }
+                            }),
+                        };
+                        if let Some(child) = child {
+                            self.modules[idx].imports.push((child, span));
+                        }
+                    }
+                }
             }
         }
     }
 
-    fn load_file(&mut self, canon: &Path, at: Span) -> Option<usize> {
-        let text = match read_text(canon) {
+    fn text(&self, file: FileId) -> &str {
+        &self.sources.files[file.0 as usize].text
+    }
+
+    /// Where one import of module `idx` leads: a module loaded before, a file of this wave
+    /// (read now, once however often it is imported), or an error.
+    fn find_import(
+        &mut self,
+        idx: usize,
+        item: &Node,
+        dir: &Path,
+        fresh: &mut Vec<Fresh>,
+        pending: &mut HashMap<PathBuf, usize>,
+    ) -> Step {
+        let Kind::Str(rel) = &item.kind else {
+            return Step::Error(Diagnostic::parse(
+                item.span,
+                format!("an import is a file path, found {}", item.shape()),
+            ));
+        };
+        let target = dir.join(&**rel);
+        let canon = match std::fs::canonicalize(&target) {
+            Ok(c) => c,
+            Err(e) => {
+                return Step::Error(Diagnostic::parse(
+                    item.span,
+                    format!("cannot import `{rel}`: {} ({e})", target.display()),
+                ))
+            }
+        };
+        if let Some(&m) = self.by_path.get(&canon) {
+            return Step::Import(idx, Child::Loaded(m), item.span);
+        }
+        if let Some(&k) = pending.get(&canon) {
+            return Step::Import(idx, Child::Fresh(k), item.span);
+        }
+        let text = match read_text(&canon) {
             Ok(t) => t,
             Err(e) => {
-                self.errors.push(Diagnostic::parse(
-                    at,
+                return Step::Error(Diagnostic::parse(
+                    item.span,
                     format!("cannot import {}: {e}", canon.display()),
-                ));
-                return None;
+                ))
             }
         };
-        let display = relative_display(canon, &self.base);
-        let file = self.sources.add(display.clone(), canon.to_path_buf(), text);
-        let parsed = yaml::parse_document(&self.sources.files[file.0 as usize].text, file);
-        let node = match parsed {
-            Ok(n) => n,
-            Err(e) => {
-                self.errors.push(e);
-                return None;
-            }
-        };
+        let display = relative_display(&canon, &self.base);
+        let file = self.sources.add(display.clone(), canon.clone(), text);
         let dir = canon.parent().map(Path::to_path_buf).unwrap_or_default();
-        let idx = self.module(node, None, display, &dir)?;
-        self.by_path.insert(canon.to_path_buf(), idx);
-        Some(idx)
+        pending.insert(canon.clone(), fresh.len());
+        fresh.push(Fresh {
+            file,
+            canon,
+            dir,
+            display,
+        });
+        Step::Import(idx, Child::Fresh(fresh.len() - 1), item.span)
     }
 
     /// Nix accepts an import cycle (the second visit is deduplicated); we refuse it because a
@@ -475,55 +537,97 @@ fn relative_display(path: &Path, base: &Path) -> String {
 /// A module item, and its `config:` taken out and normalized (if it has one).
 type WithConfig = (Node, Option<Result<Node, Diagnostic>>);
 
-/// The module items of a scenario, each with its `config:` taken out and normalized. A large
-/// scenario is mostly config, and normalizing it (splitting dotted keys, sorting) is the part
-/// of loading that is not parsing, so it runs on several threads when there are many modules.
-/// The results are the same, in the same order, as normalizing one module after another.
-fn normalize_configs(items: Vec<Node>) -> Vec<WithConfig> {
-    fn one(mut item: Node) -> WithConfig {
-        let config = match &mut item.kind {
-            Kind::Map(entries) => {
-                entries
-                    .iter_mut()
-                    .find(|(k, _)| &*k.name == "config")
-                    .map(|(_, v)| {
-                        let placeholder = Node {
-                            span: v.span,
-                            kind: Kind::Null,
-                        };
-                        normalize(std::mem::replace(v, placeholder), 0)
-                    })
-            }
-            _ => None,
-        };
-        (item, config)
-    }
+/// Imported files of one wave with less text than this are parsed on the loading thread.
+const PARALLEL_IMPORTS: usize = 64 << 10;
+
+/// A file first imported in the current wave, read but not yet parsed.
+struct Fresh {
+    file: FileId,
+    canon: PathBuf,
+    dir: PathBuf,
+    display: String,
+}
+
+/// One import of a wave, in order.
+enum Step {
+    /// Module `.0` imports `.1`, written at `.2`.
+    Import(usize, Child, Span),
+    /// The import could not be followed.
+    Error(Diagnostic),
+}
+
+/// What an import leads to.
+enum Child {
+    /// A module loaded in an earlier wave.
+    Loaded(usize),
+    /// The `k`-th new file of this wave.
+    Fresh(usize),
+}
+
+/// Takes a module item's `config:` out and normalizes it; the item keeps a `null` in its place.
+fn take_config(mut item: Node) -> WithConfig {
+    let config = match &mut item.kind {
+        Kind::Map(entries) => {
+            entries
+                .iter_mut()
+                .find(|(k, _)| &*k.name == "config")
+                .map(|(_, v)| {
+                    let placeholder = Node {
+                        span: v.span,
+                        kind: Kind::Null,
+                    };
+                    normalize(std::mem::replace(v, placeholder), 0)
+                })
+        }
+        _ => None,
+    };
+    (item, config)
+}
+
+/// `items.map(f)` on up to 8 threads, results in the order of `items`. Items are dealt
+/// round-robin, so items of similar size spread evenly: item i is the (i / threads)-th of
+/// share i % threads.
+fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(8);
-    if threads < 2 || items.len() < 4 * threads {
-        return items.into_iter().map(one).collect();
+        .min(8)
+        .min(items.len());
+    if threads < 2 {
+        return items.into_iter().map(f).collect();
     }
-    // Round-robin, so modules of similar size spread evenly; item i is the (i / threads)-th
-    // of share i % threads.
     let n = items.len();
-    let mut shares: Vec<Vec<Node>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut shares: Vec<Vec<T>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, item) in items.into_iter().enumerate() {
         shares[i % threads].push(item);
     }
-    let mut done: Vec<std::vec::IntoIter<WithConfig>> = std::thread::scope(|s| {
+    let f = &f;
+    let mut done: Vec<std::vec::IntoIter<R>> = std::thread::scope(|s| {
         let handles: Vec<_> = shares
             .into_iter()
-            .map(|share| s.spawn(move || share.into_iter().map(one).collect::<Vec<_>>()))
+            .map(|share| s.spawn(move || share.into_iter().map(f).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("normalizing does not panic").into_iter())
+            .map(|h| match h.join() {
+                Ok(r) => r.into_iter(),
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
             .collect()
     });
     (0..n)
         .map(|i| done[i % threads].next().expect("one result per item"))
         .collect()
+}
+
+/// The module items of a scenario, each with its `config:` taken out and normalized. A large
+/// scenario is mostly config, and normalizing it (splitting dotted keys, sorting) is the part
+/// of loading that is not parsing, so it runs on several threads when there are many modules.
+/// The results are the same, in the same order, as normalizing one module after another.
+fn normalize_configs(items: Vec<Node>) -> Vec<WithConfig> {
+    if items.len() < 8 {
+        return items.into_iter().map(take_config).collect();
+    }
+    in_parallel(items, take_config)
 }
 
 /// Reads a flat `options:` map: full option path → declaration.
@@ -820,6 +924,104 @@ mod tests {
         let threaded = normalize_configs(items);
         assert_eq!(threaded, one_by_one);
         assert!(threaded[33].1.as_ref().unwrap().is_err());
+    }
+
+    /// Loads a tree of imports: `top` imports a, b and a again; a imports c and a missing file
+    /// (an error); b imports c again, d, and a broken file (another error); d imports top's
+    /// directory's a. `pad` lines of comment make the files big enough for threads.
+    fn import_tree(pad: usize) -> (Vec<String>, Vec<Vec<usize>>, Vec<String>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let padding = "# padding to make the file larger than it is\n".repeat(pad);
+        let files = [
+            (
+                "top.yaml",
+                "modules:\n  - imports: [a.yaml, sub/b.yaml, a.yaml]\n",
+            ),
+            (
+                "a.yaml",
+                "imports: [c.yaml, missing.yaml]\nconfig: {x.a: 1}\n",
+            ),
+            (
+                "sub/b.yaml",
+                "imports: [../c.yaml, d.yaml, bad.yaml]\nconfig: {x.b: 2}\n",
+            ),
+            ("c.yaml", "config: {x.c: 3}\n"),
+            (
+                "sub/d.yaml",
+                "imports: [../a.yaml]\nconfig: {x.d: [1, 2]}\n",
+            ),
+            ("sub/bad.yaml", "config: {x: [1, 2}\n"),
+        ];
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), format!("{text}{padding}")).unwrap();
+        }
+        let e = load(&dir.path().join("top.yaml")).unwrap_err();
+        let sources: Vec<String> = e.sources.iter().map(|(d, _)| d.to_string()).collect();
+        let errors = e
+            .errors
+            .iter()
+            .map(|d| {
+                let m = d.message.replace(&*dir.path().to_string_lossy(), "<dir>");
+                format!("{}:{} {m}", d.labels[0].span.file.0, d.labels[0].span.line)
+            })
+            .collect();
+        // The modules are not returned with errors; load again without the two bad imports.
+        std::fs::write(
+            dir.path().join("a.yaml"),
+            "imports: [c.yaml]\nconfig: {x.a: 1}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("sub/b.yaml"),
+            "imports: [../c.yaml, d.yaml]\n",
+        )
+        .unwrap();
+        let s = load(&dir.path().join("top.yaml")).unwrap();
+        let names = s.modules.iter().map(|m| m.name.clone()).collect();
+        let edges = s
+            .modules
+            .iter()
+            .map(|m| m.imports.iter().map(|&(i, _)| i).collect())
+            .collect();
+        (names, edges, sources, errors)
+    }
+
+    #[test]
+    fn imports_load_breadth_first_alike_with_and_without_threads() {
+        let small = import_tree(0);
+        let big = import_tree(2000);
+        assert_eq!(small.0, big.0);
+        assert_eq!(small.1, big.1);
+        assert_eq!(small.2, big.2);
+        assert_eq!(small.3.len(), 2, "{:?}", small.3);
+        assert_eq!(small.3, big.3);
+        assert_eq!(
+            small.0,
+            [
+                "top.yaml#modules[0]",
+                "a.yaml",
+                "sub/b.yaml",
+                "c.yaml",
+                "sub/d.yaml"
+            ]
+        );
+        assert_eq!(
+            small.1,
+            [vec![1, 2, 1], vec![3], vec![3, 4], vec![], vec![1]]
+        );
+        assert!(small.3[0].contains("missing.yaml"), "{}", small.3[0]);
+        assert_eq!(
+            small.2,
+            [
+                "top.yaml",
+                "a.yaml",
+                "sub/b.yaml",
+                "c.yaml",
+                "sub/d.yaml",
+                "sub/bad.yaml"
+            ]
+        );
     }
 
     #[test]
