@@ -199,6 +199,20 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     Ok(())
 }
 
+/// Copies a file atomically (as [`write_atomic`] writes one), streaming: images can be large.
+pub fn copy_atomic(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    let dir = match to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut f = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::copy(&mut std::fs::File::open(from)?, f.as_file_mut())?;
+    f.as_file().sync_data()?;
+    publishable(f.as_file())?;
+    f.persist(to).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Sets mode 0644 on a finished output file.
 pub fn publishable(f: &std::fs::File) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;

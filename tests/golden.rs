@@ -1,6 +1,7 @@
 //! The golden-image suite through the real CLI: every shipped scenario matches its manifest;
 //! builds do not depend on the environment; the config read back from the image is what
-//! `resolve` says; a changed input is reported as such; `diff` reports by structure;
+//! `resolve` says; a changed input is reported as such and a changed image as a regression,
+//! both with the structural diff against the blessed image; `diff` reports by structure;
 //! inputs are confined to the scenario's directory.
 
 mod support;
@@ -224,6 +225,87 @@ fn a_changed_input_is_not_a_regression() {
         "{text}"
     );
     assert!(!text.contains("REGRESSION"), "{text}");
+    // What the change does to the image, against the blessed one, for the review.
+    assert!(
+        text.contains("diff ") && text.contains("installer-on-host.iso -> rebuilt image:\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("      file /etc/hostname\n        size: 12 -> 7\n"),
+        "{text}"
+    );
+}
+
+/// A golden directory whose manifest has the real scenario's inputs but whose image (and
+/// output hashes) come from a build with another host name: to `check`, exactly what a change
+/// in the merge or the writer looks like.
+fn golden_of_another_build() -> (tempfile::TempDir, PathBuf) {
+    let t = edited("hostName: workstation", "hostName: laptop");
+    let golden = t.path().join("golden");
+    let s = "scenarios/installer-on-host.yaml";
+    let o = cli(
+        &["golden", "bless", "--golden", golden.to_str().unwrap(), s],
+        t.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = golden.join("installer-on-host.json");
+    let mut edited: serde_json::Value = serde_json::from_slice(&fs::read(&m).unwrap()).unwrap();
+    let real: serde_json::Value =
+        serde_json::from_slice(&fs::read(repo().join("golden/installer-on-host.json")).unwrap())
+            .unwrap();
+    edited["inputs"] = real["inputs"].clone();
+    fs::write(&m, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+    (t, golden)
+}
+
+#[test]
+fn a_regression_is_reported_with_the_structural_diff() {
+    let (_t, golden) = golden_of_another_build();
+    let check = || {
+        let o = cli(
+            &[
+                "golden",
+                "check",
+                "--golden",
+                golden.to_str().unwrap(),
+                "scenarios/installer-on-host.yaml",
+            ],
+            &repo(),
+        );
+        assert_eq!(o.status.code(), Some(1));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let text = check();
+    assert!(
+        text.starts_with("REGRESSION    scenarios/installer-on-host.yaml\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("      file /etc/hostname\n        size: 7 -> 12\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("      MBR\n        disk signature: "),
+        "{text}"
+    );
+    assert!(!text.contains("    structure "), "{text}");
+
+    // A blessed image its manifest does not describe is named, not diffed against.
+    let image = golden.join("installer-on-host.iso");
+    fs::write(&image, b"not the image").unwrap();
+    let text = check();
+    assert!(
+        text.contains("is not the image its manifest describes"),
+        "{text}"
+    );
+    // Without a blessed image, the manifest's lines are all there is, and it says so.
+    fs::remove_file(&image).unwrap();
+    let text = check();
+    assert!(text.contains("no blessed image "), "{text}");
+    assert!(
+        text.contains("file /etc/hostname: 7 bytes sha256 "),
+        "{text}"
+    );
 }
 
 #[test]

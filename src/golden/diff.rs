@@ -53,12 +53,33 @@ impl Diff {
                 let _ = writeln!(o, "{}", c.structure);
                 last = &c.structure;
             }
-            let _ = writeln!(o, "  {}: {} -> {}", c.field, c.a, c.b);
+            if c.a.is_empty() {
+                let _ = writeln!(o, "  {}: {}", c.field, c.b);
+            } else {
+                let _ = writeln!(o, "  {}: {} -> {}", c.field, c.a, c.b);
+            }
         }
         if !self.ranges.is_empty() {
             let _ = writeln!(o, "other differing bytes");
-            for (s, e, what) in &self.ranges {
-                let _ = writeln!(o, "  {s}..{e} ({} bytes): {what}", e - s);
+            // Neighbouring ranges of one structure on one line: a changed string in a boot
+            // program or a FAT differs in dozens of little runs.
+            let mut i = 0;
+            while i < self.ranges.len() {
+                let what = &self.ranges[i].2;
+                let j = i + self.ranges[i..].iter().take_while(|r| &r.2 == what).count();
+                let run = &self.ranges[i..j];
+                let (start, end) = (run[0].0, run[run.len() - 1].1);
+                let bytes: u64 = run.iter().map(|(s, e, _)| e - s).sum();
+                if run.len() == 1 {
+                    let _ = writeln!(o, "  {start}..{end} ({bytes} bytes): {what}");
+                } else {
+                    let _ = writeln!(
+                        o,
+                        "  {start}..{end} ({bytes} bytes in {} runs): {what}",
+                        run.len()
+                    );
+                }
+                i = j;
             }
         }
         o

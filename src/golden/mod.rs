@@ -4,8 +4,11 @@
 //! the report says what changed. [`diff`] compares two images by structure.
 //!
 //! `check` rebuilds in a temporary directory and compares; a changed input is reported as
-//! such, not as a regression. `bless` is the only way manifests change. Builds depend on the
-//! scenario alone: its `isoImage.sourceDateEpoch` is the clock, whatever the environment.
+//! such, not as a regression. Either way the report carries the structural [`diff`] against
+//! the blessed image, which `bless` stores beside the manifest (`golden/<stem>.iso`; images
+//! are mostly zeros, and git stores them compressed). `bless` is the only way manifests and
+//! images change. Builds depend on the scenario alone: its `isoImage.sourceDateEpoch` is the
+//! clock, whatever the environment.
 
 pub mod diff;
 
@@ -200,11 +203,21 @@ pub enum Outcome {
     /// The image is what the manifest says.
     Same,
     /// Inputs changed since the manifest was blessed: not a regression; bless after review.
+    /// The lines say which inputs, then how the image changes.
     InputChanged(Vec<String>),
     /// Same inputs, different image: a regression. The lines say what changed.
     Regression(Vec<String>),
     /// No manifest for this scenario yet.
     NoManifest,
+}
+
+impl Outcome {
+    fn lines_mut(&mut self) -> Option<&mut Vec<String>> {
+        match self {
+            Outcome::InputChanged(v) | Outcome::Regression(v) => Some(v),
+            Outcome::Same | Outcome::NoManifest => None,
+        }
+    }
 }
 
 /// The manifest file of a scenario: `golden/<scenario file stem>.json`.
@@ -214,6 +227,11 @@ pub fn manifest_path(golden: &Path, scenario: &Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     golden.join(format!("{stem}.json"))
+}
+
+/// The blessed image of a scenario: `golden/<scenario file stem>.iso`.
+pub fn image_path(golden: &Path, scenario: &Path) -> PathBuf {
+    manifest_path(golden, scenario).with_extension("iso")
 }
 
 /// Compares two manifests: what differs, by input, output, structure and file.
@@ -241,16 +259,16 @@ pub fn compare(old: &Manifest, new: &Manifest) -> Outcome {
     if old.sha256 == new.sha256 && old.size == new.size && old.output == new.output {
         return Outcome::Same;
     }
+    let renamed = if old.output == new.output {
+        String::new()
+    } else {
+        format!("{} ", new.output)
+    };
     let mut lines = vec![format!(
-        "output {}: {} bytes sha256 {} -> {} {} bytes sha256 {}",
-        new.output,
+        "output {}: {} bytes sha256 {} -> {renamed}{} bytes sha256 {}",
+        old.output,
         old.size,
         &old.sha256[..12],
-        if old.output == new.output {
-            ""
-        } else {
-            &new.output
-        },
         new.size,
         &new.sha256[..12]
     )];
@@ -301,16 +319,55 @@ pub fn check(
         .ok()
         .and_then(|v| Manifest::from_json(&v))
         .ok_or_else(|| GoldenError::Io(format!("{}: not a golden manifest", mpath.display())))?;
-    Ok(compare(&old, &new))
+    let mut outcome = compare(&old, &new);
+    if let Some(lines) = outcome.lines_mut() {
+        match against_blessed(&old, &image_path(golden, scenario), &out) {
+            // The diff says all the manifest's structure and file lines say, and more.
+            Ok(diff) => {
+                lines.retain(|l| !l.starts_with("structure ") && !l.starts_with("file "));
+                lines.extend(diff);
+            }
+            Err(why) => lines.push(why),
+        }
+    }
+    Ok(outcome)
 }
 
-/// Rebuilds a scenario and writes its manifest (atomically).
+/// The structural diff of the rebuilt image against the blessed one, as report lines; or why
+/// there is none.
+fn against_blessed(old: &Manifest, blessed: &Path, rebuilt: &Path) -> Result<Vec<String>, String> {
+    let shown = blessed.display();
+    match sha256_file(blessed) {
+        Err(_) => {
+            return Err(format!(
+                "no blessed image {shown} to diff against (`isoproof golden bless` stores it)"
+            ))
+        }
+        Ok(h) if h != old.sha256 => return Err(format!(
+            "{shown} is not the image its manifest describes (sha256 {}, manifest {}); bless again",
+            &h[..12],
+            &old.sha256[..12]
+        )),
+        Ok(_) => {}
+    }
+    let d =
+        diff::diff(blessed, rebuilt).map_err(|e| format!("cannot diff against {shown}: {e}"))?;
+    let mut v = vec![format!("diff {shown} -> rebuilt image:")];
+    v.extend(d.to_text().lines().map(|l| format!("  {l}")));
+    Ok(v)
+}
+
+/// Rebuilds a scenario and writes its image and then its manifest, each atomically: an
+/// interrupted bless leaves an image its manifest does not describe, which `check` reports.
 pub fn bless(scenario: &Path, root: &Path, golden: &Path) -> Result<Manifest, GoldenError> {
     let tmp =
         tempfile::tempdir().map_err(|e| GoldenError::Io(format!("temporary directory: {e}")))?;
-    let (m, _) = build_manifest(scenario, root, tmp.path())?;
+    let (m, out) = build_manifest(scenario, root, tmp.path())?;
     fs::create_dir_all(golden)
         .map_err(|e| GoldenError::Io(format!("{}: {e}", golden.display())))?;
+    let image = image_path(golden, scenario);
+    crate::output::copy_atomic(&out, &image)
+        .map_err(|e| GoldenError::Io(format!("{}: {e}", image.display())))?;
     let path = manifest_path(golden, scenario);
     crate::output::write_atomic(&path, crate::output::json(&m.to_json()).as_bytes())
         .map_err(|e| GoldenError::Io(format!("{}: {e}", path.display())))?;
