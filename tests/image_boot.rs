@@ -1,11 +1,13 @@
 //! Boot structures checked by their own tools: El Torito by `xorriso -report_el_torito`, the
-//! ESP by `fsck.fat -n` and mtools, the hybrid MBR/GPT by `sgdisk -v` and `fdisk -l`; and
+//! ESP by `fsck.fat -n` and mtools (and our FAT reader by mkfs.fat and mtools), the hybrid MBR/GPT by `sgdisk -v` and `fdisk -l`; and
 //! `isoproof inspect` agreeing with them.
 
 mod support;
 
 use std::fs;
 use std::process::Command;
+
+use sha2::Digest;
 
 use support::*;
 
@@ -110,6 +112,58 @@ fn the_esp_passes_fsck_and_holds_the_loader() {
     let esp_part = find(&r["gpt"]["partitions"], "name", "EFI system partition");
     assert_eq!(esp_part["first_lba"].as_u64().unwrap(), sector * 4);
     assert!(r["gpt"]["valid"].as_bool().unwrap());
+}
+
+/// The FAT reader `diff` uses on ESPs reads a FAT made by mkfs.fat and filled by mtools, long
+/// names and a file spanning many clusters included; both FAT12 and FAT16.
+#[test]
+fn the_fat_reader_reads_what_mkfs_fat_and_mtools_make() {
+    need("mkfs.fat");
+    need("mcopy");
+    need("mmd");
+    for (fat, kib) in [("12", "1440"), ("16", "20000")] {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("esp.img");
+        run(Command::new("mkfs.fat")
+            .args(["-F", fat, "-C"])
+            .arg(&img)
+            .arg(kib));
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let files = [
+            ("EFI/BOOT/BOOTX64.EFI", big),
+            ("EFI/BOOT/grub.cfg", b"set timeout=0\n".to_vec()),
+            ("a rather long file name.json", b"{}".to_vec()),
+        ];
+        run(Command::new("mmd")
+            .arg("-i")
+            .arg(&img)
+            .args(["::/EFI", "::/EFI/BOOT"]));
+        for (path, bytes) in &files {
+            let src = dir.path().join("src");
+            fs::write(&src, bytes).unwrap();
+            run(Command::new("mcopy")
+                .arg("-i")
+                .arg(&img)
+                .arg(&src)
+                .arg(format!("::/{path}")));
+        }
+        let got = isoproof::image::fat::read(&fs::read(&img).unwrap()).unwrap();
+        let mut want: Vec<(String, Vec<u8>)> = files
+            .into_iter()
+            .map(|(p, b)| (format!("/{p}"), b))
+            .collect();
+        want.sort();
+        // Names, sizes and digests: a failure should not print 200,000 bytes.
+        let digest = |v: &[(String, Vec<u8>)]| -> Vec<(String, usize, String)> {
+            v.iter()
+                .map(|(p, b)| {
+                    let h = sha2::Sha256::digest(b);
+                    (p.clone(), b.len(), isoproof::build::hex(&h))
+                })
+                .collect()
+        };
+        assert_eq!(digest(&got), digest(&want), "FAT{fat}");
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `isoproof diff A.iso B.iso`: differences by structure — volume descriptor fields, boot
 //! catalog entries, MBR and GPT fields, files added, removed or changed (size, mode, link,
-//! relocation, first differing byte) — and only then the byte ranges still different, each
-//! named by the structure that owns it.
+//! relocation, first differing byte), the same for the files inside the UEFI ESP — and only
+//! then the byte ranges still different, each named by the structure that owns it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,7 +9,8 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::image::inspect::{self, FileInfo, Report};
+use crate::image::fat::{self, ReadFile};
+use crate::image::inspect::{self, FileInfo, Report, ESP_OWNER};
 use crate::image::iso9660::SECTOR;
 use crate::image::ImageError;
 
@@ -217,10 +218,13 @@ pub fn diff(a_path: &Path, b_path: &Path) -> Result<Diff, ImageError> {
     }
     mbr_gpt(&ra, &rb, &mut change);
     let changed_files = files(&ra, &rb, (&mut fa, a_path), (&mut fb, b_path), &mut change)?;
-
-    // Leftover byte ranges, each named by its owner in A (or B when A has none there).
     let oa = inspect::owners(a_path, &ra)?;
     let ob = inspect::owners(b_path, &rb)?;
+    if let (Some(x), Some(y)) = (esp(&mut fa, a_path, &oa)?, esp(&mut fb, b_path, &ob)?) {
+        esp_files(&x, &y, &mut change);
+    }
+
+    // Leftover byte ranges, each named by its owner in A (or B when A has none there).
     let owner = |at: u64| -> String {
         let find = |os: &[inspect::Owner]| {
             os.iter()
@@ -409,6 +413,65 @@ fn files(
         }
     }
     Ok(changed)
+}
+
+/// ESPs larger than this are not read into memory for a file-by-file comparison.
+const ESP_LIMIT: u64 = 512 << 20;
+
+/// The files of an image's UEFI ESP, when it has one that reads as FAT.
+fn esp(
+    f: &mut File,
+    p: &Path,
+    owners: &[inspect::Owner],
+) -> Result<Option<Vec<ReadFile>>, ImageError> {
+    let Some(o) = owners.iter().find(|o| o.what == ESP_OWNER) else {
+        return Ok(None);
+    };
+    if o.end - o.start > ESP_LIMIT {
+        return Ok(None);
+    }
+    let bytes = read_at(f, p, o.start, (o.end - o.start) as usize)?;
+    Ok(fat::read(&bytes).ok())
+}
+
+/// Files inside the ESPs: presence, size and first differing byte.
+fn esp_files(a: &[ReadFile], b: &[ReadFile], change: &mut impl FnMut(&str, &str, String, String)) {
+    let (ma, mb): (BTreeMap<_, _>, BTreeMap<_, _>) = (
+        a.iter().map(|(p, x)| (p, x)).collect(),
+        b.iter().map(|(p, x)| (p, x)).collect(),
+    );
+    for (p, x) in &ma {
+        let s = format!("ESP file {p}");
+        let Some(y) = mb.get(p) else {
+            change(
+                &s,
+                "presence",
+                format!("file of {} bytes", x.len()),
+                "removed".into(),
+            );
+            continue;
+        };
+        change(&s, "size", x.len().to_string(), y.len().to_string());
+        let at = x.iter().zip(y.iter()).position(|(u, v)| u != v);
+        if let Some(at) = at.or((x.len() != y.len()).then(|| x.len().min(y.len()))) {
+            change(
+                &s,
+                "first differing byte",
+                String::new(),
+                format!("at offset {at}"),
+            );
+        }
+    }
+    for (p, y) in &mb {
+        if !ma.contains_key(p) {
+            change(
+                &format!("ESP file {p}"),
+                "presence",
+                "absent".into(),
+                format!("added, file of {} bytes", y.len()),
+            );
+        }
+    }
 }
 
 fn first_difference(

@@ -343,11 +343,13 @@ fn against_blessed(old: &Manifest, blessed: &Path, rebuilt: &Path) -> Result<Vec
                 "no blessed image {shown} to diff against (`isoproof golden bless` stores it)"
             ))
         }
-        Ok(h) if h != old.sha256 => return Err(format!(
+        Ok(h) if h != old.sha256 => {
+            return Err(format!(
             "{shown} is not the image its manifest describes (sha256 {}, manifest {}); bless again",
             &h[..12],
             &old.sha256[..12]
-        )),
+        ))
+        }
         Ok(_) => {}
     }
     let d =

@@ -464,6 +464,157 @@ fn boot_sector(b: &mut [u8], g: Geometry, label: &[u8; 11]) {
     b[511] = 0xAA;
 }
 
+/// One file read back from a FAT image: its `/`-separated path and its bytes.
+pub type ReadFile = (String, Vec<u8>);
+
+/// Reads every file of a FAT12/16 image (any writer's, not only ours), for `diff` to compare
+/// ESPs file by file. Names are the long names where there are LFN entries, else the 8.3
+/// names. A malformed image gives an error, never a panic: `diff` reads images it did not
+/// make. Cluster chains are cut at the cluster count, so a loop in the FAT cannot hang it.
+pub fn read(img: &[u8]) -> Result<Vec<ReadFile>, String> {
+    let u16_at = |o: usize| -> Result<usize, String> {
+        img.get(o..o + 2)
+            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+            .ok_or_else(|| "the image is shorter than a boot sector".to_string())
+    };
+    let bytes_per_sector = u16_at(11)?;
+    let per_cluster = usize::from(*img.get(13).ok_or("no boot sector")?);
+    let reserved = u16_at(14)?;
+    let fats = usize::from(*img.get(16).ok_or("no boot sector")?);
+    let root_entries = u16_at(17)?;
+    let fat_sectors = u16_at(22)?;
+    let total = match u16_at(19)? {
+        0 => img
+            .get(32..36)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or("no boot sector")?,
+        n => n,
+    };
+    if !matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096)
+        || per_cluster == 0
+        || fat_sectors == 0
+        || fats == 0
+    {
+        return Err("not a FAT12/16 boot sector".into());
+    }
+    let fat_start = reserved * bytes_per_sector;
+    let root_start = fat_start + fats * fat_sectors * bytes_per_sector;
+    let data_start = root_start + root_entries * 32;
+    let cluster_size = per_cluster * bytes_per_sector;
+    let clusters = (total * bytes_per_sector).saturating_sub(data_start) / cluster_size;
+    // FAT12 below 4085 clusters (Microsoft's rule), FAT16 from there.
+    let next = |c: usize| -> Option<usize> {
+        let v = if clusters < 4085 {
+            let o = fat_start + c + c / 2;
+            let w = usize::from(u16::from_le_bytes([*img.get(o)?, *img.get(o + 1)?]));
+            let v = if c % 2 == 0 { w & 0xFFF } else { w >> 4 };
+            if v >= 0xFF8 {
+                return None;
+            }
+            v
+        } else {
+            let o = fat_start + 2 * c;
+            let v = usize::from(u16::from_le_bytes([*img.get(o)?, *img.get(o + 1)?]));
+            if v >= 0xFFF8 {
+                return None;
+            }
+            v
+        };
+        (2..clusters + 2).contains(&v).then_some(v)
+    };
+    let chain = |first: usize| -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut c = Some(first).filter(|c| (2..clusters + 2).contains(c));
+        let mut steps = 0;
+        while let Some(x) = c {
+            let at = data_start + (x - 2) * cluster_size;
+            match img.get(at..at + cluster_size) {
+                Some(b) => out.extend_from_slice(b),
+                None => break,
+            }
+            steps += 1;
+            c = if steps > clusters { None } else { next(x) };
+        }
+        out
+    };
+    let root = img
+        .get(root_start..data_start)
+        .ok_or("the root directory lies beyond the image")?
+        .to_vec();
+    let mut files = Vec::new();
+    let mut todo = vec![(String::new(), root, 0usize)];
+    while let Some((dir, entries, depth)) = todo.pop() {
+        if depth > 64 {
+            return Err(format!("directories nested deeper than 64 levels at {dir}"));
+        }
+        let mut long: Vec<(u8, String)> = Vec::new();
+        for e in entries.chunks_exact(32) {
+            match e[0] {
+                0 => break,
+                0xE5 => {
+                    long.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            let attr = e[11];
+            if attr == ATTR_LFN {
+                let units: Vec<u16> = [1..11, 14..26, 28..32]
+                    .into_iter()
+                    .flat_map(|r| {
+                        e[r].chunks_exact(2)
+                            .map(|u| u16::from_le_bytes([u[0], u[1]]))
+                    })
+                    .take_while(|&u| u != 0 && u != 0xFFFF)
+                    .collect();
+                long.push((e[0] & 0x1F, String::from_utf16_lossy(&units)));
+                continue;
+            }
+            let name = if long.is_empty() {
+                // Byte 12: Windows NT's lower-case flags for the base (0x08) and the extension
+                // (0x10), which mtools and Windows use instead of LFN entries for `grub.cfg`.
+                let case = |b: &[u8], lower: bool| {
+                    let t = String::from_utf8_lossy(b).trim_end().to_string();
+                    if lower {
+                        t.to_ascii_lowercase()
+                    } else {
+                        t
+                    }
+                };
+                let base = case(&e[0..8], e[12] & 0x08 != 0);
+                let ext = case(&e[8..11], e[12] & 0x10 != 0);
+                if ext.is_empty() {
+                    base
+                } else {
+                    format!("{base}.{ext}")
+                }
+            } else {
+                long.sort_by_key(|(n, _)| *n);
+                long.drain(..).map(|(_, p)| p).collect()
+            };
+            long.clear();
+            if attr & ATTR_VOLUME != 0 || name == "." || name == ".." {
+                continue;
+            }
+            let path = format!("{dir}/{name}");
+            let first = usize::from(u16::from_le_bytes([e[26], e[27]]));
+            if attr & ATTR_DIR != 0 {
+                todo.push((path, chain(first), depth + 1));
+            } else {
+                let size = u32::from_le_bytes([e[28], e[29], e[30], e[31]]) as usize;
+                let mut data = chain(first);
+                if data.len() < size {
+                    return Err(format!("{path}: its clusters hold less than its size"));
+                }
+                data.truncate(size);
+                files.push((path, data));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,6 +630,51 @@ mod tests {
             Clock::at(super::super::clock::DEFAULT_EPOCH),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn reads_back_what_it_wrote() {
+        let files = vec![
+            ("EFI/BOOT/BOOTX64.EFI".to_string(), vec![0xAB; 70_000]),
+            ("EFI/BOOT/grub.cfg".to_string(), b"set timeout=0\n".to_vec()),
+            ("isoproof/a long name.json".to_string(), b"{}".to_vec()),
+            ("empty".to_string(), Vec::new()),
+        ];
+        let (img, _) = build(
+            &files,
+            "EFIBOOT",
+            Clock::at(super::super::clock::DEFAULT_EPOCH),
+        )
+        .unwrap();
+        let mut want: Vec<ReadFile> = files
+            .into_iter()
+            .map(|(p, b)| (format!("/{p}"), b))
+            .collect();
+        want.sort();
+        assert_eq!(read(&img).unwrap(), want);
+    }
+
+    #[test]
+    fn malformed_images_are_errors_not_panics() {
+        let (img, g) = esp();
+        assert!(read(&img[..10]).is_err());
+        assert!(read(&[0u8; 512]).is_err());
+        // Every cluster of the FAT pointing at cluster 2: a loop, cut at the cluster count.
+        let mut looped = img.clone();
+        let fat = 512;
+        for c in 2..g.clusters + 2 {
+            let o = fat + c + c / 2;
+            let w = u16::from_le_bytes([looped[o], looped[o + 1]]);
+            let w = if c % 2 == 0 {
+                (w & 0xF000) | 2
+            } else {
+                (w & 0x000F) | (2 << 4)
+            };
+            looped[o..o + 2].copy_from_slice(&w.to_le_bytes());
+        }
+        let _ = read(&looped);
+        // Truncated data region: the file's clusters hold less than its size.
+        assert!(read(&img[..img.len() / 2]).is_err());
     }
 
     #[test]

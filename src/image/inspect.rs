@@ -543,6 +543,9 @@ impl Report {
     }
 }
 
+/// What [`owners`] calls the UEFI boot image (the ESP).
+pub const ESP_OWNER: &str = "UEFI ESP image (FAT)";
+
 /// A byte range of an image and the structure that owns it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Owner {
@@ -617,7 +620,7 @@ pub fn owners(path: &Path, report: &Report) -> Result<Vec<Owner>, ImageError> {
     for (platform, sector, count) in &report.boot_entries {
         let at = u64::from(*sector) * SECTOR;
         let what = if *platform == 0xEF {
-            "UEFI ESP image (FAT)"
+            ESP_OWNER
         } else {
             "BIOS boot image"
         };
