@@ -100,14 +100,19 @@ fn qemus_with(needle: &str) -> Vec<String> {
     found
 }
 
-fn silent_guest_is_killed_at_its_deadline(mode: Mode) -> Result<(), Failed> {
-    let dir = tempfile::tempdir()?;
+/// The minimal installer with a payload that halts without reporting, built in `dir`.
+fn silent_installer(dir: &Path) -> Result<boot::Built, Failed> {
     let s = derived(
-        dir.path(),
+        dir,
         "installation-cd-minimal.yaml",
         "      isoImage.bootPayload: silent\n",
     );
-    let built = boot::build_scenario(&s, dir.path()).map_err(|e| e.to_string())?;
+    Ok(boot::build_scenario(&s, dir).map_err(|e| e.to_string())?)
+}
+
+fn silent_guest_is_killed_at_its_deadline(mode: Mode) -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let built = silent_installer(dir.path())?;
     let m = machine(mode.firmware == Firmware::Uefi)?;
     let work = dir.path().join("work");
     std::fs::create_dir(&work)?;
@@ -250,12 +255,7 @@ fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
 /// QEMU behind.
 fn ctrl_c_stops_the_guest() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
-    let s = derived(
-        dir.path(),
-        "installation-cd-minimal.yaml",
-        "      isoImage.bootPayload: silent\n",
-    );
-    let built = boot::build_scenario(&s, dir.path()).map_err(|e| e.to_string())?;
+    let built = silent_installer(dir.path())?;
     let image = built.image.to_string_lossy().into_owned();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_isoproof"))
         .args(["boot", &image, "--timeout=60", "--accel=tcg"])

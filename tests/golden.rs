@@ -200,10 +200,9 @@ fn edited(edit: &str, with: &str) -> tempfile::TempDir {
     t
 }
 
-#[test]
-fn a_changed_input_is_not_a_regression() {
-    let t = edited("hostName: workstation", "hostName: laptop");
-    let golden = repo().join("golden");
+/// `golden check --golden GOLDEN scenarios/installer-on-host.yaml` run in `dir`: its report,
+/// and it must exit 1 (something differs).
+fn check_installer_on_host(golden: &Path, dir: &Path) -> String {
     let o = cli(
         &[
             "golden",
@@ -212,10 +211,17 @@ fn a_changed_input_is_not_a_regression() {
             golden.to_str().unwrap(),
             "scenarios/installer-on-host.yaml",
         ],
-        t.path(),
+        dir,
     );
-    let text = String::from_utf8_lossy(&o.stdout);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(1), "{text}");
+    text
+}
+
+#[test]
+fn a_changed_input_is_not_a_regression() {
+    let t = edited("hostName: workstation", "hostName: laptop");
+    let text = check_installer_on_host(&repo().join("golden"), t.path());
     assert!(
         text.starts_with("input changed scenarios/installer-on-host.yaml"),
         "{text}"
@@ -261,20 +267,7 @@ fn golden_of_another_build() -> (tempfile::TempDir, PathBuf) {
 #[test]
 fn a_regression_is_reported_with_the_structural_diff() {
     let (_t, golden) = golden_of_another_build();
-    let check = || {
-        let o = cli(
-            &[
-                "golden",
-                "check",
-                "--golden",
-                golden.to_str().unwrap(),
-                "scenarios/installer-on-host.yaml",
-            ],
-            &repo(),
-        );
-        assert_eq!(o.status.code(), Some(1));
-        String::from_utf8(o.stdout).unwrap()
-    };
+    let check = || check_installer_on_host(&golden, &repo());
     let text = check();
     assert!(
         text.starts_with("REGRESSION    scenarios/installer-on-host.yaml\n"),
