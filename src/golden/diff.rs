@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::image::fat::{self, ReadFile};
+use crate::image::fat;
 use crate::image::inspect::{self, FileInfo, Report, ESP_OWNER};
 use crate::image::iso9660::SECTOR;
 use crate::image::ImageError;
@@ -358,14 +358,15 @@ fn files(
             "file"
         }
     };
-    for (p, a) in &ma {
+    for (p, a, b) in paired(&ma, &mb) {
         let s = format!("file {p}");
-        let Some(b) = mb.get(p) else {
-            change(
+        let (Some(a), Some(b)) = (a, b) else {
+            presence(
                 &s,
-                "presence",
-                format!("{} of {} bytes", kind(a), a.size),
-                "removed".into(),
+                a,
+                b,
+                |f| format!("{} of {} bytes", kind(f), f.size),
+                change,
             );
             continue;
         };
@@ -393,37 +394,64 @@ fn files(
         }
         change(&s, "size", a.size.to_string(), b.size.to_string());
         if let Some(at) = first_difference(a, b, (fa, pa), (fb, pb))? {
-            change(
-                &s,
-                "first differing byte",
-                "".into(),
-                format!("at offset {at}"),
-            );
+            first_differing_byte(&s, at, change);
             changed.push(p.clone());
-        }
-    }
-    for (p, b) in &mb {
-        if !ma.contains_key(p) {
-            change(
-                &format!("file {p}"),
-                "presence",
-                "absent".into(),
-                format!("added, {} of {} bytes", kind(b), b.size),
-            );
         }
     }
     Ok(changed)
 }
 
+/// The paths of two path-keyed maps in report order: A's (with B's entry if it has one), then
+/// those only B has.
+fn paired<'m, T>(
+    a: &'m BTreeMap<String, T>,
+    b: &'m BTreeMap<String, T>,
+) -> impl Iterator<Item = (&'m String, Option<&'m T>, Option<&'m T>)> {
+    a.iter().map(|(p, x)| (p, Some(x), b.get(p))).chain(
+        b.iter()
+            .filter(|(p, _)| !a.contains_key(*p))
+            .map(|(p, y)| (p, None, Some(y))),
+    )
+}
+
+/// A path only one image has: "removed" or "added", with what it was or is.
+fn presence<T>(
+    s: &str,
+    a: Option<&T>,
+    b: Option<&T>,
+    what: impl Fn(&T) -> String,
+    change: &mut impl FnMut(&str, &str, String, String),
+) {
+    match (a, b) {
+        (Some(a), None) => change(s, "presence", what(a), "removed".into()),
+        (None, Some(b)) => change(
+            s,
+            "presence",
+            "absent".into(),
+            format!("added, {}", what(b)),
+        ),
+        _ => {}
+    }
+}
+
+fn first_differing_byte(s: &str, at: u64, change: &mut impl FnMut(&str, &str, String, String)) {
+    change(
+        s,
+        "first differing byte",
+        String::new(),
+        format!("at offset {at}"),
+    );
+}
+
 /// ESPs larger than this are not read into memory for a file-by-file comparison.
 const ESP_LIMIT: u64 = 512 << 20;
 
-/// The files of an image's UEFI ESP, when it has one that reads as FAT.
+/// The files of an image's UEFI ESP by path, when it has one that reads as FAT.
 fn esp(
     f: &mut File,
     p: &Path,
     owners: &[inspect::Owner],
-) -> Result<Option<Vec<ReadFile>>, ImageError> {
+) -> Result<Option<BTreeMap<String, Vec<u8>>>, ImageError> {
     let Some(o) = owners.iter().find(|o| o.what == ESP_OWNER) else {
         return Ok(None);
     };
@@ -431,45 +459,27 @@ fn esp(
         return Ok(None);
     }
     let bytes = read_at(f, p, o.start, (o.end - o.start) as usize)?;
-    Ok(fat::read(&bytes).ok())
+    Ok(fat::read(&bytes)
+        .ok()
+        .map(|files| files.into_iter().collect()))
 }
 
 /// Files inside the ESPs: presence, size and first differing byte.
-fn esp_files(a: &[ReadFile], b: &[ReadFile], change: &mut impl FnMut(&str, &str, String, String)) {
-    let (ma, mb): (BTreeMap<_, _>, BTreeMap<_, _>) = (
-        a.iter().map(|(p, x)| (p, x)).collect(),
-        b.iter().map(|(p, x)| (p, x)).collect(),
-    );
-    for (p, x) in &ma {
+fn esp_files(
+    ma: &BTreeMap<String, Vec<u8>>,
+    mb: &BTreeMap<String, Vec<u8>>,
+    change: &mut impl FnMut(&str, &str, String, String),
+) {
+    for (p, x, y) in paired(ma, mb) {
         let s = format!("ESP file {p}");
-        let Some(y) = mb.get(p) else {
-            change(
-                &s,
-                "presence",
-                format!("file of {} bytes", x.len()),
-                "removed".into(),
-            );
+        let (Some(x), Some(y)) = (x, y) else {
+            presence(&s, x, y, |f| format!("file of {} bytes", f.len()), change);
             continue;
         };
         change(&s, "size", x.len().to_string(), y.len().to_string());
         let at = x.iter().zip(y.iter()).position(|(u, v)| u != v);
         if let Some(at) = at.or((x.len() != y.len()).then(|| x.len().min(y.len()))) {
-            change(
-                &s,
-                "first differing byte",
-                String::new(),
-                format!("at offset {at}"),
-            );
-        }
-    }
-    for (p, y) in &mb {
-        if !ma.contains_key(p) {
-            change(
-                &format!("ESP file {p}"),
-                "presence",
-                "absent".into(),
-                format!("added, file of {} bytes", y.len()),
-            );
+            first_differing_byte(&s, at as u64, change);
         }
     }
 }
