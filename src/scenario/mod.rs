@@ -368,57 +368,51 @@ impl Loader {
                     steps.push(self.find_import(idx, &item, &dir, &mut fresh, &mut pending));
                 }
             }
-            let big =
-                fresh.iter().map(|f| self.text(f.file).len()).sum::<usize>() >= PARALLEL_IMPORTS;
             let sources = &self.sources;
-            let parse = |f: &Fresh| {
-                yaml::parse_document(&sources.files[f.file.0 as usize].text, f.file)
-                    .map(take_config)
-            };
-            let mut parsed: Vec<Option<Result<WithConfig, Diagnostic>>> = if big {
+            let text = |f: &Fresh| &sources.files[f.file.0 as usize].text;
+            let parse = |f: &Fresh| yaml::parse_document(text(f), f.file).map(take_config);
+            let parsed = if fresh.iter().map(|f| text(f).len()).sum::<usize>() >= PARALLEL_IMPORTS {
                 in_parallel(fresh.iter().collect(), parse)
             } else {
                 fresh.iter().map(parse).collect()
-            }
-            .into_iter()
-            .map(Some)
-            .collect();
-            let mut made: Vec<Option<Option<usize>>> = vec![None; fresh.len()];
+            };
+            // A new file is first imported in the order `fresh` was filled, so the k-th new file
+            // becomes a module when `made` has k entries.
+            let mut parsed = parsed.into_iter().zip(fresh);
+            let mut made: Vec<Option<usize>> = Vec::new();
             for step in steps {
-                match step {
-                    Step::Error(e) => self.errors.push(e),
-                    Step::Import(idx, child, span) => {
-                        let child = match child {
-                            Child::Loaded(m) => Some(m),
-                            Child::Fresh(k) => *made[k].get_or_insert_with(|| {
-                                let f = &fresh[k];
-                                match parsed[k].take().expect("each file is made once") {
-                                    Err(e) => {
-                                        self.errors.push(e);
-                                        None
-                                    }
-                                    Ok((node, config)) => {
-                                        let m =
-                                            self.module(node, config, f.display.clone(), &f.dir);
-                                        if let Some(m) = m {
-                                            self.by_path.insert(f.canon.clone(), m);
-                                        }
-                                        m
-                                    }
-                                }
-                            }),
-                        };
-                        if let Some(child) = child {
-                            self.modules[idx].imports.push((child, span));
-                        }
+                let (idx, child, span) = match step {
+                    Step::Error(e) => {
+                        self.errors.push(e);
+                        continue;
                     }
+                    Step::Import(idx, child, span) => (idx, child, span),
+                };
+                let child = match child {
+                    Child::Loaded(m) => Some(m),
+                    Child::Fresh(k) => {
+                        if k == made.len() {
+                            let (result, f) = parsed.next().expect("one parse per new file");
+                            let m = match result {
+                                Err(e) => {
+                                    self.errors.push(e);
+                                    None
+                                }
+                                Ok((node, config)) => self.module(node, config, f.display, &f.dir),
+                            };
+                            if let Some(m) = m {
+                                self.by_path.insert(f.canon, m);
+                            }
+                            made.push(m);
+                        }
+                        made[k]
+                    }
+                };
+                if let Some(child) = child {
+                    self.modules[idx].imports.push((child, span));
                 }
             }
         }
-    }
-
-    fn text(&self, file: FileId) -> &str {
-        &self.sources.files[file.0 as usize].text
     }
 
     /// Where one import of module `idx` leads: a module loaded before, a file of this wave
