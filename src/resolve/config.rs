@@ -29,17 +29,6 @@ pub enum Config<'s> {
 }
 
 impl Config<'_> {
-    /// The attribute `name` of a set.
-    pub fn get(&self, name: &str) -> Option<&Self> {
-        match self {
-            Config::Attrs(a) => a
-                .binary_search_by(|(k, _)| super::value::name_order(k, name))
-                .ok()
-                .map(|i| &a[i].1),
-            _ => None,
-        }
-    }
-
     /// The same value as JSON (non-finite floats, which Nix cannot produce, become `null`).
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;
@@ -111,13 +100,5 @@ mod tests {
             serde_json::to_string(&c).unwrap(),
             r#"{"a":[1,1.5],"b":"x\n\"y\"","c":{},"d":null,"e":true,"f":[]}"#
         );
-    }
-
-    #[test]
-    fn get_finds_attributes_by_name() {
-        let c = sample();
-        assert_eq!(c.get("d"), Some(&Config::Null));
-        assert_eq!(c.get("zz"), None);
-        assert_eq!(Config::Int(1).get("a"), None);
     }
 }
