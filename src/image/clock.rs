@@ -101,30 +101,14 @@ impl Clock {
         }
     }
 
-    /// ECMA-119 9.1.5: the 7-byte date of a directory record (years since 1900, ..., GMT offset 0).
-    pub fn dir_date(&self) -> [u8; 7] {
-        let c = self.civil();
-        [
-            (c.year - 1900).clamp(0, 255) as u8,
-            c.month,
-            c.day,
-            c.hour,
-            c.minute,
-            c.second,
-            0,
-        ]
+    /// ECMA-119 9.1.5: the 7-byte date of a directory record (and of Rock Ridge `TF`).
+    pub fn dir_date(&self) -> super::iso9660::DirDateTime {
+        super::iso9660::DirDateTime::at(self.civil())
     }
 
-    /// ECMA-119 8.4.26.1: the 17-byte volume date, `YYYYMMDDHHMMSScc` in digits plus GMT offset 0.
-    pub fn volume_date(&self) -> [u8; 17] {
-        let c = self.civil();
-        let s = format!(
-            "{:04}{:02}{:02}{:02}{:02}{:02}00",
-            c.year, c.month, c.day, c.hour, c.minute, c.second
-        );
-        let mut out = [0u8; 17];
-        out[..16].copy_from_slice(s.as_bytes());
-        out
+    /// ECMA-119 8.4.26.1: the 17-byte volume date of the volume descriptors.
+    pub fn volume_date(&self) -> super::iso9660::DecDateTime {
+        super::iso9660::DecDateTime::at(self.civil())
     }
 
     /// FAT date and time words (Microsoft FAT spec, "Date and Time Formats"); FAT cannot go
@@ -138,24 +122,24 @@ impl Clock {
     }
 }
 
-/// ECMA-119 8.4.26.1: "not specified" is sixteen `'0'` digits and a zero offset.
-pub const UNSPECIFIED_DATE: [u8; 17] = *b"0000000000000000\0";
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn civil_dates() {
-        assert_eq!(Clock::at(0).volume_date(), *b"1970010100000000\0");
-        assert_eq!(Clock::at(DEFAULT_EPOCH).dir_date(), [80, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(Clock::at(0).volume_date().0, *b"1970010100000000\0");
+        assert_eq!(
+            Clock::at(DEFAULT_EPOCH).dir_date().0,
+            [80, 1, 1, 0, 0, 0, 0]
+        );
         // 2024-02-29T12:34:56Z, a leap day.
         assert_eq!(
-            Clock::at(1_709_210_096).volume_date(),
+            Clock::at(1_709_210_096).volume_date().0,
             *b"2024022912345600\0"
         );
         assert_eq!(
-            Clock::at(1_709_210_096).dir_date(),
+            Clock::at(1_709_210_096).dir_date().0,
             [124, 2, 29, 12, 34, 56, 0]
         );
     }

@@ -11,12 +11,15 @@
 pub mod clock;
 pub mod eltorito;
 pub mod fat;
-pub mod hybrid;
+pub mod gpt;
 pub mod inspect;
 pub mod iso9660;
 pub mod joliet;
+pub mod mbr;
 pub mod plan;
+pub mod record;
 pub mod rockridge;
+pub mod susp;
 pub mod tree;
 pub mod write;
 

@@ -18,11 +18,17 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 use super::clock::Clock;
-use super::eltorito::{self, BootEntry};
-use super::hybrid::{self, Gpt, Partition};
-use super::iso9660::{self, flags, DirRecord, VolumeDescriptor, SECTOR};
+use super::eltorito::{self, BootEntry, BootRecordVolumeDescriptor};
+use super::gpt::{self, Gpt, Guid, Partition};
+use super::iso9660::{
+    self, flags, DirectoryRecord, PathTableOrder, PathTableRecord, PrimaryVolumeDescriptor,
+    SupplementaryVolumeDescriptor, Terminator, Volume, SECTOR,
+};
 use super::joliet;
+use super::mbr;
+use super::record::{BothEndian, Field, Record};
 use super::rockridge as rr;
+use super::susp;
 use super::tree::{Entry, EntryKind, Source};
 use super::{fat, ImageError};
 
@@ -217,9 +223,9 @@ fn relocations(root: &Entry) -> Vec<Relocation<'_>> {
 }
 
 fn rec_len(r: &Rec<'_>) -> usize {
-    DirRecord::len_for(
+    DirectoryRecord::len_for(
         r.name.len(),
-        r.inline.len() + if r.spill.is_empty() { 0 } else { rr::CE_LEN },
+        r.inline.len() + if r.spill.is_empty() { 0 } else { susp::CE_LEN },
     )
 }
 
@@ -342,7 +348,7 @@ fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir
             let mut link = None;
             if rr_on {
                 if k == 0 && i == 0 {
-                    entries.push(rr::sp());
+                    entries.push(susp::sp());
                 }
                 if k == 1 && dirs[i].real_parent.is_some() {
                     entries.push(rr::pl(0));
@@ -353,8 +359,8 @@ fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir
                     entries.push(rr::er());
                 }
             }
-            let room = 255 - DirRecord::len_for(1, 0);
-            let s = rr::split(entries, room);
+            let room = 255 - DirectoryRecord::len_for(1, 0);
+            let s = susp::split(entries, room);
             let target = if k == 0 {
                 Target::Dir(i)
             } else {
@@ -419,8 +425,8 @@ fn build_dirs<'a>(root: &'a Entry, opts: &Options, joliet_tree: bool) -> Vec<Dir
                         entries.push(rr::re());
                     }
                 }
-                let room = 255 - DirRecord::len_for(name.len(), 0);
-                let s = rr::split(entries, room);
+                let room = 255 - DirectoryRecord::len_for(name.len(), 0);
+                let s = susp::split(entries, room);
                 let mut fl = if target_dir.is_some() {
                     flags::DIRECTORY
                 } else {
@@ -478,23 +484,22 @@ fn same_joliet_name(a: &[u16], b: &[u16]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| low(*x) == low(*y))
 }
 
-fn path_table(dirs: &[Dir<'_>], big_endian: bool) -> Vec<u8> {
+fn path_table(dirs: &[Dir<'_>], order: PathTableOrder) -> Vec<u8> {
     let mut out = Vec::new();
     for d in dirs {
-        iso9660::path_table_record(
-            &mut out,
-            &d.name,
-            d.sector as u32,
-            (d.parent + 1) as u16,
-            big_endian,
-        );
+        PathTableRecord {
+            extent: d.sector as u32,
+            parent: (d.parent + 1) as u16,
+            identifier: d.name.clone(),
+        }
+        .encode(order, &mut out);
     }
     out
 }
 
 fn path_table_len(dirs: &[Dir<'_>]) -> u64 {
     dirs.iter()
-        .map(|d| iso9660::path_table_record_len(d.name.len()) as u64)
+        .map(|d| PathTableRecord::len_for(d.name.len()) as u64)
         .sum()
 }
 
@@ -504,7 +509,7 @@ fn encode_dir(
     dirs: &[Dir<'_>],
     data: &HashMap<*const Entry, (u64, u64)>,
     clock: Clock,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, ImageError> {
     let mut out: Vec<u8> = Vec::with_capacity(d.size as usize);
     for r in &d.recs {
         let l = rec_len(r);
@@ -528,27 +533,21 @@ fn encode_dir(
                 .iter()
                 .position(|d| std::ptr::eq(d.entry, e))
                 .expect("a relocation link points at a planned directory");
-            su[4..rr::LINK_LEN].copy_from_slice(&iso9660::both32(dirs[j].sector as u32));
+            BothEndian::new(dirs[j].sector as u32).write(&mut su[rr::LINK_BLOCK]);
         }
         if let Some(&(off, len, _)) = r.chunks.first() {
-            su.extend_from_slice(&rr::ce(
+            su.extend_from_slice(&susp::ce(
                 (off / SECTOR) as u32,
                 (off % SECTOR) as u32,
                 len as u32,
             ));
         }
-        DirRecord {
-            extent,
-            size,
-            date: clock.dir_date(),
-            flags: r.flags,
-            name: r.name.clone(),
-            system_use: su,
-        }
-        .encode(&mut out);
+        DirectoryRecord::new(extent, size, clock.dir_date(), r.flags, r.name.clone(), su)
+            .map_err(|e| ImageError::Input(e.to_string()))?
+            .encode(&mut out);
     }
     out.resize(d.size as usize, 0);
-    out
+    Ok(out)
 }
 
 /// Plans the image of `root`.
@@ -601,10 +600,10 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
             if r.spill.is_empty() {
                 continue;
             }
-            let groups = rr::chunks(&r.spill);
+            let groups = susp::chunks(&r.spill);
             let last = groups.len() - 1;
             for (gi, g) in groups.into_iter().enumerate() {
-                let len = rr::chunk_len(&r.spill, &g, gi == last);
+                let len = susp::chunk_len(&r.spill, &g, gi == last);
                 if pool % SECTOR + len as u64 > SECTOR {
                     pool = pool.next_multiple_of(SECTOR);
                 }
@@ -662,58 +661,76 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
             content: Content::Bytes(bytes),
         });
     };
-    let root_rec = |dirs: &[Dir<'_>]| DirRecord {
-        extent: dirs[0].sector as u32,
-        size: dirs[0].size as u32,
-        date: clock.dir_date(),
-        flags: flags::DIRECTORY,
-        name: vec![0],
-        system_use: Vec::new(),
-    };
-    let vd = VolumeDescriptor {
-        joliet: false,
+    let vd = Volume {
         system_id: "LINUX".into(),
         volume_id: opts.volume_id.clone(),
         space_size: volume_sectors as u32,
         path_table_size: pt_len as u32,
         path_table_l: pt_l as u32,
         path_table_m: pt_m as u32,
-        root: root_rec(&primary),
+        root: (primary[0].sector as u32, primary[0].size as u32),
         publisher: opts.publisher.clone(),
         preparer: "ISOPROOF".into(),
         application: opts.application.clone(),
         date: clock.volume_date(),
+        root_date: clock.dir_date(),
     };
-    push(pvd, "primary volume descriptor", vd.encode().to_vec());
+    let bad_id = |e: iso9660::IdentifierError| ImageError::Input(e.to_string());
+    push(
+        pvd,
+        "primary volume descriptor",
+        PrimaryVolumeDescriptor::new(&vd).map_err(bad_id)?.encode(),
+    );
     if let Some(s) = boot_record {
         push(
             s,
             "El Torito boot record",
-            iso9660::boot_record(catalog.expect("boot") as u32).to_vec(),
+            BootRecordVolumeDescriptor::new(catalog.expect("boot") as u32).encode(),
         );
     }
     if let Some(s) = svd {
-        let j = VolumeDescriptor {
-            joliet: true,
+        let j = Volume {
             path_table_size: jpt_len as u32,
             path_table_l: jpt_l as u32,
             path_table_m: jpt_m as u32,
-            root: root_rec(&jdirs),
+            root: (jdirs[0].sector as u32, jdirs[0].size as u32),
             volume_id: opts.volume_id.chars().take(16).collect(),
             ..vd.clone()
         };
-        push(s, "Joliet volume descriptor", j.encode().to_vec());
+        push(
+            s,
+            "Joliet volume descriptor",
+            SupplementaryVolumeDescriptor::joliet(&j)
+                .map_err(bad_id)?
+                .encode(),
+        );
     }
     push(
         term,
         "volume descriptor set terminator",
-        iso9660::terminator().to_vec(),
+        Terminator::new().encode(),
     );
-    push(pt_l, "path table (L)", path_table(&primary, false));
-    push(pt_m, "path table (M)", path_table(&primary, true));
+    push(
+        pt_l,
+        "path table (L)",
+        path_table(&primary, PathTableOrder::L),
+    );
+    push(
+        pt_m,
+        "path table (M)",
+        path_table(&primary, PathTableOrder::M),
+    );
     if opts.joliet {
-        push(jpt_l, "Joliet path table (L)", path_table(&jdirs, false));
-        push(jpt_m, "Joliet path table (M)", path_table(&jdirs, true));
+        push(
+            jpt_l,
+            "Joliet path table (L)",
+            path_table(&jdirs, PathTableOrder::L),
+        );
+        push(
+            jpt_m,
+            "Joliet path table (M)",
+            path_table(&jdirs, PathTableOrder::M),
+        );
     }
     if let Some(s) = catalog {
         let mut entries = Vec::new();
@@ -732,14 +749,14 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
                 load_count: if count <= 0xFFFF { count as u16 } else { 0 },
             });
         }
-        push(
-            s,
-            "El Torito boot catalog",
-            eltorito::catalog(&entries).to_vec(),
-        );
+        push(s, "El Torito boot catalog", eltorito::catalog(&entries));
     }
     for d in &primary {
-        push(d.sector, "directory", encode_dir(d, &primary, &data, clock));
+        push(
+            d.sector,
+            "directory",
+            encode_dir(d, &primary, &data, clock)?,
+        );
     }
     let mut pool_bytes = vec![0u8; (pool - pool_start) as usize];
     for d in &primary {
@@ -747,7 +764,7 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
             for (gi, (off, _, g)) in r.chunks.iter().enumerate() {
                 let mut b: Vec<u8> = r.spill[g.clone()].concat();
                 if let Some(&(noff, nlen, _)) = r.chunks.get(gi + 1) {
-                    b.extend_from_slice(&rr::ce(
+                    b.extend_from_slice(&susp::ce(
                         (noff / SECTOR) as u32,
                         (noff % SECTOR) as u32,
                         nlen as u32,
@@ -769,7 +786,7 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
         push(
             d.sector,
             "Joliet directory",
-            encode_dir(d, &jdirs, &data, clock),
+            encode_dir(d, &jdirs, &data, clock)?,
         );
     }
     if let (Some(s), Some(img)) = (bios, &opts.bios_boot) {
@@ -829,21 +846,21 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
         // 32-sector geometry (1 MiB), as isohybrid and xorriso (`-partition_cyl_align`) pad:
         // a BIOS that derives CHS geometry from the size (SeaBIOS) cannot read the boot
         // sector of a disk smaller than one cylinder.
-        let tail_sectors = 1 + hybrid::ENTRY_SECTORS;
+        let tail_sectors = 1 + gpt::ENTRY_SECTORS;
         let disk_sectors =
-            (volume_sectors * 4 + tail_sectors).next_multiple_of(hybrid::CYLINDER_SECTORS);
+            (volume_sectors * 4 + tail_sectors).next_multiple_of(gpt::CYLINDER_SECTORS);
         let iso_last = esp.map_or(volume_sectors * 4, |(s, _)| s * 4) - 1;
         let mut partitions = vec![Partition {
-            type_guid: hybrid::BASIC_DATA_TYPE,
-            guid: hybrid::derived_guid(&digest, "partition 1"),
+            type_guid: gpt::BASIC_DATA_TYPE,
+            guid: Guid::derived(&digest, "partition 1"),
             first: 64,
             last: iso_last,
             name: "ISO9660".into(),
         }];
         if let Some((s, len)) = esp {
             partitions.push(Partition {
-                type_guid: hybrid::ESP_TYPE,
-                guid: hybrid::derived_guid(&digest, "partition 2"),
+                type_guid: gpt::ESP_TYPE,
+                guid: Guid::derived(&digest, "partition 2"),
                 first: s * 4,
                 last: s * 4 + len.div_ceil(512) - 1,
                 name: "EFI system partition".into(),
@@ -851,22 +868,25 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
         }
         let gpt = Gpt {
             disk_sectors,
-            disk_guid: hybrid::derived_guid(&digest, "disk"),
+            disk_guid: Guid::derived(&digest, "disk"),
             mbr_signature: u32::from_le_bytes(digest[..4].try_into().expect("4 bytes")),
             partitions,
         };
-        extents.push(Extent {
-            offset: 0,
-            what: "protective MBR and primary GPT".into(),
-            content: Content::Bytes(gpt.head(&mbr_code(opts, bios)?)),
-        });
-        let tail = gpt.tail();
-        size = disk_sectors * hybrid::LBA;
-        extents.push(Extent {
-            offset: size - tail.len() as u64,
-            what: "backup GPT".into(),
-            content: Content::Bytes(tail),
-        });
+        size = disk_sectors * mbr::LBA;
+        let entries = gpt.entries();
+        let entries_len = entries.len() as u64;
+        let mut put = |offset: u64, what: &str, bytes: Vec<u8>| {
+            extents.push(Extent {
+                offset,
+                what: what.into(),
+                content: Content::Bytes(bytes),
+            })
+        };
+        put(0, "MBR", gpt.mbr(&mbr_code(opts, bios)?).encode());
+        put(mbr::LBA, "primary GPT header", gpt.primary_header());
+        put(2 * mbr::LBA, "primary GPT entries", entries.clone());
+        put(size - mbr::LBA - entries_len, "backup GPT entries", entries);
+        put(size - mbr::LBA, "backup GPT header", gpt.backup_header());
     }
     extents.sort_by_key(|e| e.offset);
     debug_assert!(extents
@@ -882,11 +902,11 @@ pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, ImageError> {
 /// The MBR boot code with the BIOS boot image's 512-byte LBA patched in (ISO sector × 4).
 fn mbr_code(opts: &Options, bios: Option<u64>) -> Result<Vec<u8>, ImageError> {
     let mut code = opts.mbr_code.clone();
-    if code.len() > hybrid::MBR_CODE_LEN {
+    if code.len() > mbr::CODE_LEN {
         return Err(ImageError::Input(format!(
             "MBR boot code is {} bytes; at most {} fit before the disk signature",
             code.len(),
-            hybrid::MBR_CODE_LEN
+            mbr::CODE_LEN
         )));
     }
     if let Some(at) = opts.mbr_lba_offset {
@@ -896,7 +916,7 @@ fn mbr_code(opts: &Options, bios: Option<u64>) -> Result<Vec<u8>, ImageError> {
         let field = code.get_mut(at..at + 8).ok_or_else(|| {
             ImageError::Input(format!("MBR boot code has no LBA field at byte {at}"))
         })?;
-        field.copy_from_slice(&(sector * (SECTOR / hybrid::LBA)).to_le_bytes());
+        field.copy_from_slice(&(sector * (SECTOR / mbr::LBA)).to_le_bytes());
     }
     Ok(code)
 }

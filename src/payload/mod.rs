@@ -508,20 +508,22 @@ pub fn uefi_app(report: &Report, kind: Kind) -> Result<Vec<u8>, String> {
         }
         a.set_label(&mut guid_loaded_image)?;
         // EFI_LOADED_IMAGE_PROTOCOL_GUID 5B1B31A1-9562-11D2-8E3F-00A0C969723B
-        a.db(&crate::image::hybrid::guid(
+        a.db(&crate::image::gpt::Guid::new(
             0x5B1B_31A1,
             0x9562,
             0x11D2,
             [0x8E, 0x3F, 0x00, 0xA0, 0xC9, 0x69, 0x72, 0x3B],
-        ))?;
+        )
+        .0)?;
         a.set_label(&mut guid_file_system)?;
         // EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID 964E5B22-6459-11D2-8E39-00A0C969723B
-        a.db(&crate::image::hybrid::guid(
+        a.db(&crate::image::gpt::Guid::new(
             0x964E_5B22,
             0x6459,
             0x11D2,
             [0x8E, 0x39, 0x00, 0xA0, 0xC9, 0x69, 0x72, 0x3B],
-        ))?;
+        )
+        .0)?;
         a.set_label(&mut path)?;
         let mut utf16: Vec<u8> = Vec::new();
         for u in format!("\\{}", ESP_PROBE_FILE.replace('/', "\\")).encode_utf16() {
@@ -760,13 +762,13 @@ mod tests {
             "CRC-32 polynomial"
         );
         // The protocol GUIDs and the UTF-16 path are in the section.
-        let li = crate::image::hybrid::guid(
+        let li = crate::image::gpt::Guid::new(
             0x5B1B_31A1,
             0x9562,
             0x11D2,
             [0x8E, 0x3F, 0x00, 0xA0, 0xC9, 0x69, 0x72, 0x3B],
         );
-        assert!(pe.windows(16).any(|w| w == li));
+        assert!(pe.windows(16).any(|w| w == li.0));
         let path: Vec<u8> = "\\isoproof\\config.json"
             .encode_utf16()
             .flat_map(u16::to_le_bytes)
