@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::clock::Clock;
+use super::{attr, lfn_checksum, BootSector, DirEntry, LfnEntry};
+use crate::image::clock::Clock;
+use crate::image::record::{Bytes, Field, Le, Record};
 
 /// Bytes per sector.
 const SECTOR: usize = 512;
@@ -14,30 +16,18 @@ const ROOT_ENTRIES: usize = 512;
 /// The fixed volume serial (as NixOS's `mkfs.vfat -i 12345678`).
 pub const SERIAL: u32 = 0x1234_5678;
 
-const ATTR_DIR: u8 = 0x10;
-const ATTR_ARCHIVE: u8 = 0x20;
-const ATTR_VOLUME: u8 = 0x08;
-const ATTR_LFN: u8 = 0x0F;
-
 /// An error building the ESP.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FatError {
     /// A path component is empty, `.`/`..`, or has a character FAT cannot store.
+    #[error("ESP path {0:?} has a name FAT cannot store")]
     BadName(String),
     /// A path is both a file and a directory.
+    #[error("ESP path {0:?} is both a file and a directory")]
     Conflict(String),
     /// More than the root directory's 512 entries, or beyond FAT16.
+    #[error("the ESP does not fit FAT16: {0}")]
     TooBig(String),
-}
-
-impl std::fmt::Display for FatError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FatError::BadName(n) => write!(f, "ESP path {n:?} has a name FAT cannot store"),
-            FatError::Conflict(n) => write!(f, "ESP path {n:?} is both a file and a directory"),
-            FatError::TooBig(why) => write!(f, "the ESP does not fit FAT16: {why}"),
-        }
-    }
 }
 
 #[derive(Default)]
@@ -213,7 +203,7 @@ fn basis(name: &str, taken: &dyn Fn(&[u8; 11]) -> bool) -> [u8; 11] {
         Some(i) if i > 0 => (clean(&name[..i]), clean(&name[i + 1..])),
         _ => (clean(name), Vec::new()),
     };
-    super::first_free(
+    crate::image::first_free(
         false,
         |tail| {
             let mut out = [b' '; 11];
@@ -233,28 +223,30 @@ fn basis(name: &str, taken: &dyn Fn(&[u8; 11]) -> bool) -> [u8; 11] {
     )
 }
 
-/// The LFN checksum of a short name (FAT spec "ChkSum").
-fn lfn_checksum(short: &[u8; 11]) -> u8 {
-    short
-        .iter()
-        .fold(0u8, |s, &b| s.rotate_right(1).wrapping_add(b))
-}
-
-fn dirent(name: &[u8; 11], attr: u8, cluster: u16, size: u32, clock: Clock) -> [u8; 32] {
+/// A directory entry; every date is the image clock's.
+fn dirent(name: &[u8; 11], attributes: u8, cluster: u16, size: u32, clock: Clock) -> [u8; 32] {
     let (date, time) = clock.fat_date_time();
-    let mut e = [0u8; 32];
-    e[..11].copy_from_slice(name);
-    e[11] = attr;
-    e[14..16].copy_from_slice(&time.to_le_bytes()); // creation time
-    e[16..18].copy_from_slice(&date.to_le_bytes()); // creation date
-    e[18..20].copy_from_slice(&date.to_le_bytes()); // access date
-    e[22..24].copy_from_slice(&time.to_le_bytes()); // write time
-    e[24..26].copy_from_slice(&date.to_le_bytes()); // write date
-    e[26..28].copy_from_slice(&cluster.to_le_bytes());
-    e[28..32].copy_from_slice(&size.to_le_bytes());
-    e
+    let e = DirEntry {
+        name: Bytes(*name),
+        attributes,
+        nt_reserved: 0,
+        creation_tenths: 0,
+        creation_time: Le::new(time),
+        creation_date: Le::new(date),
+        access_date: Le::new(date),
+        first_cluster_high: Le::new(0),
+        write_time: Le::new(time),
+        write_date: Le::new(date),
+        first_cluster: Le::new(cluster),
+        file_size: Le::new(size),
+    };
+    let mut b = [0u8; 32];
+    b.copy_from_slice(&e.encode());
+    b
 }
 
+/// The LFN entries of a long name, last part first: the name, a 0x0000 terminator when it
+/// does not fill the last entry, then 0xFFFF padding.
 fn lfn_entries(name: &str, short: &[u8; 11]) -> Vec<[u8; 32]> {
     let mut units: Vec<u16> = name.encode_utf16().collect();
     let n = units.len().div_ceil(13);
@@ -268,19 +260,11 @@ fn lfn_entries(name: &str, short: &[u8; 11]) -> Vec<[u8; 32]> {
     (0..n)
         .rev()
         .map(|i| {
-            let mut e = [0u8; 32];
-            e[0] = (i as u8 + 1) | if i + 1 == n { 0x40 } else { 0 };
-            e[11] = ATTR_LFN;
-            e[13] = sum;
-            let chunk = &units[i * 13..i * 13 + 13];
-            let slots = (1..11)
-                .step_by(2)
-                .chain((14..26).step_by(2))
-                .chain((28..32).step_by(2));
-            for (u, off) in chunk.iter().zip(slots) {
-                e[off..off + 2].copy_from_slice(&u.to_le_bytes());
-            }
-            e
+            let chunk: [u16; 13] = units[i * 13..i * 13 + 13].try_into().expect("13 units");
+            let order = (i as u8 + 1) | if i + 1 == n { 0x40 } else { 0 };
+            let mut b = [0u8; 32];
+            b.copy_from_slice(&LfnEntry::new(order, &chunk, sum).encode());
+            b
         })
         .collect()
 }
@@ -322,9 +306,9 @@ impl Writer {
         if own != 0 {
             let mut dot = [b' '; 11];
             dot[0] = b'.';
-            out.push(dirent(&dot, ATTR_DIR, own, 0, self.clock));
+            out.push(dirent(&dot, attr::DIRECTORY, own, 0, self.clock));
             dot[1] = b'.';
-            out.push(dirent(&dot, ATTR_DIR, parent, 0, self.clock));
+            out.push(dirent(&dot, attr::DIRECTORY, parent, 0, self.clock));
         }
         // Names in order; directories and files interleaved by name.
         let mut names: Vec<(&String, bool)> = d
@@ -349,7 +333,7 @@ impl Writer {
                 let sub = &d.dirs[name];
                 let n = ((entry_count(sub) + 2) * 32).div_ceil(cs).max(1);
                 let c = self.alloc(n);
-                out.push(dirent(&short, ATTR_DIR, c, 0, self.clock));
+                out.push(dirent(&short, attr::DIRECTORY, c, 0, self.clock));
                 let entries = self.dir(sub, c, own);
                 let off = self.cluster_offset(c);
                 for (i, e) in entries.iter().enumerate() {
@@ -360,7 +344,7 @@ impl Writer {
                 let c = self.alloc(data.len().div_ceil(cs));
                 out.push(dirent(
                     &short,
-                    ATTR_ARCHIVE,
+                    attr::ARCHIVE,
                     c,
                     data.len() as u32,
                     self.clock,
@@ -387,7 +371,7 @@ fn write(root: &Dir, label: &str, clock: Clock, g: Geometry) -> Vec<u8> {
     {
         label11[i] = b.to_ascii_uppercase();
     }
-    boot_sector(&mut img[..SECTOR], g, &label11);
+    boot_sector(g, &label11).write(&mut img[..SECTOR]);
     let data_start = (1 + 2 * g.fat_sectors + root_sectors) * SECTOR;
     let mut w = Writer {
         img,
@@ -397,7 +381,7 @@ fn write(root: &Dir, label: &str, clock: Clock, g: Geometry) -> Vec<u8> {
         data_start,
         clock,
     };
-    let mut entries = vec![dirent(&label11, ATTR_VOLUME, 0, 0, clock)];
+    let mut entries = vec![dirent(&label11, attr::VOLUME_ID, 0, 0, clock)];
     entries.extend(w.dir(root, 0, 0));
     let root_off = (1 + 2 * g.fat_sectors) * SECTOR;
     for (i, e) in entries.iter().enumerate() {
@@ -434,185 +418,36 @@ fn write(root: &Dir, label: &str, clock: Clock, g: Geometry) -> Vec<u8> {
     w.img
 }
 
-fn boot_sector(b: &mut [u8], g: Geometry, label: &[u8; 11]) {
-    b[0..3].copy_from_slice(&[0xEB, 0x3C, 0x90]);
-    b[3..11].copy_from_slice(b"ISOPROOF");
-    b[11..13].copy_from_slice(&(SECTOR as u16).to_le_bytes());
-    b[13] = g.sectors_per_cluster;
-    b[14..16].copy_from_slice(&1u16.to_le_bytes()); // reserved sectors
-    b[16] = 2; // FATs
-    b[17..19].copy_from_slice(&(ROOT_ENTRIES as u16).to_le_bytes());
-    if g.total_sectors < 0x10000 {
-        b[19..21].copy_from_slice(&(g.total_sectors as u16).to_le_bytes());
-    } else {
-        b[32..36].copy_from_slice(&(g.total_sectors as u32).to_le_bytes());
-    }
-    b[21] = 0xF8; // media: fixed disk
-    b[22..24].copy_from_slice(&(g.fat_sectors as u16).to_le_bytes());
-    b[24..26].copy_from_slice(&32u16.to_le_bytes()); // sectors per track
-    b[26..28].copy_from_slice(&64u16.to_le_bytes()); // heads
-    b[36] = 0x80; // drive number
-    b[38] = 0x29; // extended boot signature
-    b[39..43].copy_from_slice(&SERIAL.to_le_bytes());
-    b[43..54].copy_from_slice(label);
-    b[54..62].copy_from_slice(if g.fat_bits == 12 {
-        b"FAT12   "
-    } else {
-        b"FAT16   "
-    });
-    b[510] = 0x55;
-    b[511] = 0xAA;
-}
-
-/// One file read back from a FAT image: its `/`-separated path and its bytes.
-pub type ReadFile = (String, Vec<u8>);
-
-/// Reads every file of a FAT12/16 image (any writer's, not only ours), for `diff` to compare
-/// ESPs file by file. Names are the long names where there are LFN entries, else the 8.3
-/// names. A malformed image gives an error, never a panic: `diff` reads images it did not
-/// make. Cluster chains are cut at the cluster count, so a loop in the FAT cannot hang it.
-pub fn read(img: &[u8]) -> Result<Vec<ReadFile>, String> {
-    let u16_at = |o: usize| -> Result<usize, String> {
-        img.get(o..o + 2)
-            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
-            .ok_or_else(|| "the image is shorter than a boot sector".to_string())
-    };
-    let bytes_per_sector = u16_at(11)?;
-    let per_cluster = usize::from(*img.get(13).ok_or("no boot sector")?);
-    let reserved = u16_at(14)?;
-    let fats = usize::from(*img.get(16).ok_or("no boot sector")?);
-    let root_entries = u16_at(17)?;
-    let fat_sectors = u16_at(22)?;
-    let total = match u16_at(19)? {
-        0 => img
-            .get(32..36)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-            .ok_or("no boot sector")?,
-        n => n,
-    };
-    if !matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096)
-        || per_cluster == 0
-        || fat_sectors == 0
-        || fats == 0
-    {
-        return Err("not a FAT12/16 boot sector".into());
-    }
-    let fat_start = reserved * bytes_per_sector;
-    let root_start = fat_start + fats * fat_sectors * bytes_per_sector;
-    let data_start = root_start + root_entries * 32;
-    let cluster_size = per_cluster * bytes_per_sector;
-    let clusters = (total * bytes_per_sector).saturating_sub(data_start) / cluster_size;
-    // FAT12 below 4085 clusters (Microsoft's rule), FAT16 from there.
-    let next = |c: usize| -> Option<usize> {
-        let v = if clusters < 4085 {
-            let o = fat_start + c + c / 2;
-            let w = usize::from(u16::from_le_bytes([*img.get(o)?, *img.get(o + 1)?]));
-            let v = if c % 2 == 0 { w & 0xFFF } else { w >> 4 };
-            if v >= 0xFF8 {
-                return None;
-            }
-            v
+fn boot_sector(g: Geometry, label: &[u8; 11]) -> BootSector {
+    let small = g.total_sectors < 0x10000;
+    BootSector {
+        jump_boot: Bytes([0xEB, 0x3C, 0x90]),
+        oem_name: Bytes(*b"ISOPROOF"),
+        bytes_per_sector: Le::new(SECTOR as u16),
+        sectors_per_cluster: g.sectors_per_cluster,
+        reserved_sectors: Le::new(1),
+        fat_count: 2,
+        root_entries: Le::new(ROOT_ENTRIES as u16),
+        total_sectors_16: Le::new(if small { g.total_sectors as u16 } else { 0 }),
+        media: 0xF8, // fixed disk
+        fat_sectors: Le::new(g.fat_sectors as u16),
+        sectors_per_track: Le::new(32),
+        heads: Le::new(64),
+        hidden_sectors: Le::new(0),
+        total_sectors_32: Le::new(if small { 0 } else { g.total_sectors as u32 }),
+        drive_number: 0x80,
+        reserved_1: 0,
+        boot_signature: 0x29,
+        volume_id: Le::new(SERIAL),
+        volume_label: Bytes(*label),
+        fs_type: Bytes(if g.fat_bits == 12 {
+            *b"FAT12   "
         } else {
-            let o = fat_start + 2 * c;
-            let v = usize::from(u16::from_le_bytes([*img.get(o)?, *img.get(o + 1)?]));
-            if v >= 0xFFF8 {
-                return None;
-            }
-            v
-        };
-        (2..clusters + 2).contains(&v).then_some(v)
-    };
-    let chain = |first: usize| -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut c = Some(first).filter(|c| (2..clusters + 2).contains(c));
-        let mut steps = 0;
-        while let Some(x) = c {
-            let at = data_start + (x - 2) * cluster_size;
-            match img.get(at..at + cluster_size) {
-                Some(b) => out.extend_from_slice(b),
-                None => break,
-            }
-            steps += 1;
-            c = if steps > clusters { None } else { next(x) };
-        }
-        out
-    };
-    let root = img
-        .get(root_start..data_start)
-        .ok_or("the root directory lies beyond the image")?
-        .to_vec();
-    let mut files = Vec::new();
-    let mut todo = vec![(String::new(), root, 0usize)];
-    while let Some((dir, entries, depth)) = todo.pop() {
-        if depth > 64 {
-            return Err(format!("directories nested deeper than 64 levels at {dir}"));
-        }
-        let mut long: Vec<(u8, String)> = Vec::new();
-        for e in entries.chunks_exact(32) {
-            match e[0] {
-                0 => break,
-                0xE5 => {
-                    long.clear();
-                    continue;
-                }
-                _ => {}
-            }
-            let attr = e[11];
-            if attr == ATTR_LFN {
-                let units: Vec<u16> = [1..11, 14..26, 28..32]
-                    .into_iter()
-                    .flat_map(|r| {
-                        e[r].chunks_exact(2)
-                            .map(|u| u16::from_le_bytes([u[0], u[1]]))
-                    })
-                    .take_while(|&u| u != 0 && u != 0xFFFF)
-                    .collect();
-                long.push((e[0] & 0x1F, String::from_utf16_lossy(&units)));
-                continue;
-            }
-            let name = if long.is_empty() {
-                // Byte 12: Windows NT's lower-case flags for the base (0x08) and the extension
-                // (0x10), which mtools and Windows use instead of LFN entries for `grub.cfg`.
-                let case = |b: &[u8], lower: bool| {
-                    let t = String::from_utf8_lossy(b).trim_end().to_string();
-                    if lower {
-                        t.to_ascii_lowercase()
-                    } else {
-                        t
-                    }
-                };
-                let base = case(&e[0..8], e[12] & 0x08 != 0);
-                let ext = case(&e[8..11], e[12] & 0x10 != 0);
-                if ext.is_empty() {
-                    base
-                } else {
-                    format!("{base}.{ext}")
-                }
-            } else {
-                long.sort_by_key(|(n, _)| *n);
-                long.drain(..).map(|(_, p)| p).collect()
-            };
-            long.clear();
-            if attr & ATTR_VOLUME != 0 || name == "." || name == ".." {
-                continue;
-            }
-            let path = format!("{dir}/{name}");
-            let first = usize::from(u16::from_le_bytes([e[26], e[27]]));
-            if attr & ATTR_DIR != 0 {
-                todo.push((path, chain(first), depth + 1));
-            } else {
-                let size = u32::from_le_bytes([e[28], e[29], e[30], e[31]]) as usize;
-                let mut data = chain(first);
-                if data.len() < size {
-                    return Err(format!("{path}: its clusters hold less than its size"));
-                }
-                data.truncate(size);
-                files.push((path, data));
-            }
-        }
+            *b"FAT16   "
+        }),
+        boot_code: Bytes::zeroed(),
+        signature: Bytes([0x55, 0xAA]),
     }
-    files.sort();
-    Ok(files)
 }
 
 #[cfg(test)]
@@ -627,54 +462,9 @@ mod tests {
         build(
             &files,
             "EFIBOOT",
-            Clock::at(super::super::clock::DEFAULT_EPOCH),
+            Clock::at(crate::image::clock::DEFAULT_EPOCH),
         )
         .unwrap()
-    }
-
-    #[test]
-    fn reads_back_what_it_wrote() {
-        let files = vec![
-            ("EFI/BOOT/BOOTX64.EFI".to_string(), vec![0xAB; 70_000]),
-            ("EFI/BOOT/grub.cfg".to_string(), b"set timeout=0\n".to_vec()),
-            ("isoproof/a long name.json".to_string(), b"{}".to_vec()),
-            ("empty".to_string(), Vec::new()),
-        ];
-        let (img, _) = build(
-            &files,
-            "EFIBOOT",
-            Clock::at(super::super::clock::DEFAULT_EPOCH),
-        )
-        .unwrap();
-        let mut want: Vec<ReadFile> = files
-            .into_iter()
-            .map(|(p, b)| (format!("/{p}"), b))
-            .collect();
-        want.sort();
-        assert_eq!(read(&img).unwrap(), want);
-    }
-
-    #[test]
-    fn malformed_images_are_errors_not_panics() {
-        let (img, g) = esp();
-        assert!(read(&img[..10]).is_err());
-        assert!(read(&[0u8; 512]).is_err());
-        // Every cluster of the FAT pointing at cluster 2: a loop, cut at the cluster count.
-        let mut looped = img.clone();
-        let fat = 512;
-        for c in 2..g.clusters + 2 {
-            let o = fat + c + c / 2;
-            let w = u16::from_le_bytes([looped[o], looped[o + 1]]);
-            let w = if c % 2 == 0 {
-                (w & 0xF000) | 2
-            } else {
-                (w & 0x000F) | (2 << 4)
-            };
-            looped[o..o + 2].copy_from_slice(&w.to_le_bytes());
-        }
-        let _ = read(&looped);
-        // Truncated data region: the file's clusters hold less than its size.
-        assert!(read(&img[..img.len() / 2]).is_err());
     }
 
     #[test]
