@@ -183,3 +183,20 @@ impl Diagnostic {
         out
     }
 }
+
+/// Every diagnostic rendered for a terminal, then how many there were.
+pub fn render_all(sources: &Sources, errors: &[Diagnostic]) -> String {
+    let mut s: String = errors.iter().map(|e| e.render(sources) + "\n").collect();
+    let _ = writeln!(
+        s,
+        "{} error{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    s
+}
+
+/// The JSON document of the conformance contract: `{"errors": [...]}`.
+pub fn errors_json(sources: &Sources, errors: &[Diagnostic]) -> serde_json::Value {
+    json!({ "errors": errors.iter().map(|e| e.to_json(sources)).collect::<Vec<_>>() })
+}

@@ -14,7 +14,6 @@
 //!   `isoproof-harness` crate);
 //! - [`output`]: renderings of a resolved config (JSON, YAML, text);
 //! - [`diag`]: diagnostics shared by every stage;
-//! - [`interrupt`]: Ctrl-C as a flag that long-running stages poll.
 //!
 //! The binary (`src/main.rs`) is a thin CLI over these.
 #![deny(missing_docs)]
@@ -26,7 +25,6 @@ pub mod build;
 pub mod diag;
 pub mod golden;
 pub mod image;
-pub mod interrupt;
 pub mod output;
 pub mod payload;
 pub mod resolve;

@@ -25,13 +25,9 @@ fn machine(need_uefi: bool) -> Result<Machine, Failed> {
         .ok()
         .and_then(|a| Choice::parse(&a))
         .unwrap_or(Choice::Tcg);
-    boot::machine(&MachineOptions {
-        accel,
-        ovmf: None,
-        need_uefi,
-    })
-    .map(|(m, _)| m)
-    .map_err(|e| format!("{e}\n(.ci/run installs qemu-system-x86 and ovmf)").into())
+    boot::machine(&MachineOptions { accel, ovmf: None }, need_uefi)
+        .map(|(m, _)| m)
+        .map_err(|e| format!("{e}\n(.ci/run installs qemu-system-x86 and ovmf)").into())
 }
 
 fn boot_once(
@@ -55,7 +51,7 @@ fn boot_once(
 /// One (scenario, mode): build, boot, check the report against the resolved config.
 fn scenario_mode(scenario: &Path, mode: Mode) -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
-    let built = boot::build_scenario(scenario, dir.path()).map_err(|e| e.to_string())?;
+    let built = boot::build_scenario(scenario, dir.path(), &|| false).map_err(|e| e.to_string())?;
     let m = machine(mode.firmware == Firmware::Uefi)?;
     let work = dir.path().join("work");
     std::fs::create_dir(&work)?;
@@ -107,7 +103,7 @@ fn silent_installer(dir: &Path) -> Result<boot::Built, Failed> {
         "installation-cd-minimal.yaml",
         "      isoImage.bootPayload: silent\n",
     );
-    Ok(boot::build_scenario(&s, dir).map_err(|e| e.to_string())?)
+    Ok(boot::build_scenario(&s, dir, &|| false).map_err(|e| e.to_string())?)
 }
 
 fn silent_guest_is_killed_at_its_deadline(mode: Mode) -> Result<(), Failed> {
@@ -157,7 +153,7 @@ fn wrong_hostname_fails(mode: Mode) -> Result<(), Failed> {
     let mut lying = planned.plan.clone();
     lying.report.hostname = "impostor".into();
     let image = dir.path().join("lying.iso");
-    isoproof::build::build(&lying, &image).map_err(|e| e.to_string())?;
+    isoproof::build::build(&lying, &image, &|| false, &mut |_| {}).map_err(|e| e.to_string())?;
     let m = machine(mode.firmware == Firmware::Uefi)?;
     let work = dir.path().join("work");
     std::fs::create_dir(&work)?;
@@ -219,7 +215,8 @@ fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
         dir.path().join("failures").as_os_str(),
     ])?;
     let err = String::from_utf8_lossy(&o.stderr);
-    if o.status.code() != Some(1) || !err.contains("\"login:\" never appeared") {
+    // Exit 7: a boot failed its check.
+    if o.status.code() != Some(7) || !err.contains("\"login:\" never appeared") {
         return Err(format!("boot --expect: {:?} {err}", o.status).into());
     }
     if !dir

@@ -152,23 +152,3 @@ fn errors_leave_no_image_and_no_temporary_file() {
         .collect();
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
 }
-
-#[test]
-fn a_file_that_changes_size_is_an_error() {
-    use isoproof::image::{clock::Clock, plan, tree, write};
-    let t = tempfile::tempdir().unwrap();
-    let src = sub(t.path(), "src");
-    fs::write(src.join("grows"), "short").unwrap();
-    let root = tree::scan(&src).unwrap();
-    let p = plan::plan(&root, &plan::Options::new("X", Clock::at(0))).unwrap();
-    fs::write(src.join("grows"), "much longer now").unwrap();
-    let out = t.path().join("out.iso");
-    let e = write::write(&p, &out).unwrap_err();
-    assert!(e.to_string().contains("changed size"), "{e}");
-    assert!(!out.exists());
-    assert_eq!(
-        fs::read_dir(t.path()).unwrap().count(),
-        1,
-        "only src/ remains"
-    );
-}

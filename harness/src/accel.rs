@@ -87,19 +87,41 @@ pub fn decide(choice: Choice, qemu: &Path) -> Decision {
     }
 }
 
+/// Why KVM is not used.
+#[derive(Debug, thiserror::Error)]
+pub enum KvmUnusable {
+    /// `/dev/kvm` cannot be opened.
+    #[error("/dev/kvm: {0}")]
+    NoDevice(std::io::Error),
+    /// The self-test's files or QEMU could not be set up.
+    #[error(transparent)]
+    Setup(#[from] crate::Error),
+    /// The self-test did not finish within its budget.
+    #[error("the self-test did not boot within {:.1} s", .0.as_secs_f64())]
+    TooSlow(Duration),
+    /// The self-test ended another way (QEMU's last complaint with it).
+    #[error("the self-test ended with {ended:?}: {last}")]
+    Failed {
+        /// How QEMU ended.
+        ended: Ended,
+        /// QEMU's last line on standard error.
+        last: String,
+    },
+}
+
 /// Boots the self-test disk under KVM (SeaBIOS, IDE disk, nothing else).
-pub fn self_test(qemu: &Path) -> Result<Duration, String> {
+pub fn self_test(qemu: &Path) -> Result<Duration, KvmUnusable> {
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/kvm")
-        .map_err(|e| format!("/dev/kvm: {e}"))?;
-    let scratch = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+        .map_err(KvmUnusable::NoDevice)?;
+    let scratch = tempfile::tempdir().map_err(|e| crate::Error::io(std::env::temp_dir(), e))?;
     let disk = scratch.path().join("kvm-self-test.img");
     // One whole cylinder: SeaBIOS cannot read the boot sector of a smaller disk.
     let mut bytes = vec![0u8; 1 << 20];
     bytes[..512].copy_from_slice(&self_test_sector());
-    std::fs::write(&disk, bytes).map_err(|e| format!("{}: {e}", disk.display()))?;
+    std::fs::write(&disk, bytes).map_err(|e| crate::Error::io(&disk, e))?;
     let serial = scratch.path().join("kvm-self-test.log");
     let args: Vec<OsString> = [
         "-nodefaults",
@@ -140,17 +162,14 @@ pub fn self_test(qemu: &Path) -> Result<Duration, String> {
             screenshot: None,
         },
     )
-    .map_err(|e| format!("{}: {e}", qemu.display()))?;
+    .map_err(|e| crate::Error::io(qemu, e))?;
     match out.ended {
         Ended::Exited(33) => Ok(out.elapsed),
-        Ended::TimedOut => Err(format!(
-            "the self-test did not boot within {:.1} s",
-            SELF_TEST_BUDGET.as_secs_f64()
-        )),
-        other => Err(format!(
-            "the self-test ended with {other:?}: {}",
-            out.stderr.lines().last().unwrap_or("").trim()
-        )),
+        Ended::TimedOut => Err(KvmUnusable::TooSlow(SELF_TEST_BUDGET)),
+        ended => Err(KvmUnusable::Failed {
+            ended,
+            last: out.stderr.lines().last().unwrap_or("").trim().to_string(),
+        }),
     }
 }
 

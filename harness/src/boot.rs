@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::qemu::{Accel, Firmware, Launch, Mode, Ovmf};
 use crate::run::{self, Ended, Limits};
+use crate::Error;
 
 /// The emulator and firmware every boot of a session uses.
 #[derive(Clone, Debug)]
@@ -57,17 +58,13 @@ pub struct Attempt {
 }
 
 /// The QEMU arguments for a boot with files in `work` (a fresh variable store for UEFI).
-pub fn launch(machine: &Machine, image: &Path, mode: Mode, work: &Path) -> Result<Launch, String> {
+pub fn launch(machine: &Machine, image: &Path, mode: Mode, work: &Path) -> Result<Launch, Error> {
     let ovmf = match mode.firmware {
         Firmware::Bios => None,
         Firmware::Uefi => {
-            let o = machine
-                .ovmf
-                .as_ref()
-                .ok_or("UEFI boot needs OVMF, and none was found")?;
+            let o = machine.ovmf.as_ref().ok_or(Error::OvmfNeeded)?;
             let vars = work.join("OVMF_VARS.fd");
-            std::fs::copy(&o.vars, &vars)
-                .map_err(|e| format!("copying {}: {e}", o.vars.display()))?;
+            std::fs::copy(&o.vars, &vars).map_err(|e| Error::io(&o.vars, e))?;
             Some((o.code.clone(), vars))
         }
     };
@@ -83,9 +80,9 @@ pub fn launch(machine: &Machine, image: &Path, mode: Mode, work: &Path) -> Resul
 }
 
 /// Boots once.
-pub fn boot(machine: &Machine, req: &Request<'_>) -> Result<Attempt, String> {
+pub fn boot(machine: &Machine, req: &Request<'_>) -> Result<Attempt, Error> {
     if !req.image.is_file() {
-        return Err(format!("{}: no such image", req.image.display()));
+        return Err(Error::Missing(req.image.to_path_buf()));
     }
     let l = launch(machine, req.image, req.mode, req.work)?;
     let args = l.args();
@@ -103,7 +100,7 @@ pub fn boot(machine: &Machine, req: &Request<'_>) -> Result<Attempt, String> {
             screenshot: Some((&qmp, png)),
         },
     )
-    .map_err(|e| format!("{}: {e}", machine.qemu.display()))?;
+    .map_err(|e| Error::io(&machine.qemu, e))?;
     let _ = std::fs::remove_file(&qmp);
     let mut command = vec![machine.qemu.clone().into_os_string()];
     command.extend(args);
@@ -122,7 +119,7 @@ pub fn boot(machine: &Machine, req: &Request<'_>) -> Result<Attempt, String> {
 }
 
 /// Finds `qemu-system-x86_64` (or `$ISOPROOF_QEMU`) on the `PATH`.
-pub fn find_qemu() -> Result<PathBuf, String> {
+pub fn find_qemu() -> Result<PathBuf, Error> {
     if let Some(q) = std::env::var_os("ISOPROOF_QEMU") {
         return Ok(q.into());
     }
@@ -132,7 +129,5 @@ pub fn find_qemu() -> Result<PathBuf, String> {
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .ok_or_else(|| {
-            format!("{name} not found on PATH (Debian: apt-get install qemu-system-x86)")
-        })
+        .ok_or(Error::QemuNotFound)
 }

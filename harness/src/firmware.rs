@@ -158,7 +158,7 @@ impl Search {
 }
 
 /// No usable OVMF: everything that was looked at, and why each candidate was refused.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub struct NotFound {
     /// Descriptor directories searched.
     pub dirs: Vec<PathBuf>,
@@ -295,10 +295,10 @@ pub fn find_ovmf(search: &Search) -> Result<Ovmf, NotFound> {
 }
 
 /// OVMF from `--ovmf-code`/`--ovmf-vars`, checked to exist.
-pub fn given(code: &Path, vars: &Path) -> Result<Ovmf, String> {
+pub fn given(code: &Path, vars: &Path) -> Result<Ovmf, crate::Error> {
     for p in [code, vars] {
         if !p.is_file() {
-            return Err(format!("{}: no such file", p.display()));
+            return Err(crate::Error::Missing(p.to_path_buf()));
         }
     }
     Ok(Ovmf {

@@ -15,6 +15,7 @@
 
 pub mod accel;
 pub mod boot;
+pub mod error;
 pub mod firmware;
 pub mod matrix;
 pub mod qemu;
@@ -22,4 +23,5 @@ pub mod qmp;
 pub mod run;
 
 pub use boot::{Attempt, Machine};
+pub use error::Error;
 pub use qemu::{Accel, Firmware, Media, Mode, Ovmf};

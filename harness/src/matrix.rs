@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::boot::{self, Attempt, Machine, Request};
 use crate::qemu::Mode;
 use crate::run::Ended;
+use crate::Error;
 
 /// Judges an attempt: `Ok(summary)` passes, `Err(why)` fails.
 pub type Check = Arc<dyn Fn(&Attempt) -> Result<String, String> + Send + Sync>;
@@ -133,7 +134,7 @@ fn attempt_once(
         cancel,
     };
     match boot::boot(machine, &req) {
-        Err(e) => Judged::broken(e),
+        Err(e) => Judged::broken(e.to_string()),
         Ok(a) => Judged {
             verdict: if a.ended == Ended::Cancelled {
                 Err("interrupted".into())
@@ -203,11 +204,11 @@ pub fn run(
     settings: &Settings,
     cancel: &(dyn Fn() -> bool + Sync),
     progress: &(dyn Fn(&CaseResult, usize, usize) + Sync),
-) -> Result<Vec<CaseResult>, String> {
+) -> Result<Vec<CaseResult>, Error> {
     let scratch = tempfile::Builder::new()
         .prefix("isoproof-boot")
         .tempdir()
-        .map_err(|e| format!("temporary directory: {e}"))?;
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let next = AtomicUsize::new(0);
     // Results by case index; the lock also keeps progress lines whole.
     let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; cases.len()]);
@@ -317,7 +318,7 @@ pub fn table(results: &[CaseResult]) -> String {
 
 /// JUnit XML: one test suite per scenario, one test case per mode; a retried case carries
 /// its failed attempts as flaky failures (the format Jenkins and GitLab read).
-pub fn junit(results: &[CaseResult]) -> Result<String, String> {
+pub fn junit(results: &[CaseResult]) -> Result<String, Error> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
     let mut report = Report::new("isoproof boot-matrix");
     let mut suites: Vec<TestSuite> = Vec::new();
@@ -357,5 +358,5 @@ pub fn junit(results: &[CaseResult]) -> Result<String, String> {
         suites[idx].add_test_case(tc);
     }
     report.add_test_suites(suites);
-    report.to_string().map_err(|e| e.to_string())
+    Ok(report.to_string()?)
 }

@@ -8,16 +8,39 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+/// Why a screenshot could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum QmpError {
+    /// The socket could not be used.
+    #[error("QMP socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// QEMU closed the connection before replying.
+    #[error("QMP closed the connection")]
+    Closed,
+    /// A line that is not JSON.
+    #[error("QMP: {0}")]
+    Json(#[from] serde_json::Error),
+    /// QEMU answered with an error.
+    #[error("QMP error: {0}")]
+    Refused(Value),
+    /// The first line was not QMP's greeting.
+    #[error("not a QMP greeting: {0}")]
+    NotQmp(String),
+    /// The command succeeded but no file appeared.
+    #[error("QEMU did not write the screenshot")]
+    NoFile,
+}
+
 /// Reads lines until a reply (`return` or `error`); events in between are skipped.
-fn reply(r: &mut impl BufRead) -> Result<Value, String> {
+fn reply(r: &mut impl BufRead) -> Result<Value, QmpError> {
     loop {
         let mut line = String::new();
-        if r.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-            return Err("QMP closed the connection".into());
+        if r.read_line(&mut line)? == 0 {
+            return Err(QmpError::Closed);
         }
-        let v: Value = serde_json::from_str(&line).map_err(|e| format!("QMP: {e}"))?;
+        let v: Value = serde_json::from_str(&line)?;
         if let Some(e) = v.get("error") {
-            return Err(format!("QMP error: {e}"));
+            return Err(QmpError::Refused(e.clone()));
         }
         if v.get("return").is_some() {
             return Ok(v);
@@ -26,19 +49,18 @@ fn reply(r: &mut impl BufRead) -> Result<Value, String> {
 }
 
 /// Saves the guest's screen as a PNG through the QMP socket.
-pub fn screendump(socket: &Path, png: &Path) -> Result<(), String> {
-    let s = UnixStream::connect(socket).map_err(|e| format!("QMP socket: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    let mut w = s.try_clone().map_err(|e| e.to_string())?;
+pub fn screendump(socket: &Path, png: &Path) -> Result<(), QmpError> {
+    let s = UnixStream::connect(socket)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut w = s.try_clone()?;
     let mut r = BufReader::new(s);
     let mut greeting = String::new();
-    r.read_line(&mut greeting).map_err(|e| e.to_string())?;
+    r.read_line(&mut greeting)?;
     if !greeting.contains("\"QMP\"") {
-        return Err(format!("not a QMP greeting: {}", greeting.trim()));
+        return Err(QmpError::NotQmp(greeting.trim().to_string()));
     }
-    let mut send = |v: Value| -> Result<Value, String> {
-        writeln!(w, "{v}").map_err(|e| e.to_string())?;
+    let mut send = |v: Value| -> Result<Value, QmpError> {
+        writeln!(w, "{v}")?;
         reply(&mut r)
     };
     send(json!({"execute": "qmp_capabilities"}))?;
@@ -47,7 +69,7 @@ pub fn screendump(socket: &Path, png: &Path) -> Result<(), String> {
     if png.exists() {
         Ok(())
     } else {
-        Err("QEMU did not write the screenshot".into())
+        Err(QmpError::NoFile)
     }
 }
 
@@ -62,6 +84,7 @@ mod tests {
         let log = "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}}\n";
         assert!(reply(&mut log.as_bytes())
             .unwrap_err()
+            .to_string()
             .contains("GenericError"));
         assert!(reply(&mut "".as_bytes()).is_err());
     }

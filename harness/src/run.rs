@@ -162,7 +162,7 @@ pub fn run(
             if let Some((socket, png)) = &limits.screenshot {
                 match qmp::screendump(socket, png) {
                     Ok(()) => screenshot = Some(png.clone()),
-                    Err(e) => screenshot_error = Some(e),
+                    Err(e) => screenshot_error = Some(e.to_string()),
                 }
             }
             group.stop(limits.grace);

@@ -7,14 +7,44 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use isoproof_harness::matrix::{self, Case, Check};
+use isoproof_harness::matrix::{self, Case, CaseResult, Check};
 use isoproof_harness::run::Ended;
 use isoproof_harness::{accel, firmware};
 use isoproof_harness::{Attempt, Firmware, Media, Mode};
 
 use crate::build::{self, BuildError, ImagePlan};
 use crate::payload::{self, Reported, Via};
+
+/// Why boots could not be run (a boot that ran and failed is a result, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    /// A scenario did not build.
+    #[error("{}: {source}", scenario.display())]
+    Build {
+        /// The scenario.
+        scenario: PathBuf,
+        /// Why.
+        #[source]
+        source: BuildError,
+    },
+    /// The harness could not run (no QEMU, no OVMF, a file it needs).
+    #[error(transparent)]
+    Harness(#[from] isoproof_harness::Error),
+    /// None of the scenarios turns on a boot mode (or none of the modes asked for).
+    #[error("no scenario turns on a boot mode")]
+    NothingToBoot,
+    /// A file or directory could not be written (the images, the JUnit report).
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// What a boot in one mode must report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,13 +178,17 @@ pub struct Built {
 }
 
 /// Builds a scenario's image into `dir`.
-pub fn build_scenario(scenario: &Path, dir: &Path) -> Result<Built, BuildError> {
+pub fn build_scenario(
+    scenario: &Path,
+    dir: &Path,
+    cancel: &dyn Fn() -> bool,
+) -> Result<Built, BuildError> {
     let planned = build::plan_scenario(scenario)?;
     let name = scenario
         .file_stem()
         .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
     let image = dir.join(format!("{name}.iso"));
-    build::build(&planned.plan, &image)?;
+    build::build(&planned.plan, &image, cancel, &mut |_| {})?;
     Ok(Built {
         name,
         plan: planned.plan,
@@ -190,20 +224,21 @@ pub struct MachineOptions {
     pub accel: accel::Choice,
     /// `--ovmf-code` and `--ovmf-vars`, together.
     pub ovmf: Option<(PathBuf, PathBuf)>,
-    /// Whether any boot is a UEFI boot (OVMF is only looked for then).
-    pub need_uefi: bool,
 }
 
-/// Finds QEMU and OVMF and picks the accelerator; also returns what was chosen and why, for
-/// the user.
-pub fn machine(o: &MachineOptions) -> Result<(isoproof_harness::Machine, Vec<String>), String> {
+/// Finds QEMU and, when a UEFI boot needs it, OVMF, and picks the accelerator; also returns
+/// what was chosen and why, for the user.
+pub fn machine(
+    o: &MachineOptions,
+    need_uefi: bool,
+) -> Result<(isoproof_harness::Machine, Vec<String>), BootError> {
     let qemu = isoproof_harness::boot::find_qemu()?;
     let mut notes = vec![format!("qemu:   {}", qemu.display())];
-    let ovmf = match (&o.ovmf, o.need_uefi) {
+    let ovmf = match (&o.ovmf, need_uefi) {
         (Some((c, v)), _) => Some(firmware::given(c, v)?),
         (None, true) => Some(
             firmware::find_ovmf(&firmware::Search::standard(Some(&qemu)))
-                .map_err(|e| e.to_string())?,
+                .map_err(isoproof_harness::Error::from)?,
         ),
         (None, false) => None,
     };
@@ -228,17 +263,173 @@ pub fn machine(o: &MachineOptions) -> Result<(isoproof_harness::Machine, Vec<Str
     ))
 }
 
-/// Runs the cases with a progress line per finished case on `progress`.
-pub fn run_matrix(
-    machine: &isoproof_harness::Machine,
+/// What a run of boots reports as it goes.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The emulator was set up: what was chosen and why.
+    Machine(&'a [String]),
+    /// The boots start: how many, how many at a time.
+    Started {
+        /// Boots in all.
+        boots: usize,
+        /// At once.
+        jobs: usize,
+    },
+    /// One case finished (after its retries).
+    Finished {
+        /// Its result.
+        result: &'a CaseResult,
+        /// Cases finished so far.
+        done: usize,
+        /// Cases in all.
+        total: usize,
+    },
+}
+
+/// How a run of boots went.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Every case, in order.
+    pub results: Vec<CaseResult>,
+    /// Wall time of the boots.
+    pub wall: Duration,
+    /// Whether the cancel check stopped the run.
+    pub interrupted: bool,
+}
+
+impl Report {
+    /// Whether every case passed (and the run was not stopped).
+    pub fn passed(&self) -> bool {
+        !self.interrupted && self.results.iter().all(CaseResult::passed)
+    }
+
+    /// The results as a table, ending with `N passed, M failed`.
+    pub fn table(&self) -> String {
+        matrix::table(&self.results)
+    }
+
+    /// Writes the results as JUnit XML at `path`, atomically.
+    pub fn write_junit(&self, path: &Path) -> Result<(), BootError> {
+        let xml = matrix::junit(&self.results)?;
+        crate::output::write_atomic(path, xml.as_bytes()).map_err(|source| BootError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// Runs cases on a machine set up from `o`, reporting events.
+fn run(
     cases: &[Case],
+    o: &MachineOptions,
     settings: &matrix::Settings,
     cancel: &(dyn Fn() -> bool + Sync),
-    progress: &(dyn Fn(&str) + Sync),
-) -> Result<Vec<matrix::CaseResult>, String> {
-    matrix::run(machine, cases, settings, cancel, &|r, done, total| {
-        progress(&matrix::progress_line(r, done, total));
+    on: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Report, BootError> {
+    if cases.is_empty() {
+        return Err(BootError::NothingToBoot);
+    }
+    let need_uefi = cases.iter().any(|c| c.mode.firmware == Firmware::Uefi);
+    let (machine, notes) = machine(o, need_uefi)?;
+    on(Event::Machine(&notes));
+    on(Event::Started {
+        boots: cases.len(),
+        jobs: settings.jobs.min(cases.len()),
+    });
+    let start = Instant::now();
+    // The harness calls back from its worker threads, one at a time.
+    let on = std::sync::Mutex::new(on);
+    let results = matrix::run(&machine, cases, settings, cancel, &|result, done, total| {
+        let mut f = on.lock().unwrap_or_else(|e| e.into_inner());
+        (*f)(Event::Finished {
+            result,
+            done,
+            total,
+        });
+    })?;
+    Ok(Report {
+        results,
+        wall: start.elapsed(),
+        interrupted: cancel(),
     })
+}
+
+/// Builds every scenario and boots it in every mode it turns on (or only those of `only`),
+/// checking each report against the resolved config.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::path::PathBuf;
+/// use isoproof::boot::{matrix, Event, MachineOptions};
+/// use isoproof_harness::{accel::Choice, matrix::Settings};
+///
+/// let settings = Settings {
+///     jobs: 2,
+///     timeout: std::time::Duration::from_secs(30),
+///     retries: 1,
+///     keep: PathBuf::from("boot-failures"),
+/// };
+/// let machine = MachineOptions { accel: Choice::Auto, ovmf: None };
+/// let scenarios = [PathBuf::from("scenarios/installer-minimal.yaml")];
+/// let report = matrix(&scenarios, &[], &machine, &settings, &|| false, &mut |e| {
+///     if let Event::Finished { result, done, total } = e {
+///         eprintln!("{}", isoproof_harness::matrix::progress_line(result, done, total));
+///     }
+/// })?;
+/// print!("{}", report.table());
+/// # Ok::<(), isoproof::boot::BootError>(())
+/// ```
+pub fn matrix(
+    scenarios: &[PathBuf],
+    only: &[Mode],
+    o: &MachineOptions,
+    settings: &matrix::Settings,
+    cancel: &(dyn Fn() -> bool + Sync),
+    on: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Report, BootError> {
+    let dir = tempfile::Builder::new()
+        .prefix("isoproof-matrix")
+        .tempdir()
+        .map_err(|source| BootError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let mut cases = Vec::new();
+    for s in scenarios {
+        let b = build_scenario(s, dir.path(), cancel).map_err(|source| BootError::Build {
+            scenario: s.clone(),
+            source,
+        })?;
+        cases.extend(self::cases(&b, (!only.is_empty()).then_some(only)));
+    }
+    run(&cases, o, settings, cancel, on)
+}
+
+/// Boots any image in one mode: with `expect`, it passes when the text appears on the serial
+/// console; without, when QEMU exits with the payloads' pass status.
+pub fn boot_image(
+    image: &Path,
+    mode: Mode,
+    expect: Option<String>,
+    o: &MachineOptions,
+    settings: &matrix::Settings,
+    cancel: &(dyn Fn() -> bool + Sync),
+    on: &mut (dyn FnMut(Event<'_>) + Send),
+) -> Result<Report, BootError> {
+    if !image.is_file() {
+        return Err(isoproof_harness::Error::Missing(image.to_path_buf()).into());
+    }
+    let case = Case {
+        suite: image
+            .file_name()
+            .map_or_else(|| "image".into(), |n| n.to_string_lossy().into_owned()),
+        mode,
+        image: image.to_path_buf(),
+        stop_on: expect.clone(),
+        check: image_check(expect, settings.timeout),
+    };
+    run(&[case], o, settings, cancel, on)
 }
 
 #[cfg(test)]

@@ -1,14 +1,16 @@
-//! Stage 3a, **build**: a resolved config → an [`ImagePlan`] — every file of the image, where
-//! its bytes come from, and the boot structures — → the image, through the writer of the
-//! image stage.
+//! Stage 3a, **build**: a resolved config → [`ImageSpec`] (the image options as types, see
+//! [`spec`]) → [`ImagePlan`] — every file of the image, where its bytes come from, and the
+//! boot structures — → the image, through the writer of the image stage.
 //!
 //! The plan carries the resolved config into the image: `/etc/hostname`, `/etc/fstab` from
 //! `fileSystems` and `swapDevices`, boot loader configuration with `boot.kernelParams`, and
 //! the whole config as `/isoproof/config.json`. Scenario inputs are confined to the
 //! scenario's directory: a relative source that escapes it (`..`, or a symlink leading out)
 //! is an error; an absolute source is allowed because the scenario names it explicitly.
+//! Every error about the config names the option and where the scenario defines it.
 
 mod generated;
+pub mod spec;
 
 use std::fmt::{self, Write as _};
 use std::path::{Component, Path, PathBuf};
@@ -22,45 +24,63 @@ use crate::image::clock::Clock;
 use crate::image::plan::{self, Options, Plan};
 use crate::image::tree::{self, Entry, EntryKind, Source};
 use crate::image::{write, ImageError};
-use crate::{output, payload, resolve, scenario};
+use crate::payload::{self, PayloadError};
+use crate::resolve::de::{ConfigError, OptionPath, Problem, Segment};
+use crate::{output, resolve, scenario};
+pub use spec::ImageSpec;
 
 /// Why a scenario could not become an image.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The scenario could not be read.
-    Load(scenario::LoadError),
+    #[error("{0}")]
+    Load(#[from] scenario::LoadError),
     /// The scenario resolved to errors.
-    Resolve(scenario::Sources, Vec<Diagnostic>),
-    /// The resolved config asks for something the image cannot be (names the option).
-    Config(String),
-    /// The image writer failed.
-    Image(ImageError),
+    #[error("{}", render(.sources, .errors))]
+    Resolve {
+        /// The files read, for excerpts.
+        sources: scenario::Sources,
+        /// Every error.
+        errors: Vec<Diagnostic>,
+    },
+    /// The resolved config asks for something the image cannot be: the option and the
+    /// problem, and where the scenario defines that option.
+    #[error("{error}{}", defined_at(.error, .sites))]
+    Config {
+        /// The option and the problem.
+        error: ConfigError,
+        /// Where the option (or the nearest option above it) is defined, `file:line:col`.
+        sites: Vec<String>,
+    },
+    /// A boot payload could not be assembled.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The image could not be made.
+    #[error(transparent)]
+    Image(#[from] ImageError),
 }
 
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BuildError::Load(e) => {
-                for d in &e.errors {
-                    writeln!(f, "{}", d.render(&e.sources))?;
-                }
-                Ok(())
-            }
-            BuildError::Resolve(s, errors) => {
-                for d in errors {
-                    writeln!(f, "{}", d.render(s))?;
-                }
-                Ok(())
-            }
-            BuildError::Config(m) => f.write_str(m),
-            BuildError::Image(e) => write!(f, "{e}"),
-        }
+fn render(sources: &scenario::Sources, errors: &[Diagnostic]) -> String {
+    errors
+        .iter()
+        .map(|d| d.render(sources))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn defined_at(e: &ConfigError, sites: &[String]) -> String {
+    match (e.path.options().first(), sites.is_empty()) {
+        (Some(o), false) => format!("\n  {o} is defined at {}", sites.join(", ")),
+        _ => String::new(),
     }
 }
 
-impl From<ImageError> for BuildError {
-    fn from(e: ImageError) -> Self {
-        BuildError::Image(e)
+impl From<ConfigError> for BuildError {
+    fn from(error: ConfigError) -> Self {
+        BuildError::Config {
+            error,
+            sites: Vec::new(),
+        }
     }
 }
 
@@ -75,6 +95,8 @@ pub enum Origin {
         shown: String,
         /// Its size when planned.
         size: u64,
+        /// The `isoImage.contents` entry it comes from.
+        option: OptionPath,
     },
     /// Generated from the resolved config; `from` names the options it carries.
     Generated {
@@ -127,68 +149,41 @@ pub struct ImagePlan {
     pub report: payload::Report,
 }
 
-fn get<'a>(config: &'a Value, path: &str) -> Result<&'a Value, BuildError> {
-    let mut v = config;
-    for part in path.split('.') {
-        v = v.get(part).ok_or_else(|| {
-            BuildError::Config(format!(
-                "the resolved config has no option {path}; import the image module (scenarios/modules/iso-image.yaml)"
-            ))
-        })?;
-    }
-    Ok(v)
-}
-
-fn get_str<'a>(config: &'a Value, path: &str) -> Result<&'a str, BuildError> {
-    get(config, path)?
-        .as_str()
-        .ok_or_else(|| BuildError::Config(format!("{path} is not a string")))
-}
-
-fn get_bool(config: &Value, path: &str) -> Result<bool, BuildError> {
-    get(config, path)?
-        .as_bool()
-        .ok_or_else(|| BuildError::Config(format!("{path} is not a boolean")))
-}
-
-/// Checks an image path: absolute, normalised, UTF-8 components that are not `.` or `..`.
-fn check_target(t: &str, option: &str) -> Result<String, BuildError> {
-    let bad = |why: &str| BuildError::Config(format!("{option}: target {t:?} {why}"));
-    if !t.starts_with('/') {
-        return Err(bad("must be an absolute path in the image"));
-    }
-    let parts: Vec<&str> = t.split('/').filter(|p| !p.is_empty()).collect();
-    if parts.iter().any(|p| *p == "." || *p == "..") {
-        return Err(bad("must not contain . or .. components"));
-    }
-    if parts.iter().any(|p| p.contains('\0')) {
-        return Err(bad("must not contain NUL"));
-    }
-    Ok(format!("/{}", parts.join("/")))
+fn content_error(n: usize, problem: String) -> ConfigError {
+    ConfigError::at(spec::content_path(n), Problem::Value(problem))
 }
 
 /// Resolves a content source: relative to the scenario directory and confined to it.
-fn confine(source: &str, base: &Path, option: &str) -> Result<PathBuf, BuildError> {
+fn confine(source: &str, base: &Path, n: usize) -> Result<PathBuf, ConfigError> {
     let p = Path::new(source);
+    if source.is_empty() {
+        return Err(content_error(n, "source is empty".into()));
+    }
     if p.is_absolute() {
         return std::fs::canonicalize(p)
-            .map_err(|e| BuildError::Config(format!("{option}: source {source}: {e}")));
+            .map_err(|e| content_error(n, format!("source {source}: {e}")));
     }
     if p.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(BuildError::Config(format!(
-            "{option}: source {source:?} uses `..`, which would leave the scenario directory {}",
-            base.display()
-        )));
+        return Err(content_error(
+            n,
+            format!(
+                "source {source:?} uses `..`, which would leave the scenario directory {}",
+                base.display()
+            ),
+        ));
     }
     let joined = base.join(p);
     let real = std::fs::canonicalize(&joined)
-        .map_err(|e| BuildError::Config(format!("{option}: source {}: {e}", joined.display())))?;
+        .map_err(|e| content_error(n, format!("source {}: {e}", joined.display())))?;
     if !real.starts_with(base) {
-        return Err(BuildError::Config(format!(
-            "{option}: source {source:?} is a symlink leading out of the scenario directory {} (to {})",
-            base.display(),
-            real.display()
-        )));
+        return Err(content_error(
+            n,
+            format!(
+                "source {source:?} is a symlink leading out of the scenario directory {} (to {})",
+                base.display(),
+                real.display()
+            ),
+        ));
     }
     Ok(real)
 }
@@ -205,7 +200,13 @@ fn normal_mode(kind: &EntryKind, perm: u32) -> u32 {
 }
 
 /// Adds the entries of a scanned directory under `target`.
-fn graft(entry: &Entry, target: &str, shown: &str, out: &mut Vec<PlannedFile>) {
+fn graft(
+    entry: &Entry,
+    target: &str,
+    shown: &str,
+    option: &OptionPath,
+    out: &mut Vec<PlannedFile>,
+) {
     for c in entry.children() {
         let t = if target == "/" {
             format!("/{}", c.name)
@@ -214,15 +215,19 @@ fn graft(entry: &Entry, target: &str, shown: &str, out: &mut Vec<PlannedFile>) {
         };
         let s = format!("{shown}/{}", c.name);
         let origin = match &c.kind {
-            EntryKind::File {
-                source: Source::Path(p),
-                size,
-            } => Origin::Copy {
-                source: p.clone(),
-                shown: s.clone(),
-                size: *size,
+            EntryKind::File { source, size } => match source {
+                Source::Path(p) => Origin::Copy {
+                    source: p.clone(),
+                    shown: s.clone(),
+                    size: *size,
+                    option: option.clone(),
+                },
+                // A scan reads files from disk; bytes in memory never come from one.
+                Source::Bytes(b) => Origin::Generated {
+                    from: s.clone(),
+                    bytes: b.clone(),
+                },
             },
-            EntryKind::File { .. } => unreachable!("scanned files come from disk"),
             EntryKind::Symlink(l) => Origin::Symlink(l.clone()),
             EntryKind::Dir(_) => Origin::Dir,
         };
@@ -231,48 +236,22 @@ fn graft(entry: &Entry, target: &str, shown: &str, out: &mut Vec<PlannedFile>) {
             mode: normal_mode(&c.kind, c.perm),
             origin,
         });
-        graft(c, &t, &s, out);
+        graft(c, &t, &s, option, out);
     }
 }
 
-/// Plans the image of a resolved config; `base` is the scenario's directory (canonical).
-pub fn plan_image(config: &Value, base: &Path) -> Result<ImagePlan, BuildError> {
-    let volume_id = get_str(config, "isoImage.volumeID")?.to_string();
-    plan::check_volume_id(&volume_id)
-        .map_err(|e| BuildError::Config(format!("isoImage.volumeID: {e}")))?;
-    let epoch = get(config, "isoImage.sourceDateEpoch")?
-        .as_i64()
-        .ok_or_else(|| BuildError::Config("isoImage.sourceDateEpoch is not an integer".into()))?;
-    Clock::checked(epoch)
-        .map_err(|e| BuildError::Config(format!("isoImage.sourceDateEpoch: {}", e.0)))?;
-    let hostname = get_str(config, "networking.hostName")?.to_string();
-    let params: Vec<String> = get(config, "boot.kernelParams")?
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let (bios, efi, usb) = (
-        get_bool(config, "isoImage.makeBiosBootable")?,
-        get_bool(config, "isoImage.makeEfiBootable")?,
-        get_bool(config, "isoImage.makeUsbBootable")?,
-    );
-    if usb && !bios && !efi {
-        return Err(BuildError::Config(
-            "isoImage.makeUsbBootable needs makeBiosBootable or makeEfiBootable".into(),
-        ));
-    }
-    let payload_name = get_str(config, "isoImage.bootPayload")?;
-    let payload = payload::Kind::from_name(payload_name).ok_or_else(|| {
-        BuildError::Config(format!(
-            "isoImage.bootPayload: unknown payload {payload_name:?} (expected \"probe\" or \"silent\")"
-        ))
-    })?;
-    let config_json = output::json(config);
+/// Plans the image of an image spec; `base` is the scenario's directory (canonical) and
+/// `config_json` the resolved config as `isoproof resolve` prints it (the image carries it).
+pub fn plan_image(
+    spec: &ImageSpec,
+    base: &Path,
+    config_json: String,
+) -> Result<ImagePlan, ConfigError> {
+    let i = &spec.iso_image;
+    let hostname = spec.networking.host_name.clone();
+    let params = &spec.boot.kernel_params;
     let report = payload::Report {
-        volume_id: volume_id.clone(),
+        volume_id: i.volume_id.clone(),
         hostname: hostname.clone(),
         kernel_params: params.join(" "),
         config_sha256: hex(&Sha256::digest(config_json.as_bytes())),
@@ -295,20 +274,20 @@ pub fn plan_image(config: &Value, base: &Path) -> Result<ImagePlan, BuildError> 
     files.push(text(
         "/etc/fstab",
         "fileSystems, swapDevices",
-        generated::fstab(get(config, "fileSystems")?, get(config, "swapDevices")?),
+        generated::fstab(&spec.file_systems, &spec.swap_devices),
     ));
-    if bios {
+    if i.make_bios_bootable {
         files.push(text(
             "/isolinux/isolinux.cfg",
             "boot.kernelParams",
-            generated::isolinux_cfg(&volume_id, &params),
+            generated::isolinux_cfg(&i.volume_id, params),
         ));
     }
-    if efi {
+    if i.make_efi_bootable {
         files.push(text(
             "/EFI/BOOT/grub.cfg",
             "boot.kernelParams",
-            generated::grub_cfg(&volume_id, &params),
+            generated::grub_cfg(&i.volume_id, params),
         ));
     }
     files.push(text(
@@ -316,33 +295,20 @@ pub fn plan_image(config: &Value, base: &Path) -> Result<ImagePlan, BuildError> 
         "the resolved config",
         config_json,
     ));
-    if let Some(m) = get(config, "isoImage.files")?.as_object() {
-        for (target, v) in m {
-            let t = check_target(target, "isoImage.files")?;
-            let s = v.as_str().ok_or_else(|| {
-                BuildError::Config(format!("isoImage.files.{target:?} is not a string"))
-            })?;
-            files.push(text(&t, "isoImage.files", s.to_string()));
-        }
+    for (target, body) in &i.files {
+        let option = OptionPath::of(&["isoImage", "files"]).child(Segment::Attr(target.clone()));
+        let t = spec::check_target(target, option)?;
+        files.push(text(&t, "isoImage.files", body.clone()));
     }
-    for (i, c) in get(config, "isoImage.contents")?
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let option = format!("isoImage.contents[{i}]");
-        let source = c.get("source").and_then(Value::as_str).unwrap_or_default();
-        let target = check_target(
-            c.get("target").and_then(Value::as_str).unwrap_or_default(),
-            &option,
-        )?;
-        let real = confine(source, base, &option)?;
+    for (n, c) in i.contents.iter().enumerate() {
+        let option = spec::content_path(n);
+        let target = spec::check_target(&c.target, option.clone())?;
+        let real = confine(&c.source, base, n)?;
         let md = std::fs::metadata(&real)
-            .map_err(|e| BuildError::Config(format!("{option}: {}: {e}", real.display())))?;
+            .map_err(|e| content_error(n, format!("{}: {e}", real.display())))?;
         if md.is_dir() {
-            let root = tree::scan(&real)?;
-            graft(&root, &target, source, &mut files);
+            let root = tree::scan(&real).map_err(|e| content_error(n, e.to_string()))?;
+            graft(&root, &target, &c.source, &option, &mut files);
         } else if md.is_file() {
             use std::os::unix::fs::PermissionsExt;
             let kind = EntryKind::File {
@@ -354,20 +320,35 @@ pub fn plan_image(config: &Value, base: &Path) -> Result<ImagePlan, BuildError> 
                 mode: normal_mode(&kind, md.permissions().mode()),
                 origin: Origin::Copy {
                     source: real,
-                    shown: source.to_string(),
+                    shown: c.source.clone(),
                     size: md.len(),
+                    option,
                 },
             });
         } else {
-            return Err(BuildError::Config(format!(
-                "{option}: source {source} is neither a file nor a directory"
-            )));
+            return Err(content_error(
+                n,
+                format!("source {} is neither a file nor a directory", c.source),
+            ));
         }
     }
     files.sort_by(|a, b| a.target.cmp(&b.target));
+    // Two files at one place, or a file where a directory must be: the error names the
+    // contents entry involved (or `isoImage.files` for generated text).
+    let option_of = |f: &PlannedFile| match &f.origin {
+        Origin::Copy { option, .. } => option.clone(),
+        _ => OptionPath::of(&["isoImage", "files"]),
+    };
     for w in files.windows(2) {
+        let clash = |problem: String| {
+            let o = match &w[1].origin {
+                Origin::Copy { .. } => option_of(&w[1]),
+                _ => option_of(&w[0]),
+            };
+            ConfigError::at(o, Problem::Value(problem))
+        };
         if w[0].target == w[1].target {
-            return Err(BuildError::Config(format!(
+            return Err(clash(format!(
                 "two files want {}: {} and {}",
                 w[0].target,
                 describe(&w[0].origin),
@@ -377,7 +358,7 @@ pub fn plan_image(config: &Value, base: &Path) -> Result<ImagePlan, BuildError> 
         if w[1].target.starts_with(&format!("{}/", w[0].target))
             && !matches!(w[0].origin, Origin::Dir)
         {
-            return Err(BuildError::Config(format!(
+            return Err(clash(format!(
                 "{} is a file ({}), but {} needs it to be a directory",
                 w[0].target,
                 describe(&w[0].origin),
@@ -386,16 +367,16 @@ pub fn plan_image(config: &Value, base: &Path) -> Result<ImagePlan, BuildError> 
         }
     }
     Ok(ImagePlan {
-        volume_id,
-        iso_name: get_str(config, "isoImage.isoName")?.to_string(),
-        publisher: get_str(config, "isoImage.publisher")?.to_string(),
-        app_name: get_str(config, "isoImage.appName")?.to_string(),
-        epoch,
+        volume_id: i.volume_id.clone(),
+        iso_name: i.iso_name.clone(),
+        publisher: i.publisher.clone(),
+        app_name: i.app_name.clone(),
+        epoch: i.source_date_epoch,
         files,
-        bios,
-        efi,
-        usb,
-        payload,
+        bios: i.make_bios_bootable,
+        efi: i.make_efi_bootable,
+        usb: i.make_usb_bootable,
+        payload: i.boot_payload,
         report,
     })
 }
@@ -495,23 +476,25 @@ impl ImagePlan {
         o.publisher = self.publisher.clone();
         o.application = self.app_name.clone();
         if self.bios {
-            let program = payload::bios_eltorito(&self.report, self.payload)
-                .map_err(|e| BuildError::Config(format!("BIOS payload: {e}")))?;
+            let program = payload::bios_eltorito(&self.report, self.payload)?;
             if self.usb {
-                // The MBR loads the El Torito program from the disk view of the image.
+                // The MBR loads the El Torito program from the disk view of the image, at
+                // most 127 sectors at a time (INT 13h extended read).
                 let sectors = u16::try_from(program.len() / 512)
                     .ok()
                     .filter(|n| *n <= 127)
-                    .ok_or_else(|| BuildError::Config("BIOS payload: too large".into()))?;
-                o.mbr_code = payload::mbr(sectors)
-                    .map_err(|e| BuildError::Config(format!("MBR boot code: {e}")))?;
+                    .ok_or(PayloadError::TooLarge {
+                        what: "El Torito boot program (for the MBR to load)",
+                        len: program.len(),
+                        room: 127 * 512,
+                    })?;
+                o.mbr_code = payload::mbr(sectors)?;
                 o.mbr_lba_offset = Some(payload::MBR_LBA_OFFSET);
             }
             o.bios_boot = Some(program);
         }
         if self.efi {
-            let app = payload::uefi_app(&self.report, self.payload)
-                .map_err(|e| BuildError::Config(format!("UEFI payload: {e}")))?;
+            let app = payload::uefi_app(&self.report, self.payload)?;
             o.esp_files.push(("EFI/BOOT/BOOTX64.EFI".into(), app));
             // The file the UEFI payload reads back through the firmware's FAT driver.
             o.esp_files
@@ -588,67 +571,76 @@ fn sort(e: &mut Entry) {
 pub struct Planned {
     /// The scenario as loaded (its files are inputs of the image).
     pub scenario: scenario::Scenario,
-    /// The resolved config.
-    pub config: Value,
+    /// The image spec read from the resolved config.
+    pub spec: ImageSpec,
     /// The image plan.
     pub plan: ImagePlan,
 }
 
-/// Image options whose errors get the places they were defined.
-const LOCATED: [&str; 9] = [
-    "isoImage.contents",
-    "isoImage.files",
-    "isoImage.volumeID",
-    "isoImage.sourceDateEpoch",
-    "isoImage.makeUsbBootable",
-    "isoImage.bootPayload",
-    "fileSystems",
-    "swapDevices",
-    "networking.hostName",
-];
-
-/// Adds `defined at file:line:col` to an error about an image option, so the user finds the
-/// definition to fix (the config the image is planned from no longer has positions).
-fn locate(e: BuildError, s: &scenario::Scenario) -> BuildError {
-    let BuildError::Config(msg) = e else { return e };
-    let Some(option) = LOCATED.iter().find(|o| msg.starts_with(**o)) else {
-        return BuildError::Config(msg);
-    };
-    let sites = resolve::definition_sites(s, option);
-    if sites.is_empty() {
-        return BuildError::Config(msg);
-    }
-    BuildError::Config(format!(
-        "{msg}\n  {option} is defined at {}",
-        sites.join(", ")
-    ))
+/// Adds where the scenario defines the option an error is about (the deepest option on its
+/// path that has definitions), so the user finds the line to fix.
+fn locate(error: ConfigError, s: &scenario::Scenario) -> BuildError {
+    let sites = error
+        .path
+        .options()
+        .iter()
+        .map(|o| resolve::definition_sites(s, o))
+        .find(|sites| !sites.is_empty())
+        .unwrap_or_default();
+    BuildError::Config { error, sites }
 }
 
 /// Loads, resolves and plans a scenario.
 pub fn plan_scenario(path: &Path) -> Result<Planned, BuildError> {
-    let s = scenario::load(path).map_err(BuildError::Load)?;
+    let s = scenario::load(path)?;
     let r = resolve::resolve(&s);
-    let (config, errors) = (r.config.as_ref().map(resolve::Config::to_json), r.errors);
-    let Some(config) = config else {
-        return Err(BuildError::Resolve(s.sources, errors));
+    let (spec, config_json) = match &r.config {
+        Some(c) => (ImageSpec::from_config(c), output::json(c)),
+        None => {
+            let errors = r.errors;
+            return Err(BuildError::Resolve {
+                sources: s.sources,
+                errors,
+            });
+        }
     };
+    let spec = match spec {
+        Ok(spec) => spec,
+        Err(e) => {
+            drop(r);
+            return Err(locate(e, &s));
+        }
+    };
+    drop(r);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let base = std::fs::canonicalize(dir).map_err(|e| ImageError::io(dir, e))?;
-    let plan = plan_image(&config, &base).map_err(|e| locate(e, &s))?;
+    let base = std::fs::canonicalize(dir).map_err(|e| ImageError::read(dir, e))?;
+    let plan = plan_image(&spec, &base, config_json).map_err(|e| locate(e, &s))?;
     Ok(Planned {
         scenario: s,
-        config,
+        spec,
         plan,
     })
 }
 
-/// Builds the planned image at `out` (atomically); returns the writer's plan.
-pub fn build(p: &ImagePlan, out: &Path) -> Result<Plan, BuildError> {
+/// Builds the planned image at `out` (atomically); returns the writer's plan. `cancel` and
+/// `progress` are the writer's.
+pub fn build(
+    p: &ImagePlan,
+    out: &Path,
+    cancel: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(write::Progress),
+) -> Result<Plan, BuildError> {
     let tree = p.tree();
-    let layout = plan::plan(&tree, &p.options()?)?;
-    write::write(&layout, out)?;
+    let layout = plan::plan(&tree, &p.options()?).map_err(ImageError::from)?;
+    write::write(&layout, out, cancel, progress)?;
     Ok(layout)
+}
+
+impl fmt::Display for ImagePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_text())
+    }
 }

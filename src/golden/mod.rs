@@ -1,16 +1,14 @@
 //! Stage 4, **golden**: every scenario's image pinned by a manifest — the output's sha256 and
 //! size, the sha256 of every input file, of every structure and of every file of the image —
 //! so that a change in override semantics or in the writer shows up as a changed hash, and
-//! the report says what changed. [`diff`] compares two images by structure.
+//! the report says what changed (with the image stage's structural `diff`).
 //!
 //! `check` rebuilds in a temporary directory and compares; a changed input is reported as
-//! such, not as a regression. Either way the report carries the structural [`diff`] against
+//! such, not as a regression. Either way the report carries the structural diff against
 //! the blessed image, which `bless` stores beside the manifest (`golden/<stem>.iso`; images
 //! are mostly zeros, and git stores them compressed). `bless` is the only way manifests and
 //! images change. Builds depend on the scenario alone: its `isoImage.sourceDateEpoch` is the
 //! clock, whatever the environment.
-
-pub mod diff;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,105 +16,95 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::build::{self, hex, BuildError, Origin, Planned};
 use crate::image::plan::{Content, Plan};
-use crate::image::ImageError;
 
-/// A manifest: what a scenario's image must be.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct Manifest {
-    /// The scenario, relative to the project root.
-    pub scenario: String,
+/// The output of a manifest: the image's file name, sha256 and size.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Output {
     /// The output's file name (`isoImage.isoName`).
-    pub output: String,
+    pub name: String,
     /// The output's sha256.
     pub sha256: String,
     /// The output's size in bytes.
     pub size: u64,
-    /// Input files (scenario modules and copied contents): path → sha256.
-    pub inputs: BTreeMap<String, String>,
-    /// Structures of the image: "what at offset" → (size, sha256).
-    pub structures: BTreeMap<String, (u64, String)>,
-    /// Files of the image: target → (size, sha256).
-    pub files: BTreeMap<String, (u64, String)>,
 }
 
-impl Manifest {
-    /// The manifest as JSON (stable key order).
-    pub fn to_json(&self) -> Value {
-        let pairs = |m: &BTreeMap<String, (u64, String)>| -> Value {
-            m.iter()
-                .map(|(k, (n, h))| (k.clone(), json!({"size": n, "sha256": h})))
-                .collect::<serde_json::Map<_, _>>()
-                .into()
-        };
-        json!({
-            "scenario": self.scenario,
-            "output": {"name": self.output, "sha256": self.sha256, "size": self.size},
-            "inputs": self.inputs,
-            "structures": pairs(&self.structures),
-            "files": pairs(&self.files),
-        })
-    }
+/// A size and a sha256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hashed {
+    /// Bytes.
+    pub size: u64,
+    /// Their sha256.
+    pub sha256: String,
+}
 
-    /// Reads a manifest.
-    pub fn from_json(v: &Value) -> Option<Manifest> {
-        let pairs = |v: &Value| -> Option<BTreeMap<String, (u64, String)>> {
-            v.as_object()?
-                .iter()
-                .map(|(k, x)| {
-                    Some((
-                        k.clone(),
-                        (x["size"].as_u64()?, x["sha256"].as_str()?.to_string()),
-                    ))
-                })
-                .collect()
-        };
-        Some(Manifest {
-            scenario: v["scenario"].as_str()?.to_string(),
-            output: v["output"]["name"].as_str()?.to_string(),
-            sha256: v["output"]["sha256"].as_str()?.to_string(),
-            size: v["output"]["size"].as_u64()?,
-            inputs: v["inputs"]
-                .as_object()?
-                .iter()
-                .map(|(k, x)| Some((k.clone(), x.as_str()?.to_string())))
-                .collect::<Option<_>>()?,
-            structures: pairs(&v["structures"])?,
-            files: pairs(&v["files"])?,
-        })
-    }
+/// A manifest: what a scenario's image must be.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The scenario, relative to the project root.
+    pub scenario: String,
+    /// The image.
+    pub output: Output,
+    /// Input files (scenario modules and copied contents): path → sha256.
+    pub inputs: BTreeMap<String, String>,
+    /// Structures of the image: "structure at offset" → size and sha256.
+    pub structures: BTreeMap<String, Hashed>,
+    /// Files of the image: target → size and sha256.
+    pub files: BTreeMap<String, Hashed>,
 }
 
 /// Why a golden operation failed (not a mismatch: those are [`Outcome`]s).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum GoldenError {
     /// The scenario did not build.
-    Build(String, BuildError),
-    /// A manifest is missing or unreadable, or a file could not be read.
-    Io(String),
+    #[error("{}: does not build:\n{source}", scenario.display())]
+    Build {
+        /// The scenario.
+        scenario: PathBuf,
+        /// Why.
+        #[source]
+        source: BuildError,
+    },
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A manifest that exists but does not read as one.
+    #[error("{}: not a golden manifest: {source}", path.display())]
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The caller's cancel check said stop.
+    #[error("interrupted")]
+    Interrupted,
 }
 
-impl std::fmt::Display for GoldenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GoldenError::Build(s, e) => write!(f, "{s}: does not build:\n{e}"),
-            GoldenError::Io(m) => f.write_str(m),
-        }
+fn io(path: &Path) -> impl Fn(std::io::Error) -> GoldenError + '_ {
+    move |source| GoldenError::Io {
+        path: path.to_path_buf(),
+        source,
     }
 }
 
 fn sha256_file(p: &Path) -> Result<String, GoldenError> {
-    let mut f = fs::File::open(p).map_err(|e| GoldenError::Io(format!("{}: {e}", p.display())))?;
+    let mut f = fs::File::open(p).map_err(io(p))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| GoldenError::Io(format!("{}: {e}", p.display())))?;
+        let n = f.read(&mut buf).map_err(io(p))?;
         if n == 0 {
             break;
         }
@@ -138,19 +126,27 @@ pub fn build_manifest(
     scenario: &Path,
     root: &Path,
     dir: &Path,
+    cancel: &dyn Fn() -> bool,
 ) -> Result<(Manifest, PathBuf), GoldenError> {
-    let name = scenario.display().to_string();
-    let fail = |e| GoldenError::Build(name.clone(), e);
+    let fail = |source| match source {
+        BuildError::Image(crate::image::ImageError::Interrupted) => GoldenError::Interrupted,
+        source => GoldenError::Build {
+            scenario: scenario.to_path_buf(),
+            source,
+        },
+    };
     let Planned {
         scenario: s, plan, ..
     } = build::plan_scenario(scenario).map_err(fail)?;
     let out = dir.join(&plan.iso_name);
-    let layout = build::build(&plan, &out).map_err(fail)?;
+    let layout = build::build(&plan, &out, cancel, &mut |_| {}).map_err(fail)?;
     let mut m = Manifest {
         scenario: shown(&fs::canonicalize(scenario).unwrap_or(scenario.into()), root),
-        output: plan.iso_name.clone(),
-        sha256: sha256_file(&out)?,
-        size: fs::metadata(&out).map(|m| m.len()).unwrap_or(0),
+        output: Output {
+            name: plan.iso_name.clone(),
+            sha256: sha256_file(&out)?,
+            size: fs::metadata(&out).map_err(io(&out))?.len(),
+        },
         ..Manifest::default()
     };
     for (_, p) in s.sources.iter() {
@@ -162,19 +158,19 @@ pub fn build_manifest(
             Origin::Copy { source, size, .. } => {
                 let h = sha256_file(source)?;
                 m.inputs.insert(shown(source, root), h.clone());
-                m.files.insert(f.target.clone(), (*size, h));
+                m.files.insert(
+                    f.target.clone(),
+                    Hashed {
+                        size: *size,
+                        sha256: h,
+                    },
+                );
             }
             Origin::Generated { bytes, .. } => {
-                m.files.insert(
-                    f.target.clone(),
-                    (bytes.len() as u64, hex(&Sha256::digest(bytes))),
-                );
+                m.files.insert(f.target.clone(), hashed(bytes));
             }
             Origin::Symlink(t) => {
-                m.files.insert(
-                    f.target.clone(),
-                    (t.len() as u64, hex(&Sha256::digest(t.as_bytes()))),
-                );
+                m.files.insert(f.target.clone(), hashed(t.as_bytes()));
             }
             Origin::Dir => {}
         }
@@ -183,16 +179,21 @@ pub fn build_manifest(
     Ok((m, out))
 }
 
+fn hashed(b: &[u8]) -> Hashed {
+    Hashed {
+        size: b.len() as u64,
+        sha256: hex(&Sha256::digest(b)),
+    }
+}
+
 fn structures(layout: &Plan, m: &mut Manifest) {
     for e in &layout.extents {
         if let Content::Bytes(b) = &e.content {
-            if e.what.starts_with("file ") {
+            if e.what.is_file() {
                 continue; // generated files are listed under files
             }
-            m.structures.insert(
-                format!("{} at {}", e.what, e.offset),
-                (b.len() as u64, hex(&Sha256::digest(b))),
-            );
+            m.structures
+                .insert(format!("{} at {}", e.what, e.offset), hashed(b));
         }
     }
 }
@@ -234,6 +235,11 @@ pub fn image_path(golden: &Path, scenario: &Path) -> PathBuf {
     manifest_path(golden, scenario).with_extension("iso")
 }
 
+/// The first 12 characters of a digest (all of a shorter string, from a hand-edited manifest).
+fn short(h: &str) -> &str {
+    h.get(..12).unwrap_or(h)
+}
+
 /// Compares two manifests: what differs, by input, output, structure and file.
 pub fn compare(old: &Manifest, new: &Manifest) -> Outcome {
     let keys = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| {
@@ -242,7 +248,7 @@ pub fn compare(old: &Manifest, new: &Manifest) -> Outcome {
             match b.get(k) {
                 None => v.push(format!("input {k}: removed")),
                 Some(x) if x != h => {
-                    v.push(format!("input {k}: sha256 {} -> {}", &h[..12], &x[..12]))
+                    v.push(format!("input {k}: sha256 {} -> {}", short(h), short(x)))
                 }
                 _ => {}
             }
@@ -256,44 +262,62 @@ pub fn compare(old: &Manifest, new: &Manifest) -> Outcome {
     if !inputs.is_empty() {
         return Outcome::InputChanged(inputs);
     }
-    if old.sha256 == new.sha256 && old.size == new.size && old.output == new.output {
+    if old.output == new.output {
         return Outcome::Same;
     }
-    let renamed = if old.output == new.output {
+    let (o, n) = (&old.output, &new.output);
+    let renamed = if o.name == n.name {
         String::new()
     } else {
-        format!("{} ", new.output)
+        format!("{} ", n.name)
     };
     let mut lines = vec![format!(
         "output {}: {} bytes sha256 {} -> {renamed}{} bytes sha256 {}",
-        old.output,
-        old.size,
-        &old.sha256[..12],
-        new.size,
-        &new.sha256[..12]
+        o.name,
+        o.size,
+        short(&o.sha256),
+        n.size,
+        short(&n.sha256)
     )];
     let pairs = |what: &str,
-                 a: &BTreeMap<String, (u64, String)>,
-                 b: &BTreeMap<String, (u64, String)>,
+                 a: &BTreeMap<String, Hashed>,
+                 b: &BTreeMap<String, Hashed>,
                  lines: &mut Vec<String>| {
-        for (k, (n, h)) in a {
+        for (k, x) in a {
             match b.get(k) {
                 None => lines.push(format!("{what} {k}: gone")),
-                Some((m, x)) if x != h => lines.push(format!(
-                    "{what} {k}: {n} bytes sha256 {} -> {m} bytes sha256 {}",
-                    &h[..12],
-                    &x[..12]
+                Some(y) if y.sha256 != x.sha256 => lines.push(format!(
+                    "{what} {k}: {} bytes sha256 {} -> {} bytes sha256 {}",
+                    x.size,
+                    short(&x.sha256),
+                    y.size,
+                    short(&y.sha256)
                 )),
                 _ => {}
             }
         }
-        for (k, (m, _)) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
-            lines.push(format!("{what} {k}: new, {m} bytes"));
+        for (k, y) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
+            lines.push(format!("{what} {k}: new, {} bytes", y.size));
         }
     };
     pairs("structure", &old.structures, &new.structures, &mut lines);
     pairs("file", &old.files, &new.files, &mut lines);
     Outcome::Regression(lines)
+}
+
+/// Reads a manifest; `None` when there is none.
+pub fn read_manifest(path: &Path) -> Result<Option<Manifest>, GoldenError> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(path)(e)),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|source| GoldenError::Manifest {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Checks one scenario against its manifest; `keep` keeps the rebuilt image there.
@@ -302,23 +326,19 @@ pub fn check(
     root: &Path,
     golden: &Path,
     keep: Option<&Path>,
+    cancel: &dyn Fn() -> bool,
 ) -> Result<Outcome, GoldenError> {
     let mpath = manifest_path(golden, scenario);
-    let tmp =
-        tempfile::tempdir().map_err(|e| GoldenError::Io(format!("temporary directory: {e}")))?;
-    let (new, out) = build_manifest(scenario, root, tmp.path())?;
+    let tmp = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
+    let (new, out) = build_manifest(scenario, root, tmp.path(), cancel)?;
     if let Some(k) = keep {
-        fs::create_dir_all(k).map_err(|e| GoldenError::Io(format!("{}: {e}", k.display())))?;
-        fs::copy(&out, k.join(&new.output))
-            .map_err(|e| GoldenError::Io(format!("{}: {e}", k.display())))?;
+        fs::create_dir_all(k).map_err(io(k))?;
+        let kept = k.join(&new.output.name);
+        fs::copy(&out, &kept).map_err(io(&kept))?;
     }
-    let Ok(text) = fs::read_to_string(&mpath) else {
+    let Some(old) = read_manifest(&mpath)? else {
         return Ok(Outcome::NoManifest);
     };
-    let old = serde_json::from_str(&text)
-        .ok()
-        .and_then(|v| Manifest::from_json(&v))
-        .ok_or_else(|| GoldenError::Io(format!("{}: not a golden manifest", mpath.display())))?;
     let mut outcome = compare(&old, &new);
     if let Some(lines) = outcome.lines_mut() {
         match against_blessed(&old, &image_path(golden, scenario), &out) {
@@ -343,17 +363,17 @@ fn against_blessed(old: &Manifest, blessed: &Path, rebuilt: &Path) -> Result<Vec
                 "no blessed image {shown} to diff against (`isoproof golden bless` stores it)"
             ))
         }
-        Ok(h) if h != old.sha256 => {
+        Ok(h) if h != old.output.sha256 => {
             return Err(format!(
             "{shown} is not the image its manifest describes (sha256 {}, manifest {}); bless again",
-            &h[..12],
-            &old.sha256[..12]
+            short(&h),
+            short(&old.output.sha256)
         ))
         }
         Ok(_) => {}
     }
-    let d =
-        diff::diff(blessed, rebuilt).map_err(|e| format!("cannot diff against {shown}: {e}"))?;
+    let d = crate::image::diff::diff(blessed, rebuilt)
+        .map_err(|e| format!("cannot diff against {shown}: {e}"))?;
     let mut v = vec![format!("diff {shown} -> rebuilt image:")];
     v.extend(d.to_text().lines().map(|l| format!("  {l}")));
     Ok(v)
@@ -361,19 +381,196 @@ fn against_blessed(old: &Manifest, blessed: &Path, rebuilt: &Path) -> Result<Vec
 
 /// Rebuilds a scenario and writes its image and then its manifest, each atomically: an
 /// interrupted bless leaves an image its manifest does not describe, which `check` reports.
-pub fn bless(scenario: &Path, root: &Path, golden: &Path) -> Result<Manifest, GoldenError> {
-    let tmp =
-        tempfile::tempdir().map_err(|e| GoldenError::Io(format!("temporary directory: {e}")))?;
-    let (m, out) = build_manifest(scenario, root, tmp.path())?;
-    fs::create_dir_all(golden)
-        .map_err(|e| GoldenError::Io(format!("{}: {e}", golden.display())))?;
+pub fn bless(
+    scenario: &Path,
+    root: &Path,
+    golden: &Path,
+    cancel: &dyn Fn() -> bool,
+) -> Result<Manifest, GoldenError> {
+    let tmp = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
+    let (m, out) = build_manifest(scenario, root, tmp.path(), cancel)?;
+    fs::create_dir_all(golden).map_err(io(golden))?;
     let image = image_path(golden, scenario);
-    crate::output::copy_atomic(&out, &image)
-        .map_err(|e| GoldenError::Io(format!("{}: {e}", image.display())))?;
+    crate::output::copy_atomic(&out, &image).map_err(io(&image))?;
     let path = manifest_path(golden, scenario);
-    crate::output::write_atomic(&path, crate::output::json(&m.to_json()).as_bytes())
-        .map_err(|e| GoldenError::Io(format!("{}: {e}", path.display())))?;
+    crate::output::write_atomic(&path, crate::output::json(&m).as_bytes()).map_err(io(&path))?;
     Ok(m)
+}
+
+/// What [`check_all`] and [`bless_all`] report as they go.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A scenario was checked.
+    Checked {
+        /// The scenario.
+        scenario: &'a Path,
+        /// What the check found.
+        outcome: &'a Outcome,
+    },
+    /// A scenario was blessed.
+    Blessed {
+        /// The scenario.
+        scenario: &'a Path,
+        /// Its new manifest.
+        manifest: &'a Manifest,
+    },
+    /// A scenario could not be checked or blessed.
+    Failed {
+        /// The scenario.
+        scenario: &'a Path,
+        /// Why.
+        error: &'a GoldenError,
+    },
+}
+
+/// How a run over many scenarios went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Scenarios whose image is what the manifest says (or that were blessed).
+    pub ok: usize,
+    /// Regressions: same inputs, another image.
+    pub regressions: usize,
+    /// Inputs changed since blessing.
+    pub input_changed: usize,
+    /// Scenarios without a manifest.
+    pub no_manifest: usize,
+    /// Scenarios that could not be checked or blessed.
+    pub failed: usize,
+    /// Whether the cancel check stopped the run.
+    pub interrupted: bool,
+}
+
+impl Summary {
+    /// Whether every scenario was ok.
+    pub fn all_ok(&self) -> bool {
+        *self
+            == Summary {
+                ok: self.ok,
+                ..Summary::default()
+            }
+    }
+}
+
+/// Where golden records live and how to run.
+#[derive(Clone, Copy)]
+pub struct Settings<'a> {
+    /// The project root (manifests name files relative to it).
+    pub root: &'a Path,
+    /// The golden directory.
+    pub golden: &'a Path,
+    /// Keep rebuilt images here (`check` only).
+    pub keep: Option<&'a Path>,
+    /// Asked between scenarios and while writing images.
+    pub cancel: &'a dyn Fn() -> bool,
+}
+
+/// Checks every scenario against its manifest, reporting each as it is done.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::path::{Path, PathBuf};
+/// use isoproof::golden::{check_all, Event, Settings};
+///
+/// let settings = Settings {
+///     root: Path::new("."),
+///     golden: Path::new("golden"),
+///     keep: None,
+///     cancel: &|| false,
+/// };
+/// let scenarios = vec![PathBuf::from("scenarios/installer-minimal.yaml")];
+/// let summary = check_all(&scenarios, &settings, &mut |e| {
+///     if let Event::Checked { scenario, outcome } = e {
+///         print!("{}", isoproof::golden::describe(&scenario.display().to_string(), outcome));
+///     }
+/// });
+/// assert!(summary.all_ok());
+/// ```
+pub fn check_all(
+    scenarios: &[PathBuf],
+    s: &Settings<'_>,
+    on: &mut dyn FnMut(Event<'_>),
+) -> Summary {
+    let mut sum = Summary::default();
+    for scenario in scenarios {
+        if (s.cancel)() {
+            sum.interrupted = true;
+            break;
+        }
+        match check(scenario, s.root, s.golden, s.keep, s.cancel) {
+            Ok(outcome) => {
+                match &outcome {
+                    Outcome::Same => sum.ok += 1,
+                    Outcome::Regression(_) => sum.regressions += 1,
+                    Outcome::InputChanged(_) => sum.input_changed += 1,
+                    Outcome::NoManifest => sum.no_manifest += 1,
+                }
+                on(Event::Checked {
+                    scenario,
+                    outcome: &outcome,
+                });
+            }
+            Err(GoldenError::Interrupted) => {
+                sum.interrupted = true;
+                break;
+            }
+            Err(error) => {
+                sum.failed += 1;
+                on(Event::Failed {
+                    scenario,
+                    error: &error,
+                });
+            }
+        }
+    }
+    sum
+}
+
+/// Blesses every scenario, reporting each as it is done.
+pub fn bless_all(
+    scenarios: &[PathBuf],
+    s: &Settings<'_>,
+    on: &mut dyn FnMut(Event<'_>),
+) -> Summary {
+    let mut sum = Summary::default();
+    for scenario in scenarios {
+        if (s.cancel)() {
+            sum.interrupted = true;
+            break;
+        }
+        match bless(scenario, s.root, s.golden, s.cancel) {
+            Ok(manifest) => {
+                sum.ok += 1;
+                on(Event::Blessed {
+                    scenario,
+                    manifest: &manifest,
+                });
+            }
+            Err(GoldenError::Interrupted) => {
+                sum.interrupted = true;
+                break;
+            }
+            Err(error) => {
+                sum.failed += 1;
+                on(Event::Failed {
+                    scenario,
+                    error: &error,
+                });
+            }
+        }
+    }
+    sum
+}
+
+/// Every `*.yaml` file directly in `dir`, sorted: the scenarios a run takes by default.
+pub fn scenarios_in(dir: &Path) -> Result<Vec<PathBuf>, GoldenError> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && p.is_file())
+        .collect();
+    v.sort();
+    Ok(v)
 }
 
 /// Text for one outcome.
@@ -405,43 +602,65 @@ pub fn describe(scenario: &str, o: &Outcome) -> String {
     s
 }
 
-/// ImageError → GoldenError, for callers that mix the two.
-impl From<ImageError> for GoldenError {
-    fn from(e: ImageError) -> Self {
-        GoldenError::Io(e.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn manifest() -> Manifest {
         let h = |c: char| c.to_string().repeat(64);
+        let hashed = |size, c| Hashed { size, sha256: h(c) };
         Manifest {
             scenario: "scenarios/s.yaml".into(),
-            output: "S.iso".into(),
-            sha256: h('a'),
-            size: 100,
+            output: Output {
+                name: "S.iso".into(),
+                sha256: h('a'),
+                size: 100,
+            },
             inputs: [("scenarios/s.yaml".to_string(), h('b'))].into(),
-            structures: [("directory at 4096".to_string(), (2048, h('c')))].into(),
-            files: [("/etc/hostname".to_string(), (5, h('d')))].into(),
+            structures: [("directory / at 4096".to_string(), hashed(2048, 'c'))].into(),
+            files: [("/etc/hostname".to_string(), hashed(5, 'd'))].into(),
         }
     }
 
     #[test]
     fn round_trips_through_json() {
         let m = manifest();
-        assert_eq!(Manifest::from_json(&m.to_json()), Some(m));
+        let text = crate::output::json(&m);
+        assert!(text.starts_with(
+            "{\n  \"scenario\": \"scenarios/s.yaml\",\n  \"output\": {\n    \"name\""
+        ));
+        assert_eq!(serde_json::from_str::<Manifest>(&text).unwrap(), m);
+    }
+
+    #[test]
+    fn an_unreadable_manifest_is_an_error_not_a_missing_one() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.json");
+        assert!(read_manifest(&p).unwrap().is_none());
+        std::fs::write(&p, "{\"scenario\": 1}").unwrap();
+        assert!(matches!(
+            read_manifest(&p),
+            Err(GoldenError::Manifest { .. })
+        ));
+        std::fs::create_dir(d.path().join("dir.json")).unwrap();
+        assert!(matches!(
+            read_manifest(&d.path().join("dir.json")),
+            Err(GoldenError::Io { .. })
+        ));
     }
 
     #[test]
     fn same_inputs_different_output_is_a_regression_by_structure() {
         let old = manifest();
         let mut new = manifest();
-        new.sha256 = "e".repeat(64);
-        new.files
-            .insert("/etc/hostname".into(), (6, "f".repeat(64)));
+        new.output.sha256 = "e".repeat(64);
+        new.files.insert(
+            "/etc/hostname".into(),
+            Hashed {
+                size: 6,
+                sha256: "f".repeat(64),
+            },
+        );
         let Outcome::Regression(lines) = compare(&old, &new) else {
             panic!("not a regression")
         };
@@ -456,7 +675,7 @@ mod tests {
     fn a_changed_input_wins_over_a_changed_output() {
         let old = manifest();
         let mut new = manifest();
-        new.sha256 = "e".repeat(64);
+        new.output.sha256 = "e".repeat(64);
         new.inputs.insert("scenarios/s.yaml".into(), "0".repeat(64));
         assert_eq!(
             compare(&old, &new),

@@ -3,7 +3,7 @@
 //! (2.4), and the boot info table that `mkisofs -boot-info-table` patches into a BIOS boot
 //! image. Each is one type with its encoder, its bounds-checked decoder and a layout test.
 
-use super::record::{record, Bytes, DecodeError, Field, Le, Record};
+use super::record::{record, Bytes, DecodeError, Field, Hex, Le, Record};
 
 /// Platform ID of BIOS (x86) entries.
 pub const PLATFORM_X86: u8 = 0x00;
@@ -74,7 +74,7 @@ record! {
         /// Bytes 4-27: ID string of the manufacturer/developer.
         4 id_string: Bytes<24>,
         /// Bytes 28-29: Checksum word.
-        28 checksum: Le<u16>,
+        28 checksum: Hex<u16>,
         /// Bytes 30-31: Key bytes 0x55 0xAA.
         30 key: Bytes<2>,
     }
@@ -130,7 +130,7 @@ record! {
         /// Bytes 16-19: the boot image's length in bytes.
         8 file_length: Le<u32>,
         /// Bytes 20-23: 32-bit sum of the image's little-endian words from byte 64 on.
-        12 checksum: Le<u32>,
+        12 checksum: Hex<u32>,
         /// Bytes 24-63: Reserved (zeros).
         16 reserved: Bytes<40>,
     }
@@ -182,10 +182,10 @@ impl ValidationEntry {
             platform_id: platform,
             reserved: Le::new(0),
             id_string: Bytes::zeroed(),
-            checksum: Le::new(0),
+            checksum: Hex::new(0),
             key: Bytes([0x55, 0xAA]),
         };
-        v.checksum = Le::new(0u16.wrapping_sub(word_sum(&v.encode())));
+        v.checksum = Hex::new(0u16.wrapping_sub(word_sum(&v.encode())));
         v
     }
 
@@ -334,7 +334,7 @@ pub fn patch_boot_info(image: &mut [u8], pvd_sector: u32, image_sector: u32) {
         pvd_lba: Le::new(pvd_sector),
         file_lba: Le::new(image_sector),
         file_length: Le::new(image.len() as u32),
-        checksum: Le::new(sum),
+        checksum: Hex::new(sum),
         reserved: Bytes::zeroed(),
     };
     table.write(&mut image[BOOT_INFO_OFFSET..end]);

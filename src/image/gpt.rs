@@ -9,7 +9,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use super::mbr::{Mbr, LBA};
-use super::record::{record, Bytes, Field, Le, Record, Utf16Le};
+use super::record::{record, Bytes, Field, Hex, Le, Record, Utf16Le};
 
 /// Partition entries in the array (and so 32 sectors of 128-byte entries).
 pub const ENTRIES: usize = 128;
@@ -123,11 +123,11 @@ record! {
         /// Bytes 0-7: Signature (`EFI PART`).
         0 signature: Bytes<8>,
         /// Bytes 8-11: Revision (0x00010000, 1.0).
-        8 revision: Le<u32>,
+        8 revision: Hex<u32>,
         /// Bytes 12-15: HeaderSize (92).
         12 header_size: Le<u32>,
         /// Bytes 16-19: HeaderCRC32, of the header with this field zeroed.
-        16 header_crc32: Le<u32>,
+        16 header_crc32: Hex<u32>,
         /// Bytes 20-23: Reserved (zero).
         20 reserved: Le<u32>,
         /// Bytes 24-31: MyLBA.
@@ -147,7 +147,7 @@ record! {
         /// Bytes 84-87: SizeOfPartitionEntry.
         84 size_of_partition_entry: Le<u32>,
         /// Bytes 88-91: PartitionEntryArrayCRC32.
-        88 partition_entry_array_crc32: Le<u32>,
+        88 partition_entry_array_crc32: Hex<u32>,
     }
 }
 
@@ -163,7 +163,7 @@ record! {
         /// Bytes 40-47: EndingLBA (inclusive).
         40 ending_lba: Le<u64>,
         /// Bytes 48-55: Attributes.
-        48 attributes: Le<u64>,
+        48 attributes: Hex<u64>,
         /// Bytes 56-127: PartitionName (UTF-16LE, NUL-padded).
         56 partition_name: Utf16Le<72>,
     }
@@ -173,7 +173,7 @@ impl GptHeader {
     /// The header's CRC32 as the spec computes it: over its 92 bytes with the field zeroed.
     pub fn computed_crc(&self) -> u32 {
         let mut copy = self.clone();
-        copy.header_crc32 = Le::new(0);
+        copy.header_crc32 = Hex::new(0);
         crc32fast::hash(&copy.encode())
     }
 
@@ -231,7 +231,7 @@ impl Gpt {
                 unique_partition_guid: p.guid,
                 starting_lba: Le::new(p.first),
                 ending_lba: Le::new(p.last),
-                attributes: Le::new(0),
+                attributes: Hex::new(0),
                 partition_name: Utf16Le::new(&p.name.chars().take(36).collect::<String>())
                     .unwrap_or_else(|| Utf16Le::new("").expect("empty")),
             }
@@ -251,9 +251,9 @@ impl Gpt {
         };
         let mut h = GptHeader {
             signature: Bytes(SIGNATURE),
-            revision: Le::new(0x0001_0000),
+            revision: Hex::new(0x0001_0000),
             header_size: Le::new(GptHeader::LEN as u32),
-            header_crc32: Le::new(0),
+            header_crc32: Hex::new(0),
             reserved: Le::new(0),
             my_lba: Le::new(my),
             alternate_lba: Le::new(alt),
@@ -263,9 +263,9 @@ impl Gpt {
             partition_entry_lba: Le::new(entries_lba),
             number_of_partition_entries: Le::new(ENTRIES as u32),
             size_of_partition_entry: Le::new(ENTRY_LEN as u32),
-            partition_entry_array_crc32: Le::new(entries_crc),
+            partition_entry_array_crc32: Hex::new(entries_crc),
         };
-        h.header_crc32 = Le::new(h.computed_crc());
+        h.header_crc32 = Hex::new(h.computed_crc());
         h
     }
 

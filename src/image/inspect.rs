@@ -1,69 +1,147 @@
-//! Reads an ISO image back: volume descriptors, the El Torito boot catalog, the MBR and GPT
-//! (with their CRCs checked), and the file tree with Rock Ridge names, modes, symlink targets
-//! and extents. Used by `isoproof inspect` and by tests; it trusts nothing it reads.
+//! Reads an ISO image back into decoded records: the MBR and GPT (CRCs checked), the volume
+//! descriptors, El Torito's catalog, both directory trees with Rock Ridge names, modes,
+//! symlinks, relocations and extents, and the map of which [`Structure`] owns which bytes.
+//! Used by `isoproof inspect`, `diff` and the tests.
+//!
+//! The image is untrusted. Every length, count and extent is checked against the image size
+//! before anything is allocated or read; every directory extent is read at most once per tree
+//! (so extents that point back into the tree, or at each other, cannot multiply the work);
+//! continuation areas stay inside one sector, as Linux requires; walks use explicit stacks.
 
+use std::collections::HashSet;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::ImageError;
+use super::eltorito::{BootCatalog, PLATFORM_EFI, PLATFORM_X86};
+use super::gpt::{GptEntry, GptHeader};
+use super::iso9660::{DirectoryRecord, VolumeDescriptor, FIRST_DESCRIPTOR, SECTOR};
+use super::mbr::{Mbr, LBA};
+use super::record::{DecodeError, Record};
+use super::rockridge::{self, Entry};
+use super::structure::{Order, Owned, Structure, Tree};
 
-const SECTOR: u64 = 2048;
+/// At most this many volume descriptors are read before a terminator.
+const MAX_DESCRIPTORS: u64 = 100;
+/// The longest path a reader accepts (Linux's PATH_MAX).
+const MAX_PATH: usize = 4096;
+/// At most this many continuation areas are followed for one record.
+const MAX_CONTINUATIONS: usize = 64;
 
-/// Everything `inspect` reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Report {
-    /// Volume descriptors, in order.
-    pub descriptors: Vec<Descriptor>,
-    /// Boot catalog entries (platform, sector, 512-byte count).
-    pub boot_entries: Vec<(u8, u32, u16)>,
-    /// The MBR, when the image has one.
-    pub mbr: Option<Mbr>,
-    /// GPT partitions, when the image has a GPT (CRCs checked).
-    pub gpt: Option<GptInfo>,
-    /// Files, depth-first in directory order.
-    pub files: Vec<FileInfo>,
+/// Why an image could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The image could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No volume descriptor at sector 16.
+    #[error("sector 16 holds no volume descriptor: not an ISO 9660 image")]
+    NotIso,
+    /// A structure reaches past the end of the image.
+    #[error("{structure} at byte {offset} ({len} bytes) reaches past the end of the image ({size} bytes)")]
+    PastEnd {
+        /// The structure.
+        structure: Structure,
+        /// Where it starts.
+        offset: u64,
+        /// Its claimed length.
+        len: u64,
+        /// The image size.
+        size: u64,
+    },
+    /// A record of a structure does not decode.
+    #[error("{structure} at byte {offset}: {source}")]
+    Record {
+        /// The structure it belongs to.
+        structure: Structure,
+        /// Where the record starts.
+        offset: u64,
+        /// Why it does not decode.
+        #[source]
+        source: DecodeError,
+    },
+    /// A structure is impossible in another way.
+    #[error("{structure} at byte {offset}: {what}")]
+    Invalid {
+        /// The structure.
+        structure: Structure,
+        /// Where.
+        offset: u64,
+        /// What is wrong.
+        what: String,
+    },
 }
 
-/// A volume descriptor.
-#[derive(Debug, Clone, PartialEq)]
+/// A volume descriptor and its sector.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Descriptor {
     /// Its sector.
     pub sector: u64,
-    /// "primary", "joliet", "supplementary", "boot record", "terminator".
-    pub kind: String,
-    /// Volume identifier (primary/supplementary).
-    pub volume_id: String,
-    /// Volume space size in sectors.
-    pub space_size: u32,
-    /// Root directory extent.
-    pub root: (u32, u32),
+    /// The decoded descriptor.
+    pub vd: VolumeDescriptor,
 }
 
-/// The MBR fields.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mbr {
-    /// Disk signature.
-    pub signature: u32,
-    /// Partition entries in use: (type, first LBA, sectors, bootable).
-    pub partitions: Vec<(u8, u32, u32, bool)>,
+impl Descriptor {
+    /// The structure it is.
+    pub fn structure(&self) -> Structure {
+        match &self.vd {
+            VolumeDescriptor::Primary(_) => Structure::PrimaryVolumeDescriptor,
+            VolumeDescriptor::Supplementary(s) => Structure::SupplementaryVolumeDescriptor {
+                joliet: s.is_joliet(),
+            },
+            VolumeDescriptor::ElTorito(_) => Structure::BootRecord,
+            VolumeDescriptor::Terminator(_) => Structure::Terminator,
+            VolumeDescriptor::Other(h) => Structure::OtherVolumeDescriptor(h.descriptor_type),
+        }
+    }
+
+    /// Volume identifier, space size and root extent of a primary or supplementary
+    /// descriptor.
+    pub fn volume(&self) -> Option<(String, u32, (u32, u32))> {
+        match &self.vd {
+            VolumeDescriptor::Primary(p) => Some((
+                p.volume_identifier.text().into_owned(),
+                p.volume_space_size.get(),
+                root(&p.root_directory_record),
+            )),
+            VolumeDescriptor::Supplementary(s) => Some((
+                s.volume_identifier.text(),
+                s.volume_space_size.get(),
+                root(&s.root_directory_record),
+            )),
+            _ => None,
+        }
+    }
 }
 
-/// The GPT, read from the primary header.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GptInfo {
-    /// Disk GUID, as text.
-    pub disk_guid: String,
-    /// Whether both headers and both entry arrays have valid CRCs and agree.
+fn root(r: &super::iso9660::RootDirectoryRecord) -> (u32, u32) {
+    (r.header.extent.get(), r.header.data_length.get())
+}
+
+/// The GPT as read from LBA 1 and its backup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GptRead {
+    /// The primary header.
+    pub primary: GptHeader,
+    /// The backup header, when the primary's AlternateLBA points inside the image at one.
+    pub backup: Option<GptHeader>,
+    /// The entries in use, with their 1-based index.
+    pub entries: Vec<(usize, GptEntry)>,
+    /// Whether both headers' CRCs and the entry array's CRC hold, the backup's entries are the
+    /// same and the backup header is the image's last block.
     pub valid: bool,
-    /// Partitions: (type GUID, first, last, name).
-    pub partitions: Vec<(String, u64, u64, String)>,
 }
 
-/// One file of the tree.
-#[derive(Debug, Clone, PartialEq)]
+/// One file of a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileInfo {
     /// Full path ("/" separated, Rock Ridge names when present).
     pub path: String,
@@ -83,456 +161,669 @@ pub struct FileInfo {
     pub relocated: bool,
 }
 
-struct Img {
+/// Everything `inspect` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The image size in bytes.
+    pub size: u64,
+    /// The MBR, when the first block ends with 0x55 0xAA.
+    pub mbr: Option<Mbr>,
+    /// The GPT, when LBA 1 holds a GPT header.
+    pub gpt: Option<GptRead>,
+    /// Volume descriptors, in order.
+    pub descriptors: Vec<Descriptor>,
+    /// The boot catalog and its sector.
+    pub catalog: Option<(u64, BootCatalog)>,
+    /// Files of the primary tree, depth-first in directory order.
+    pub files: Vec<FileInfo>,
+    /// Directories of the Joliet tree: path and extent.
+    pub joliet_dirs: Vec<(String, (u32, u32))>,
+    /// Which structure owns which bytes, sorted by start.
+    pub structures: Vec<Owned>,
+}
+
+/// An open image with bounds-checked reads.
+pub(crate) struct Img {
     f: File,
-    len: u64,
+    path: PathBuf,
+    /// Its size.
+    pub len: u64,
 }
 
 impl Img {
-    fn read(&mut self, off: u64, n: usize) -> Result<Vec<u8>, ImageError> {
-        if off + n as u64 > self.len {
-            return Err(ImageError::Malformed(format!(
-                "a structure at byte {off} reaches past the end of the image"
-            )));
+    pub(crate) fn open(path: &Path) -> Result<Img, ReadError> {
+        let io = |source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let f = File::open(path).map_err(io)?;
+        let len = f.metadata().map_err(io)?.len();
+        Ok(Img {
+            f,
+            path: path.to_path_buf(),
+            len,
+        })
+    }
+
+    /// Whether `len` bytes at `off` lie inside the image.
+    fn fits(&self, off: u64, len: u64) -> bool {
+        off.checked_add(len).is_some_and(|end| end <= self.len)
+    }
+
+    /// `n` bytes at `off`, which must lie inside the image.
+    pub(crate) fn read(&self, s: &Structure, off: u64, n: u64) -> Result<Vec<u8>, ReadError> {
+        if !self.fits(off, n) {
+            return Err(ReadError::PastEnd {
+                structure: s.clone(),
+                offset: off,
+                len: n,
+                size: self.len,
+            });
         }
-        let mut b = vec![0u8; n];
+        let mut b = vec![0u8; n as usize];
         self.f
-            .seek(SeekFrom::Start(off))
-            .and_then(|_| self.f.read_exact(&mut b))
-            .map_err(|e| ImageError::Malformed(e.to_string()))?;
+            .read_exact_at(&mut b, off)
+            .map_err(|source| ReadError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
         Ok(b)
+    }
+
+    /// Up to `n` bytes at `off` (fewer at the end of the image).
+    pub(crate) fn read_upto(&self, off: u64, n: usize) -> Result<Vec<u8>, ReadError> {
+        let n = self.len.saturating_sub(off).min(n as u64);
+        self.read(&Structure::Image, off, n)
     }
 }
 
-fn le32(b: &[u8]) -> u32 {
-    u32::from_le_bytes(b[..4].try_into().expect("4 bytes"))
-}
-
-fn le64(b: &[u8]) -> u64 {
-    u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
-}
-
-fn guid_text(g: &[u8]) -> String {
-    format!(
-        "{:08X}-{:04X}-{:04X}-{:02X}{:02X}-{}",
-        le32(&g[0..4]),
-        u16::from_le_bytes([g[4], g[5]]),
-        u16::from_le_bytes([g[6], g[7]]),
-        g[8],
-        g[9],
-        g[10..16]
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect::<String>()
-    )
+fn record_err(structure: &Structure, offset: u64) -> impl Fn(DecodeError) -> ReadError + '_ {
+    move |source| ReadError::Record {
+        structure: structure.clone(),
+        offset,
+        source,
+    }
 }
 
 /// Reads an image.
-pub fn inspect(path: &Path) -> Result<Report, ImageError> {
-    let f = File::open(path).map_err(|e| ImageError::io(path, e))?;
-    let len = f.metadata().map_err(|e| ImageError::io(path, e))?.len();
-    let mut img = Img { f, len };
-    let mut descriptors = Vec::new();
-    let mut catalog = None;
-    let mut primary_root = None;
-    for s in 16..116u64 {
-        let d = img.read(s * SECTOR, 2048)?;
-        if &d[1..6] != b"CD001" {
-            return Err(ImageError::Malformed(format!(
-                "sector {s} is not a volume descriptor"
-            )));
+pub fn inspect(path: &Path) -> Result<Report, ReadError> {
+    let img = Img::open(path)?;
+    let mut own: Vec<Owned> = Vec::new();
+    let mut claim = |start: u64, len: u64, structure: Structure| {
+        let end = start.saturating_add(len).min(img.len);
+        if end > start {
+            own.push(Owned {
+                start,
+                end,
+                structure,
+            });
         }
-        let text =
-            |r: std::ops::Range<usize>| String::from_utf8_lossy(&d[r]).trim_end().to_string();
-        let root = (le32(&d[158..162]), le32(&d[166..170]));
-        let kind = match d[0] {
-            0 => {
-                catalog = Some(le32(&d[71..75]));
-                "boot record"
-            }
-            1 => {
-                primary_root = Some(root);
-                "primary"
-            }
-            2 if &d[88..90] == b"%/" => "joliet",
-            2 => "supplementary",
-            255 => "terminator",
-            _ => "other",
-        };
-        let volume_id = match d[0] {
-            1 => text(40..72),
-            2 => {
-                let u: Vec<u16> = d[40..72]
-                    .chunks(2)
-                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                    .collect();
-                String::from_utf16_lossy(&u).trim_end().to_string()
-            }
-            _ => String::new(),
-        };
-        let (space_size, root) = if matches!(d[0], 1 | 2) {
-            (le32(&d[80..84]), root)
-        } else {
-            (0, (0, 0))
-        };
-        descriptors.push(Descriptor {
-            sector: s,
-            kind: kind.into(),
-            volume_id,
-            space_size,
-            root,
-        });
-        if d[0] == 255 {
-            break;
-        }
-    }
-    let mut boot_entries = Vec::new();
-    if let Some(c) = catalog {
-        let b = img.read(u64::from(c) * SECTOR, 2048)?;
-        if b[0] != 1 || b[30..32] != [0x55, 0xAA] || super::eltorito::word_sum(&b[..32]) != 0 {
-            return Err(ImageError::Malformed(
-                "the boot catalog's validation entry is wrong".into(),
-            ));
-        }
-        let mut platform = b[1];
-        for (i, e) in b[32..].chunks(32).enumerate() {
-            match e[0] {
-                0x88 => {
-                    boot_entries.push((platform, le32(&e[8..12]), u16::from_le_bytes([e[6], e[7]])))
-                }
-                0x00 if i == 0 => {} // a default entry that is not bootable
-                0x90 | 0x91 => platform = e[1],
-                _ => break,
-            }
-        }
-    }
-    let mbr_b = img.read(0, 512)?;
-    let mbr = (mbr_b[510..512] == [0x55, 0xAA]).then(|| Mbr {
-        signature: le32(&mbr_b[440..444]),
-        partitions: (0..4)
-            .map(|i| &mbr_b[446 + 16 * i..462 + 16 * i])
-            .filter(|e| e[4] != 0)
-            .map(|e| (e[4], le32(&e[8..12]), le32(&e[12..16]), e[0] == 0x80))
-            .collect(),
-    });
-    let gpt = if mbr
-        .as_ref()
-        .is_some_and(|m| m.partitions.iter().any(|p| p.0 == 0xEE))
-    {
-        Some(read_gpt(&mut img)?)
+    };
+
+    let mbr = if img.len >= LBA {
+        let m = Mbr::decode(&img.read(&Structure::Mbr, 0, LBA)?).expect("512 bytes");
+        m.has_signature().then_some(m)
     } else {
         None
     };
-    let mut files = Vec::new();
-    if let Some((sector, size)) = primary_root {
-        walk(&mut img, sector, size, "", &mut files, 0)?;
+    if mbr.is_some() {
+        claim(0, LBA, Structure::Mbr);
     }
+    let gpt = read_gpt(&img, &mut claim)?;
+
+    let mut descriptors = Vec::new();
+    for i in 0..MAX_DESCRIPTORS {
+        let sector = FIRST_DESCRIPTOR + i;
+        let at = sector * SECTOR;
+        if !img.fits(at, SECTOR) && i == 0 {
+            return Err(ReadError::NotIso);
+        }
+        let probe = Structure::OtherVolumeDescriptor(0);
+        let b = img.read(&probe, at, SECTOR)?;
+        let vd = VolumeDescriptor::decode(&b)
+            .map_err(record_err(&probe, at))?
+            .ok_or(if i == 0 {
+                ReadError::NotIso
+            } else {
+                ReadError::Invalid {
+                    structure: probe.clone(),
+                    offset: at,
+                    what: format!(
+                        "sector {sector} holds no volume descriptor before the set terminator"
+                    ),
+                }
+            })?;
+        let d = Descriptor { sector, vd };
+        claim(at, SECTOR, d.structure());
+        let end = matches!(d.vd, VolumeDescriptor::Terminator(_));
+        descriptors.push(d);
+        if end {
+            break;
+        }
+    }
+
+    let mut catalog = None;
+    for d in &descriptors {
+        if let VolumeDescriptor::ElTorito(br) = &d.vd {
+            let sector = u64::from(br.boot_catalog.get());
+            let at = sector * SECTOR;
+            let s = Structure::BootCatalog;
+            // A catalog is at most a sector; one cut short by the image's end is read as far
+            // as it goes (and must still hold its validation entry).
+            let len = SECTOR.min(img.len.saturating_sub(at)).max(1);
+            let b = img.read(&s, at, len)?;
+            let c = BootCatalog::decode(&b).map_err(record_err(&s, at))?;
+            claim(at, SECTOR, s);
+            catalog = Some((sector, c));
+            break;
+        }
+    }
+    if let Some((_, c)) = &catalog {
+        for e in c.entries.iter().filter(|e| e.entry.boot_indicator != 0) {
+            let at = u64::from(e.entry.load_rba.get()) * SECTOR;
+            let count = u64::from(e.entry.sector_count.get());
+            if e.platform == PLATFORM_EFI {
+                // The ESP's size is its partition's when the count does not hold it.
+                let part = gpt.as_ref().and_then(|g| {
+                    g.entries
+                        .iter()
+                        .find(|(_, p)| p.starting_lba.get().checked_mul(LBA) == Some(at))
+                        .map(|(_, p)| {
+                            (p.ending_lba.get() + 1).saturating_sub(p.starting_lba.get()) * LBA
+                        })
+                });
+                claim(at, part.unwrap_or(count.max(1) * LBA), Structure::EspImage);
+            } else {
+                claim(at, count.max(1) * LBA, Structure::BiosBootImage);
+            }
+        }
+    }
+
+    let mut files = Vec::new();
+    let mut joliet_dirs = Vec::new();
+    for d in &descriptors {
+        let (tree, order_tables) = match &d.vd {
+            VolumeDescriptor::Primary(p) => (
+                Tree::Primary,
+                (
+                    p.path_table_size.get(),
+                    p.l_path_table.get(),
+                    p.m_path_table.get(),
+                ),
+            ),
+            VolumeDescriptor::Supplementary(s) if s.is_joliet() => (
+                Tree::Joliet,
+                (
+                    s.path_table_size.get(),
+                    s.l_path_table.get(),
+                    s.m_path_table.get(),
+                ),
+            ),
+            _ => continue,
+        };
+        let (pt_size, l, m) = order_tables;
+        claim(
+            u64::from(l) * SECTOR,
+            u64::from(pt_size),
+            Structure::PathTable(tree, Order::L),
+        );
+        claim(
+            u64::from(m) * SECTOR,
+            u64::from(pt_size),
+            Structure::PathTable(tree, Order::M),
+        );
+        let (_, _, root) = d.volume().expect("a primary or supplementary descriptor");
+        let mut walked = Vec::new();
+        walk(&img, root, tree, &mut walked, &mut claim)?;
+        match tree {
+            Tree::Primary if files.is_empty() => files = walked,
+            Tree::Joliet if joliet_dirs.is_empty() => {
+                joliet_dirs = walked
+                    .into_iter()
+                    .filter(|f| f.is_dir)
+                    .map(|f| (f.path, f.extents[0]))
+                    .collect()
+            }
+            _ => {}
+        }
+    }
+    for f in files.iter().filter(|f| !f.is_dir) {
+        for &(s, n) in &f.extents {
+            claim(
+                u64::from(s) * SECTOR,
+                u64::from(n),
+                Structure::File(f.path.clone()),
+            );
+        }
+    }
+    own.sort_by_key(|o| (o.start, o.end));
     Ok(Report {
-        descriptors,
-        boot_entries,
+        size: img.len,
         mbr,
         gpt,
+        descriptors,
+        catalog,
         files,
+        joliet_dirs,
+        structures: own,
     })
 }
 
-fn read_gpt(img: &mut Img) -> Result<GptInfo, ImageError> {
-    let h = img.read(512, 512)?;
-    if &h[0..8] != b"EFI PART" {
-        return Err(ImageError::Malformed(
-            "the protective MBR has no GPT header behind it".into(),
-        ));
+fn read_gpt(
+    img: &Img,
+    claim: &mut impl FnMut(u64, u64, Structure),
+) -> Result<Option<GptRead>, ReadError> {
+    if !img.fits(LBA, LBA) {
+        return Ok(None);
     }
-    let check = |h: &[u8]| {
-        let mut c = h[..92].to_vec();
-        c[16..20].fill(0);
-        crc32fast::hash(&c) == le32(&h[16..20])
+    let s = Structure::PrimaryGptHeader;
+    let h = GptHeader::decode(&img.read(&s, LBA, LBA)?).expect("512 bytes");
+    if !h.has_signature() {
+        return Ok(None);
+    }
+    claim(LBA, LBA, s.clone());
+    let n = u64::from(h.number_of_partition_entries.get());
+    let esz = u64::from(h.size_of_partition_entry.get());
+    if !(128..=4096).contains(&esz) || !esz.is_power_of_two() || n > 4096 {
+        return Err(ReadError::Invalid {
+            structure: s,
+            offset: LBA,
+            what: format!("{n} entries of {esz} bytes is not a GPT entry array"),
+        });
+    }
+    let read_entries = |lba: u64, what: Structure| -> Result<Vec<u8>, ReadError> {
+        let at = lba.saturating_mul(LBA);
+        img.read(&what, at, n * esz)
     };
-    let entries_lba = le64(&h[72..80]);
-    let n = le32(&h[80..84]) as usize;
-    let esz = le32(&h[84..88]) as usize;
-    if !(128..=4096).contains(&esz) || n > 4096 {
-        return Err(ImageError::Malformed(
-            "the GPT entry array has an impossible size".into(),
-        ));
-    }
-    let entries = img.read(entries_lba * 512, n * esz)?;
-    let alt = le64(&h[32..40]);
-    let backup = img.read(alt * 512, 512)?;
-    let backup_entries = img.read(le64(&backup[72..80]) * 512, n * esz)?;
-    let valid = check(&h)
-        && check(&backup)
-        && crc32fast::hash(&entries) == le32(&h[88..92])
-        && entries == backup_entries
-        && alt * 512 + 512 == img.len;
-    let partitions = entries
-        .chunks(esz)
-        .filter(|e| e[..16].iter().any(|&b| b != 0))
-        .map(|e| {
-            let name: Vec<u16> = e[56..128]
-                .chunks(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .take_while(|&u| u != 0)
-                .collect();
-            (
-                guid_text(&e[..16]),
-                le64(&e[32..40]),
-                le64(&e[40..48]),
-                String::from_utf16_lossy(&name),
-            )
-        })
+    let entries_lba = h.partition_entry_lba.get();
+    let array = read_entries(entries_lba, Structure::PrimaryGptEntries)?;
+    claim(entries_lba * LBA, n * esz, Structure::PrimaryGptEntries);
+    let entries: Vec<(usize, GptEntry)> = array
+        .chunks(esz as usize)
+        .enumerate()
+        .map(|(i, e)| (i + 1, GptEntry::decode(e).expect("at least 128 bytes")))
+        .filter(|(_, e)| !e.partition_type_guid.is_nil())
         .collect();
-    Ok(GptInfo {
-        disk_guid: guid_text(&h[56..72]),
+    let alt = h.alternate_lba.get();
+    let backup = match alt.checked_mul(LBA) {
+        Some(at) if img.fits(at, LBA) && alt != 1 => {
+            let b = GptHeader::decode(&img.read(&Structure::BackupGptHeader, at, LBA)?)
+                .expect("512 bytes");
+            b.has_signature().then_some((at, b))
+        }
+        _ => None,
+    };
+    let mut valid = h.computed_crc() == h.header_crc32.get()
+        && crc32fast::hash(&array) == h.partition_entry_array_crc32.get();
+    if let Some((at, b)) = &backup {
+        claim(*at, LBA, Structure::BackupGptHeader);
+        let blba = b.partition_entry_lba.get();
+        let same = img.fits(blba.saturating_mul(LBA), n * esz)
+            && read_entries(blba, Structure::BackupGptEntries)? == array;
+        if same {
+            claim(blba * LBA, n * esz, Structure::BackupGptEntries);
+        }
+        valid &= b.computed_crc() == b.header_crc32.get() && same && at + LBA == img.len;
+    } else {
+        valid = false;
+    }
+    Ok(Some(GptRead {
+        primary: h,
+        backup: backup.map(|(_, b)| b),
+        entries,
         valid,
-        partitions,
-    })
+    }))
 }
 
-/// System use entries of a record, following `CE` continuation areas.
-fn susp_entries(img: &mut Img, mut su: Vec<u8>) -> Result<Vec<Vec<u8>>, ImageError> {
-    let mut out = Vec::new();
-    let mut hops = 0;
+/// A record's Rock Ridge facts.
+#[derive(Default)]
+struct Rr {
+    name: Option<String>,
+    mode: u32,
+    symlink: Option<String>,
+    moved_to: Option<u32>,
+    relocated: bool,
+}
+
+/// Reads the SUSP and RRIP entries of a record, following `CE` continuation areas (each
+/// inside one sector, each read once).
+fn rock_ridge(
+    img: &Img,
+    su: &[u8],
+    structure: &Structure,
+    offset: u64,
+    claim: &mut impl FnMut(u64, u64, Structure),
+) -> Result<Rr, ReadError> {
+    let mut rr = Rr::default();
+    let mut name: Vec<u8> = Vec::new();
+    let mut components = Vec::new();
+    let mut area = su.to_vec();
+    let mut area_at = offset;
+    let mut seen: HashSet<u64> = HashSet::new();
     loop {
+        let entries = Entry::all(&area).map_err(record_err(structure, area_at))?;
         let mut next = None;
-        let mut i = 0;
-        while i + 4 <= su.len() {
-            let l = su[i + 2] as usize;
-            if l < 4 || i + l > su.len() {
-                break;
-            }
-            let e = su[i..i + l].to_vec();
-            if &e[..2] == b"CE" && l >= 28 {
-                next = Some((le32(&e[4..8]), le32(&e[12..16]), le32(&e[20..24])));
-            } else if &e[..2] == b"ST" {
-                break;
-            } else {
-                out.push(e);
-            }
-            i += l;
-        }
-        match next {
-            Some((block, off, len)) if hops < 64 => {
-                hops += 1;
-                su = img.read(u64::from(block) * SECTOR + u64::from(off), len as usize)?;
-            }
-            _ => return Ok(out),
-        }
-    }
-}
-
-fn walk(
-    img: &mut Img,
-    sector: u32,
-    size: u32,
-    prefix: &str,
-    files: &mut Vec<FileInfo>,
-    depth: usize,
-) -> Result<(), ImageError> {
-    if depth > 255 {
-        return Err(ImageError::Malformed(
-            "directories nest more than 255 deep (a loop?)".into(),
-        ));
-    }
-    let data = img.read(u64::from(sector) * SECTOR, size as usize)?;
-    let mut off = 0usize;
-    let mut pending: Option<FileInfo> = None;
-    while off < data.len() {
-        let l = data[off] as usize;
-        if l == 0 {
-            off = (off / SECTOR as usize + 1) * SECTOR as usize;
-            continue;
-        }
-        if l < 34 || off + l > data.len() {
-            return Err(ImageError::Malformed(format!(
-                "a directory record at sector {sector} has length {l}"
-            )));
-        }
-        let r = &data[off..off + l];
-        off += l;
-        let name_len = r[32] as usize;
-        let name = &r[33..33 + name_len];
-        if name == [0] || name == [1] {
-            continue;
-        }
-        let su_start = 33 + name_len + usize::from(name_len % 2 == 0);
-        let entries = susp_entries(img, r[su_start.min(l)..].to_vec())?;
-        let mut rr_name = String::new();
-        let mut mode = 0;
-        let mut link: Option<String> = None;
-        let (mut moved_to, mut relocated) = (None, false);
-        for e in &entries {
-            match &e[..2] {
-                b"CL" if e.len() >= 8 => moved_to = Some(le32(&e[4..8])),
-                b"RE" => relocated = true,
-                b"NM" => rr_name.push_str(&String::from_utf8_lossy(&e[5..])),
-                b"PX" => mode = le32(&e[4..8]),
-                b"SL" => {
-                    // Components: root "/", ".", "..", or (possibly continued) names.
-                    let t = link.get_or_insert_with(String::new);
-                    let mut i = 5;
-                    while i + 2 <= e.len() {
-                        let (fl, cl) = (e[i], e[i + 1] as usize);
-                        let bytes = &e[i + 2..(i + 2 + cl).min(e.len())];
-                        let joined = t.ends_with('\u{0}');
-                        if joined {
-                            t.pop();
-                        } else if !t.is_empty() && !t.ends_with('/') {
-                            t.push('/');
-                        }
-                        match fl & 0x0E {
-                            0x08 => t.push('/'),
-                            0x02 => t.push('.'),
-                            0x04 => t.push_str(".."),
-                            _ => t.push_str(&String::from_utf8_lossy(bytes)),
-                        }
-                        if fl & 0x01 != 0 {
-                            t.push('\u{0}');
-                        }
-                        i += 2 + cl;
-                    }
-                }
+        for e in entries {
+            match e {
+                Entry::Ce(ce) => next = Some(ce),
+                Entry::Nm(_, bytes) => name.extend_from_slice(&bytes),
+                Entry::Px(px, _) => rr.mode = px.mode.get(),
+                Entry::Sl(_, comps) => components.extend(comps),
+                Entry::Cl(block) => rr.moved_to = Some(block),
+                Entry::Re => rr.relocated = true,
                 _ => {}
             }
         }
-        let shown = if rr_name.is_empty() {
-            let n = String::from_utf8_lossy(name).into_owned();
-            n.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim_end_matches('.')
-                .to_string()
-        } else {
-            rr_name
+        let Some(ce) = next else { break };
+        let (block, off, len) = (
+            u64::from(ce.block.get()),
+            u64::from(ce.offset.get()),
+            u64::from(ce.length.get()),
+        );
+        let at = block * SECTOR + off;
+        if off + len > SECTOR || seen.len() >= MAX_CONTINUATIONS || !seen.insert(at) {
+            return Err(ReadError::Invalid {
+                structure: structure.clone(),
+                offset: area_at,
+                what: format!(
+                    "a CE entry points at {len} bytes at offset {off} of sector {block}: continuation areas must lie inside one sector and be read once"
+                ),
+            });
+        }
+        area = img.read(&Structure::ContinuationArea, at, len)?;
+        claim(at, len, Structure::ContinuationArea);
+        area_at = at;
+    }
+    if !name.is_empty() {
+        rr.name = Some(String::from_utf8_lossy(&name).into_owned());
+    }
+    if !components.is_empty() {
+        rr.symlink = Some(rockridge::symlink_target(&components));
+    }
+    Ok(rr)
+}
+
+/// Walks one tree from its root extent, depth-first in record order (an entry, then its
+/// subtree), with an explicit stack; every directory extent is read once.
+fn walk(
+    img: &Img,
+    root: (u32, u32),
+    tree: Tree,
+    files: &mut Vec<FileInfo>,
+    claim: &mut impl FnMut(u64, u64, Structure),
+) -> Result<(), ReadError> {
+    let mut seen: HashSet<u32> = HashSet::new();
+    seen.insert(root.0);
+    // One frame per directory on the current path: its entries and the next one to emit.
+    let mut stack = vec![(read_dir(img, root, tree, "", claim)?, 0usize)];
+    while let Some((entries, next)) = stack.last_mut() {
+        let Some(f) = entries.get(*next).cloned() else {
+            stack.pop();
+            continue;
         };
-        let extent = (le32(&r[2..6]), le32(&r[10..14]));
-        let is_dir = r[25] & 0x02 != 0;
-        let path = format!("{prefix}/{shown}");
+        *next += 1;
+        let sub = f.is_dir && seen.insert(f.extents[0].0);
+        let extent = f.extents[0];
+        let prefix = f.path.clone();
+        files.push(f);
+        // Another record already led to this extent: it is read once.
+        if sub {
+            stack.push((read_dir(img, extent, tree, &prefix, claim)?, 0));
+        }
+    }
+    Ok(())
+}
+
+/// The entries of one directory extent (multi-extent files joined).
+fn read_dir(
+    img: &Img,
+    (sector, size): (u32, u32),
+    tree: Tree,
+    prefix: &str,
+    claim: &mut impl FnMut(u64, u64, Structure),
+) -> Result<Vec<FileInfo>, ReadError> {
+    let shown = if prefix.is_empty() { "/" } else { prefix };
+    let structure = Structure::Directory(tree, shown.to_string());
+    let at = u64::from(sector) * SECTOR;
+    let data = img.read(&structure, at, u64::from(size))?;
+    claim(at, u64::from(size), structure.clone());
+    let mut children: Vec<FileInfo> = Vec::new();
+    let mut off = 0usize;
+    let mut pending: Option<FileInfo> = None;
+    while off < data.len() {
+        let l = usize::from(data[off]);
+        if l == 0 {
+            // The rest of the sector is padding (9.1: records never cross sectors).
+            off = (off / SECTOR as usize + 1) * SECTOR as usize;
+            continue;
+        }
+        let rec_at = at + off as u64;
+        let r = DirectoryRecord::decode(&data[off..]).map_err(record_err(&structure, rec_at))?;
+        off += r.len();
+        if r.identifier == [0] || r.identifier == [1] {
+            continue;
+        }
+        let rr = if tree == Tree::Primary {
+            rock_ridge(img, &r.system_use, &structure, rec_at, claim)?
+        } else {
+            Rr::default()
+        };
+        let name = match (&rr.name, tree) {
+            (Some(n), _) => n.clone(),
+            (None, Tree::Joliet) => {
+                let u: Vec<u16> = r
+                    .identifier
+                    .chunks_exact(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                    .collect();
+                strip_version(&String::from_utf16_lossy(&u))
+            }
+            (None, Tree::Primary) => strip_version(&String::from_utf8_lossy(&r.identifier)),
+        };
+        let path = format!("{prefix}/{name}");
+        if path.len() > MAX_PATH {
+            return Err(ReadError::Invalid {
+                structure,
+                offset: rec_at,
+                what: format!("a path longer than {MAX_PATH} bytes"),
+            });
+        }
+        let extent = (r.extent(), r.data_length());
         match pending.as_mut() {
             Some(p) if p.path == path => {
                 p.extents.push(extent);
                 p.size += u64::from(extent.1);
             }
             _ => {
-                if let Some(p) = pending.take() {
-                    files.push(p);
-                }
+                children.extend(pending.take());
                 pending = Some(FileInfo {
-                    path: path.clone(),
-                    mode,
+                    path,
+                    mode: rr.mode,
                     size: u64::from(extent.1),
                     extents: vec![extent],
-                    symlink: link,
-                    is_dir,
-                    moved_to,
-                    relocated,
+                    symlink: rr.symlink,
+                    is_dir: r.is_dir(),
+                    moved_to: rr.moved_to,
+                    relocated: rr.relocated,
                 });
             }
         }
-        if r[25] & 0x80 == 0 {
-            if let Some(p) = pending.take() {
-                let is_dir = p.is_dir;
-                files.push(p);
-                if is_dir {
-                    walk(img, extent.0, extent.1, &path, files, depth + 1)?;
-                }
-            }
+        if !r.continues() {
+            children.extend(pending.take());
         }
     }
-    if let Some(p) = pending.take() {
-        files.push(p);
+    children.extend(pending.take());
+    Ok(children)
+}
+
+/// An ISO 9660 identifier as a name: the version (`;1`) and a trailing dot removed.
+fn strip_version(id: &str) -> String {
+    id.split(';')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('.')
+        .to_string()
+}
+
+fn platform_name(p: u8) -> String {
+    match p {
+        PLATFORM_X86 => "bios".into(),
+        PLATFORM_EFI => "uefi".into(),
+        0x01 => "powerpc".into(),
+        0x02 => "mac".into(),
+        other => format!("0x{other:02x}"),
     }
-    Ok(())
 }
 
 impl Report {
+    /// The primary tree's volume: identifier, space size and root extent.
+    pub fn primary(&self) -> Option<(String, u32, (u32, u32))> {
+        self.descriptors
+            .iter()
+            .find(|d| matches!(d.vd, VolumeDescriptor::Primary(_)))
+            .and_then(Descriptor::volume)
+    }
+
     /// The report as JSON.
     pub fn to_json(&self) -> Value {
         json!({
-            "volume_descriptors": self.descriptors.iter().map(|d| json!({
-                "sector": d.sector, "type": d.kind, "volume_id": d.volume_id,
-                "space_size": d.space_size, "root": {"sector": d.root.0, "size": d.root.1},
-            })).collect::<Vec<_>>(),
-            "boot_catalog": self.boot_entries.iter().map(|(p, s, n)| json!({
-                "platform": if *p == 0xEF { "uefi" } else { "bios" }, "sector": s, "load_sectors_512": n,
-            })).collect::<Vec<_>>(),
+            "size": self.size,
+            "volume_descriptors": self.descriptors.iter().map(|d| {
+                let mut v = json!({"sector": d.sector, "type": d.structure().to_string()});
+                if let Some((id, space, root)) = d.volume() {
+                    v["volume_id"] = id.into();
+                    v["space_size"] = space.into();
+                    v["root"] = json!({"sector": root.0, "size": root.1});
+                }
+                v
+            }).collect::<Vec<_>>(),
+            "boot_catalog": self.catalog.as_ref().map_or(Vec::new(), |(_, c)| c.entries.iter().map(|e| json!({
+                "platform": platform_name(e.platform),
+                "section": e.section,
+                "bootable": e.entry.boot_indicator == super::eltorito::BOOTABLE,
+                "emulation": e.entry.boot_media_type,
+                "load_segment": e.entry.load_segment.get(),
+                "sector": e.entry.load_rba.get(),
+                "load_sectors_512": e.entry.sector_count.get(),
+            })).collect()),
             "mbr": self.mbr.as_ref().map(|m| json!({
-                "signature": format!("{:08x}", m.signature),
-                "partitions": m.partitions.iter().map(|(t, f, n, b)| json!({"type": format!("0x{t:02x}"), "first_lba": f, "sectors": n, "bootable": b})).collect::<Vec<_>>(),
+                "signature": format!("{:08x}", m.disk_signature.get()),
+                "partitions": m.partitions.iter().filter(|p| p.in_use()).map(|p| json!({
+                    "type": format!("0x{:02x}", p.os_type), "first_lba": p.starting_lba.get(),
+                    "sectors": p.size_in_lba.get(), "bootable": p.active(),
+                })).collect::<Vec<_>>(),
             })),
             "gpt": self.gpt.as_ref().map(|g| json!({
-                "disk_guid": g.disk_guid, "valid": g.valid,
-                "partitions": g.partitions.iter().map(|(t, f, l, n)| json!({"type": t, "first_lba": f, "last_lba": l, "name": n})).collect::<Vec<_>>(),
+                "disk_guid": g.primary.disk_guid.to_string(), "valid": g.valid,
+                "partitions": g.entries.iter().map(|(i, p)| json!({
+                    "index": i, "type": p.partition_type_guid.to_string(),
+                    "guid": p.unique_partition_guid.to_string(),
+                    "first_lba": p.starting_lba.get(), "last_lba": p.ending_lba.get(),
+                    "name": p.partition_name.text(),
+                })).collect::<Vec<_>>(),
             })),
             "files": self.files.iter().map(|f| json!({
                 "path": f.path, "mode": format!("{:o}", f.mode), "size": f.size, "dir": f.is_dir,
                 "extents": f.extents.iter().map(|(s, n)| json!([s, n])).collect::<Vec<_>>(),
                 "symlink": f.symlink, "moved_to": f.moved_to, "relocated": f.relocated,
             })).collect::<Vec<_>>(),
+            "structures": self.structures.iter().map(|o| json!({
+                "structure": o.structure.to_string(), "start": o.start, "end": o.end,
+            })).collect::<Vec<_>>(),
         })
     }
 
     /// The report as text.
     pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
         let mut o = String::new();
-        o.push_str("Volume descriptors\n");
+        let _ = writeln!(o, "Volume descriptors");
         for d in &self.descriptors {
-            o.push_str(&format!("  sector {:>4}  {:<13}", d.sector, d.kind));
-            if !d.volume_id.is_empty() || d.space_size > 0 {
-                o.push_str(&format!(
-                    " volume {:?}, {} sectors, root at {} ({} bytes)",
-                    d.volume_id, d.space_size, d.root.0, d.root.1
-                ));
+            let _ = write!(o, "  sector {:>4}  {}", d.sector, d.structure());
+            if let Some((id, space, root)) = d.volume() {
+                let _ = write!(
+                    o,
+                    ": volume {id:?}, {space} sectors, root at {} ({} bytes)",
+                    root.0, root.1
+                );
             }
             o.push('\n');
         }
-        if !self.boot_entries.is_empty() {
-            o.push_str("El Torito boot catalog\n");
-            for (p, s, n) in &self.boot_entries {
-                o.push_str(&format!(
-                    "  {:<4} image at sector {s}, load {n} x 512 bytes\n",
-                    if *p == 0xEF { "UEFI" } else { "BIOS" }
-                ));
+        if let Some((sector, c)) = &self.catalog {
+            let _ = writeln!(o, "El Torito boot catalog (sector {sector})");
+            for e in &c.entries {
+                let section = e
+                    .section
+                    .map_or("default entry".to_string(), |s| format!("section {s}"));
+                let _ = writeln!(
+                    o,
+                    "  {section:<15} {:<5} {}image at sector {}, load {} x 512 bytes{}",
+                    platform_name(e.platform),
+                    if e.entry.boot_indicator == super::eltorito::BOOTABLE {
+                        ""
+                    } else {
+                        "not bootable: "
+                    },
+                    e.entry.load_rba.get(),
+                    e.entry.sector_count.get(),
+                    match e.entry.boot_media_type {
+                        0 => String::new(),
+                        m => format!(", emulation {m}"),
+                    }
+                );
             }
         }
         if let Some(m) = &self.mbr {
-            o.push_str(&format!("MBR (disk signature {:08x})\n", m.signature));
-            for (t, f, n, b) in &m.partitions {
-                o.push_str(&format!(
-                    "  type 0x{t:02x} first LBA {f}, {n} sectors{}\n",
-                    if *b { ", active" } else { "" }
-                ));
+            let _ = writeln!(o, "MBR (disk signature {:08x})", m.disk_signature.get());
+            for p in m.partitions.iter().filter(|p| p.in_use()) {
+                let _ = writeln!(
+                    o,
+                    "  type 0x{:02x} first LBA {}, {} sectors{}",
+                    p.os_type,
+                    p.starting_lba.get(),
+                    p.size_in_lba.get(),
+                    if p.active() { ", active" } else { "" }
+                );
             }
         }
         if let Some(g) = &self.gpt {
-            o.push_str(&format!(
-                "GPT (disk {}, {})\n",
-                g.disk_guid,
+            let _ = writeln!(
+                o,
+                "GPT (disk {}, {})",
+                g.primary.disk_guid,
                 if g.valid {
                     "headers and entries valid"
                 } else {
                     "INVALID"
                 }
-            ));
-            for (t, f, l, n) in &g.partitions {
-                o.push_str(&format!("  {n:<22} {t} LBA {f}..={l}\n"));
+            );
+            for (_, p) in &g.entries {
+                let _ = writeln!(
+                    o,
+                    "  {:<22} {} LBA {}..={}",
+                    p.partition_name.text(),
+                    p.partition_type_guid,
+                    p.starting_lba.get(),
+                    p.ending_lba.get()
+                );
             }
         }
-        o.push_str("Files\n");
+        let _ = writeln!(o, "Files");
         for f in &self.files {
             let ext: Vec<String> = f.extents.iter().map(|(s, n)| format!("{s}+{n}")).collect();
-            o.push_str(&format!(
+            let _ = write!(
+                o,
                 "  {:>7o} {:>12} {:<24} {}",
                 f.mode,
                 f.size,
                 ext.join(","),
                 f.path
-            ));
+            );
             if let Some(t) = &f.symlink {
-                o.push_str(&format!(" -> {t}"));
+                let _ = write!(o, " -> {t}");
             }
             if let Some(s) = f.moved_to {
-                o.push_str(&format!(" (deep directory, moved to sector {s})"));
+                let _ = write!(o, " (deep directory, moved to sector {s})");
             }
             if f.relocated {
                 o.push_str(" (relocated, hidden)");
@@ -541,119 +832,21 @@ impl Report {
         }
         o
     }
-}
 
-/// What [`owners`] calls the UEFI boot image (the ESP).
-pub const ESP_OWNER: &str = "UEFI ESP image (FAT)";
+    /// The structure owning byte `at`: the smallest range holding it.
+    pub fn owner(&self, at: u64) -> Option<&Structure> {
+        self.structures
+            .iter()
+            .filter(|o| o.start <= at && at < o.end)
+            .min_by_key(|o| o.end - o.start)
+            .map(|o| &o.structure)
+    }
 
-/// A byte range of an image and the structure that owns it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Owner {
-    /// First byte.
-    pub start: u64,
-    /// One past the last byte.
-    pub end: u64,
-    /// The structure ("primary volume descriptor", "file /etc/hostname", ...).
-    pub what: String,
-}
-
-/// Which structure owns each byte range of an image, as far as its structures say: the
-/// system area (MBR, GPT), volume descriptors, path tables, boot catalog and images,
-/// directories of both trees, file extents and the backup GPT. Unclaimed bytes are padding
-/// or Rock Ridge continuation areas.
-pub fn owners(path: &Path, report: &Report) -> Result<Vec<Owner>, ImageError> {
-    let f = File::open(path).map_err(|e| ImageError::io(path, e))?;
-    let len = f.metadata().map_err(|e| ImageError::io(path, e))?.len();
-    let mut img = Img { f, len };
-    let mut out = Vec::new();
-    let mut own = |start: u64, end: u64, what: String| {
-        if end > start {
-            out.push(Owner { start, end, what });
-        }
-    };
-    own(0, 512, "MBR".into());
-    if report.gpt.is_some() {
-        own(512, 1024, "primary GPT header".into());
-        own(1024, 1024 + 32 * 512, "primary GPT entries".into());
-        own(len.saturating_sub(33 * 512), len, "backup GPT".into());
+    /// The byte range of the first structure that is `s`.
+    pub fn range_of(&self, s: &Structure) -> Option<(u64, u64)> {
+        self.structures
+            .iter()
+            .find(|o| &o.structure == s)
+            .map(|o| (o.start, o.end))
     }
-    let mut joliet_root = None;
-    for d in &report.descriptors {
-        let at = d.sector * SECTOR;
-        own(
-            at,
-            at + SECTOR,
-            format!("volume descriptor at sector {} ({})", d.sector, d.kind),
-        );
-        if matches!(d.kind.as_str(), "primary" | "joliet" | "supplementary") {
-            let b = img.read(at, SECTOR as usize)?;
-            let size = u64::from(le32(&b[132..136]));
-            let l = u64::from(le32(&b[140..144]));
-            let m = u64::from(u32::from_be_bytes(b[148..152].try_into().expect("4 bytes")));
-            own(
-                l * SECTOR,
-                l * SECTOR + size,
-                format!("path table (L, {})", d.kind),
-            );
-            own(
-                m * SECTOR,
-                m * SECTOR + size,
-                format!("path table (M, {})", d.kind),
-            );
-            let (s, n) = d.root;
-            let root = u64::from(s) * SECTOR;
-            own(
-                root,
-                root + u64::from(n),
-                format!("root directory ({})", d.kind),
-            );
-            if d.kind == "joliet" {
-                joliet_root = Some(d.root);
-            }
-        }
-        if d.kind == "boot record" {
-            let b = img.read(at, SECTOR as usize)?;
-            let c = u64::from(le32(&b[71..75])) * SECTOR;
-            own(c, c + SECTOR, "El Torito boot catalog".into());
-        }
-    }
-    for (platform, sector, count) in &report.boot_entries {
-        let at = u64::from(*sector) * SECTOR;
-        let what = if *platform == 0xEF {
-            ESP_OWNER
-        } else {
-            "BIOS boot image"
-        };
-        // The ESP's size is its partition's when the count does not hold it.
-        let esp_len = report.gpt.as_ref().and_then(|g| {
-            g.partitions
-                .iter()
-                .find(|p| p.1 * 512 == at)
-                .map(|p| (p.2 + 1 - p.1) * 512)
-        });
-        let n = match esp_len {
-            Some(l) if *platform == 0xEF => l,
-            _ => u64::from(*count).max(1) * 512,
-        };
-        own(at, at + n, what.into());
-    }
-    for f in &report.files {
-        let kind = if f.is_dir { "directory" } else { "file" };
-        for (s, n) in &f.extents {
-            let at = u64::from(*s) * SECTOR;
-            own(at, at + u64::from(*n), format!("{kind} {}", f.path));
-        }
-    }
-    if let Some((s, n)) = joliet_root {
-        let mut jfiles = Vec::new();
-        walk(&mut img, s, n, "", &mut jfiles, 0)?;
-        for f in jfiles.iter().filter(|f| f.is_dir) {
-            for (s, n) in &f.extents {
-                let at = u64::from(*s) * SECTOR;
-                own(at, at + u64::from(*n), "Joliet directory".into());
-            }
-        }
-    }
-    out.sort_by_key(|o| (o.start, o.end));
-    Ok(out)
 }

@@ -2,7 +2,7 @@
 //! and the protective MBR of 5.2.3): boot code room, disk signature, four partition entries
 //! and the 0x55 0xAA signature, each one type with its encoder, decoder and layout test.
 
-use super::record::{record, Bytes, Le, Record};
+use super::record::{record, Bytes, Hex, Le, Record};
 
 /// Bytes of a disk's logical block (the disk view of an image).
 pub const LBA: u64 = 512;
@@ -37,7 +37,7 @@ record! {
         /// Bytes 0-439: BootCode.
         0 boot_code: Bytes<440>,
         /// Bytes 440-443: UniqueMBRDiskSignature.
-        440 disk_signature: Le<u32>,
+        440 disk_signature: Hex<u32>,
         /// Bytes 444-445: Unknown (zero).
         444 unknown: Le<u16>,
         /// Bytes 446-509: PartitionRecord, four entries.
@@ -90,7 +90,7 @@ impl Mbr {
         Mbr {
             boot_code: Bytes::padded(&boot_code[..boot_code.len().min(CODE_LEN)])
                 .expect("at most 440 bytes"),
-            disk_signature: Le::new(disk_signature),
+            disk_signature: Hex::new(disk_signature),
             unknown: Le::new(0),
             partitions,
             signature: Bytes([0x55, 0xAA]),

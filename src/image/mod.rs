@@ -9,6 +9,7 @@
 //! from one [`clock::Clock`].
 
 pub mod clock;
+pub mod diff;
 pub mod eltorito;
 pub mod fat;
 pub mod gpt;
@@ -19,52 +20,65 @@ pub mod mbr;
 pub mod plan;
 pub mod record;
 pub mod rockridge;
+pub mod structure;
 pub mod susp;
 pub mod tree;
 pub mod write;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// Why an image could not be made or read.
-#[derive(Debug)]
+/// Why an image could not be made.
+#[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    /// Reading or writing a path failed.
-    Io(PathBuf, std::io::Error),
-    /// The input cannot become an image (bad name, bad volume ID, unsupported file type...).
-    Input(String),
+    /// Reading an input failed.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The input.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the image failed (the target, or its directory).
+    #[error("{}: {source}", path.display())]
+    Write {
+        /// The target or its directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The source tree cannot become an image.
+    #[error(transparent)]
+    Scan(#[from] tree::ScanError),
+    /// The image cannot be laid out.
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
     /// A source file changed size between planning and copying.
+    #[error("{}: the file changed size while the image was being written", .0.display())]
     Changed(PathBuf),
-    /// An image being inspected is not what it claims to be.
-    Malformed(String),
-    /// A signal (Ctrl-C) stopped the write; nothing was left at the target.
+    /// The caller's cancel check said stop; nothing was left at the target.
+    #[error("interrupted; no image was written")]
     Interrupted,
 }
 
 impl ImageError {
-    /// An I/O error at a path.
-    pub fn io(p: &Path, e: std::io::Error) -> ImageError {
-        ImageError::Io(p.to_path_buf(), e)
+    /// An error reading the input at `path`.
+    pub fn read(path: &Path, source: std::io::Error) -> ImageError {
+        ImageError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
     }
-}
 
-impl fmt::Display for ImageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ImageError::Io(p, e) => write!(f, "{}: {e}", p.display()),
-            ImageError::Input(m) => f.write_str(m),
-            ImageError::Changed(p) => write!(
-                f,
-                "{}: the file changed size while the image was being written",
-                p.display()
-            ),
-            ImageError::Malformed(m) => write!(f, "not a valid image: {m}"),
-            ImageError::Interrupted => f.write_str("interrupted; no image was written"),
+    /// An error writing the image at `path`.
+    pub fn write(path: &Path, source: std::io::Error) -> ImageError {
+        ImageError::Write {
+            path: path.to_path_buf(),
+            source,
         }
     }
 }
-
-impl std::error::Error for ImageError {}
 
 /// The first free name among `build("")`, `build("~1")`, `build("~2")`, ... (from `"~1"` on
 /// when `plain` is false, as FAT basis names go). Every name mapping of the image (primary,
@@ -82,10 +96,17 @@ pub(crate) fn first_free<T>(
         .expect("an unbounded search finds a free name")
 }
 
-/// Scans `dir`, plans and writes the image to `out` atomically; returns the plan.
-pub fn mkiso(dir: &Path, out: &Path, opts: &plan::Options) -> Result<plan::Plan, ImageError> {
+/// Scans `dir`, plans and writes the image to `out` atomically; returns the plan. `cancel`
+/// is asked between pieces of work; `progress` hears how far the write is.
+pub fn mkiso(
+    dir: &Path,
+    out: &Path,
+    opts: &plan::Options,
+    cancel: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(write::Progress),
+) -> Result<plan::Plan, ImageError> {
     let root = tree::scan(dir)?;
     let p = plan::plan(&root, opts)?;
-    write::write(&p, out)?;
+    write::write(&p, out, cancel, progress)?;
     Ok(p)
 }

@@ -380,6 +380,41 @@ impl<T: Int> Field for BothEndian<T> {
     }
 }
 
+/// A little-endian number shown in hex: checksums, CRCs, signatures and serial numbers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Hex<T: Int>(Le<T>);
+
+impl<T: Int> Hex<T> {
+    /// The field holding `v`.
+    pub fn new(v: T) -> Self {
+        Hex(Le::new(v))
+    }
+    /// Its value.
+    pub fn get(self) -> T {
+        self.0.get()
+    }
+}
+
+impl<T: Int> fmt::Debug for Hex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:0w$x}", self.get(), w = 2 * size_of::<T::Bytes>())
+    }
+}
+
+impl<T: Int> Field for Hex<T> {
+    const LEN: usize = size_of::<T::Bytes>();
+    fn read(b: &[u8]) -> Self {
+        Hex(Le::read(b))
+    }
+    fn write(&self, out: &mut [u8]) {
+        self.0.write(out);
+    }
+    fn show(b: &[u8]) -> String {
+        format!("{:?}", Self::read(b))
+    }
+}
+
 /// Raw bytes: reserved areas, boot code, identifiers compared as bytes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(transparent)]

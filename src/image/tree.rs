@@ -6,7 +6,56 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::ImageError;
+/// Why a source tree cannot become an image.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// Reading a path failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The tree's root is not a directory.
+    #[error("{}: not a directory", .0.display())]
+    NotDir(PathBuf),
+    /// A name is not UTF-8 (Rock Ridge and Joliet names are Unicode).
+    #[error("{}: the name {name:?} is not UTF-8", dir.display())]
+    NameNotUtf8 {
+        /// Its directory.
+        dir: PathBuf,
+        /// The name.
+        name: std::ffi::OsString,
+    },
+    /// A symlink's target is not UTF-8.
+    #[error("{}: symlink target {target:?} is not UTF-8", path.display())]
+    TargetNotUtf8 {
+        /// The symlink.
+        path: PathBuf,
+        /// Its target.
+        target: std::ffi::OsString,
+    },
+    /// A device node, FIFO or socket, which an ISO image cannot hold.
+    #[error("{}: is {what}, which an ISO image cannot hold", path.display())]
+    Unsupported {
+        /// The path.
+        path: PathBuf,
+        /// What it is.
+        what: &'static str,
+    },
+    /// Directories nested beyond any reader's limit.
+    #[error("{}: directories nested more than 255 deep", .0.display())]
+    TooDeep(PathBuf),
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> ScanError + '_ {
+    move |source| ScanError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 /// One entry of the tree.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,13 +114,10 @@ impl Entry {
 }
 
 /// Reads `dir` into a tree. Names must be UTF-8; devices, FIFOs and sockets are refused.
-pub fn scan(dir: &Path) -> Result<Entry, ImageError> {
-    let md = fs::metadata(dir).map_err(|e| ImageError::io(dir, e))?;
+pub fn scan(dir: &Path) -> Result<Entry, ScanError> {
+    let md = fs::metadata(dir).map_err(io(dir))?;
     if !md.is_dir() {
-        return Err(ImageError::Input(format!(
-            "{}: not a directory",
-            dir.display()
-        )));
+        return Err(ScanError::NotDir(dir.to_path_buf()));
     }
     Ok(Entry {
         name: String::new(),
@@ -80,31 +126,33 @@ pub fn scan(dir: &Path) -> Result<Entry, ImageError> {
     })
 }
 
-fn scan_dir(dir: &Path, depth: usize) -> Result<Vec<Entry>, ImageError> {
+fn scan_dir(dir: &Path, depth: usize) -> Result<Vec<Entry>, ScanError> {
     if depth > 255 {
-        return Err(ImageError::Input(format!(
-            "{}: directories nested more than 255 deep",
-            dir.display()
-        )));
+        return Err(ScanError::TooDeep(dir.to_path_buf()));
     }
     let mut out = Vec::new();
-    for item in fs::read_dir(dir).map_err(|e| ImageError::io(dir, e))? {
-        let item = item.map_err(|e| ImageError::io(dir, e))?;
+    for item in fs::read_dir(dir).map_err(io(dir))? {
+        let item = item.map_err(io(dir))?;
         let path = item.path();
-        let name = item.file_name().into_string().map_err(|n| {
-            ImageError::Input(format!("{}: the name {n:?} is not UTF-8", dir.display()))
-        })?;
-        let md = fs::symlink_metadata(&path).map_err(|e| ImageError::io(&path, e))?;
+        let name = item
+            .file_name()
+            .into_string()
+            .map_err(|name| ScanError::NameNotUtf8 {
+                dir: dir.to_path_buf(),
+                name,
+            })?;
+        let md = fs::symlink_metadata(&path).map_err(io(&path))?;
         let perm = md.mode() & 0o7777;
         let ft = md.file_type();
         let kind = if ft.is_symlink() {
-            let t = fs::read_link(&path).map_err(|e| ImageError::io(&path, e))?;
-            let t = t.into_os_string().into_string().map_err(|t| {
-                ImageError::Input(format!(
-                    "{}: symlink target {t:?} is not UTF-8",
-                    path.display()
-                ))
-            })?;
+            let t = fs::read_link(&path).map_err(io(&path))?;
+            let t =
+                t.into_os_string()
+                    .into_string()
+                    .map_err(|target| ScanError::TargetNotUtf8 {
+                        path: path.clone(),
+                        target,
+                    })?;
             EntryKind::Symlink(t)
         } else if ft.is_dir() {
             EntryKind::Dir(scan_dir(&path, depth + 1)?)
@@ -121,10 +169,7 @@ fn scan_dir(dir: &Path, depth: usize) -> Result<Vec<Entry>, ImageError> {
             } else {
                 "a device node"
             };
-            return Err(ImageError::Input(format!(
-                "{}: is {what}, which an ISO image cannot hold",
-                path.display()
-            )));
+            return Err(ScanError::Unsupported { path, what });
         };
         out.push(Entry { name, perm, kind });
     }

@@ -1,58 +1,38 @@
 //! The streaming writer: writes a [`Plan`] in offset order into a temporary file beside the
-//! target and renames it into place only when everything was written, so an error or Ctrl-C
-//! never leaves a partial image at the target. File data goes through `std::io::copy`
-//! (`copy_file_range` between files), so memory does not grow with the image.
+//! target and renames it into place only when everything was written, so an error or a
+//! cancel never leaves a partial image at the target. File data goes through
+//! `std::io::copy` (`copy_file_range` between files), so memory does not grow with the image.
+//! The caller says when to stop (`cancel`, asked between pieces) and hears how far the write
+//! is (`progress`); the writer draws nothing itself.
 
 use std::fs::File;
-use std::io::{self, IsTerminal, Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use super::plan::{Content, Plan};
 use super::ImageError;
-use crate::interrupt;
 
-/// Copy file data in pieces of this size, to report progress.
+/// Copy file data in pieces of this size, to report progress and ask whether to stop.
 const PIECE: u64 = 64 << 20;
 
-struct Progress {
-    start: Instant,
-    last: Instant,
-    total: u64,
-    shown: bool,
-    tty: bool,
+/// How far a write is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes written.
+    pub done: u64,
+    /// Bytes in all.
+    pub total: u64,
 }
 
-impl Progress {
-    fn update(&mut self, done: u64) {
-        let now = Instant::now();
-        // Only on a terminal, only for writes longer than a second, at most 10 times a second.
-        if !self.tty
-            || now - self.start < Duration::from_secs(1)
-            || now - self.last < Duration::from_millis(100)
-        {
-            return;
-        }
-        self.last = now;
-        self.shown = true;
-        let pct = done * 100 / self.total.max(1);
-        let bar = "#".repeat((pct / 4) as usize);
-        eprint!(
-            "\r[{bar:<25}] {pct:>3}% {} / {} MiB",
-            done >> 20,
-            self.total >> 20
-        );
-    }
-
-    fn finish(&self) {
-        if self.shown {
-            eprintln!();
-        }
-    }
-}
-
-/// Writes the plan to `out` atomically.
-pub fn write(plan: &Plan, out: &Path) -> Result<(), ImageError> {
+/// Writes the plan to `out` atomically. `cancel` is asked between extents and pieces of
+/// file data; when it says stop, the temporary file goes and [`ImageError::Interrupted`]
+/// comes back.
+pub fn write(
+    plan: &Plan,
+    out: &Path,
+    cancel: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), ImageError> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -65,60 +45,85 @@ pub fn write(plan: &Plan, out: &Path) -> Result<(), ImageError> {
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| ImageError::io(dir, e))?;
-    let mut progress = Progress {
-        start: Instant::now(),
-        last: Instant::now(),
+        .map_err(|e| ImageError::write(dir, e))?;
+    let mut w = Sink {
+        cancel,
+        progress,
         total: plan.size,
-        shown: false,
-        tty: io::stderr().is_terminal(),
     };
-    write_into(plan, tmp.as_file_mut(), &mut progress, out)?;
-    progress.finish();
-    crate::output::publishable(tmp.as_file()).map_err(|e| ImageError::io(out, e))?;
-    tmp.persist(out).map_err(|e| ImageError::io(out, e.error))?;
+    write_into(plan, tmp.as_file_mut(), &mut w, out)?;
+    publishable(tmp.as_file()).map_err(|e| ImageError::write(out, e))?;
+    tmp.persist(out)
+        .map_err(|e| ImageError::write(out, e.error))?;
     Ok(())
+}
+
+/// Sets mode 0644 on a finished output file (temporary files are created 0600, which would
+/// hide images from other users).
+pub fn publishable(f: &File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))
+}
+
+/// The caller's side of a write.
+struct Sink<'a> {
+    cancel: &'a dyn Fn() -> bool,
+    progress: &'a mut dyn FnMut(Progress),
+    total: u64,
+}
+
+impl Sink<'_> {
+    fn at(&mut self, done: u64) -> Result<(), ImageError> {
+        (self.progress)(Progress {
+            done,
+            total: self.total,
+        });
+        if (self.cancel)() {
+            return Err(ImageError::Interrupted);
+        }
+        Ok(())
+    }
 }
 
 fn write_into(
     plan: &Plan,
     f: &mut File,
-    progress: &mut Progress,
+    sink: &mut Sink<'_>,
     out: &Path,
 ) -> Result<(), ImageError> {
-    let io_err = |e| ImageError::io(out, e);
+    let io_err = |e| ImageError::write(out, e);
     let mut pos = 0u64;
     let mut buf = io::BufWriter::with_capacity(1 << 20, f);
     for e in &plan.extents {
-        if interrupt::requested() {
-            return Err(ImageError::Interrupted);
-        }
-        let gap = e.offset.checked_sub(pos).ok_or_else(|| {
-            ImageError::Input(format!(
-                "internal error: extent {:?} at {} overlaps the one before (ends at {pos})",
-                e.what, e.offset
-            ))
-        })?;
+        sink.at(pos)?;
+        let gap =
+            e.offset
+                .checked_sub(pos)
+                .ok_or(ImageError::Plan(super::plan::PlanError::Internal(
+                    "an extent overlaps the one before",
+                )))?;
         zeros(&mut buf, gap).map_err(io_err)?;
         pos = e.offset;
         match &e.content {
             Content::Bytes(b) => buf.write_all(b).map_err(io_err)?,
             Content::File { source, size } => {
                 buf.flush().map_err(io_err)?;
-                copy_file(source, *size, buf.get_mut(), pos, progress)?;
+                copy_file(source, *size, buf.get_mut(), out, pos, sink)?;
             }
         }
         pos += e.content.len();
-        progress.update(pos);
     }
-    let tail = plan
-        .size
-        .checked_sub(pos)
-        .ok_or_else(|| ImageError::Input("internal error: extents past the image size".into()))?;
+    let tail =
+        plan.size
+            .checked_sub(pos)
+            .ok_or(ImageError::Plan(super::plan::PlanError::Internal(
+                "extents past the image size",
+            )))?;
     zeros(&mut buf, tail).map_err(io_err)?;
     buf.flush().map_err(io_err)?;
     let f = buf.get_mut();
     debug_assert_eq!(f.stream_position().ok(), Some(plan.size));
+    sink.at(plan.size)?;
     Ok(())
 }
 
@@ -132,36 +137,105 @@ fn zeros(w: &mut impl Write, mut n: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether an error of a copy means the target cannot take more bytes.
+fn is_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge
+    ) || e.raw_os_error() == Some(28) // ENOSPC
+}
+
 fn copy_file(
     source: &Path,
     size: u64,
     out: &mut File,
+    target: &Path,
     at: u64,
-    progress: &mut Progress,
+    sink: &mut Sink<'_>,
 ) -> Result<(), ImageError> {
-    let io_err = |e| ImageError::io(source, e);
-    let mut src = File::open(source).map_err(io_err)?;
+    let read_err = |e| ImageError::read(source, e);
+    let mut src = File::open(source).map_err(read_err)?;
     let changed = || ImageError::Changed(source.to_path_buf());
-    if src.metadata().map_err(io_err)?.len() != size {
+    if src.metadata().map_err(read_err)?.len() != size {
         return Err(changed());
     }
     let mut done = 0u64;
     while done < size {
-        if interrupt::requested() {
-            return Err(ImageError::Interrupted);
-        }
+        sink.at(at + done)?;
         let want = (size - done).min(PIECE);
-        let n = io::copy(&mut (&mut src).take(want), out).map_err(io_err)?;
+        // copy_file_range does both sides in one call: a full disk is the target's fault.
+        let n = io::copy(&mut (&mut src).take(want), out).map_err(|e| {
+            if is_full(&e) {
+                ImageError::write(target, e)
+            } else {
+                read_err(e)
+            }
+        })?;
         if n == 0 {
             return Err(changed());
         }
         done += n;
-        progress.update(at + done);
     }
     // Nothing may follow: a file that grew is as wrong as one that shrank.
     let mut probe = [0u8; 1];
-    if src.read(&mut probe).map_err(io_err)? != 0 {
+    if src.read(&mut probe).map_err(read_err)? != 0 {
         return Err(changed());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{clock::Clock, plan, tree};
+    use std::fs;
+
+    #[test]
+    fn a_file_that_changes_size_is_an_error_and_leaves_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        fs::create_dir(&src).unwrap();
+        fs::write(src.join("grows"), "short").unwrap();
+        let root = tree::scan(&src).unwrap();
+        let p = plan::plan(&root, &plan::Options::new("X", Clock::at(0))).unwrap();
+        fs::write(src.join("grows"), "much longer now").unwrap();
+        let out = t.path().join("out.iso");
+        let e = write(&p, &out, &|| false, &mut |_| {}).unwrap_err();
+        assert!(matches!(e, ImageError::Changed(_)), "{e}");
+        assert!(!out.exists());
+        assert_eq!(
+            fs::read_dir(t.path()).unwrap().count(),
+            1,
+            "only src/ remains"
+        );
+    }
+
+    #[test]
+    fn cancel_stops_the_write_and_progress_is_reported() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        fs::create_dir(&src).unwrap();
+        fs::write(src.join("a"), vec![7u8; 5000]).unwrap();
+        let root = tree::scan(&src).unwrap();
+        let p = plan::plan(&root, &plan::Options::new("X", Clock::at(0))).unwrap();
+        let out = t.path().join("out.iso");
+        let mut seen = Vec::new();
+        write(&p, &out, &|| false, &mut |pr| seen.push(pr)).unwrap();
+        assert_eq!(
+            seen.last(),
+            Some(&Progress {
+                done: p.size,
+                total: p.size
+            })
+        );
+        assert!(seen.windows(2).all(|w| w[0].done <= w[1].done));
+        fs::remove_file(&out).unwrap();
+        let e = write(&p, &out, &|| true, &mut |_| {}).unwrap_err();
+        assert!(matches!(e, ImageError::Interrupted));
+        assert_eq!(
+            fs::read_dir(t.path()).unwrap().count(),
+            1,
+            "only src/ remains"
+        );
+    }
 }

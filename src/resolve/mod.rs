@@ -13,6 +13,7 @@
 //! the chain of options that form it.
 
 pub mod config;
+pub mod de;
 mod explain;
 mod messages;
 pub mod options;

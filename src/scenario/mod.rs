@@ -133,6 +133,19 @@ pub struct LoadError {
     pub errors: Vec<Diagnostic>,
 }
 
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rendered: Vec<String> = self
+            .errors
+            .iter()
+            .map(|d| d.render(&self.sources))
+            .collect();
+        f.write_str(&rendered.join("\n"))
+    }
+}
+
+impl std::error::Error for LoadError {}
+
 /// Loads a scenario file and every module it imports.
 pub fn load(path: &Path) -> Result<Scenario, LoadError> {
     Loader::default().load(path)

@@ -9,7 +9,7 @@ mod write;
 pub use read::{read, FatReadError, ReadFile};
 pub use write::{build, FatError, Geometry, SERIAL};
 
-use super::record::{record, Bytes, Le};
+use super::record::{record, Bytes, Hex, Le};
 
 /// Directory entry attributes (FAT spec, "Directory Structure").
 pub mod attr {
@@ -64,7 +64,7 @@ record! {
         /// Byte 38: BS_BootSig (0x29: the next three fields are present).
         38 boot_signature: u8,
         /// Bytes 39-42: BS_VolID.
-        39 volume_id: Le<u32>,
+        39 volume_id: Hex<u32>,
         /// Bytes 43-53: BS_VolLab.
         43 volume_label: Bytes<11>,
         /// Bytes 54-61: BS_FilSysType (informational).

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::{attr, lfn_checksum, BootSector, DirEntry, LfnEntry};
 use crate::image::clock::Clock;
-use crate::image::record::{Bytes, Field, Le, Record};
+use crate::image::record::{Bytes, Field, Hex, Le, Record};
 
 /// Bytes per sector.
 const SECTOR: usize = 512;
@@ -438,7 +438,7 @@ fn boot_sector(g: Geometry, label: &[u8; 11]) -> BootSector {
         drive_number: 0x80,
         reserved_1: 0,
         boot_signature: 0x29,
-        volume_id: Le::new(SERIAL),
+        volume_id: Hex::new(SERIAL),
         volume_label: Bytes(*label),
         fs_type: Bytes(if g.fat_bits == 12 {
             *b"FAT12   "

@@ -1,7 +1,8 @@
-//! Ctrl-C as a flag: SIGINT, SIGTERM and SIGHUP set it, and long-running work (the image
-//! writer, the boot harness) polls [`requested`] and stops cleanly — the writer drops its
-//! temporary file, so an interrupted build leaves nothing at its target. A second signal
-//! ends the process at once with status 130.
+//! Ctrl-C as a flag: SIGINT, SIGTERM and SIGHUP set it, and the command line passes
+//! [`requested`] to long-running library calls (the image writer, golden runs, the boot
+//! harness) as their cancel check, so they stop cleanly — the writer drops its temporary
+//! file, so an interrupted build leaves nothing at its target. A second signal ends the
+//! process at once with status 130.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,45 @@
+//! Why the harness could not boot at all — as opposed to a boot that ran and failed its
+//! check, which is a verdict, not an error.
+
+use std::path::PathBuf;
+
+use crate::firmware::NotFound;
+
+/// An error of the harness.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No QEMU to run.
+    #[error("qemu-system-x86_64 not found on PATH and ISOPROOF_QEMU not set (Debian: apt-get install qemu-system-x86)")]
+    QemuNotFound,
+    /// No OVMF to boot UEFI with.
+    #[error(transparent)]
+    NoOvmf(#[from] NotFound),
+    /// A UEFI boot was asked of a machine without OVMF.
+    #[error("UEFI boot needs OVMF, and none was given or found")]
+    OvmfNeeded,
+    /// A file the boot needs does not exist (the image, an OVMF file).
+    #[error("{}: no such file", .0.display())]
+    Missing(PathBuf),
+    /// Reading, writing or running something failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path (a file, a directory, or the program run).
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The JUnit report could not be written.
+    #[error("JUnit: {0}")]
+    Junit(#[from] quick_junit::SerializeError),
+}
+
+impl Error {
+    /// An I/O error at `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The command line's definition (clap): subcommands, their arguments and their help.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "isoproof",
+    version,
+    about = "Prove live/installer ISO images right: NixOS module resolution, reproducible bytes, real boots"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Resolve a scenario's modules exactly as `lib.evalModules` would.
+    Resolve {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        /// The scenario file.
+        scenario: PathBuf,
+    },
+    /// Explain how one option gets its value: every definition, its priority, who won and why.
+    Explain {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The option path, e.g. `fileSystems."/".device`.
+        option: String,
+    },
+    /// Write a reproducible ISO image (Rock Ridge + Joliet) of a directory.
+    Mkiso {
+        /// The image to write (appears atomically).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Volume identifier (1-32 characters: A-Z a-z 0-9 _ - .).
+        #[arg(long, default_value = "ISOIMAGE")]
+        volid: String,
+        /// BIOS El Torito no-emulation boot image (patched with a boot info table).
+        #[arg(long)]
+        bios_boot: Option<PathBuf>,
+        /// UEFI application, stored as \EFI\BOOT\BOOTX64.EFI in a FAT ESP.
+        #[arg(long)]
+        efi_boot: Option<PathBuf>,
+        /// Add the MBR and GPT that make the image bootable from a USB stick or disk.
+        #[arg(long)]
+        hybrid: bool,
+        /// The directory to put in the image.
+        dir: PathBuf,
+    },
+    /// Build a scenario's image: resolve, plan every file and boot structure, write the ISO.
+    Build {
+        /// Print the image plan instead of writing the image.
+        #[arg(long)]
+        plan: bool,
+        /// Format of `--plan`.
+        #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
+        format: InspectFormat,
+        /// The image to write (default: `isoImage.isoName` in the current directory).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The scenario file.
+        scenario: PathBuf,
+    },
+    /// The golden-image suite: rebuild and compare with `golden/`, or rewrite manifests.
+    Golden {
+        #[command(subcommand)]
+        action: GoldenAction,
+    },
+    /// Compare two images by structure, then name the owner of every other differing byte.
+    Diff {
+        /// The first image.
+        a: PathBuf,
+        /// The second image.
+        b: PathBuf,
+    },
+    /// Boot an image under QEMU in one mode and check that it reports (or prints `--expect`).
+    Boot {
+        /// The image.
+        iso: PathBuf,
+        /// The firmware.
+        #[arg(long, value_enum, default_value_t = FirmwareArg::Bios)]
+        firmware: FirmwareArg,
+        /// How the image is attached.
+        #[arg(long, value_enum, default_value_t = MediaArg::Cdrom)]
+        media: MediaArg,
+        /// Pass when the serial console shows this text (default: QEMU exits with status 33
+        /// through isa-debug-exit, as isoproof's payloads make it).
+        #[arg(long)]
+        expect: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Build every bootable scenario and boot it in every mode it turns on (BIOS and UEFI,
+    /// from CD-ROM, USB stick and disk), checking each report against the resolved config.
+    BootMatrix {
+        /// Only these modes (`bios-cdrom`, `uefi-usb`, ...); repeatable.
+        #[arg(long = "mode", value_parser = parse_mode)]
+        modes: Vec<isoproof_harness::Mode>,
+        /// Boots at once (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Do not retry a failing mode (by default it is retried once, to tell flaky from broken).
+        #[arg(long)]
+        no_retry: bool,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Scenarios (default: every `scenarios/*.yaml`).
+        scenarios: Vec<PathBuf>,
+    },
+    /// Show an ISO's volume descriptors, boot catalog, MBR/GPT and files with extents.
+    Inspect {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
+        format: InspectFormat,
+        /// The image.
+        iso: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum GoldenAction {
+    /// Rebuild each scenario in a temporary directory and compare it with its manifest.
+    Check {
+        /// Where the manifests are.
+        #[arg(long, default_value = "golden")]
+        golden: PathBuf,
+        /// Keep the rebuilt images in this directory (for `isoproof diff`).
+        #[arg(long)]
+        keep: Option<PathBuf>,
+        /// Scenarios (default: every `scenarios/*.yaml`).
+        scenarios: Vec<PathBuf>,
+    },
+    /// Rebuild each scenario and rewrite its manifest: the only way manifests change.
+    Bless {
+        /// Where the manifests are.
+        #[arg(long, default_value = "golden")]
+        golden: PathBuf,
+        /// Scenarios (default: every `scenarios/*.yaml`).
+        scenarios: Vec<PathBuf>,
+    },
+}
+
+/// Options every boot command takes.
+#[derive(clap::Args)]
+pub(crate) struct RunArgs {
+    /// Each boot's deadline, in seconds; then QEMU gets SIGTERM, and SIGKILL 2 s later.
+    #[arg(long, default_value_t = 30.0)]
+    pub(crate) timeout: f64,
+    /// `auto` uses KVM only if a real KVM boot self-test passes, else TCG.
+    #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
+    pub(crate) accel: AccelArg,
+    /// OVMF code image (with --ovmf-vars; default: QEMU's firmware descriptors, then the
+    /// known paths of common distributions).
+    #[arg(long, requires = "ovmf_vars")]
+    pub(crate) ovmf_code: Option<PathBuf>,
+    /// OVMF variable store template (copied for every boot).
+    #[arg(long, requires = "ovmf_code")]
+    pub(crate) ovmf_vars: Option<PathBuf>,
+    /// Where the serial log and screenshot of every failed boot are kept.
+    #[arg(long, default_value = "boot-failures")]
+    pub(crate) keep: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum FirmwareArg {
+    Bios,
+    Uefi,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum MediaArg {
+    Cdrom,
+    Usb,
+    Disk,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum AccelArg {
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+pub(crate) fn parse_mode(s: &str) -> Result<isoproof_harness::Mode, String> {
+    isoproof_harness::Mode::parse(s)
+        .ok_or_else(|| format!("{s:?}: expected FIRMWARE-MEDIA, e.g. bios-cdrom or uefi-usb"))
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum InspectFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Format {
+    Json,
+    Yaml,
+    Text,
+}

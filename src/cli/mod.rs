@@ -1,0 +1,585 @@
+//! The `isoproof` command line: parses arguments ([`args`]), calls one library function per
+//! subcommand, prints what it returns or reports as it goes, and maps the outcome to an
+//! exit code ([`exit`]). No pipeline logic lives here.
+
+mod args;
+mod exit;
+mod interrupt;
+mod progress;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use isoproof::build::BuildError;
+use isoproof::golden::{self, GoldenError, Outcome};
+use isoproof::image::plan::PlanError;
+use isoproof::image::ImageError;
+use isoproof::payload::PayloadError;
+use isoproof::{boot, build, diag, image, output, resolve, scenario};
+use isoproof_harness::{matrix, Firmware, Media, Mode};
+
+use args::{
+    AccelArg, Cli, Command, FirmwareArg, Format, GoldenAction, InspectFormat, MediaArg, RunArgs,
+};
+
+/// Runs the command line; returns the exit code.
+pub fn main() -> u8 {
+    let cli = Cli::parse();
+    let mut out = Out::default();
+    let code = match cli.command {
+        Command::Resolve { format, scenario } => resolve_cmd(&mut out, format, &scenario),
+        Command::Explain { scenario, option } => explain_cmd(&mut out, &scenario, &option),
+        Command::Mkiso {
+            output,
+            volid,
+            bios_boot,
+            efi_boot,
+            hybrid,
+            dir,
+        } => mkiso_cmd(&mut out, &output, &volid, bios_boot, efi_boot, hybrid, &dir),
+        Command::Build {
+            plan,
+            format,
+            output,
+            scenario,
+        } => build_cmd(&mut out, plan, format, output, &scenario),
+        Command::Golden { action } => golden_cmd(&mut out, action),
+        Command::Diff { a, b } => diff_cmd(&mut out, &a, &b),
+        Command::Boot {
+            iso,
+            firmware,
+            media,
+            expect,
+            run,
+        } => boot_cmd(&mut out, &iso, mode(firmware, media), expect, &run),
+        Command::BootMatrix {
+            modes,
+            jobs,
+            junit,
+            no_retry,
+            run,
+            scenarios,
+        } => boot_matrix_cmd(&mut out, &modes, jobs, junit, no_retry, &run, scenarios),
+        Command::Inspect { format, iso } => inspect_cmd(&mut out, format, &iso),
+    };
+    exit::worst(code, out.code)
+}
+
+/// Standard output and error. A closed pipe (`isoproof resolve x | head`) ends the output
+/// quietly; any other failure to write standard output is an error with its own exit code.
+#[derive(Default)]
+struct Out {
+    /// [`exit::OUTPUT`] once standard output failed.
+    code: u8,
+    closed: bool,
+}
+
+impl Out {
+    fn print(&mut self, s: &str) {
+        if self.closed || s.is_empty() {
+            return;
+        }
+        let mut o = std::io::stdout().lock();
+        if let Err(e) = o.write_all(s.as_bytes()).and_then(|()| o.flush()) {
+            self.closed = true;
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                self.error(&format!("writing to standard output: {e}"));
+                self.code = exit::OUTPUT;
+            }
+        }
+    }
+
+    /// A message on standard error (which has nowhere to report its own failure).
+    fn note(&mut self, s: &str) {
+        let _ = std::io::stderr().lock().write_all(s.as_bytes());
+    }
+
+    fn error(&mut self, msg: &str) {
+        self.note(&format!("error: {}\n", msg.trim_end()));
+    }
+}
+
+fn image_code(e: &ImageError) -> u8 {
+    match e {
+        ImageError::Write { .. } => exit::OUTPUT,
+        ImageError::Plan(PlanError::Internal(_)) => exit::INTERNAL,
+        ImageError::Interrupted => exit::INTERRUPTED,
+        ImageError::Read { .. }
+        | ImageError::Scan(_)
+        | ImageError::Plan(_)
+        | ImageError::Changed(_) => exit::BAD_INPUT,
+    }
+}
+
+fn build_code(e: &BuildError) -> u8 {
+    match e {
+        BuildError::Load(_) | BuildError::Config { .. } => exit::BAD_INPUT,
+        BuildError::Resolve { .. } => exit::RESOLVE_ERRORS,
+        BuildError::Payload(PayloadError::TooLarge { .. }) => exit::BAD_INPUT,
+        BuildError::Payload(_) => exit::INTERNAL,
+        BuildError::Image(e) => image_code(e),
+    }
+}
+
+fn golden_code(e: &GoldenError) -> u8 {
+    match e {
+        GoldenError::Build { source, .. } => build_code(source),
+        GoldenError::Io { .. } => exit::OUTPUT,
+        GoldenError::Manifest { .. } => exit::BAD_INPUT,
+        GoldenError::Interrupted => exit::INTERRUPTED,
+    }
+}
+
+fn boot_code(e: &boot::BootError) -> u8 {
+    use isoproof_harness::Error as H;
+    match e {
+        boot::BootError::Build { source, .. } => build_code(source),
+        boot::BootError::Harness(H::QemuNotFound | H::NoOvmf(_) | H::OvmfNeeded) => {
+            exit::ENVIRONMENT
+        }
+        boot::BootError::Harness(H::Missing(_)) | boot::BootError::NothingToBoot => exit::BAD_INPUT,
+        boot::BootError::Harness(H::Io { .. } | H::Junit(_)) | boot::BootError::Io { .. } => {
+            exit::OUTPUT
+        }
+    }
+}
+
+fn load(out: &mut Out, path: &Path, json: bool) -> Result<scenario::Scenario, u8> {
+    scenario::load(path).map_err(|e| {
+        if json {
+            out.print(&output::json(&diag::errors_json(&e.sources, &e.errors)));
+        }
+        out.note(&diag::render_all(&e.sources, &e.errors));
+        exit::BAD_INPUT
+    })
+}
+
+fn resolve_cmd(out: &mut Out, format: Format, path: &Path) -> u8 {
+    let s = match load(out, path, matches!(format, Format::Json)) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let r = resolve::resolve(&s);
+    let code = match (&r.config, format) {
+        (Some(c), Format::Json) => {
+            out.print(&output::json(c));
+            exit::OK
+        }
+        (Some(c), Format::Yaml) => {
+            out.print(&output::yaml(&c.to_json()));
+            exit::OK
+        }
+        (Some(c), Format::Text) => {
+            out.print(&output::text(&c.to_json()));
+            exit::OK
+        }
+        (None, format) => {
+            if matches!(format, Format::Json) {
+                out.print(&output::json(&diag::errors_json(&s.sources, &r.errors)));
+            }
+            out.note(&diag::render_all(&s.sources, &r.errors));
+            exit::RESOLVE_ERRORS
+        }
+    };
+    // The process ends right after printing: freeing a large scenario node by node would only
+    // delay the exit (rustc does the same with its arenas).
+    std::mem::forget(r);
+    std::mem::forget(s);
+    code
+}
+
+fn explain_cmd(out: &mut Out, path: &Path, option: &str) -> u8 {
+    let s = match load(out, path, false) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match resolve::explain(&s, option) {
+        Ok(text) => {
+            out.print(&text);
+            exit::OK
+        }
+        Err(errs) => {
+            out.note(&diag::render_all(&s.sources, &errs));
+            exit::RESOLVE_ERRORS
+        }
+    }
+}
+
+fn mkiso_cmd(
+    out: &mut Out,
+    target: &Path,
+    volid: &str,
+    bios: Option<PathBuf>,
+    efi: Option<PathBuf>,
+    hybrid: bool,
+    dir: &Path,
+) -> u8 {
+    let clock = match image::clock::Clock::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            out.error(&e.to_string());
+            return exit::BAD_INPUT;
+        }
+    };
+    let mut opts = image::plan::Options::new(volid, clock);
+    opts.hybrid = hybrid;
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let boot = (|| -> Result<(), String> {
+        opts.bios_boot = bios.as_deref().map(read).transpose()?;
+        if let Some(e) = &efi {
+            opts.esp_files
+                .push(("EFI/BOOT/BOOTX64.EFI".into(), read(e)?));
+        }
+        Ok(())
+    })();
+    if let Err(e) = boot {
+        out.error(&e);
+        return exit::BAD_INPUT;
+    }
+    if let Err(e) = interrupt::install() {
+        out.error(&format!("signal handlers: {e}"));
+        return exit::INTERNAL;
+    }
+    let mut bar = progress::Bar::new();
+    let made = image::mkiso(dir, target, &opts, &interrupt::requested, &mut |p| {
+        bar.update(p)
+    });
+    drop(bar);
+    match made {
+        Ok(p) => {
+            out.note(&format!("{}: {} bytes\n", target.display(), p.size));
+            exit::OK
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            image_code(&e)
+        }
+    }
+}
+
+fn build_cmd(
+    out: &mut Out,
+    plan_only: bool,
+    format: InspectFormat,
+    target: Option<PathBuf>,
+    scenario: &Path,
+) -> u8 {
+    let fail = |out: &mut Out, e: BuildError| {
+        out.error(&e.to_string());
+        build_code(&e)
+    };
+    let planned = match build::plan_scenario(scenario) {
+        Ok(p) => p,
+        Err(e) => return fail(out, e),
+    };
+    if plan_only {
+        out.print(&match format {
+            InspectFormat::Text => planned.plan.to_text(),
+            InspectFormat::Json => output::json(&planned.plan.to_json()),
+        });
+        return exit::OK;
+    }
+    let target = target.unwrap_or_else(|| PathBuf::from(&planned.plan.iso_name));
+    if let Err(e) = interrupt::install() {
+        out.error(&format!("signal handlers: {e}"));
+        return exit::INTERNAL;
+    }
+    let mut bar = progress::Bar::new();
+    let made = build::build(&planned.plan, &target, &interrupt::requested, &mut |p| {
+        bar.update(p)
+    });
+    drop(bar);
+    match made {
+        Ok(p) => {
+            out.note(&format!("{}: {} bytes\n", target.display(), p.size));
+            exit::OK
+        }
+        Err(e) => fail(out, e),
+    }
+}
+
+fn golden_cmd(out: &mut Out, action: GoldenAction) -> u8 {
+    let root = match std::env::current_dir().and_then(std::fs::canonicalize) {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(&format!("current directory: {e}"));
+            return exit::BAD_INPUT;
+        }
+    };
+    let (golden_dir, named, keep, bless) = match action {
+        GoldenAction::Check {
+            golden,
+            keep,
+            scenarios,
+        } => (golden, scenarios, keep, false),
+        GoldenAction::Bless { golden, scenarios } => (golden, scenarios, None, true),
+    };
+    let list = match scenarios_or_all(named) {
+        Ok(l) => l,
+        Err(e) => {
+            out.error(&e.to_string());
+            return golden_code(&e);
+        }
+    };
+    if let Err(e) = interrupt::install() {
+        out.error(&format!("signal handlers: {e}"));
+        return exit::INTERNAL;
+    }
+    let settings = golden::Settings {
+        root: &root,
+        golden: &golden_dir,
+        keep: keep.as_deref(),
+        cancel: &interrupt::requested,
+    };
+    let mut code = exit::OK;
+    let mut on = |e: golden::Event<'_>| match e {
+        golden::Event::Checked { scenario, outcome } => {
+            out.print(&golden::describe(&scenario.display().to_string(), outcome));
+            code = exit::worst(
+                code,
+                match outcome {
+                    Outcome::Same => exit::OK,
+                    Outcome::Regression(_) => exit::GOLDEN_REGRESSION,
+                    Outcome::InputChanged(_) => exit::GOLDEN_INPUT_CHANGED,
+                    Outcome::NoManifest => exit::GOLDEN_NO_RECORD,
+                },
+            );
+        }
+        golden::Event::Blessed { scenario, manifest } => out.print(&format!(
+            "blessed       {} ({} bytes, sha256 {})\n",
+            scenario.display(),
+            manifest.output.size,
+            manifest.output.sha256.get(..16).unwrap_or_default()
+        )),
+        golden::Event::Failed { error, .. } => {
+            out.error(&error.to_string());
+            code = exit::worst(code, golden_code(error));
+        }
+    };
+    let sum = if bless {
+        golden::bless_all(&list, &settings, &mut on)
+    } else {
+        golden::check_all(&list, &settings, &mut on)
+    };
+    if sum.interrupted {
+        out.note("interrupted\n");
+        return exit::INTERRUPTED;
+    }
+    out.print(&format!(
+        "{} {}, {} differ, {} failed to build\n",
+        sum.ok,
+        if bless { "blessed" } else { "match" },
+        sum.regressions + sum.input_changed + sum.no_manifest,
+        sum.failed
+    ));
+    code
+}
+
+/// The scenarios to work on: those named, or every `scenarios/*.yaml`.
+fn scenarios_or_all(named: Vec<PathBuf>) -> Result<Vec<PathBuf>, GoldenError> {
+    if named.is_empty() {
+        golden::scenarios_in(Path::new("scenarios"))
+    } else {
+        Ok(named)
+    }
+}
+
+fn diff_cmd(out: &mut Out, a: &Path, b: &Path) -> u8 {
+    match image::diff::diff(a, b) {
+        Ok(d) => {
+            out.print(&d.to_text());
+            if d.is_empty() {
+                exit::OK
+            } else {
+                exit::IMAGES_DIFFER
+            }
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            exit::BAD_INPUT
+        }
+    }
+}
+
+fn inspect_cmd(out: &mut Out, format: InspectFormat, iso: &Path) -> u8 {
+    match image::inspect::inspect(iso) {
+        Ok(r) => {
+            out.print(&match format {
+                InspectFormat::Text => r.to_text(),
+                InspectFormat::Json => output::json(&r.to_json()),
+            });
+            exit::OK
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            exit::BAD_INPUT
+        }
+    }
+}
+
+fn mode(firmware: FirmwareArg, media: MediaArg) -> Mode {
+    Mode {
+        firmware: match firmware {
+            FirmwareArg::Bios => Firmware::Bios,
+            FirmwareArg::Uefi => Firmware::Uefi,
+        },
+        media: match media {
+            MediaArg::Cdrom => Media::Cdrom,
+            MediaArg::Usb => Media::Usb,
+            MediaArg::Disk => Media::Disk,
+        },
+    }
+}
+
+fn machine_options(run: &RunArgs) -> boot::MachineOptions {
+    use isoproof_harness::accel::Choice;
+    boot::MachineOptions {
+        accel: match run.accel {
+            AccelArg::Auto => Choice::Auto,
+            AccelArg::Kvm => Choice::Kvm,
+            AccelArg::Tcg => Choice::Tcg,
+        },
+        ovmf: run.ovmf_code.clone().zip(run.ovmf_vars.clone()),
+    }
+}
+
+fn settings(run: &RunArgs, jobs: Option<usize>, retries: u32) -> Result<matrix::Settings, String> {
+    if !(run.timeout.is_finite() && run.timeout > 0.0 && run.timeout < 86_400.0) {
+        return Err(format!(
+            "--timeout {}: expected seconds between 0 and 86400",
+            run.timeout
+        ));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok(matrix::Settings {
+        jobs: jobs.unwrap_or(cores).max(1),
+        timeout: Duration::from_secs_f64(run.timeout),
+        retries,
+        keep: run.keep.clone(),
+    })
+}
+
+/// Prints boot events on standard error as they come.
+fn boot_event(e: boot::Event<'_>) {
+    match e {
+        boot::Event::Machine(notes) => eprintln!("{}", notes.join("\n")),
+        boot::Event::Started { boots, jobs } => eprintln!("{boots} boots, {jobs} at a time"),
+        boot::Event::Finished {
+            result,
+            done,
+            total,
+        } => eprintln!("{}", matrix::progress_line(result, done, total)),
+    }
+}
+
+fn boot_cmd(out: &mut Out, iso: &Path, mode: Mode, expect: Option<String>, run: &RunArgs) -> u8 {
+    let settings = match settings(run, Some(1), 0) {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(&e);
+            return exit::BAD_INPUT;
+        }
+    };
+    if let Err(e) = interrupt::install() {
+        out.error(&format!("signal handlers: {e}"));
+        return exit::INTERNAL;
+    }
+    let report = boot::boot_image(
+        iso,
+        mode,
+        expect,
+        &machine_options(run),
+        &settings,
+        &interrupt::requested,
+        &mut boot_event,
+    );
+    match report {
+        Err(e) => {
+            out.error(&e.to_string());
+            boot_code(&e)
+        }
+        Ok(r) if r.interrupted => {
+            out.note("interrupted\n");
+            exit::INTERRUPTED
+        }
+        Ok(r) => {
+            let msg = r.results.first().map_or("", |c| c.message());
+            out.print(&format!("{mode}: {msg}\n"));
+            if r.passed() {
+                exit::OK
+            } else {
+                out.note(&r.table());
+                exit::BOOT_FAILED
+            }
+        }
+    }
+}
+
+fn boot_matrix_cmd(
+    out: &mut Out,
+    only: &[Mode],
+    jobs: Option<usize>,
+    junit: Option<PathBuf>,
+    no_retry: bool,
+    run: &RunArgs,
+    named: Vec<PathBuf>,
+) -> u8 {
+    let settings = match settings(run, jobs, if no_retry { 0 } else { 1 }) {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(&e);
+            return exit::BAD_INPUT;
+        }
+    };
+    let list = match scenarios_or_all(named) {
+        Ok(l) => l,
+        Err(e) => {
+            out.error(&e.to_string());
+            return golden_code(&e);
+        }
+    };
+    if let Err(e) = interrupt::install() {
+        out.error(&format!("signal handlers: {e}"));
+        return exit::INTERNAL;
+    }
+    let report = boot::matrix(
+        &list,
+        only,
+        &machine_options(run),
+        &settings,
+        &interrupt::requested,
+        &mut boot_event,
+    );
+    let r = match report {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(&e.to_string());
+            return boot_code(&e);
+        }
+    };
+    out.print(&r.table());
+    if r.interrupted {
+        out.note("interrupted\n");
+        return exit::INTERRUPTED;
+    }
+    out.note(&format!(
+        "matrix wall time: {:.1} s\n",
+        r.wall.as_secs_f64()
+    ));
+    if let Some(path) = junit {
+        match r.write_junit(&path) {
+            Ok(()) => out.note(&format!("JUnit: {}\n", path.display())),
+            Err(e) => {
+                out.error(&e.to_string());
+                return boot_code(&e);
+            }
+        }
+    }
+    if r.passed() {
+        exit::OK
+    } else {
+        exit::BOOT_FAILED
+    }
+}

@@ -1,0 +1,663 @@
+//! `isoproof diff A.iso B.iso`: two images compared by structure. Records are decoded and
+//! compared field by field with the field lists of their definitions (so both halves of a
+//! both-endian number, every GPT and catalog field, are named); files are compared by path
+//! (presence, mode, link, relocation, size, first differing byte), the files inside the ESPs
+//! too; and only then are the byte ranges still different listed, each named by the
+//! structure that owns it. Images are streamed: memory grows with their structures, not with
+//! their sizes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::eltorito::BootCatalog;
+use super::fat;
+use super::inspect::{self, FileInfo, Img, ReadError, Report};
+use super::iso9660::{VolumeDescriptor, SECTOR};
+use super::record::{child_name, Record};
+use super::structure::{Owned, Structure};
+
+/// One structural difference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The structure.
+    pub structure: Structure,
+    /// The field (`volume_space_size`, `partitions[1].os_type`, `size`, ...).
+    pub field: String,
+    /// In A (empty when the field only has a value in B's report).
+    pub a: String,
+    /// In B.
+    pub b: String,
+}
+
+/// A byte range that differs, outside the structures compared field by field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Range {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// Bytes that differ within it.
+    pub bytes: u64,
+    /// Runs of differing bytes within it.
+    pub runs: u64,
+    /// The structure owning it in A (or in B when A has none there).
+    pub owner: Option<Structure>,
+}
+
+/// Everything that differs between two images.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Diff {
+    /// Structural differences, in image order of structures.
+    pub changes: Vec<Change>,
+    /// Byte ranges that differ outside the structures and files reported above.
+    pub ranges: Vec<Range>,
+}
+
+/// Why two images could not be compared.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct DiffError {
+    /// The image that could not be read.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: ReadError,
+}
+
+impl Diff {
+    /// Whether the images are identical.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.ranges.is_empty()
+    }
+
+    /// The report as text.
+    pub fn to_text(&self) -> String {
+        if self.is_empty() {
+            return "identical\n".into();
+        }
+        let mut o = String::new();
+        let mut last: Option<&Structure> = None;
+        for c in &self.changes {
+            if last != Some(&c.structure) {
+                let _ = writeln!(o, "{}", c.structure);
+                last = Some(&c.structure);
+            }
+            if c.a.is_empty() {
+                let _ = writeln!(o, "  {}: {}", c.field, c.b);
+            } else {
+                let _ = writeln!(o, "  {}: {} -> {}", c.field, c.a, c.b);
+            }
+        }
+        if !self.ranges.is_empty() {
+            let _ = writeln!(o, "other differing bytes");
+            for r in &self.ranges {
+                let owner = r.owner.as_ref().map_or_else(
+                    || "no structure (padding, or space no structure claims)".to_string(),
+                    Structure::to_string,
+                );
+                let (s, e, n) = (r.start, r.end, r.bytes);
+                if r.runs == 1 {
+                    let _ = writeln!(o, "  {s}..{e} ({n} bytes): {owner}");
+                } else {
+                    let _ = writeln!(o, "  {s}..{e} ({n} bytes in {} runs): {owner}", r.runs);
+                }
+            }
+        }
+        o
+    }
+}
+
+/// Collects changes, skipping equal values.
+#[derive(Default)]
+struct Changes(Vec<Change>);
+
+impl Changes {
+    fn add(&mut self, structure: &Structure, field: &str, a: String, b: String) {
+        if a != b {
+            self.0.push(Change {
+                structure: structure.clone(),
+                field: field.to_string(),
+                a,
+                b,
+            });
+        }
+    }
+
+    /// Every field of two records that differs, named by the record's definition.
+    fn record<R: Record>(&mut self, structure: &Structure, prefix: &str, a: &R, b: &R) {
+        let (ea, eb) = (a.encode(), b.encode());
+        for leaf in R::fields() {
+            let r = leaf.offset..leaf.offset + leaf.len;
+            if ea[r.clone()] != eb[r.clone()] {
+                self.0.push(Change {
+                    structure: structure.clone(),
+                    field: child_name(prefix, &leaf.name),
+                    a: (leaf.show)(&ea[r.clone()]),
+                    b: (leaf.show)(&eb[r]),
+                });
+            }
+        }
+    }
+
+    /// A record only one side has.
+    fn presence(
+        &mut self,
+        structure: &Structure,
+        field: &str,
+        a: Option<String>,
+        b: Option<String>,
+    ) {
+        match (a, b) {
+            (Some(a), None) => self.add(structure, field, a, "removed".into()),
+            (None, Some(b)) => self.add(structure, field, "absent".into(), format!("added, {b}")),
+            _ => {}
+        }
+    }
+}
+
+/// Compares two images.
+pub fn diff(a_path: &Path, b_path: &Path) -> Result<Diff, DiffError> {
+    let open = |p: &Path| {
+        let wrap = |source| DiffError {
+            path: p.to_path_buf(),
+            source,
+        };
+        Ok::<_, DiffError>((
+            inspect::inspect(p).map_err(wrap)?,
+            Img::open(p).map_err(wrap)?,
+        ))
+    };
+    let (ra, ia) = open(a_path)?;
+    let (rb, ib) = open(b_path)?;
+    let mut c = Changes::default();
+    c.add(
+        &Structure::Image,
+        "size",
+        ra.size.to_string(),
+        rb.size.to_string(),
+    );
+    mbr_gpt(&ra, &rb, &mut c);
+    descriptors(&ra, &rb, &mut c);
+    catalogs(&ra, &rb, &mut c);
+    let read = |e: ReadError, p: &Path| DiffError {
+        path: p.to_path_buf(),
+        source: e,
+    };
+    let changed_files = files(&ra, &rb, &ia, &ib, &mut c)
+        .map_err(|(e, which)| read(e, if which == 0 { a_path } else { b_path }))?;
+    let esp =
+        |r: &Report, img: &Img, p: &Path| -> Result<Option<BTreeMap<String, Vec<u8>>>, DiffError> {
+            let Some((start, end)) = r.range_of(&Structure::EspImage) else {
+                return Ok(None);
+            };
+            if end - start > ESP_LIMIT {
+                return Ok(None);
+            }
+            let bytes = img
+                .read_upto(start, (end - start) as usize)
+                .map_err(|e| read(e, p))?;
+            // An ESP that does not read as FAT is compared by its bytes only.
+            Ok(fat::read(&bytes).ok().map(|f| f.into_iter().collect()))
+        };
+    if let (Some(x), Some(y)) = (esp(&ra, &ia, a_path)?, esp(&rb, &ib, b_path)?) {
+        esp_files(&x, &y, &mut c);
+    }
+    let ranges = byte_ranges(&ra, &rb, &ia, &ib, &changed_files)
+        .map_err(|(e, which)| read(e, if which == 0 { a_path } else { b_path }))?;
+    Ok(Diff {
+        changes: c.0,
+        ranges,
+    })
+}
+
+fn mbr_gpt(ra: &Report, rb: &Report, c: &mut Changes) {
+    let s = Structure::Mbr;
+    match (&ra.mbr, &rb.mbr) {
+        (Some(x), Some(y)) => c.record(&s, "", x, y),
+        (x, y) => c.presence(
+            &s,
+            "presence",
+            x.as_ref().map(|_| "an MBR".into()),
+            y.as_ref().map(|_| "an MBR".into()),
+        ),
+    }
+    match (&ra.gpt, &rb.gpt) {
+        (Some(x), Some(y)) => {
+            c.record(&Structure::PrimaryGptHeader, "", &x.primary, &y.primary);
+            c.add(
+                &Structure::PrimaryGptHeader,
+                "valid (both headers' CRCs, the entries' CRC, the backup)",
+                x.valid.to_string(),
+                y.valid.to_string(),
+            );
+            let s = Structure::PrimaryGptEntries;
+            let ea: BTreeMap<usize, _> = x.entries.iter().map(|(i, e)| (*i, e)).collect();
+            let eb: BTreeMap<usize, _> = y.entries.iter().map(|(i, e)| (*i, e)).collect();
+            for (i, p, q) in paired(&ea, &eb) {
+                let name = format!("entry {i}");
+                match (p, q) {
+                    (Some(p), Some(q)) => c.record(&s, &name, *p, *q),
+                    (p, q) => {
+                        let show = |e: &&super::gpt::GptEntry| {
+                            format!(
+                                "{:?} LBA {}..={}",
+                                e.partition_name.text(),
+                                e.starting_lba.get(),
+                                e.ending_lba.get()
+                            )
+                        };
+                        c.presence(&s, &name, p.map(show), q.map(show))
+                    }
+                }
+            }
+            match (&x.backup, &y.backup) {
+                (Some(p), Some(q)) => c.record(&Structure::BackupGptHeader, "", p, q),
+                (p, q) => c.presence(
+                    &Structure::BackupGptHeader,
+                    "presence",
+                    p.as_ref().map(|_| "a backup header".into()),
+                    q.as_ref().map(|_| "a backup header".into()),
+                ),
+            }
+        }
+        (x, y) => c.presence(
+            &Structure::PrimaryGptHeader,
+            "presence",
+            x.as_ref().map(|_| "a GPT".into()),
+            y.as_ref().map(|_| "a GPT".into()),
+        ),
+    }
+}
+
+fn descriptors(ra: &Report, rb: &Report, c: &mut Changes) {
+    for i in 0..ra.descriptors.len().max(rb.descriptors.len()) {
+        let (da, db) = (ra.descriptors.get(i), rb.descriptors.get(i));
+        let (Some(da), Some(db)) = (da, db) else {
+            let show =
+                |d: &inspect::Descriptor| format!("{} at sector {}", d.structure(), d.sector);
+            c.presence(
+                &Structure::Image,
+                &format!("volume descriptor {}", i + 1),
+                da.map(show),
+                db.map(show),
+            );
+            continue;
+        };
+        let s = da.structure();
+        if s != db.structure() || da.sector != db.sector {
+            c.add(
+                &Structure::Image,
+                &format!("volume descriptor {}", i + 1),
+                format!("{s} at sector {}", da.sector),
+                format!("{} at sector {}", db.structure(), db.sector),
+            );
+            continue;
+        }
+        match (&da.vd, &db.vd) {
+            (VolumeDescriptor::Primary(x), VolumeDescriptor::Primary(y)) => {
+                c.record(&s, "", &**x, &**y)
+            }
+            (VolumeDescriptor::Supplementary(x), VolumeDescriptor::Supplementary(y)) => {
+                c.record(&s, "", &**x, &**y)
+            }
+            (VolumeDescriptor::ElTorito(x), VolumeDescriptor::ElTorito(y)) => {
+                c.record(&s, "", &**x, &**y)
+            }
+            (VolumeDescriptor::Terminator(x), VolumeDescriptor::Terminator(y)) => {
+                c.record(&s, "", &**x, &**y)
+            }
+            (VolumeDescriptor::Other(x), VolumeDescriptor::Other(y)) => c.record(&s, "", x, y),
+            _ => {}
+        }
+    }
+}
+
+fn catalogs(ra: &Report, rb: &Report, c: &mut Changes) {
+    let s = Structure::BootCatalog;
+    let (x, y): (Option<&BootCatalog>, Option<&BootCatalog>) = (
+        ra.catalog.as_ref().map(|(_, c)| c),
+        rb.catalog.as_ref().map(|(_, c)| c),
+    );
+    let (Some(x), Some(y)) = (x, y) else {
+        let show = |k: &BootCatalog| format!("{} entries", k.entries.len());
+        c.presence(&s, "presence", x.map(show), y.map(show));
+        return;
+    };
+    c.record(&s, "validation entry", &x.validation, &y.validation);
+    for i in 0..x.headers.len().max(y.headers.len()) {
+        let name = format!("section header {}", i + 1);
+        match (x.headers.get(i), y.headers.get(i)) {
+            (Some((_, p)), Some((_, q))) => c.record(&s, &name, p, q),
+            (p, q) => c.presence(
+                &s,
+                &name,
+                p.map(|_| "present".into()),
+                q.map(|_| "present".into()),
+            ),
+        }
+    }
+    for i in 0..x.entries.len().max(y.entries.len()) {
+        let (p, q) = (x.entries.get(i), y.entries.get(i));
+        let name = |e: &super::eltorito::CatalogEntry| match e.section {
+            None => "default entry".to_string(),
+            Some(s) => format!("section {s} entry {}", i),
+        };
+        match (p, q) {
+            (Some(p), Some(q)) => c.record(&s, &name(p), &p.entry, &q.entry),
+            (p, q) => {
+                let show = |e: &super::eltorito::CatalogEntry| {
+                    format!("image at sector {}", e.entry.load_rba.get())
+                };
+                let field = p.or(q).map(name).unwrap_or_default();
+                c.presence(&s, &field, p.map(show), q.map(show))
+            }
+        }
+    }
+}
+
+/// The entries of two key-ordered maps: A's (with B's if it has one), then those only B has.
+fn paired<'m, K: Ord + Clone, T>(
+    a: &'m BTreeMap<K, T>,
+    b: &'m BTreeMap<K, T>,
+) -> impl Iterator<Item = (K, Option<&'m T>, Option<&'m T>)> {
+    a.iter().map(|(k, x)| (k.clone(), Some(x), b.get(k))).chain(
+        b.iter()
+            .filter(|(k, _)| !a.contains_key(*k))
+            .map(|(k, y)| (k.clone(), None, Some(y))),
+    )
+}
+
+fn first_differing_byte(c: &mut Changes, s: &Structure, at: u64) {
+    c.add(
+        s,
+        "first differing byte",
+        String::new(),
+        format!("at offset {at}"),
+    );
+}
+
+/// Files added, removed and changed; returns the paths whose contents differ. An error says
+/// which image (0 or 1) could not be read.
+fn files(
+    ra: &Report,
+    rb: &Report,
+    ia: &Img,
+    ib: &Img,
+    c: &mut Changes,
+) -> Result<Vec<String>, (ReadError, usize)> {
+    let map = |r: &'_ Report| -> BTreeMap<String, FileInfo> {
+        r.files
+            .iter()
+            .map(|f| (f.path.clone(), f.clone()))
+            .collect()
+    };
+    let (ma, mb) = (map(ra), map(rb));
+    let kind = |f: &FileInfo| {
+        if f.is_dir {
+            "directory"
+        } else if f.symlink.is_some() {
+            "symlink"
+        } else {
+            "file"
+        }
+    };
+    let mut changed = Vec::new();
+    for (p, a, b) in paired(&ma, &mb) {
+        let s = Structure::File(p.clone());
+        let (Some(a), Some(b)) = (a, b) else {
+            let what = |f: &FileInfo| format!("{} of {} bytes", kind(f), f.size);
+            c.presence(&s, "presence", a.map(what), b.map(what));
+            continue;
+        };
+        c.add(&s, "mode", format!("{:o}", a.mode), format!("{:o}", b.mode));
+        c.add(
+            &s,
+            "symlink",
+            format!("{:?}", a.symlink),
+            format!("{:?}", b.symlink),
+        );
+        c.add(
+            &s,
+            "relocated (RE)",
+            a.relocated.to_string(),
+            b.relocated.to_string(),
+        );
+        c.add(
+            &s,
+            "placeholder (CL)",
+            a.moved_to.is_some().to_string(),
+            b.moved_to.is_some().to_string(),
+        );
+        if a.is_dir || a.symlink.is_some() {
+            continue;
+        }
+        c.add(&s, "size", a.size.to_string(), b.size.to_string());
+        if let Some(at) = first_difference(a, b, ia, ib)? {
+            first_differing_byte(c, &s, at);
+            changed.push(p);
+        }
+    }
+    Ok(changed)
+}
+
+/// ESPs larger than this are not read for a file-by-file comparison.
+const ESP_LIMIT: u64 = 512 << 20;
+
+/// Files inside the ESPs: presence, size and first differing byte.
+fn esp_files(ma: &BTreeMap<String, Vec<u8>>, mb: &BTreeMap<String, Vec<u8>>, c: &mut Changes) {
+    for (p, x, y) in paired(ma, mb) {
+        let s = Structure::EspFile(p);
+        let (Some(x), Some(y)) = (x, y) else {
+            let what = |f: &Vec<u8>| format!("file of {} bytes", f.len());
+            c.presence(&s, "presence", x.map(what), y.map(what));
+            continue;
+        };
+        c.add(&s, "size", x.len().to_string(), y.len().to_string());
+        let at = x.iter().zip(y.iter()).position(|(u, v)| u != v);
+        if let Some(at) = at.or((x.len() != y.len()).then(|| x.len().min(y.len()))) {
+            first_differing_byte(c, &s, at as u64);
+        }
+    }
+}
+
+/// Reads a file's bytes `off..off + n` across its extents.
+fn file_bytes(img: &Img, info: &FileInfo, off: u64, n: usize) -> Result<Vec<u8>, ReadError> {
+    let mut out = Vec::with_capacity(n);
+    let mut base = 0u64;
+    for (s, len) in &info.extents {
+        let len = u64::from(*len);
+        let want = off + out.len() as u64;
+        if out.len() < n && want >= base && want < base + len {
+            let k = ((base + len - want) as usize).min(n - out.len());
+            out.extend(img.read_upto(u64::from(*s) * SECTOR + (want - base), k)?);
+        }
+        base += len;
+    }
+    Ok(out)
+}
+
+/// The first offset at which two files differ, read 1 MiB at a time.
+fn first_difference(
+    a: &FileInfo,
+    b: &FileInfo,
+    ia: &Img,
+    ib: &Img,
+) -> Result<Option<u64>, (ReadError, usize)> {
+    let n = a.size.max(b.size);
+    let mut off = 0u64;
+    while off < n {
+        let k = ((n - off) as usize).min(CHUNK);
+        let x = file_bytes(ia, a, off, k).map_err(|e| (e, 0))?;
+        let y = file_bytes(ib, b, off, k).map_err(|e| (e, 1))?;
+        if let Some(i) = (0..k).find(|&i| x.get(i) != y.get(i)) {
+            return Ok(Some(off + i as u64));
+        }
+        off += k as u64;
+    }
+    Ok(None)
+}
+
+const CHUNK: usize = 1 << 20;
+
+/// Whether a structure was compared above, field by field or by content, so its differing
+/// bytes are already reported.
+fn reported(s: &Structure, changed_files: &[String]) -> bool {
+    match s {
+        Structure::Mbr
+        | Structure::PrimaryGptHeader
+        | Structure::PrimaryGptEntries
+        | Structure::BackupGptHeader
+        | Structure::BackupGptEntries
+        | Structure::PrimaryVolumeDescriptor
+        | Structure::BootRecord
+        | Structure::SupplementaryVolumeDescriptor { .. }
+        | Structure::OtherVolumeDescriptor(_)
+        | Structure::Terminator
+        | Structure::BootCatalog => true,
+        Structure::File(p) => changed_files.contains(p),
+        _ => false,
+    }
+}
+
+/// The image's byte ranges cut at every structure boundary, each with its owner (the
+/// smallest structure holding it); computed once, so finding a byte's owner is a search.
+struct Segments {
+    starts: Vec<u64>,
+    owners: Vec<Option<Structure>>,
+}
+
+impl Segments {
+    fn new(a: &[Owned], b: &[Owned]) -> Segments {
+        let mut starts: Vec<u64> = a.iter().chain(b).flat_map(|o| [o.start, o.end]).collect();
+        starts.push(0);
+        starts.sort_unstable();
+        starts.dedup();
+        // A sweep over the boundaries with the structures open at each, smallest first; A's
+        // structures name a range first, B's name what A leaves unclaimed.
+        let sweep = |os: &[Owned]| -> Vec<Option<Structure>> {
+            let mut by_start: Vec<usize> = (0..os.len()).collect();
+            by_start.sort_by_key(|&i| os[i].start);
+            // Open structures by size (to find the smallest) and by end (to close them).
+            let mut by_size: std::collections::BTreeSet<(u64, usize)> = Default::default();
+            let mut by_end: std::collections::BTreeSet<(u64, usize)> = Default::default();
+            let mut next = 0;
+            starts
+                .iter()
+                .map(|&at| {
+                    while next < by_start.len() && os[by_start[next]].start <= at {
+                        let i = by_start[next];
+                        by_size.insert((os[i].end - os[i].start, i));
+                        by_end.insert((os[i].end, i));
+                        next += 1;
+                    }
+                    while let Some(&(end, i)) = by_end.first().filter(|(end, _)| *end <= at) {
+                        by_end.remove(&(end, i));
+                        by_size.remove(&(os[i].end - os[i].start, i));
+                    }
+                    by_size.first().map(|&(_, i)| os[i].structure.clone())
+                })
+                .collect()
+        };
+        let owners = sweep(a)
+            .into_iter()
+            .zip(sweep(b))
+            .map(|(x, y)| x.or(y))
+            .collect();
+        Segments { starts, owners }
+    }
+
+    /// The segment holding `at`: its owner and where it ends.
+    fn at(&self, at: u64) -> (Option<&Structure>, u64) {
+        let i = self.starts.partition_point(|&s| s <= at) - 1;
+        let end = self.starts.get(i + 1).copied().unwrap_or(u64::MAX);
+        (self.owners[i].as_ref(), end)
+    }
+}
+
+/// The differing byte ranges, streamed 1 MiB at a time and merged per owning structure.
+fn byte_ranges(
+    ra: &Report,
+    rb: &Report,
+    ia: &Img,
+    ib: &Img,
+    changed_files: &[String],
+) -> Result<Vec<Range>, (ReadError, usize)> {
+    let seg = Segments::new(&ra.structures, &rb.structures);
+    let mut out: Vec<Range> = Vec::new();
+    let mut last_diff = None::<u64>;
+    let len = ia.len.max(ib.len);
+    let mut off = 0u64;
+    while off < len {
+        let x = ia.read_upto(off, CHUNK).map_err(|e| (e, 0))?;
+        let y = ib.read_upto(off, CHUNK).map_err(|e| (e, 1))?;
+        let n = x.len().max(y.len());
+        let mut i = 0;
+        while i < n {
+            if x.get(i) == y.get(i) {
+                i += 1;
+                continue;
+            }
+            let at = off + i as u64;
+            let (owner, seg_end) = seg.at(at);
+            // The differing run within this segment and chunk.
+            let stop = ((seg_end - off) as usize).min(n);
+            let mut j = i;
+            while j < stop && x.get(j) != y.get(j) {
+                j += 1;
+            }
+            let end = off + j as u64;
+            if !owner.is_some_and(|o| reported(o, changed_files)) {
+                let new_run = last_diff != Some(at);
+                match out.last_mut() {
+                    Some(r) if r.owner.as_ref() == owner => {
+                        r.end = end;
+                        r.bytes += end - at;
+                        r.runs += u64::from(new_run);
+                    }
+                    _ => out.push(Range {
+                        start: at,
+                        end,
+                        bytes: end - at,
+                        runs: 1,
+                        owner: owner.cloned(),
+                    }),
+                }
+            }
+            last_diff = Some(end);
+            i = j;
+        }
+        off += CHUNK as u64;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::structure::Tree;
+
+    #[test]
+    fn segments_name_the_smallest_owner() {
+        let o = |start, end, s| Owned {
+            start,
+            end,
+            structure: s,
+        };
+        let a = vec![
+            o(0, 100, Structure::File("/big".into())),
+            o(10, 20, Structure::EspImage),
+        ];
+        let b = vec![o(200, 300, Structure::Directory(Tree::Primary, "/".into()))];
+        let s = Segments::new(&a, &b);
+        assert_eq!(s.at(5), (Some(&Structure::File("/big".into())), 10));
+        assert_eq!(s.at(15), (Some(&Structure::EspImage), 20));
+        assert_eq!(s.at(25), (Some(&Structure::File("/big".into())), 100));
+        assert_eq!(s.at(150), (None, 200));
+        assert_eq!(
+            s.at(250),
+            (Some(&Structure::Directory(Tree::Primary, "/".into())), 300)
+        );
+        assert_eq!(s.at(400), (None, u64::MAX));
+    }
+}
