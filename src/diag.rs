@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use crate::scenario::{Sources, Span};
+use crate::source::{Sources, Span};
 
 /// The error kinds of the conformance contract (`shared/conformance/README.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -199,4 +199,38 @@ pub fn render_all(sources: &Sources, errors: &[Diagnostic]) -> String {
 /// The JSON document of the conformance contract: `{"errors": [...]}`.
 pub fn errors_json(sources: &Sources, errors: &[Diagnostic]) -> serde_json::Value {
     json!({ "errors": errors.iter().map(|e| e.to_json(sources)).collect::<Vec<_>>() })
+}
+
+/// Levenshtein distance (for "did you mean").
+pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The candidates closest to `name` by edit distance, ignoring case: at most `n`, none
+/// further than `max` edits, nearest first (ties in the candidates' order).
+pub(crate) fn closest<'c>(
+    name: &str,
+    candidates: &[&'c str],
+    max: usize,
+    n: usize,
+) -> Vec<&'c str> {
+    let lower = name.to_lowercase();
+    let mut scored: Vec<(usize, &str)> = candidates
+        .iter()
+        .map(|c| (levenshtein(&lower, &c.to_lowercase()), *c))
+        .filter(|(d, _)| *d <= max)
+        .collect();
+    scored.sort_by_key(|(d, _)| *d);
+    scored.into_iter().take(n).map(|(_, c)| c).collect()
 }

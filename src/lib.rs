@@ -29,3 +29,4 @@ pub mod output;
 pub mod payload;
 pub mod resolve;
 pub mod scenario;
+pub mod source;

@@ -91,7 +91,7 @@ fn yaml_scalar(v: &J) -> String {
 }
 
 /// A string as a YAML scalar: plain when unambiguous, double-quoted otherwise.
-pub fn yaml_str(s: &str) -> String {
+pub(crate) fn yaml_str(s: &str) -> String {
     if is_plain_safe(s) {
         s.to_string()
     } else {
@@ -165,7 +165,7 @@ pub fn nix(v: &J) -> String {
         J::Null => "null".into(),
         J::Bool(b) => b.to_string(),
         J::Number(n) => n.to_string(),
-        J::String(s) => crate::resolve::value::nix_string(s),
+        J::String(s) => path::nix_string(s),
         J::Array(a) if a.is_empty() => "[ ]".into(),
         J::Array(a) => format!("[ {} ]", a.iter().map(nix).collect::<Vec<_>>().join(" ")),
         J::Object(m) if m.is_empty() => "{ }".into(),
@@ -186,7 +186,7 @@ pub fn nix(v: &J) -> String {
 /// Writes a whole file atomically: a temporary file beside it, then a rename, so readers see
 /// the old file or the new one, never a part. The file gets mode 0644 (temporary files are
 /// created 0600, which would hide reports and images from other users).
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -200,7 +200,7 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
 }
 
 /// Copies a file atomically (as [`write_atomic`] writes one), streaming: images can be large.
-pub fn copy_atomic(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn copy_atomic(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
     let dir = match to.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => std::path::Path::new("."),
@@ -214,7 +214,7 @@ pub fn copy_atomic(from: &std::path::Path, to: &std::path::Path) -> std::io::Res
 }
 
 /// Sets mode 0644 on a finished output file.
-pub fn publishable(f: &std::fs::File) -> std::io::Result<()> {
+pub(crate) fn publishable(f: &std::fs::File) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     f.set_permissions(std::fs::Permissions::from_mode(0o644))
 }

@@ -7,8 +7,6 @@ mod support;
 use std::fs;
 use std::process::Command;
 
-use sha2::Digest;
-
 use support::*;
 
 struct Hybrid {
@@ -156,10 +154,7 @@ fn the_fat_reader_reads_what_mkfs_fat_and_mtools_make() {
         // Names, sizes and digests: a failure should not print 200,000 bytes.
         let digest = |v: &[(String, Vec<u8>)]| -> Vec<(String, usize, String)> {
             v.iter()
-                .map(|(p, b)| {
-                    let h = sha2::Sha256::digest(b);
-                    (p.clone(), b.len(), isoproof::build::hex(&h))
-                })
+                .map(|(p, b)| (p.clone(), b.len(), sha256_hex(b)))
                 .collect()
         };
         assert_eq!(digest(&got), digest(&want), "FAT{fat}");

@@ -139,7 +139,7 @@ fn describe_end(e: &Ended) -> String {
 /// The verdict for any image (`isoproof boot`): with `expect`, the text must appear on the
 /// serial console; without, QEMU must exit with the payloads' pass status. A report line,
 /// when there is one, is shown.
-pub fn image_check(expect: Option<String>, timeout: std::time::Duration) -> Check {
+pub(crate) fn image_check(expect: Option<String>, timeout: std::time::Duration) -> Check {
     Arc::new(move |a: &Attempt| {
         let ended = matrix::ended_text(&a.ended, timeout);
         let line = payload::report_line(&a.serial).unwrap_or("").to_string();
@@ -197,13 +197,13 @@ pub fn build_scenario(
 }
 
 /// The verdict function of one mode.
-pub fn check_for(plan: &ImagePlan, mode: Mode) -> Check {
+pub(crate) fn check_for(plan: &ImagePlan, mode: Mode) -> Check {
     let want = Expected::new(plan, mode);
     Arc::new(move |a: &Attempt| want.check(&a.ended, &a.serial))
 }
 
 /// The matrix cases of a built scenario (one per mode it turns on, or only `only`).
-pub fn cases(b: &Built, only: Option<&[Mode]>) -> Vec<Case> {
+pub(crate) fn cases(b: &Built, only: Option<&[Mode]>) -> Vec<Case> {
     modes(&b.plan)
         .into_iter()
         .filter(|m| only.is_none_or(|o| o.contains(m)))

@@ -242,7 +242,7 @@ fn graft(
 
 /// Plans the image of an image spec; `base` is the scenario's directory (canonical) and
 /// `config_json` the resolved config as `isoproof resolve` prints it (the image carries it).
-pub fn plan_image(
+pub(crate) fn plan_image(
     spec: &ImageSpec,
     base: &Path,
     config_json: String,
@@ -391,7 +391,7 @@ fn describe(o: &Origin) -> String {
 }
 
 /// Lower-case hex.
-pub fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().fold(String::new(), |mut s, x| {
         let _ = write!(s, "{x:02x}");
         s
@@ -400,7 +400,7 @@ pub fn hex(b: &[u8]) -> String {
 
 impl ImagePlan {
     /// The source tree of the image.
-    pub fn tree(&self) -> Entry {
+    pub(crate) fn tree(&self) -> Entry {
         let mut root = Entry {
             name: String::new(),
             perm: 0o755,
@@ -457,7 +457,7 @@ impl ImagePlan {
     }
 
     /// The bytes of the generated `/isoproof/config.json`.
-    pub fn config_json(&self) -> &[u8] {
+    pub(crate) fn config_json(&self) -> &[u8] {
         self.files
             .iter()
             .find_map(|f| match &f.origin {
@@ -470,7 +470,7 @@ impl ImagePlan {
     }
 
     /// The writer's options: boot payloads built from the report, the scenario's clock.
-    pub fn options(&self) -> Result<Options, BuildError> {
+    pub(crate) fn options(&self) -> Result<Options, BuildError> {
         let clock = Clock::at(self.epoch);
         let mut o = Options::new(&self.volume_id, clock);
         o.publisher = self.publisher.clone();

@@ -120,7 +120,7 @@ fn at(names: &[&str], problem: String) -> ConfigError {
 }
 
 /// An image path: absolute, normalised, UTF-8 components that are not `.` or `..`.
-pub fn check_target(t: &str, option: OptionPath) -> Result<String, ConfigError> {
+pub(crate) fn check_target(t: &str, option: OptionPath) -> Result<String, ConfigError> {
     let bad = |why: &str| {
         ConfigError::at(
             option.clone(),
@@ -193,7 +193,7 @@ impl ImageSpec {
 }
 
 /// The option path of `isoImage.contents[n]`.
-pub fn content_path(n: usize) -> OptionPath {
+pub(crate) fn content_path(n: usize) -> OptionPath {
     OptionPath::of(&["isoImage", "contents"]).child(Segment::Index(n))
 }
 

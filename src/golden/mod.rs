@@ -122,7 +122,7 @@ fn shown(p: &Path, root: &Path) -> String {
 }
 
 /// Builds a scenario into `dir` and describes the result as a manifest.
-pub fn build_manifest(
+pub(crate) fn build_manifest(
     scenario: &Path,
     root: &Path,
     dir: &Path,
@@ -241,7 +241,7 @@ fn short(h: &str) -> &str {
 }
 
 /// Compares two manifests: what differs, by input, output, structure and file.
-pub fn compare(old: &Manifest, new: &Manifest) -> Outcome {
+pub(crate) fn compare(old: &Manifest, new: &Manifest) -> Outcome {
     let keys = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| {
         let mut v = Vec::new();
         for (k, h) in a {

@@ -19,7 +19,7 @@ pub const FINAL_HEADER: u8 = 0x91;
 pub const EL_TORITO_ID: &[u8] = b"EL TORITO SPECIFICATION";
 /// A catalog is read from this many bytes at most (one sector: 63 entries after the
 /// validation entry, more than any tool writes).
-pub const CATALOG_LEN: usize = 2048;
+pub(crate) const CATALOG_LEN: usize = 2048;
 
 record! {
     /// El Torito 2.0: Boot Record Volume Descriptor (ECMA-119 type 0), pointing at the catalog.
@@ -137,11 +137,11 @@ record! {
 }
 
 /// Where the boot info table sits in a boot image.
-pub const BOOT_INFO_OFFSET: usize = 8;
+pub(crate) const BOOT_INFO_OFFSET: usize = 8;
 
 /// One bootable image to put in the catalog (no emulation).
 #[derive(Clone, Debug, PartialEq)]
-pub struct BootEntry {
+pub(crate) struct BootEntry {
     /// [`PLATFORM_X86`] or [`PLATFORM_EFI`].
     pub platform: u8,
     /// Sector of the image.
@@ -167,7 +167,7 @@ impl BootEntry {
 }
 
 /// The 16-bit sum of little-endian words a validation entry's checksum makes zero.
-pub fn word_sum(b: &[u8]) -> u16 {
+pub(crate) fn word_sum(b: &[u8]) -> u16 {
     b.chunks(2).fold(0u16, |s, w| {
         s.wrapping_add(u16::from_le_bytes([w[0], *w.get(1).unwrap_or(&0)]))
     })
@@ -212,7 +212,7 @@ impl ValidationEntry {
 
 /// Encodes the 2048-byte boot catalog: the first entry is the default, every further entry
 /// gets its own section (the last header marked final, 0x91), as xorriso lays them out.
-pub fn catalog(entries: &[BootEntry]) -> Vec<u8> {
+pub(crate) fn catalog(entries: &[BootEntry]) -> Vec<u8> {
     let mut c = Vec::with_capacity(CATALOG_LEN);
     let first = entries.first().map_or(PLATFORM_X86, |e| e.platform);
     ValidationEntry::new(first).encode_into(&mut c);
@@ -264,7 +264,7 @@ pub struct BootCatalog {
 }
 
 impl BootCatalog {
-    /// Decodes a catalog (at most [`CATALOG_LEN`] bytes are read). The validation entry must
+    /// Decodes a catalog (at most `CATALOG_LEN` bytes are read). The validation entry must
     /// be right; reading stops at the final section header's last entry or at the first
     /// entry that is neither a header nor a section entry.
     pub fn decode(b: &[u8]) -> Result<BootCatalog, DecodeError> {
@@ -319,7 +319,7 @@ impl BootCatalog {
 /// Patches the boot info table into a BIOS boot image: the primary volume descriptor's
 /// sector, the image's sector and length, and the 32-bit sum of the image's little-endian
 /// words from byte 64 on. An image shorter than 64 bytes has no room for it and is left alone.
-pub fn patch_boot_info(image: &mut [u8], pvd_sector: u32, image_sector: u32) {
+pub(crate) fn patch_boot_info(image: &mut [u8], pvd_sector: u32, image_sector: u32) {
     let end = BOOT_INFO_OFFSET + BootInfoTable::LEN;
     if image.len() < end {
         return;

@@ -1,5 +1,5 @@
 //! The GUID Partition Table (UEFI 2.10, chapter 5): the header (5.3.2) and the partition
-//! entry (5.3.3) as records with their encoders, decoders and layout tests, and [`Gpt`], the
+//! entry (5.3.3) as records with their encoders, decoders and layout tests, and `Gpt`, the
 //! hybrid image's partitioning: a primary header at LBA 1 with its entries at LBA 2–33, a
 //! backup at the end, and two partitions that do not overlap — the ISO 9660 data and the
 //! ESP. Every GUID comes from the image's content digest, never from randomness.
@@ -12,13 +12,13 @@ use super::mbr::{Mbr, LBA};
 use super::record::{record, Bytes, Field, Hex, Le, Record, Utf16Le};
 
 /// Partition entries in the array (and so 32 sectors of 128-byte entries).
-pub const ENTRIES: usize = 128;
+pub(crate) const ENTRIES: usize = 128;
 /// Bytes of one entry.
-pub const ENTRY_LEN: usize = 128;
+pub(crate) const ENTRY_LEN: usize = 128;
 /// Sectors taken by the entry array.
-pub const ENTRY_SECTORS: u64 = (ENTRIES * ENTRY_LEN) as u64 / LBA;
+pub(crate) const ENTRY_SECTORS: u64 = (ENTRIES * ENTRY_LEN) as u64 / LBA;
 /// Sectors of one cylinder of the 64-head, 32-sector geometry isohybrid uses (1 MiB).
-pub const CYLINDER_SECTORS: u64 = 64 * 32;
+pub(crate) const CYLINDER_SECTORS: u64 = 64 * 32;
 /// `EFI PART`.
 pub const SIGNATURE: [u8; 8] = *b"EFI PART";
 
@@ -185,7 +185,7 @@ impl GptHeader {
 
 /// One partition of a GPT to write.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Partition {
+pub(crate) struct Partition {
     /// Type GUID.
     pub type_guid: Guid,
     /// Unique GUID.
@@ -200,7 +200,7 @@ pub struct Partition {
 
 /// The whole partitioning of a hybrid image.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Gpt {
+pub(crate) struct Gpt {
     /// The image size in 512-byte sectors (the backup header is the last one).
     pub disk_sectors: u64,
     /// Disk GUID.

@@ -607,7 +607,7 @@ impl PrimaryVolumeDescriptor {
 }
 
 /// The Joliet escape sequence of UCS-2 level 3 (`%/E`), in an escape-sequences field.
-pub const JOLIET_LEVEL_3: [u8; 3] = *b"%/E";
+pub(crate) const JOLIET_LEVEL_3: [u8; 3] = *b"%/E";
 
 impl SupplementaryVolumeDescriptor {
     /// The Joliet descriptor of a volume (UCS-2 level 3).
@@ -838,7 +838,7 @@ impl VolumeDescriptor {
 /// `-full-iso9660-filenames`): d-characters only (`A-Z 0-9 _`), at most 30 characters with one
 /// dot for files and none for directories, files ending in `;1`. Everything else maps to `_`.
 /// Rock Ridge carries the real name; this one only has to be valid and unique.
-pub fn primary_name(name: &str, is_dir: bool, taken: &dyn Fn(&str) -> bool) -> String {
+pub(crate) fn primary_name(name: &str, is_dir: bool, taken: &dyn Fn(&str) -> bool) -> String {
     let map = |s: &str| -> String {
         s.chars()
             .map(|c| match c.to_ascii_uppercase() {
@@ -871,7 +871,7 @@ pub fn primary_name(name: &str, is_dir: bool, taken: &dyn Fn(&str) -> bool) -> S
 /// ECMA-119 9.3's order of directory records: by name, then extension, each compared as if
 /// padded with spaces (0x20), then by version, highest first. Joliet names (UCS-2) use the
 /// same rule on their bytes.
-pub fn record_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+pub(crate) fn record_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     fn split(n: &[u8]) -> (&[u8], &[u8], &[u8]) {
         let (body, ver) = match n.iter().rposition(|&c| c == b';') {
             Some(i) => (&n[..i], &n[i + 1..]),

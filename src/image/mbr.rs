@@ -7,7 +7,7 @@ use super::record::{record, Bytes, Hex, Le, Record};
 /// Bytes of a disk's logical block (the disk view of an image).
 pub const LBA: u64 = 512;
 /// Boot code room of an MBR (the disk signature follows at byte 440).
-pub const CODE_LEN: usize = 440;
+pub(crate) const CODE_LEN: usize = 440;
 /// The partition type of a protective MBR's one entry (UEFI 2.10, 5.2.3).
 pub const PROTECTIVE: u8 = 0xEE;
 /// The partition type of an EFI system partition in an MBR.
@@ -71,7 +71,7 @@ impl Mbr {
     }
 
     /// The protective MBR (UEFI 2.10, 5.2.3) of a disk of `disk_sectors` blocks, over
-    /// `boot_code` (at most [`CODE_LEN`] bytes; callers check).
+    /// `boot_code` (at most `CODE_LEN` bytes; callers check).
     pub fn protective(boot_code: &[u8], disk_signature: u32, disk_sectors: u64) -> Mbr {
         let mut partitions = [
             MbrPartition::unused(),

@@ -1,12 +1,34 @@
 //! Stage 3, **image**: a directory tree → a reproducible ISO 9660 image with Rock Ridge,
 //! Joliet, El Torito (BIOS and UEFI), a FAT ESP and an isohybrid MBR/GPT.
 //!
-//! The pipeline inside the stage: [`tree::scan`] reads the source tree (sorted, modes only),
-//! [`plan::plan`] lays out every extent and builds every structure, [`write::write`] streams
-//! the plan into place atomically, and [`inspect`] reads any ISO back. Each on-disk structure
-//! is a type or function with its own encoder and a byte-layout test in its module:
-//! [`iso9660`], [`rockridge`], [`joliet`], [`eltorito`], [`fat`], [`hybrid`]; every date comes
-//! from one [`clock::Clock`].
+//! The pipeline inside the stage, behind [`mkiso`]: `tree` reads the source tree (sorted,
+//! modes only), [`plan`] lays out every extent and builds every structure, `write` streams
+//! the plan into place atomically. [`inspect`] reads any ISO back into decoded records and a
+//! map of which [`structure::Structure`] owns which bytes, and [`diff`] compares two images
+//! by structure.
+//!
+//! Each on-disk record is one type, defined once with [`record`]'s macro — its layout,
+//! encoder, bounds-checked decoder and the diff's field list — beside its layout test, in
+//! the module of its specification: [`iso9660`] (ECMA-119), [`susp`] and [`rockridge`]
+//! (SUSP, RRIP), [`eltorito`], [`mbr`], [`gpt`] (UEFI) and [`fat`]. Every date comes from one
+//! [`clock::Clock`].
+//!
+//! # Example
+//!
+//! ```
+//! use isoproof::image::{clock::Clock, inspect, mkiso, plan::Options};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let src = dir.path().join("src");
+//! std::fs::create_dir(&src)?;
+//! std::fs::write(src.join("hello.txt"), "hi\n")?;
+//! let iso = dir.path().join("out.iso");
+//! let plan = mkiso(&src, &iso, &Options::new("HELLO", Clock::at(0)), &|| false, &mut |_| {})?;
+//! let report = inspect::inspect(&iso)?;
+//! assert_eq!(report.size, plan.size);
+//! assert_eq!(report.files[0].path, "/hello.txt");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod clock;
 pub mod diff;
@@ -15,7 +37,7 @@ pub mod fat;
 pub mod gpt;
 pub mod inspect;
 pub mod iso9660;
-pub mod joliet;
+pub(crate) mod joliet;
 pub mod mbr;
 pub mod plan;
 pub mod record;

@@ -1,4 +1,4 @@
-//! On-disk records: the field primitives every structure is built from, and the [`record!`]
+//! On-disk records: the field primitives every structure is built from, and the `record!`
 //! macro that defines a structure once — its layout, its encoder, its bounds-checked decoder
 //! and the field list the structural diff walks — in the style of gimli's `object` crate.
 //!
@@ -69,7 +69,7 @@ pub enum DecodeError {
     },
 }
 
-/// A whole on-disk record, defined by [`record!`].
+/// A whole on-disk record, defined by `record!`.
 pub trait Record: Field {
     /// The record's name in its specification.
     const NAME: &'static str;
@@ -109,7 +109,7 @@ pub trait Record: Field {
 }
 
 /// Joins a parent field's name and a child's (`root_directory_record.extent`).
-pub fn child_name(parent: &str, child: &str) -> String {
+pub(crate) fn child_name(parent: &str, child: &str) -> String {
     if parent.is_empty() {
         child.to_string()
     } else {

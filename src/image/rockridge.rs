@@ -55,13 +55,13 @@ record! {
 }
 
 /// The length of a `CL` or `PL` entry.
-pub const LINK_LEN: usize = LinkEntry::LEN;
+pub(crate) const LINK_LEN: usize = LinkEntry::LEN;
 
 /// Where the block of a leading `CL`/`PL` entry sits in a system use area.
-pub const LINK_BLOCK: std::ops::Range<usize> = 4..LINK_LEN;
+pub(crate) const LINK_BLOCK: std::ops::Range<usize> = 4..LINK_LEN;
 
 /// `ER` (SUSP 5.5) naming Rock Ridge, as mkisofs writes it.
-pub fn er() -> Vec<u8> {
+pub(crate) fn er() -> Vec<u8> {
     Er {
         version: 1,
         identifier: ER_ID.to_vec(),
@@ -72,7 +72,7 @@ pub fn er() -> Vec<u8> {
 }
 
 /// `PX` (the 36-byte 1991A form): mode and links; ownership is always 0:0.
-pub fn px(mode: u32, nlink: u32) -> Vec<u8> {
+pub(crate) fn px(mode: u32, nlink: u32) -> Vec<u8> {
     PxEntry {
         header: SuspHeader::new(b"PX", PxEntry::LEN),
         mode: BothEndian::new(mode),
@@ -98,7 +98,7 @@ pub mod tf_flags {
 }
 
 /// `TF`: modify, access and attribute-change times, 7-byte form.
-pub fn tf(date: DirDateTime) -> Vec<u8> {
+pub(crate) fn tf(date: DirDateTime) -> Vec<u8> {
     let mut out = SuspHeader::new(b"TF", 5 + 3 * 7).encode();
     out.push(tf_flags::MODIFY | tf_flags::ACCESS | tf_flags::ATTRIBUTES);
     for _ in 0..3 {
@@ -116,17 +116,17 @@ fn link(sig: &[u8; 2], block: u32) -> Vec<u8> {
 }
 
 /// `CL`: the placeholder of a relocated directory points at its new extent.
-pub fn cl(block: u32) -> Vec<u8> {
+pub(crate) fn cl(block: u32) -> Vec<u8> {
     link(b"CL", block)
 }
 
 /// `PL`: a relocated directory's ".." points at its real parent.
-pub fn pl(block: u32) -> Vec<u8> {
+pub(crate) fn pl(block: u32) -> Vec<u8> {
     link(b"PL", block)
 }
 
 /// `RE`: marks a relocated directory's record, which readers hide.
-pub fn re() -> Vec<u8> {
+pub(crate) fn re() -> Vec<u8> {
     SuspHeader::new(b"RE", 4).encode()
 }
 
@@ -138,7 +138,7 @@ fn flagged(sig: &[u8; 2], flags: u8, body: &[u8]) -> Vec<u8> {
 }
 
 /// `NM` entries for a name, split with the CONTINUE flag past 250 bytes.
-pub fn nm(name: &str) -> Vec<Vec<u8>> {
+pub(crate) fn nm(name: &str) -> Vec<Vec<u8>> {
     let chunks: Vec<&[u8]> = name.as_bytes().chunks(250).collect();
     chunks
         .iter()
@@ -162,7 +162,7 @@ pub mod sl_flags {
 /// `SL` entries for a symlink target: components (`.`, `..`, root, names), long
 /// components split with the component CONTINUE flag, entries split with the entry CONTINUE
 /// flag so each stays under 255 bytes.
-pub fn sl(target: &str) -> Vec<Vec<u8>> {
+pub(crate) fn sl(target: &str) -> Vec<Vec<u8>> {
     // Component records: (flags, bytes). Names are cut so every piece fits, and a cut is
     // always *inside* a name (component CONTINUE flag): readers disagree on whether a new SL
     // entry starts a new component (libarchive joins, Linux separates), but all agree on a

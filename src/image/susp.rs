@@ -72,10 +72,10 @@ record! {
 }
 
 /// The length of a `CE` entry.
-pub const CE_LEN: usize = CeEntry::LEN;
+pub(crate) const CE_LEN: usize = CeEntry::LEN;
 
 /// `SP` (SUSP 5.3) with nothing to skip.
-pub fn sp() -> Vec<u8> {
+pub(crate) fn sp() -> Vec<u8> {
     SpEntry {
         header: SuspHeader::new(b"SP", SpEntry::LEN),
         check: Bytes([0xBE, 0xEF]),
@@ -85,7 +85,7 @@ pub fn sp() -> Vec<u8> {
 }
 
 /// `CE` (SUSP 5.1): the entries continue `len` bytes at `offset` in sector `block`.
-pub fn ce(block: u32, offset: u32, len: u32) -> Vec<u8> {
+pub(crate) fn ce(block: u32, offset: u32, len: u32) -> Vec<u8> {
     CeEntry {
         header: SuspHeader::new(b"CE", CE_LEN),
         block: BothEndian::new(block),
@@ -221,7 +221,7 @@ pub fn entries(area: &[u8]) -> impl Iterator<Item = Result<RawEntry<'_>, DecodeE
 
 /// Where a record's entries go: those that fit in the record, and the rest for a
 /// continuation area (chained with `CE` entries once its blocks are known).
-pub struct Split {
+pub(crate) struct Split {
     /// Entries inside the directory record (a `CE` is appended when `spill` is not empty).
     pub inline: Vec<u8>,
     /// Entries for continuation areas, in order.
@@ -230,7 +230,7 @@ pub struct Split {
 
 /// Splits entries so the record stays within 255 bytes: `room` is what the record leaves for
 /// its system use area.
-pub fn split(entries: Vec<Vec<u8>>, room: usize) -> Split {
+pub(crate) fn split(entries: Vec<Vec<u8>>, room: usize) -> Split {
     let total: usize = entries.iter().map(Vec::len).sum();
     if total <= room {
         return Split {
@@ -254,7 +254,7 @@ pub fn split(entries: Vec<Vec<u8>>, room: usize) -> Split {
 
 /// Groups spilled entries into continuation chunks of at most one block each; every chunk but
 /// the last ends with a `CE` to the next. Returns the entry ranges of the chunks.
-pub fn chunks(spill: &[Vec<u8>]) -> Vec<std::ops::Range<usize>> {
+pub(crate) fn chunks(spill: &[Vec<u8>]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut cur) = (0, 0);
     for (i, e) in spill.iter().enumerate() {
@@ -272,7 +272,7 @@ pub fn chunks(spill: &[Vec<u8>]) -> Vec<std::ops::Range<usize>> {
 }
 
 /// The byte length of a chunk (its `CE` included when it is not the last).
-pub fn chunk_len(spill: &[Vec<u8>], r: &std::ops::Range<usize>, last: bool) -> usize {
+pub(crate) fn chunk_len(spill: &[Vec<u8>], r: &std::ops::Range<usize>, last: bool) -> usize {
     spill[r.clone()].iter().map(Vec::len).sum::<usize>() + if last { 0 } else { CE_LEN }
 }
 

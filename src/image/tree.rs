@@ -59,7 +59,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> ScanError + '_ {
 
 /// One entry of the tree.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The name (UTF-8; any byte but `/` and NUL).
     pub name: String,
     /// Permission bits (`0o7777` at most).
@@ -70,7 +70,7 @@ pub struct Entry {
 
 /// Where a file's bytes come from.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Source {
+pub(crate) enum Source {
     /// A file on disk, copied when the image is written.
     Path(PathBuf),
     /// Bytes made in memory (generated files such as `/etc/hostname`).
@@ -79,7 +79,7 @@ pub enum Source {
 
 /// The kinds of entries an image can hold.
 #[derive(Clone, Debug, PartialEq)]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     /// A regular file, copied from `source` (of `size` bytes when scanned).
     File {
         /// Where the bytes come from.
@@ -114,7 +114,7 @@ impl Entry {
 }
 
 /// Reads `dir` into a tree. Names must be UTF-8; devices, FIFOs and sockets are refused.
-pub fn scan(dir: &Path) -> Result<Entry, ScanError> {
+pub(crate) fn scan(dir: &Path) -> Result<Entry, ScanError> {
     let md = fs::metadata(dir).map_err(io(dir))?;
     if !md.is_dir() {
         return Err(ScanError::NotDir(dir.to_path_buf()));

@@ -27,7 +27,7 @@ pub struct Progress {
 /// Writes the plan to `out` atomically. `cancel` is asked between extents and pieces of
 /// file data; when it says stop, the temporary file goes and [`ImageError::Interrupted`]
 /// comes back.
-pub fn write(
+pub(crate) fn write(
     plan: &Plan,
     out: &Path,
     cancel: &dyn Fn() -> bool,
@@ -60,7 +60,7 @@ pub fn write(
 
 /// Sets mode 0644 on a finished output file (temporary files are created 0600, which would
 /// hide images from other users).
-pub fn publishable(f: &File) -> io::Result<()> {
+pub(crate) fn publishable(f: &File) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     f.set_permissions(std::fs::Permissions::from_mode(0o644))
 }

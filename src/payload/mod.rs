@@ -3,32 +3,32 @@
 //! `isa-debug-exit` (port 0xF4; QEMU then exits with status 33).
 //!
 //! - [`report`]: the report line, as payloads print it and the boot stage reads it back;
-//! - [`bios`]: the El Torito no-emulation boot program (real mode, 16-bit), with a second
+//! - `bios`: the El Torito no-emulation boot program (real mode, 16-bit), with a second
 //!   entry point for the MBR, and the hybrid image's MBR boot code that loads it from the
 //!   disk view of the image (INT 13h extended read), so BIOS boots from a USB stick or disk;
-//! - [`uefi`]: a UEFI application for `\EFI\BOOT\BOOTX64.EFI`, which also reads
+//! - `uefi`: a UEFI application for `\EFI\BOOT\BOOTX64.EFI`, which also reads
 //!   `\isoproof\config.json` through the firmware's file-system protocol and reports its
-//!   CRC-32, so the firmware's own FAT driver checks the ESP; [`pe`] wraps it as PE32+.
+//!   CRC-32, so the firmware's own FAT driver checks the ESP; `pe` wraps it as PE32+.
 //!
-//! The machine code comes from iced-x86's assembler ([`asm`] holds the routines both
+//! The machine code comes from iced-x86's assembler (`asm` holds the routines both
 //! programs share); there are no external binaries.
 
 mod asm;
-pub mod bios;
-pub mod pe;
+pub(crate) mod bios;
+pub(crate) mod pe;
 pub mod report;
-pub mod uefi;
+pub(crate) mod uefi;
 
-pub use bios::{bios_eltorito, mbr};
+pub(crate) use bios::{bios_eltorito, mbr};
 pub use report::{report_line, Report, Reported};
-pub use uefi::uefi_app;
+pub(crate) use uefi::uefi_app;
 
 /// The I/O port of QEMU's `isa-debug-exit` device, as the harness configures it.
-pub const DEBUG_EXIT_PORT: i32 = 0xF4;
+pub(crate) const DEBUG_EXIT_PORT: i32 = 0xF4;
 /// The value written to it: QEMU exits with `(0x10 << 1) | 1` = 33.
-pub const DEBUG_EXIT_VALUE: i32 = 0x10;
+pub(crate) const DEBUG_EXIT_VALUE: i32 = 0x10;
 /// The value written when a payload fails: QEMU exits with 35.
-pub const DEBUG_FAIL_VALUE: i32 = 0x11;
+pub(crate) const DEBUG_FAIL_VALUE: i32 = 0x11;
 /// The end of the El Torito boot info table (bytes 8..64 of a boot image).
 const BOOT_INFO_END: usize = 64;
 /// Where the MBR loads the El Torito program (it runs at 0x7C00 itself).
@@ -37,20 +37,20 @@ const MBR_LOAD: u16 = 0x8000;
 const MBR_ENTRY: u16 = 2;
 /// Where the MBR's disk address packet starts: its 64-bit LBA field is then at bytes
 /// 432..440, the place xorriso patches in isohybrid MBRs (`-isohybrid-mbr`).
-pub const MBR_DAP: usize = 424;
+pub(crate) const MBR_DAP: usize = 424;
 /// The byte offset of the boot program's LBA (512-byte sectors) in the MBR.
-pub const MBR_LBA_OFFSET: usize = 432;
+pub(crate) const MBR_LBA_OFFSET: usize = 432;
 /// Boot code room of an MBR (the disk signature follows).
-pub const MBR_CODE_LEN: usize = 440;
+pub(crate) const MBR_CODE_LEN: usize = 440;
 /// The ESP file the UEFI application reads and reports the CRC-32 of.
-pub const ESP_PROBE_FILE: &str = "isoproof/config.json";
+pub(crate) const ESP_PROBE_FILE: &str = "isoproof/config.json";
 
 /// QEMU's exit status after a payload wrote [`DEBUG_EXIT_VALUE`].
-pub const PASS_STATUS: i32 = 33;
+pub(crate) const PASS_STATUS: i32 = 33;
 /// QEMU's exit status after a payload wrote [`DEBUG_FAIL_VALUE`].
-pub const FAIL_STATUS: i32 = 35;
+pub(crate) const FAIL_STATUS: i32 = 35;
 /// How every report line starts.
-pub const REPORT_TAG: &str = "ISOPROOF-BOOT";
+pub(crate) const REPORT_TAG: &str = "ISOPROOF-BOOT";
 
 /// Why a payload could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -16,17 +16,17 @@ use crate::diag::{Diagnostic, ErrorKind};
 use crate::scenario::{path, Scenario, Sources, Span};
 
 /// One `mergeDefinitions` run, as recorded.
-pub struct Step<'s> {
+pub(crate) struct Step<'s> {
     /// The definitions before discharge.
-    pub raw: Vec<Def<'s>>,
+    pub(crate) raw: Vec<Def<'s>>,
     /// For each discharged definition, the raw definition it came from.
-    pub origin: Vec<usize>,
+    pub(crate) origin: Vec<usize>,
     /// For each discharged definition, its override priority.
-    pub prios: Vec<f64>,
+    pub(crate) prios: Vec<f64>,
     /// The winning priority.
-    pub highest: f64,
+    pub(crate) highest: f64,
     /// The winners, stripped and sorted.
-    pub winners: Vec<Def<'s>>,
+    pub(crate) winners: Vec<Def<'s>>,
 }
 
 struct Recorded<'s> {
@@ -36,7 +36,7 @@ struct Recorded<'s> {
 }
 
 /// Records the steps of every option on the path to the target.
-pub struct Tracer<'s> {
+pub(crate) struct Tracer<'s> {
     target: Vec<String>,
     steps: RefCell<Vec<Recorded<'s>>>,
     decls: RefCell<Vec<(Vec<String>, Rc<OptDecl<'s>>)>>,
@@ -142,7 +142,7 @@ fn render_value(s: &Scenario, mut out: String, value: Res<serde_json::Value>) ->
 /// Where the winning definitions of `option` were written (`file:line:col`), default
 /// included only when nothing else defines it: for errors found after resolving, such as a
 /// content source that leaves the scenario directory.
-pub fn definition_sites(s: &Scenario, option: &str) -> Vec<String> {
+pub(crate) fn definition_sites(s: &Scenario, option: &str) -> Vec<String> {
     let Ok(target) = path::split(option) else {
         return Vec::new();
     };

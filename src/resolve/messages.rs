@@ -7,7 +7,8 @@ use std::rc::Rc;
 use super::options::{OptDecl, OptTree};
 use super::priority;
 use super::value::{pretty, Error, Value};
-use super::{levenshtein, Ctx, Def};
+use super::{Ctx, Def};
+use crate::diag::levenshtein;
 use crate::diag::{Diagnostic, ErrorKind, Label};
 use crate::scenario::{path, Span};
 
@@ -18,7 +19,7 @@ fn show(loc: &[&str]) -> String {
 }
 
 /// `showDefs`: `- In `FILE': VALUE` per definition, values pretty-printed (at most 5 lines).
-pub fn show_defs<'s>(ctx: &Ctx<'s>, defs: &[Def<'s>]) -> String {
+pub(crate) fn show_defs<'s>(ctx: &Ctx<'s>, defs: &[Def<'s>]) -> String {
     let mut out = String::new();
     for d in defs {
         out.push_str(&format!("\n- In `{}'", ctx.file_name(d.file)));
@@ -82,7 +83,7 @@ fn diag<'s>(
 }
 
 /// `mergeEqualOption`: two different values at the winning priority.
-pub fn conflict<'s>(ctx: &Ctx<'s>, loc: &[&str], first: &Def<'s>, other: &Def<'s>) -> Error {
+pub(crate) fn conflict<'s>(ctx: &Ctx<'s>, loc: &[&str], first: &Def<'s>, other: &Def<'s>) -> Error {
     let pair = [first.clone(), other.clone()];
     let msg = format!(
         "The option `{}' has conflicting definition values:{}\n{PRIORITY_SUGGESTION}",
@@ -95,7 +96,7 @@ pub fn conflict<'s>(ctx: &Ctx<'s>, loc: &[&str], first: &Def<'s>, other: &Def<'s
 }
 
 /// A value not of the option's type. `v2` types say `TypeError:`.
-pub fn not_of_type<'s>(
+pub(crate) fn not_of_type<'s>(
     ctx: &Ctx<'s>,
     loc: &[&str],
     desc: &str,
@@ -115,7 +116,7 @@ pub fn not_of_type<'s>(
 }
 
 /// `either`: no branch takes every definition.
-pub fn neither<'s>(
+pub(crate) fn neither<'s>(
     ctx: &Ctx<'s>,
     loc: &[&str],
     desc: &str,
@@ -133,13 +134,13 @@ pub fn neither<'s>(
 }
 
 /// `uniq`/`unique`/`raw`: more than one definition.
-pub fn not_unique<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
+pub(crate) fn not_unique<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
     let msg = format!("The option `{}' is defined multiple times while it's expected to be unique.\n\nDefinition values:{}\n{PRIORITY_SUGGESTION}", show(loc), show_defs(ctx, defs));
     diag(ctx, ErrorKind::Unique, loc, msg, defs)
 }
 
 /// `nullOr`: null and non-null definitions.
-pub fn null_mix<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
+pub(crate) fn null_mix<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
     let files: Vec<String> = defs
         .iter()
         .map(|d| format!("`{}'", ctx.file_name(d.file)))
@@ -153,7 +154,7 @@ pub fn null_mix<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
 }
 
 /// `anything`: definitions of different kinds.
-pub fn conflicting_types<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
+pub(crate) fn conflicting_types<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
     let files: Vec<String> = defs
         .iter()
         .map(|d| format!("`{}'", ctx.file_name(d.file)))
@@ -167,7 +168,7 @@ pub fn conflicting_types<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> E
 }
 
 /// `mergeDefaultOption` (no type): values it cannot combine.
-pub fn cannot_merge<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
+pub(crate) fn cannot_merge<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
     let msg = format!(
         "Cannot merge definitions of `{}'. Definition values:{}",
         show(loc),
@@ -177,7 +178,7 @@ pub fn cannot_merge<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error 
 }
 
 /// An option without any definition and without an empty value.
-pub fn undefined(loc: &[&str]) -> Error {
+pub(crate) fn undefined(loc: &[&str]) -> Error {
     Rc::new(Diagnostic::new(
         ErrorKind::Undefined,
         Some(show(loc)),
@@ -189,7 +190,7 @@ pub fn undefined(loc: &[&str]) -> Error {
 }
 
 /// `mkIf` whose condition is not a boolean.
-pub fn non_bool_condition<'s>(ctx: &Ctx<'s>, def: &Def<'s>, cond: &Value<'s>) -> Error {
+pub(crate) fn non_bool_condition<'s>(ctx: &Ctx<'s>, def: &Def<'s>, cond: &Value<'s>) -> Error {
     let shown = pretty(ctx, cond, "", 0).unwrap_or_else(|_| "?".into());
     let mut d = Diagnostic::new(
         ErrorKind::Condition,
@@ -204,7 +205,7 @@ pub fn non_bool_condition<'s>(ctx: &Ctx<'s>, def: &Def<'s>, cond: &Value<'s>) ->
 }
 
 /// A definition of an option that does not exist, with Nix's suggestions.
-pub fn undeclared<'s>(
+pub(crate) fn undeclared<'s>(
     ctx: &Ctx<'s>,
     prefix: &[&'s str],
     name: &'s str,
@@ -270,7 +271,7 @@ pub fn undeclared<'s>(
 }
 
 /// Two declarations of one option that cannot be merged.
-pub fn declared_twice(
+pub(crate) fn declared_twice(
     ctx: &Ctx<'_>,
     loc: &[&str],
     decl: &OptDecl<'_>,
@@ -304,7 +305,7 @@ pub fn declared_twice(
 }
 
 /// A `readOnly` option with more than one definition (the default counts).
-pub fn read_only<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
+pub(crate) fn read_only<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
     let msg = format!(
         "The option `{}' is read-only, but it's set multiple times. Definition values:{}",
         show(loc),
@@ -314,7 +315,12 @@ pub fn read_only<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
 }
 
 /// A definition that is not an attribute set where options are expected below.
-pub fn not_attrset_module<'s>(ctx: &Ctx<'s>, loc: &[&str], def: &Def<'s>, v: &Value<'s>) -> Error {
+pub(crate) fn not_attrset_module<'s>(
+    ctx: &Ctx<'s>,
+    loc: &[&str],
+    def: &Def<'s>,
+    v: &Value<'s>,
+) -> Error {
     let msg = format!(
         "In module `{}', you're trying to define a value of type `{}'\nrather than an attribute set for the option\n`{}'!",
         ctx.file_name(def.file),
@@ -325,7 +331,7 @@ pub fn not_attrset_module<'s>(ctx: &Ctx<'s>, loc: &[&str], def: &Def<'s>, v: &Va
 }
 
 /// `!config a.b` where `a` is not an attribute set.
-pub fn select_non_set(_ctx: &Ctx<'_>, prefix: &[Box<str>], span: Span) -> Error {
+pub(crate) fn select_non_set(_ctx: &Ctx<'_>, prefix: &[Box<str>], span: Span) -> Error {
     let mut d = Diagnostic::new(
         ErrorKind::Type,
         Some(path::show(prefix)),
@@ -342,7 +348,7 @@ pub fn select_non_set(_ctx: &Ctx<'_>, prefix: &[Box<str>], span: Span) -> Error 
 }
 
 /// `!config a.b` where `a` has no attribute `b`.
-pub fn select_missing(_ctx: &Ctx<'_>, p: &[Box<str>], i: usize, span: Span) -> Error {
+pub(crate) fn select_missing(_ctx: &Ctx<'_>, p: &[Box<str>], i: usize, span: Span) -> Error {
     let mut d = Diagnostic::new(
         ErrorKind::Undefined,
         Some(path::show(&p[..=i])),
@@ -361,7 +367,12 @@ pub fn select_missing(_ctx: &Ctx<'_>, p: &[Box<str>], i: usize, span: Span) -> E
 }
 
 /// `!format` interpolating a value that is not a string.
-pub fn cannot_coerce<'s>(_ctx: &Ctx<'s>, p: &[Box<str>], v: &Value<'s>, span: Span) -> Error {
+pub(crate) fn cannot_coerce<'s>(
+    _ctx: &Ctx<'s>,
+    p: &[Box<str>],
+    v: &Value<'s>,
+    span: Span,
+) -> Error {
     let what = match v.type_of() {
         super::value::TypeOf::Int => "an integer",
         super::value::TypeOf::Float => "a float",

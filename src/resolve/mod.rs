@@ -2,13 +2,13 @@
 //!
 //! The steps and their names follow `lib/modules.nix`:
 //! 1. `collectModules`: imports breadth-first, duplicates dropped, then the list **reversed**;
-//! 2. `mergeOptionDecls` builds the option tree ([`options::OptTree`]);
+//! 2. `mergeOptionDecls` builds the option tree (`options::OptTree`);
 //! 3. `mergeModules'` routes definitions, pushing properties down above options
-//!    ([`options::merge_level`], [`properties::push_down_properties`]);
-//! 4. per option, `evalOptionValue` → [`merge_definitions`]: `dischargeProperties` →
-//!    `filterOverrides` → `sortProperties` → type check and merge ([`types`]).
+//!    (`options::merge_level`, `properties::push_down_properties`);
+//! 4. per option, `evalOptionValue` → `merge_definitions`: `dischargeProperties` →
+//!    `filterOverrides` → `sortProperties` → type check and merge (`types`).
 //!
-//! Evaluation is lazy with memoisation ([`value::Lazy`]), so `!config` references and `mkIf`
+//! Evaluation is lazy with memoisation (`value::Lazy`), so `!config` references and `mkIf`
 //! conditions on config values work as the fixpoint does in Nix, and a cycle is reported with
 //! the chain of options that form it.
 
@@ -16,11 +16,11 @@ pub mod config;
 pub mod de;
 mod explain;
 mod messages;
-pub mod options;
-pub mod priority;
-pub mod properties;
-pub mod types;
-pub mod value;
+pub(crate) mod options;
+pub(crate) mod priority;
+pub(crate) mod properties;
+pub(crate) mod types;
+pub(crate) mod value;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -28,7 +28,8 @@ use std::rc::Rc;
 use std::sync::{Mutex, OnceLock};
 
 pub use config::Config;
-pub use explain::{definition_sites, explain};
+pub(crate) use explain::definition_sites;
+pub use explain::explain;
 
 use crate::diag::{Diagnostic, ErrorKind};
 use crate::scenario::{path, FormatPart, Kind, Scenario, Span};
@@ -39,7 +40,7 @@ use value::{Error, Lazy, Res, TypeOf, Value};
 
 /// One definition of an option: where it comes from and its (raw, then stripped) value.
 #[derive(Clone)]
-pub struct Def<'s> {
+pub(crate) struct Def<'s> {
     /// The module it was written in (index into [`Scenario::modules`]).
     pub file: u32,
     /// Where its value was written.
@@ -53,11 +54,9 @@ pub struct Def<'s> {
 }
 
 /// What `mergeDefinitions` keeps before merging: the winning definitions, sorted.
-pub struct Prepared<'s> {
+pub(crate) struct Prepared<'s> {
     /// The definitions that won, in merge order.
     pub defs: Vec<Def<'s>>,
-    /// The winning override priority (`highestPrio`).
-    pub highest_prio: f64,
 }
 
 impl<'s> Prepared<'s> {
@@ -88,7 +87,7 @@ impl<'s> Prepared<'s> {
 }
 
 /// `mergeDefinitions` up to the merge: discharge, filter overrides, sort.
-pub fn merge_definitions<'s>(
+pub(crate) fn merge_definitions<'s>(
     ctx: &Ctx<'s>,
     loc: &[&'s str],
     ty: &Rc<Ty<'s>>,
@@ -131,10 +130,7 @@ pub fn merge_definitions<'s>(
             },
         );
     }
-    Ok(Prepared {
-        defs,
-        highest_prio: highest,
-    })
+    Ok(Prepared { defs })
 }
 
 enum Frame<'s> {
@@ -144,7 +140,7 @@ enum Frame<'s> {
 }
 
 /// The evaluation context: the scenario, the config fixpoint and the evaluation stack.
-pub struct Ctx<'s> {
+pub(crate) struct Ctx<'s> {
     /// The scenario being resolved.
     pub scenario: &'s Scenario,
     root: RefCell<Option<Rc<Lazy<'s>>>>,
@@ -302,7 +298,7 @@ impl<'s> Ctx<'s> {
 
 /// The modules in Nix's merge order: breadth-first over imports (the first occurrence of a
 /// file wins), then reversed, so that later modules' definitions come first.
-pub fn collect_modules(s: &Scenario) -> Vec<usize> {
+pub(crate) fn collect_modules(s: &Scenario) -> Vec<usize> {
     let mut seen = vec![false; s.modules.len()];
     let mut order = Vec::with_capacity(s.modules.len());
     let mut queue: VecDeque<usize> = s.top.iter().copied().collect();
@@ -379,7 +375,7 @@ fn push_root<'s>(
 /// locations (`[definition 1-entry 2]`), 1-based. The names are kept for the life of the
 /// process, like a compiler's symbols: there are only as many as the longest lists and the most
 /// definitions ever seen, and a location can then borrow them as it borrows the scenario's.
-pub fn element_name(n: usize, m: usize) -> &'static str {
+pub(crate) fn element_name(n: usize, m: usize) -> &'static str {
     static NAMES: OnceLock<Mutex<HashMap<(usize, usize), &'static str>>> = OnceLock::new();
     let mut names = NAMES
         .get_or_init(Default::default)
@@ -458,20 +454,4 @@ fn collect<'s>(
             },
         }
     }
-}
-
-/// Levenshtein distance (for "did you mean").
-pub fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }

@@ -18,11 +18,11 @@ use super::{merge_definitions, Ctx, Def};
 use crate::scenario::{Declaration, Node, Span};
 
 /// A node of the option tree: sub-paths and/or an option declared here.
-pub struct OptTree<'s> {
+pub(crate) struct OptTree<'s> {
     /// Children, sorted by name.
-    pub children: Vec<(&'s str, OptTree<'s>)>,
+    pub(crate) children: Vec<(&'s str, OptTree<'s>)>,
     /// The option declared at this path.
-    pub option: Option<Rc<OptDecl<'s>>>,
+    pub(crate) option: Option<Rc<OptDecl<'s>>>,
     /// The declarations this tree was built from (kept so submodule types can merge trees).
     raw: Vec<(u32, &'s Declaration)>,
     /// Child name → index in `children`: routing ~200k definitions by binary search or by
@@ -31,19 +31,19 @@ pub struct OptTree<'s> {
 }
 
 /// One option, its declarations merged (`mergeOptionDecls`).
-pub struct OptDecl<'s> {
+pub(crate) struct OptDecl<'s> {
     /// Its type (the declarations' types merged).
-    pub ty: Rc<Ty<'s>>,
+    pub(crate) ty: Rc<Ty<'s>>,
     /// `default`, and the module it is shown as coming from (`head declarations`).
-    pub default: Option<(&'s Node, u32)>,
+    pub(crate) default: Option<(&'s Node, u32)>,
     /// `readOnly`.
-    pub read_only: bool,
+    pub(crate) read_only: bool,
     /// `description`.
-    pub description: Option<&'s str>,
+    pub(crate) description: Option<&'s str>,
     /// Declaring modules (module index, where), in reversed module order.
-    pub declarations: Vec<(u32, Span)>,
+    pub(crate) declarations: Vec<(u32, Span)>,
     /// Set when two declarations cannot be merged: the later-folded module, and why.
-    pub declared_twice: Option<(u32, Span, &'static str)>,
+    pub(crate) declared_twice: Option<(u32, Span, &'static str)>,
 }
 
 #[derive(Default)]
@@ -54,7 +54,7 @@ struct Build<'s> {
 
 impl<'s> OptTree<'s> {
     /// Builds the tree from declarations in (reversed) module order.
-    pub fn build(decls: Vec<(u32, &'s Declaration)>) -> OptTree<'s> {
+    pub(crate) fn build(decls: Vec<(u32, &'s Declaration)>) -> OptTree<'s> {
         let mut root = Build::default();
         for &(file, d) in &decls {
             let mut node = &mut root;
@@ -69,7 +69,7 @@ impl<'s> OptTree<'s> {
     }
 
     /// The tree of two submodule types declared for one option (`submodule` type merge).
-    pub fn merged(a: &OptTree<'s>, b: &OptTree<'s>) -> OptTree<'s> {
+    pub(crate) fn merged(a: &OptTree<'s>, b: &OptTree<'s>) -> OptTree<'s> {
         OptTree::build(a.raw.iter().chain(&b.raw).copied().collect())
     }
 
@@ -100,11 +100,6 @@ impl<'s> OptTree<'s> {
             raw: Vec::new(),
             index,
         }
-    }
-
-    /// Looks up a direct child.
-    pub fn child(&self, name: &str) -> Option<&OptTree<'s>> {
-        self.position(name).map(|i| &self.children[i].1)
     }
 
     /// The index of a direct child in `children`.
@@ -206,7 +201,7 @@ fn merge_option_decls<'s>(
 /// `mergeModules'`: routes the definitions of one level (each an attribute set from one module,
 /// already pushed down) into the tree, and returns the level's config: an attribute set whose
 /// options are thunks. Definitions of names the tree does not have go to `unmatched`.
-pub fn merge_level<'s>(
+pub(crate) fn merge_level<'s>(
     ctx: &Ctx<'s>,
     prefix: &[&'s str],
     tree: &OptTree<'s>,
@@ -312,7 +307,7 @@ fn option_value<'s>(loc: Vec<&'s str>, decl: Rc<OptDecl<'s>>, defs: Vec<Def<'s>>
 /// `evalOptionValue`: puts the default in front as `mkOptionDefault default` (priority 1500),
 /// checks `readOnly` (which counts every raw definition, the default and `mkIf false` ones
 /// included), then merges.
-pub fn eval_option_value<'s>(
+pub(crate) fn eval_option_value<'s>(
     ctx: &Ctx<'s>,
     loc: &[&'s str],
     decl: &Rc<OptDecl<'s>>,

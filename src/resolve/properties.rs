@@ -21,7 +21,11 @@ use crate::scenario::Kind;
 /// `!mkIf [c, {a: 1, b: 2}]` yields `[{a: !mkIf [c, 1], b: !mkIf [c, 2]}]`;
 /// `!mkMerge [{a: 1}, {b: 2}]` yields `[{a: 1}, {b: 2}]`. `mkOrder` is not handled (Nix's
 /// `FIXME: handle mkOrder?`), and a property around a non-set is dropped.
-pub fn push_down_properties<'s>(ctx: &Ctx<'s>, v: &Value<'s>, out: &mut Vec<Value<'s>>) -> Res<()> {
+pub(crate) fn push_down_properties<'s>(
+    ctx: &Ctx<'s>,
+    v: &Value<'s>,
+    out: &mut Vec<Value<'s>>,
+) -> Res<()> {
     let v = ctx.whnf(v)?;
     match v.prop() {
         Some(Prop::Merge(items)) => {
@@ -64,7 +68,7 @@ pub fn push_down_properties<'s>(ctx: &Ctx<'s>, v: &Value<'s>, out: &mut Vec<Valu
 
 /// Whether [`discharge_properties`] could change a definition: it is (or may evaluate to) an
 /// `mkIf` or `mkMerge`. Plain data and overrides pass through unchanged.
-pub fn needs_discharge(def: &Def<'_>) -> bool {
+pub(crate) fn needs_discharge(def: &Def<'_>) -> bool {
     if def.is_default {
         return false;
     }
@@ -83,7 +87,11 @@ pub fn needs_discharge(def: &Def<'_>) -> bool {
 ///
 /// `!mkIf [false, x]` yields nothing; `!mkMerge [1, !mkIf [true, 2], !mkIf [true, !mkIf [false, 3]]]`
 /// yields `[1, 2]`. Override, order and plain values are not looked into.
-pub fn discharge_properties<'s>(ctx: &Ctx<'s>, def: Def<'s>, out: &mut Vec<Def<'s>>) -> Res<()> {
+pub(crate) fn discharge_properties<'s>(
+    ctx: &Ctx<'s>,
+    def: Def<'s>,
+    out: &mut Vec<Def<'s>>,
+) -> Res<()> {
     if def.is_default {
         // `mkOptionDefault default`: an override, which discharge does not look into.
         out.push(def);
@@ -130,7 +138,7 @@ pub fn discharge_properties<'s>(ctx: &Ctx<'s>, def: Def<'s>, out: &mut Vec<Def<'
 }
 
 /// The override priority of a discharged definition: its `mkOverride`'s, else 100.
-pub fn override_priority(def: &Def<'_>) -> f64 {
+pub(crate) fn override_priority(def: &Def<'_>) -> f64 {
     if def.is_default {
         return MK_OPTION_DEFAULT;
     }
@@ -146,7 +154,7 @@ pub fn override_priority(def: &Def<'_>) -> f64 {
 ///
 /// `[!mkOverride [10, a], !mkOverride [20, b], z, !mkOverride [10, d]]` yields `[a, d]`
 /// (`z` has the default priority 100).
-pub fn filter_overrides<'s>(mut defs: Vec<Def<'s>>) -> (Vec<Def<'s>>, f64) {
+pub(crate) fn filter_overrides<'s>(mut defs: Vec<Def<'s>>) -> (Vec<Def<'s>>, f64) {
     let highest = if defs.len() == 1 {
         override_priority(&defs[0])
     } else {
@@ -170,7 +178,7 @@ pub fn filter_overrides<'s>(mut defs: Vec<Def<'s>>) -> (Vec<Def<'s>>, f64) {
 /// `sortProperties`: strips one `mkOrder` layer and sorts by order priority (default 1000).
 /// The sort is stable, so ties keep definition order. Only run when some value is an order
 /// (Nix skips the sort otherwise, which matters for nothing but speed).
-pub fn sort_properties<'s>(ctx: &Ctx<'s>, mut defs: Vec<Def<'s>>) -> Res<Vec<Def<'s>>> {
+pub(crate) fn sort_properties<'s>(ctx: &Ctx<'s>, mut defs: Vec<Def<'s>>) -> Res<Vec<Def<'s>>> {
     let mut any = false;
     for d in &mut defs {
         d.value = ctx.whnf(&d.value)?;

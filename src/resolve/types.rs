@@ -17,7 +17,7 @@ use crate::scenario::{EnumValue, IntRange, Kind, TypeExpr};
 
 /// A runtime option type.
 #[derive(Clone)]
-pub enum Ty<'s> {
+pub(crate) enum Ty<'s> {
     /// `str`
     Str,
     /// `int`
@@ -81,7 +81,7 @@ fn full_match(re: &str) -> Regex {
 
 impl<'s> Ty<'s> {
     /// The runtime type of a declared type. `file` is the declaring module (for submodules).
-    pub fn from_expr(e: &'s TypeExpr, file: u32) -> Ty<'s> {
+    pub(crate) fn from_expr(e: &'s TypeExpr, file: u32) -> Ty<'s> {
         let sub = |t: &'s TypeExpr| Rc::new(Ty::from_expr(t, file));
         match e {
             TypeExpr::Str => Ty::Str,
@@ -144,7 +144,7 @@ impl<'s> Ty<'s> {
     }
 
     /// The type's `description`, as Nix writes it in messages.
-    pub fn description(&self) -> String {
+    pub(crate) fn description(&self) -> String {
         use Class::*;
         match self {
             Ty::Str => "string".into(),
@@ -230,7 +230,7 @@ impl<'s> Ty<'s> {
     }
 
     /// `type.check` on a value in weak head normal form.
-    pub fn check(&self, v: &Value<'s>) -> bool {
+    pub(crate) fn check(&self, v: &Value<'s>) -> bool {
         let t = v.type_of();
         match self {
             Ty::Str | Ty::Sep(_) => t == TypeOf::String,
@@ -256,7 +256,7 @@ impl<'s> Ty<'s> {
     }
 
     /// `emptyValue`: the value when no definition remains, if the type has one.
-    pub fn empty_value(&self, ctx: &Ctx<'s>, loc: &[&'s str]) -> Option<Res<Value<'s>>> {
+    pub(crate) fn empty_value(&self, ctx: &Ctx<'s>, loc: &[&'s str]) -> Option<Res<Value<'s>>> {
         match self {
             Ty::ListOf(_) => Some(Ok(Value::List(Rc::from(Vec::new())))),
             Ty::AttrsOf(_) | Ty::LazyAttrsOf(_) | Ty::Attrs => Some(Ok(Value::attrs(Vec::new()))),
@@ -279,7 +279,7 @@ fn in_range(r: IntRange, i: i64) -> bool {
 }
 
 /// Type-checks the final definitions and merges them (`mergeDefinitions.mergedValue`).
-pub fn check_and_merge<'s>(
+pub(crate) fn check_and_merge<'s>(
     ctx: &Ctx<'s>,
     loc: &[&'s str],
     ty: &Ty<'s>,
@@ -625,7 +625,7 @@ fn merge_attrs<'s>(
 /// A submodule: every definition becomes a module of a nested evaluation over the type's option
 /// tree. The nested evaluation reverses its module list again, so definition order alternates
 /// with submodule depth, as in Nix.
-pub fn merge_submodule<'s>(
+pub(crate) fn merge_submodule<'s>(
     ctx: &Ctx<'s>,
     loc: &[&'s str],
     tree: &Rc<OptTree<'s>>,
@@ -659,7 +659,7 @@ pub fn merge_submodule<'s>(
 /// `typeMerge` of two declarations' types (`mergeOptionDecls`): `None` when they cannot merge.
 /// As in Nix, types built with `addCheck` (`ints.*`, `port`) merge to plain `int` and lose their
 /// check; `enum`s concatenate their values; submodules merge their option trees.
-pub fn type_merge<'s>(a: &Ty<'s>, b: &Ty<'s>) -> Option<Ty<'s>> {
+pub(crate) fn type_merge<'s>(a: &Ty<'s>, b: &Ty<'s>) -> Option<Ty<'s>> {
     let wrap = |x: &Rc<Ty<'s>>, y: &Rc<Ty<'s>>| type_merge(x, y).map(Rc::new);
     Some(match (a, b) {
         (Ty::Int | Ty::IntRange(_), Ty::Int | Ty::IntRange(_)) => Ty::Int,

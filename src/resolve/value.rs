@@ -16,13 +16,13 @@ use super::config::Config;
 use super::Ctx;
 
 /// An error shared by every thunk that depends on it (reported once).
-pub type Error = Rc<Diagnostic>;
+pub(crate) type Error = Rc<Diagnostic>;
 /// The result of evaluating something.
-pub type Res<T> = Result<T, Error>;
+pub(crate) type Res<T> = Result<T, Error>;
 
 /// A value. Cloning is cheap (a reference or an `Rc`).
 #[derive(Clone)]
-pub enum Value<'s> {
+pub(crate) enum Value<'s> {
     /// Data as written in the scenario (may be a property, `!config` or `!format`).
     Node(&'s Node),
     /// `null`
@@ -47,7 +47,7 @@ pub enum Value<'s> {
 
 /// A property, as `lib.modules` represents it: `{ _type = "if"; condition; content; }` etc.
 #[derive(Clone)]
-pub enum Prop<'s> {
+pub(crate) enum Prop<'s> {
     /// `mkIf condition content`
     If(Value<'s>, Value<'s>),
     /// `mkMerge contents`
@@ -60,7 +60,7 @@ pub enum Prop<'s> {
 
 impl<'s> Prop<'s> {
     /// The `_type` this property has in Nix.
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Prop::If(..) => "if",
             Prop::Merge(_) => "merge",
@@ -70,7 +70,7 @@ impl<'s> Prop<'s> {
     }
 
     /// The property seen as the attribute set it is in Nix, for types that take it as data.
-    pub fn as_attrs(&self) -> Vec<(&'s str, Value<'s>)> {
+    pub(crate) fn as_attrs(&self) -> Vec<(&'s str, Value<'s>)> {
         let t: Value<'s> = Value::Str(Rc::from(self.type_name()));
         match self {
             Prop::If(c, v) => vec![
@@ -87,7 +87,7 @@ impl<'s> Prop<'s> {
 }
 
 /// A priority as a Nix number: integral priorities are ints.
-pub fn num<'s>(p: f64) -> Value<'s> {
+pub(crate) fn num<'s>(p: f64) -> Value<'s> {
     if p.fract() == 0.0 && p.abs() < 9.0e15 {
         Value::Int(p as i64)
     } else {
@@ -96,10 +96,10 @@ pub fn num<'s>(p: f64) -> Value<'s> {
 }
 
 /// A memoised thunk.
-pub struct Lazy<'s> {
+pub(crate) struct Lazy<'s> {
     /// The option path this thunk computes, when it is an option's value (for cycle chains).
     /// Kept as components and shown only when an error needs it.
-    pub loc: Option<Rc<[&'s str]>>,
+    pub(crate) loc: Option<Rc<[&'s str]>>,
     state: RefCell<State<'s>>,
 }
 
@@ -113,7 +113,7 @@ enum State<'s> {
 
 impl<'s> Lazy<'s> {
     /// A thunk computing `f` on first use; `f` is given the thunk's location (or `[]`).
-    pub fn new(
+    pub(crate) fn new(
         loc: Option<Rc<[&'s str]>>,
         f: impl FnOnce(&Ctx<'s>, &[&'s str]) -> Res<Value<'s>> + 's,
     ) -> Rc<Self> {
@@ -124,12 +124,12 @@ impl<'s> Lazy<'s> {
     }
 
     /// The option path, shown as Nix shows it.
-    pub fn label(&self) -> Option<String> {
+    pub(crate) fn label(&self) -> Option<String> {
         self.loc.as_deref().map(path::show)
     }
 
     /// Evaluates (once) and returns the value, which is in weak head normal form.
-    pub fn force(self: &Rc<Self>, ctx: &Ctx<'s>) -> Res<Value<'s>> {
+    pub(crate) fn force(self: &Rc<Self>, ctx: &Ctx<'s>) -> Res<Value<'s>> {
         let pending = {
             let mut st = self.state.borrow_mut();
             match &*st {
@@ -151,7 +151,7 @@ impl<'s> Lazy<'s> {
 
 /// The shape of a value in weak head normal form, for dispatch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TypeOf {
+pub(crate) enum TypeOf {
     /// `null`
     Null,
     /// `bool`
@@ -170,7 +170,7 @@ pub enum TypeOf {
 
 impl TypeOf {
     /// The name `builtins.typeOf` gives.
-    pub fn nix_name(self) -> &'static str {
+    pub(crate) fn nix_name(self) -> &'static str {
         match self {
             TypeOf::Null => "null",
             TypeOf::Bool => "bool",
@@ -185,7 +185,7 @@ impl TypeOf {
 
 impl<'s> Value<'s> {
     /// `builtins.typeOf` of a value in WHNF.
-    pub fn type_of(&self) -> TypeOf {
+    pub(crate) fn type_of(&self) -> TypeOf {
         match self {
             Value::Null => TypeOf::Null,
             Value::Bool(_) => TypeOf::Bool,
@@ -213,7 +213,7 @@ impl<'s> Value<'s> {
     }
 
     /// The source position, when the value was written in the scenario.
-    pub fn span(&self) -> Option<Span> {
+    pub(crate) fn span(&self) -> Option<Span> {
         match self {
             Value::Node(n) => Some(n.span),
             _ => None,
@@ -221,7 +221,7 @@ impl<'s> Value<'s> {
     }
 
     /// The property this value is, if any (`_type` is if/merge/override/order).
-    pub fn prop(&self) -> Option<Prop<'s>> {
+    pub(crate) fn prop(&self) -> Option<Prop<'s>> {
         match self {
             Value::Prop(p) => Some((**p).clone()),
             Value::Node(n) => match &n.kind {
@@ -236,7 +236,7 @@ impl<'s> Value<'s> {
     }
 
     /// The `_type` of a set, if it is a property (cheaper than [`Value::prop`]).
-    pub fn prop_type(&self) -> Option<&'static str> {
+    pub(crate) fn prop_type(&self) -> Option<&'static str> {
         match self {
             Value::Prop(p) => Some(p.type_name()),
             Value::Node(n) => match &n.kind {
@@ -251,7 +251,7 @@ impl<'s> Value<'s> {
     }
 
     /// The string, for a string in WHNF.
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
             Value::Node(n) => match &n.kind {
@@ -263,7 +263,7 @@ impl<'s> Value<'s> {
     }
 
     /// The boolean, for a boolean in WHNF.
-    pub fn as_bool(&self) -> Option<bool> {
+    pub(crate) fn as_bool(&self) -> Option<bool> {
         match self {
             Value::Bool(b) => Some(*b),
             Value::Node(n) => match n.kind {
@@ -275,7 +275,7 @@ impl<'s> Value<'s> {
     }
 
     /// The integer, for an integer in WHNF.
-    pub fn as_int(&self) -> Option<i64> {
+    pub(crate) fn as_int(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),
             Value::Node(n) => match n.kind {
@@ -287,7 +287,7 @@ impl<'s> Value<'s> {
     }
 
     /// The float, for a float in WHNF.
-    pub fn as_float(&self) -> Option<f64> {
+    pub(crate) fn as_float(&self) -> Option<f64> {
         match self {
             Value::Float(f) => Some(*f),
             Value::Node(n) => match n.kind {
@@ -299,7 +299,7 @@ impl<'s> Value<'s> {
     }
 
     /// The elements, for a list in WHNF (iterated in place, not copied).
-    pub fn list_items(&self) -> Option<ListIter<'_, 's>> {
+    pub(crate) fn list_items(&self) -> Option<ListIter<'_, 's>> {
         match self {
             Value::List(xs) => Some(ListIter::Computed(xs.iter())),
             Value::Node(n) => {
@@ -315,7 +315,7 @@ impl<'s> Value<'s> {
 
     /// The attributes, sorted by name, for a set in WHNF (properties included, as data),
     /// iterated in place, not copied.
-    pub fn attr_items(&self) -> Option<AttrIter<'_, 's>> {
+    pub(crate) fn attr_items(&self) -> Option<AttrIter<'_, 's>> {
         match self {
             Value::Attrs(a) => Some(AttrIter::Computed(a.iter())),
             Value::Prop(p) => Some(AttrIter::Owned(p.as_attrs().into_iter())),
@@ -334,14 +334,14 @@ impl<'s> Value<'s> {
     }
 
     /// Builds an attribute set from entries sorted by name.
-    pub fn attrs(entries: Vec<(&'s str, Value<'s>)>) -> Value<'s> {
+    pub(crate) fn attrs(entries: Vec<(&'s str, Value<'s>)>) -> Value<'s> {
         debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
         Value::Attrs(entries.into())
     }
 }
 
 /// The elements of a list value, borrowed where they live.
-pub enum ListIter<'a, 's> {
+pub(crate) enum ListIter<'a, 's> {
     /// A computed list.
     Computed(std::slice::Iter<'a, Value<'s>>),
     /// A list written in the scenario.
@@ -375,7 +375,7 @@ impl Default for ListIter<'_, '_> {
 }
 
 /// The attributes of a set value, sorted by name, borrowed where they live.
-pub enum AttrIter<'a, 's> {
+pub(crate) enum AttrIter<'a, 's> {
     /// A computed set.
     Computed(std::slice::Iter<'a, (&'s str, Value<'s>)>),
     /// A mapping written in the scenario.
@@ -414,7 +414,7 @@ impl Default for AttrIter<'_, '_> {
 
 /// The order of attribute names (bytewise, as Nix sorts them). Names are short, so a byte loop
 /// the compiler inlines beats a call to `memcmp`, which showed in the profile of large merges.
-pub fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     for (x, y) in a.iter().zip(b) {
         if x != y {
@@ -425,7 +425,7 @@ pub fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// Nix's `==` on two values: numbers by value, lists and sets deeply. Forces what it compares.
-pub fn equal<'s>(ctx: &Ctx<'s>, a: &Value<'s>, b: &Value<'s>) -> Res<bool> {
+pub(crate) fn equal<'s>(ctx: &Ctx<'s>, a: &Value<'s>, b: &Value<'s>) -> Res<bool> {
     let a = ctx.whnf(a)?;
     let b = ctx.whnf(b)?;
     if let (Value::Node(x), Value::Node(y)) = (&a, &b) {
@@ -488,7 +488,7 @@ fn to_f64(v: &Value<'_>) -> f64 {
 
 /// `lib.generators.toPretty { }`: how Nix shows a value in an error message. Anything that fails
 /// to evaluate makes the whole rendering fail (Nix then shows no value).
-pub fn pretty<'s>(ctx: &Ctx<'s>, v: &Value<'s>, indent: &str, depth: usize) -> Res<String> {
+pub(crate) fn pretty<'s>(ctx: &Ctx<'s>, v: &Value<'s>, indent: &str, depth: usize) -> Res<String> {
     let v = ctx.whnf(v)?;
     if depth > 10 {
         return Ok("<elided>".into());
@@ -507,7 +507,7 @@ pub fn pretty<'s>(ctx: &Ctx<'s>, v: &Value<'s>, indent: &str, depth: usize) -> R
                     .collect();
                 format!("''\n{}''", body.join("\n").trim_end_matches(' '))
             } else {
-                nix_string(s)
+                path::nix_string(s)
             }
         }
         TypeOf::List => {
@@ -552,32 +552,13 @@ pub fn pretty<'s>(ctx: &Ctx<'s>, v: &Value<'s>, indent: &str, depth: usize) -> R
     })
 }
 
-/// A Nix string literal.
-pub fn nix_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '$' => out.push_str("\\$"),
-            o => out.push(o),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Floats as Nix prints them in messages (`toString`: six decimals).
-pub fn format_float(f: f64) -> String {
+pub(crate) fn format_float(f: f64) -> String {
     format!("{f:.6}")
 }
 
 /// The final value, fully forced (`nix-instantiate --eval --strict`).
-pub fn to_config<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> Res<Config<'s>> {
+pub(crate) fn to_config<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> Res<Config<'s>> {
     let v = ctx.whnf(v)?;
     if let Value::Node(n) = v {
         if let Kind::Str(s) = &n.kind {
@@ -609,6 +590,6 @@ pub fn to_config<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> Res<Config<'s>> {
 }
 
 /// An error of the given kind, at an option.
-pub fn error(kind: ErrorKind, option: Option<String>, message: String) -> Error {
+pub(crate) fn error(kind: ErrorKind, option: Option<String>, message: String) -> Error {
     Rc::new(Diagnostic::new(kind, option, message))
 }

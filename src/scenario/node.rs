@@ -4,42 +4,29 @@
 //! in a config position has had its dotted keys split (see [`super::path`]), so the resolver
 //! never sees YAML syntax.
 
-/// Index of a source file in [`super::Sources`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct FileId(pub u32);
-
-/// Where a node starts: file, 1-based line, 1-based column (in characters).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Span {
-    /// The file the node was read from.
-    pub file: FileId,
-    /// 1-based line.
-    pub line: u32,
-    /// 1-based column, counted in characters.
-    pub col: u32,
-}
+pub(crate) use crate::source::{FileId, Span};
 
 /// Text of the scenario: names and strings. Most are short (`enable`, `k12_0`, `v7`) and are
 /// kept inline, so reading one is no pointer chase and loading one is no allocation; on a large
 /// scenario, key lookups and comparisons were dominated by cache misses on separate strings.
-pub type Text = compact_str::CompactString;
+pub(crate) type Text = compact_str::CompactString;
 
 /// A mapping key with its own position (used to point at "defined twice" keys).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Key {
+pub(crate) struct Key {
     /// One path component (already split and unquoted).
-    pub name: Text,
+    pub(crate) name: Text,
     /// Where the key was written.
-    pub span: Span,
+    pub(crate) span: Span,
 }
 
 /// One node of a scenario value.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Node {
+pub(crate) struct Node {
     /// Where the node starts.
-    pub span: Span,
+    pub(crate) span: Span,
     /// What it is.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
 }
 
 /// The kinds of values and properties a definition can be made of.
@@ -48,7 +35,7 @@ pub struct Node {
 /// so on. Where a property is not removed by the module system it is data: an attribute set
 /// with `_type` (see `resolve::value`).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `null`, `~` or nothing.
     Null,
     /// `true` / `false` (YAML 1.2 core schema).
@@ -80,7 +67,7 @@ pub enum Kind {
 
 /// One piece of a `!format` string.
 #[derive(Clone, Debug, PartialEq)]
-pub enum FormatPart {
+pub(crate) enum FormatPart {
     /// Literal text.
     Text(Box<str>),
     /// `${a.b.c}`: the value of option `a.b.c`, which must be a string.
@@ -90,7 +77,7 @@ pub enum FormatPart {
 impl Node {
     /// Whether evaluating this node can read other options (`!config`, `!format`). Static
     /// nodes can be merged eagerly: they cannot take part in a reference cycle.
-    pub fn is_dynamic(&self) -> bool {
+    pub(crate) fn is_dynamic(&self) -> bool {
         match &self.kind {
             Kind::Ref(_) | Kind::Format(_) => true,
             Kind::Null | Kind::Bool(_) | Kind::Int(_) | Kind::Float(_) | Kind::Str(_) => false,
@@ -102,7 +89,7 @@ impl Node {
     }
 
     /// Looks up a key of a mapping node.
-    pub fn get(&self, name: &str) -> Option<&Node> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Node> {
         match &self.kind {
             Kind::Map(es) => es.iter().find(|(k, _)| &*k.name == name).map(|(_, v)| v),
             _ => None,
@@ -110,7 +97,7 @@ impl Node {
     }
 
     /// A short noun for the node's YAML shape, for error messages.
-    pub fn shape(&self) -> &'static str {
+    pub(crate) fn shape(&self) -> &'static str {
         match &self.kind {
             Kind::Null => "null",
             Kind::Bool(_) => "a boolean",

@@ -6,7 +6,7 @@
 
 /// Splits a dotted key into its components. Returns an error text on an unterminated quote or
 /// an empty component (`a..b`, `.a`).
-pub fn split(key: &str) -> Result<Vec<Box<str>>, String> {
+pub(crate) fn split(key: &str) -> Result<Vec<Box<str>>, String> {
     // Fast path: the overwhelming majority of keys are plain identifiers.
     if !key.contains(['.', '"']) {
         if key.is_empty() {
@@ -55,7 +55,7 @@ pub fn split(key: &str) -> Result<Vec<Box<str>>, String> {
 
 /// Shows a path the way Nix's `showOption` does: components joined by dots, each quoted unless
 /// it is a plain identifier (`fileSystems."/boot".device`).
-pub fn show<S: AsRef<str>>(parts: &[S]) -> String {
+pub(crate) fn show<S: AsRef<str>>(parts: &[S]) -> String {
     let mut out = String::new();
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
@@ -67,28 +67,40 @@ pub fn show<S: AsRef<str>>(parts: &[S]) -> String {
 }
 
 /// Appends one component, quoted when needed (`lib.strings.escapeNixIdentifier`).
-pub fn push_component(out: &mut String, p: &str) {
+pub(crate) fn push_component(out: &mut String, p: &str) {
     if is_identifier(p) || matches!(p, "<name>" | "*") {
         out.push_str(p);
     } else {
-        out.push('"');
-        for c in p.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '$' => out.push_str("\\$"),
-                o => out.push(o),
-            }
-        }
-        out.push('"');
+        push_nix_string(out, p);
     }
 }
 
+/// A Nix string literal (`"a\"b"`), as Nix prints strings: the one place isoproof escapes
+/// them, for option paths and for values alike.
+pub(crate) fn nix_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_nix_string(&mut out, s);
+    out
+}
+
+fn push_nix_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' => out.push_str("\\$"),
+            o => out.push(o),
+        }
+    }
+    out.push('"');
+}
+
 /// `[a-zA-Z_][a-zA-Z0-9_'-]*`, the regex `escapeNixIdentifier` uses.
-pub fn is_identifier(s: &str) -> bool {
+pub(crate) fn is_identifier(s: &str) -> bool {
     let mut cs = s.chars();
     match cs.next() {
         Some(c) if c.is_ascii_alphabetic() || c == '_' => {}

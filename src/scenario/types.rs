@@ -9,7 +9,7 @@ use crate::diag::Diagnostic;
 
 /// An option type, as declared.
 #[derive(Clone, Debug, PartialEq)]
-pub enum TypeExpr {
+pub(crate) enum TypeExpr {
     /// `str`
     Str,
     /// `int`
@@ -62,7 +62,7 @@ pub enum TypeExpr {
 
 /// The named integer ranges of `lib.types.ints`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IntRange {
+pub(crate) enum IntRange {
     /// `ints.unsigned`: >= 0.
     Unsigned,
     /// `ints.positive`: > 0.
@@ -77,7 +77,7 @@ pub enum IntRange {
 
 /// A value an `enum` accepts.
 #[derive(Clone, Debug, PartialEq)]
-pub enum EnumValue {
+pub(crate) enum EnumValue {
     /// A string member.
     Str(String),
     /// An integer member.
@@ -87,7 +87,7 @@ pub enum EnumValue {
 }
 
 /// Reads a type from its node (string or one-key mapping).
-pub fn parse_type(
+pub(crate) fn parse_type(
     node: &Node,
     parse_decls: &dyn Fn(&Node) -> Result<Vec<Declaration>, Diagnostic>,
 ) -> Result<TypeExpr, Diagnostic> {
@@ -179,7 +179,7 @@ fn str_matching(re: &str, span: Span) -> Result<TypeExpr, Diagnostic> {
 }
 
 /// Parses the string form.
-pub fn parse_type_str(s: &str, span: Span) -> Result<TypeExpr, Diagnostic> {
+pub(crate) fn parse_type_str(s: &str, span: Span) -> Result<TypeExpr, Diagnostic> {
     let toks = lex(s).map_err(|e| Diagnostic::parse(span, format!("bad type `{s}`: {e}")))?;
     let mut p = TypeParser {
         toks,

@@ -23,7 +23,7 @@ const PARALLEL_THRESHOLD: usize = 1 << 20;
 
 /// Parses one YAML document (a scenario or a module file). Keys are kept as written; tags are
 /// resolved. An empty document is `null`.
-pub fn parse_document(text: &str, file: FileId) -> Result<Node, Diagnostic> {
+pub(crate) fn parse_document(text: &str, file: FileId) -> Result<Node, Diagnostic> {
     if text.len() >= PARALLEL_THRESHOLD {
         if let Some(node) = parallel::parse(text, file) {
             return Ok(node);
@@ -378,17 +378,7 @@ const TAGS: &[&str] = &[
 ];
 
 fn suggest_tag(name: &str) -> Option<&'static str> {
-    TAGS.iter()
-        .copied()
-        .map(|t| {
-            (
-                crate::resolve::levenshtein(&name.to_lowercase(), &t.to_lowercase()),
-                t,
-            )
-        })
-        .filter(|(d, _)| *d <= 3)
-        .min()
-        .map(|(_, t)| t)
+    crate::diag::closest(name, TAGS, 3, 1).first().copied()
 }
 
 fn pair(name: &str, built: Built, span: Span) -> Result<[Node; 2], Diagnostic> {
@@ -596,7 +586,7 @@ fn is_core_float(s: &str) -> bool {
 mod parallel {
     use super::*;
 
-    pub fn parse(text: &str, file: FileId) -> Option<Node> {
+    pub(crate) fn parse(text: &str, file: FileId) -> Option<Node> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)

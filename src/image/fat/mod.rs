@@ -1,13 +1,14 @@
 //! FAT12/16 (Microsoft's FAT specification) for the UEFI ESP: the records — boot sector with
 //! its BIOS parameter block, directory entry and long-name (LFN) entry — with their encoders,
-//! decoders and layout tests, the 8.3 name rules both sides share, the writer ([`build`]) and
+//! decoders and layout tests, the 8.3 name rules both sides share, the writer (`build`) and
 //! the reader ([`read`]) that `diff` uses on ESPs of any origin.
 
 mod read;
 mod write;
 
 pub use read::{read, FatReadError, ReadFile};
-pub use write::{build, FatError, Geometry, SERIAL};
+pub(crate) use write::build;
+pub use write::FatError;
 
 use super::record::{record, Bytes, Hex, Le};
 
@@ -155,7 +156,7 @@ impl LfnEntry {
 }
 
 /// The LFN checksum of a short name (FAT spec "ChkSum").
-pub fn lfn_checksum(short: &[u8; 11]) -> u8 {
+pub(crate) fn lfn_checksum(short: &[u8; 11]) -> u8 {
     short
         .iter()
         .fold(0u8, |s, &b| s.rotate_right(1).wrapping_add(b))

@@ -260,7 +260,8 @@ pub fn read(img: &[u8]) -> Result<Vec<ReadFile>, FatReadError> {
 mod tests {
     use super::*;
     use crate::image::clock::{Clock, DEFAULT_EPOCH};
-    use crate::image::fat::{build, Geometry};
+    use crate::image::fat::build;
+    use crate::image::fat::write::Geometry;
 
     fn esp() -> (Vec<u8>, Geometry) {
         let files = vec![

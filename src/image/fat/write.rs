@@ -14,7 +14,7 @@ const SECTOR: usize = 512;
 /// Root directory entries (fixed area of FAT12/16), as mkfs.fat uses.
 const ROOT_ENTRIES: usize = 512;
 /// The fixed volume serial (as NixOS's `mkfs.vfat -i 12345678`).
-pub const SERIAL: u32 = 0x1234_5678;
+pub(crate) const SERIAL: u32 = 0x1234_5678;
 
 /// An error building the ESP.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -38,7 +38,7 @@ struct Dir {
 
 /// The boot sector fields a caller may want to see (and tests check).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Geometry {
+pub(crate) struct Geometry {
     /// 12 or 16.
     pub fat_bits: u8,
     /// Sectors per cluster.
@@ -52,7 +52,7 @@ pub struct Geometry {
 }
 
 /// Builds a FAT image holding `files` (`("EFI/BOOT/BOOTX64.EFI", bytes)`, `/`-separated).
-pub fn build(
+pub(crate) fn build(
     files: &[(String, Vec<u8>)],
     label: &str,
     clock: Clock,

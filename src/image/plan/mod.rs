@@ -1,7 +1,7 @@
 //! The layout planner: from a source tree and options to a [`Plan`] — every extent's offset,
 //! size and structure, and the bytes of every structure — before a single byte is written.
-//! The writer then streams the plan in order (see `write`). [`dirs`] builds the directory
-//! trees (with Rock Ridge relocation), [`encode`] encodes them; this module lays out sectors.
+//! The writer then streams the plan in order (see `write`). `dirs.rs` builds the directory
+//! trees (with Rock Ridge relocation), `encode.rs` encodes them; this module lays out sectors.
 //!
 //! Sector map (2048-byte sectors):
 //! ```text
@@ -19,8 +19,6 @@ mod encode;
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
-
-pub use dirs::MAX_EXTENT;
 
 use super::clock::Clock;
 use super::eltorito::{self, BootEntry, BootRecordVolumeDescriptor};
@@ -168,7 +166,7 @@ pub struct Plan {
 }
 
 /// Plans the image of `root`.
-pub fn plan(root: &Entry, opts: &Options) -> Result<Plan, PlanError> {
+pub(crate) fn plan(root: &Entry, opts: &Options) -> Result<Plan, PlanError> {
     check_volume_id(&opts.volume_id)?;
     let clock = opts.clock;
     let nodes = Nodes::new(root);
@@ -512,7 +510,7 @@ fn mbr_code(opts: &Options, bios: Option<u64>) -> Result<Vec<u8>, PlanError> {
 /// ECMA-119 8.4.6: the volume identifier is at most 32 d-characters; we also allow
 /// lowercase, `-` and `.`, as NixOS labels (`nixos-minimal-24.05-x86_64`) use them and every
 /// reader accepts them.
-pub fn check_volume_id(id: &str) -> Result<(), PlanError> {
+pub(crate) fn check_volume_id(id: &str) -> Result<(), PlanError> {
     if id.is_empty() || DChars::<32>::new(id).is_err() {
         return Err(PlanError::VolumeId(id.to_string()));
     }
