@@ -1,21 +1,35 @@
 //! # isoproof
 //!
-//! Proves live/installer ISO images right. The library is a pipeline; each module owns a stage:
+//! Proves live/installer ISO images right: their configuration resolves exactly as NixOS's
+//! `lib.evalModules` resolves it, their bytes are reproducible, and they boot.
 //!
-//! - [`scenario`]: YAML scenario files → modules with spans (tags, dotted paths, imports);
-//! - [`resolve`]: the NixOS module system (`lib.evalModules`) → the resolved config, or every
-//!   error with file:line:col;
-//! - [`build`]: a resolved config → an image plan (every file, every boot structure) → an ISO;
-//! - [`image`]: the ISO writer (ISO 9660, Rock Ridge, Joliet, El Torito, isohybrid, FAT ESP)
-//!   and reader;
-//! - [`payload`]: the boot programs images carry (El Torito, MBR, UEFI);
-//! - [`golden`]: golden manifests and the structural diff;
-//! - [`boot`]: booting images under QEMU and judging what they report (with the
-//!   `isoproof-harness` crate);
-//! - [`output`]: renderings of a resolved config (JSON, YAML, text);
-//! - [`diag`]: diagnostics shared by every stage;
+//! # Brief overview
 //!
-//! The binary (`src/main.rs`) is a thin CLI over these.
+//! The library is a pipeline; each module owns a stage and has one entry point:
+//!
+//! | stage | entry point | gives |
+//! |---|---|---|
+//! | [`scenario`] | [`scenario::load`] | YAML modules with spans, or every [`scenario::LoadError`] |
+//! | [`resolve`] | [`resolve::resolve`], [`resolve::explain`] | the resolved [`resolve::Config`], or every error |
+//! | [`build`] | [`build::plan_scenario`], [`build::build`] | the [`build::ImageSpec`] and [`build::ImagePlan`], then the image |
+//! | [`image`] | [`image::mkiso`], [`image::inspect::inspect`], [`image::diff::diff`] | images, and images read back as decoded records |
+//! | [`golden`] | [`golden::check_all`], [`golden::bless_all`] | golden records and what changed |
+//! | [`boot`] | [`boot::matrix`], [`boot::boot_image`] | boots under QEMU, judged against the config |
+//!
+//! Besides: [`payload`] (the boot programs images carry), [`output`] (renderings of a config),
+//! [`diag`] and [`source`] (diagnostics with the files and positions they point at). Stages
+//! pass typed values to each other, errors are typed per stage, long-running calls take a
+//! cancel check and report progress through callbacks; the library never prints.
+//!
+//! ```
+//! let text = "modules:\n  - options: {x: {type: int}}\n  - config: {x: !mkForce 1}\n  - config: {x: 2}\n";
+//! let s = isoproof::scenario::load_str(text, "s.yaml", std::path::Path::new("."))?;
+//! let r = isoproof::resolve::resolve(&s);
+//! assert_eq!(isoproof::output::json(&r.config.unwrap()), "{\n  \"x\": 1\n}\n");
+//! # Ok::<(), isoproof::scenario::LoadError>(())
+//! ```
+//!
+//! The binary (`src/main.rs`, `src/cli/`) is a thin command line over these.
 #![deny(missing_docs)]
 // Diagnostics travel by value on the cold error path; boxing them would only add noise.
 #![allow(clippy::result_large_err)]

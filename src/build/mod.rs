@@ -591,6 +591,18 @@ fn locate(error: ConfigError, s: &scenario::Scenario) -> BuildError {
 }
 
 /// Loads, resolves and plans a scenario.
+///
+/// # Example
+///
+/// ```
+/// let planned = isoproof::build::plan_scenario("scenarios/installer-minimal.yaml".as_ref())?;
+/// assert_eq!(planned.spec.networking.host_name, "nixos-installer");
+/// assert!(planned.plan.files.iter().any(|f| f.target == "/etc/hostname"));
+/// let dir = tempfile::tempdir()?;
+/// let plan = isoproof::build::build(&planned.plan, &dir.path().join("x.iso"), &|| false, &mut |_| {})?;
+/// assert_eq!(plan.size % 2048, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn plan_scenario(path: &Path) -> Result<Planned, BuildError> {
     let s = scenario::load(path)?;
     let r = resolve::resolve(&s);

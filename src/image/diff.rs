@@ -157,6 +157,23 @@ impl Changes {
 }
 
 /// Compares two images.
+///
+/// # Example
+///
+/// ```
+/// use isoproof::image::{clock::Clock, diff::diff, mkiso, plan::Options};
+///
+/// let dir = tempfile::tempdir()?;
+/// let src = dir.path().join("src");
+/// std::fs::create_dir(&src)?;
+/// std::fs::write(src.join("a.txt"), "one")?;
+/// let (a, b) = (dir.path().join("a.iso"), dir.path().join("b.iso"));
+/// mkiso(&src, &a, &Options::new("V", Clock::at(0)), &|| false, &mut |_| {})?;
+/// mkiso(&src, &b, &Options::new("W", Clock::at(0)), &|| false, &mut |_| {})?;
+/// let d = diff(&a, &b)?;
+/// assert!(d.to_text().contains("volume_identifier: \"V\" -> \"W\""));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn diff(a_path: &Path, b_path: &Path) -> Result<Diff, DiffError> {
     let open = |p: &Path| {
         let wrap = |source| DiffError {

@@ -121,7 +121,7 @@ pub(crate) fn child_name(parent: &str, child: &str) -> String {
 /// offset, with the [`Field`] and [`Record`] impls and a compile-time check that the offsets
 /// follow each other and add up to the size.
 ///
-/// ```ignore
+/// ```text
 /// record! {
 ///     /// El Torito 1.0, 2.4: Section Header Entry.
 ///     pub struct SectionHeader("El Torito section header", 32) {

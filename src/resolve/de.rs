@@ -152,6 +152,25 @@ impl de::Error for ConfigError {
 
 impl<'s> Config<'s> {
     /// Reads this config (or a part of it) as `T`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// #[derive(serde::Deserialize)]
+    /// struct Net {
+    ///     #[serde(rename = "hostName")]
+    ///     host_name: String,
+    /// }
+    /// #[derive(serde::Deserialize)]
+    /// struct Root {
+    ///     networking: Net,
+    /// }
+    /// let text = "modules:\n  - options: {networking.hostName: {type: str}}\n  - config: {networking.hostName: h}\n";
+    /// let s = isoproof::scenario::load_str(text, "s.yaml", std::path::Path::new(".")).unwrap();
+    /// let r = isoproof::resolve::resolve(&s);
+    /// let root: Root = r.config.unwrap().deserialize().unwrap();
+    /// assert_eq!(root.networking.host_name, "h");
+    /// ```
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         T::deserialize(ConfigDeserializer(self))
     }

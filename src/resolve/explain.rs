@@ -78,6 +78,16 @@ fn one_line(s: &str) -> String {
 
 /// Explains how `option` (a dotted path) gets its value. Returns the text, or the errors that
 /// stop the scenario from loading or the option from existing.
+///
+/// # Example
+///
+/// ```
+/// let text = "modules:\n  - options: {x: {type: str}}\n  - name: a.yaml\n    config: {x: !mkDefault a}\n  - name: b.yaml\n    config: {x: b}\n";
+/// let s = isoproof::scenario::load_str(text, "s.yaml", std::path::Path::new(".")).unwrap();
+/// let why = isoproof::resolve::explain(&s, "x").unwrap();
+/// assert!(why.contains("mkDefault"));
+/// assert!(why.contains("value: \"b\""));
+/// ```
 pub fn explain(s: &Scenario, option: &str) -> Result<String, Vec<Diagnostic>> {
     let target: Vec<Box<str>> =
         path::split(option).map_err(|e| vec![Diagnostic::new(ErrorKind::Parse, None, e)])?;

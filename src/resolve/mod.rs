@@ -396,6 +396,16 @@ pub struct Resolution<'s> {
 
 /// Resolves a scenario: the whole config, strictly, as `nix-instantiate --eval --strict` would,
 /// but reporting every error instead of the first.
+///
+/// # Example
+///
+/// ```
+/// let text = "modules:\n  - options: {x: {type: int}}\n  - config: {x: 1}\n  - config: {x: 2}\n";
+/// let s = isoproof::scenario::load_str(text, "s.yaml", std::path::Path::new(".")).unwrap();
+/// let r = isoproof::resolve::resolve(&s);
+/// assert!(r.config.is_none());
+/// assert_eq!(r.errors[0].kind.as_str(), "conflict");
+/// ```
 pub fn resolve(s: &Scenario) -> Resolution<'_> {
     let ctx = Ctx::new(s, None);
     install_root(&ctx);
