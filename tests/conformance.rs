@@ -1,23 +1,20 @@
-//! Runs every case of the shared merge corpus (results computed by the real nixpkgs
-//! `lib.evalModules`) through the real CLI and applies the corpus README's comparison rules:
-//! configs equal as JSON, or exit 1 with an error of the expected kind at the expected option
-//! (`."[definition N-entry M]"` segments dropped on both sides).
+//! Every case of the shared merge corpus (results computed by the real nixpkgs
+//! `lib.evalModules`), each its own test (`conformance::gen-1-0042`), through the real CLI,
+//! with the corpus README's comparison rules: configs equal as JSON, or exit 1 with an error
+//! of the expected kind at the expected option (`."[definition N-entry M]"` segments dropped
+//! on both sides). A case without its `.expected.json` fails; it is never skipped.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use libtest_mimic::{Arguments, Failed, Trial};
+
 fn corpus() -> PathBuf {
-    let dir = std::env::var_os("ISOPROOF_CONFORMANCE_DIR")
+    std::env::var_os("ISOPROOF_CONFORMANCE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/merge")
-        });
-    assert!(
-        dir.is_dir(),
-        "the conformance corpus is missing at {} (set ISOPROOF_CONFORMANCE_DIR)",
-        dir.display()
-    );
-    dir
+        })
 }
 
 fn drop_definition_segments(o: &str) -> String {
@@ -25,16 +22,20 @@ fn drop_definition_segments(o: &str) -> String {
     re.replace_all(o, "").into_owned()
 }
 
-fn check(case: &Path) -> Result<(), String> {
-    let expected: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(case.with_extension("expected.json")).unwrap(),
-    )
-    .unwrap();
+fn check(case: &Path) -> Result<(), Failed> {
+    let want = case.with_extension("expected.json");
+    let text = std::fs::read_to_string(&want).map_err(|e| {
+        format!(
+            "{}: {e} (every case needs its expected result)",
+            want.display()
+        )
+    })?;
+    let expected: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", want.display()))?;
     let out = Command::new(env!("CARGO_BIN_EXE_isoproof"))
         .args(["resolve", "--format", "json"])
         .arg(case)
-        .output()
-        .unwrap();
+        .output()?;
     let code = out.status.code();
     let got: Option<serde_json::Value> = serde_json::from_slice(&out.stdout).ok();
     if let Some(cfg) = expected.get("config") {
@@ -42,22 +43,21 @@ fn check(case: &Path) -> Result<(), String> {
             return Err(format!(
                 "exit {code:?}, expected 0: {}",
                 String::from_utf8_lossy(&out.stdout)
-            ));
+            )
+            .into());
         }
         if got.as_ref() != Some(cfg) {
             return Err(format!(
                 "config differs:\n  got      {}\n  expected {cfg}",
                 got.map(|g| g.to_string()).unwrap_or_default()
-            ));
+            )
+            .into());
         }
         return Ok(());
     }
     let e = &expected["error"];
     if code != Some(1) {
-        return Err(format!(
-            "exit {code:?}, expected 1 with a {} error",
-            e["kind"]
-        ));
+        return Err(format!("exit {code:?}, expected 1 with a {} error", e["kind"]).into());
     }
     let errors = got
         .as_ref()
@@ -72,49 +72,72 @@ fn check(case: &Path) -> Result<(), String> {
             })
     });
     if found {
-        Ok(())
-    } else {
-        let got: Vec<_> = errors
-            .iter()
-            .map(|g| (g["kind"].to_string(), g["option"].to_string()))
-            .collect();
-        Err(format!(
-            "expected a {} error at {:?}, got {got:?}",
-            e["kind"], e["option"]
-        ))
+        return Ok(());
     }
+    let got: Vec<_> = errors
+        .iter()
+        .map(|g| (g["kind"].to_string(), g["option"].to_string()))
+        .collect();
+    Err(format!(
+        "expected a {} error at {:?}, got {got:?}",
+        e["kind"], e["option"]
+    )
+    .into())
 }
 
-#[test]
-fn every_corpus_case_agrees_with_nix() {
-    let dir = corpus();
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "yaml") && p.with_extension("expected.json").exists()
-        })
+/// The cases of a corpus directory (its `*.yaml` files; `modules/` holds imports), sorted.
+fn cases(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| {
+            format!(
+                "the conformance corpus is missing at {} ({e}); set ISOPROOF_CONFORMANCE_DIR",
+                dir.display()
+            )
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml"))
         .collect();
-    cases.sort();
-    assert!(
-        cases.len() >= 200,
-        "only {} cases found in {}",
-        cases.len(),
-        dir.display()
-    );
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|c| {
-            check(c)
-                .err()
-                .map(|e| format!("{}: {e}", c.file_name().unwrap().to_string_lossy()))
-        })
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases disagree with Nix:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    v.sort();
+    Ok(v)
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    let corpora = [
+        ("conformance", corpus(), 200),
+        (
+            "own",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance"),
+            0,
+        ),
+    ];
+    for (prefix, dir, at_least) in corpora {
+        match cases(&dir) {
+            Err(e) if at_least > 0 => {
+                trials.push(Trial::test(format!("{prefix}::corpus"), move || {
+                    Err(e.into())
+                }));
+            }
+            Err(_) => {}
+            Ok(all) => {
+                let n = all.len();
+                trials.push(Trial::test(format!("{prefix}::corpus"), move || {
+                    if n < at_least {
+                        return Err(
+                            format!("only {n} cases found, expected at least {at_least}").into(),
+                        );
+                    }
+                    Ok(())
+                }));
+                for case in all {
+                    let name = case.file_stem().unwrap().to_string_lossy().into_owned();
+                    trials.push(Trial::test(format!("{prefix}::{name}"), move || {
+                        check(&case)
+                    }));
+                }
+            }
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
 }

@@ -87,13 +87,14 @@ proptest! {
         prop_assert_eq!(resolve_x("str", &defs), resolve_x("str", &shuffled));
     }
 
-    /// `mkIf false v` is the same as no definition at all.
+    /// `mkIf false v` is the same as no definition at all: the same value, or the same errors
+    /// (with no definition left, both are `undefined`).
     #[test]
     fn mkif_false_is_no_definition(vals in prop::collection::vec(0i64..5, 0..4), hidden in 0i64..100, at in 0usize..4) {
         let defs: Vec<String> = vals.iter().map(|v| format!("[{v}]")).collect();
         let mut with = defs.clone();
         with.insert(at.min(with.len()), format!("!mkIf [false, [{hidden}]]"));
-        prop_assert_eq!(resolve_x("listOf int", &defs).ok(), resolve_x("listOf int", &with).ok());
+        prop_assert_eq!(resolve_x("listOf int", &defs), resolve_x("listOf int", &with));
     }
 
     /// `mkMerge [v]` is `v`, and nested mkMerge flattens in order.
@@ -131,18 +132,31 @@ proptest! {
         prop_assert_eq!(resolve_x("str", &defs), Ok(json!(v)));
     }
 
-    /// attrsOf keys resolve independently: each key's result is what resolving it alone gives.
+    /// attrsOf keys resolve independently: the whole fails exactly when a key fails on its
+    /// own, and each of its errors is one such a key gives; otherwise each key's value is what
+    /// resolving it alone gives.
     #[test]
     fn attrsof_keys_resolve_independently(defs in prop::collection::vec((0usize..3, 0usize..6, 0i64..50), 1..8)) {
         let text: Vec<String> = defs.iter().map(|(k, p, v)| format!("{{k{k}: {}}}", wrap(*p, &v.to_string()))).collect();
         let whole = resolve_x("attrsOf int", &text);
+        let mut values = serde_json::Map::new();
+        let mut errors = Vec::new();
         for key in 0..3 {
             let alone: Vec<String> = defs.iter().filter(|(k, _, _)| *k == key).map(|(_, p, v)| wrap(*p, &v.to_string())).collect();
             if alone.is_empty() { continue; }
-            let single = resolve_x("int", &alone);
-            match (&whole, single) {
-                (Ok(w), Ok(s)) => prop_assert_eq!(&w[format!("k{key}")], &s),
-                (Err(_), _) | (_, Err(_)) => {}
+            match resolve_x("int", &alone) {
+                Ok(v) => { values.insert(format!("k{key}"), v); }
+                Err(e) => errors.extend(e),
+            }
+        }
+        match whole {
+            Ok(w) => {
+                prop_assert!(errors.is_empty(), "the whole resolved, but keys alone gave {:?}", errors);
+                prop_assert_eq!(w, Value::Object(values));
+            }
+            Err(got) => {
+                prop_assert!(!errors.is_empty(), "the whole failed with {:?}, every key alone resolved", got);
+                prop_assert!(got.iter().all(|e| errors.contains(e)), "{:?} not among {:?}", got, errors);
             }
         }
     }

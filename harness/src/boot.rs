@@ -100,7 +100,10 @@ pub fn boot(machine: &Machine, req: &Request<'_>) -> Result<Attempt, Error> {
             screenshot: Some((&qmp, png)),
         },
     )
-    .map_err(|e| Error::io(&machine.qemu, e))?;
+    .map_err(|source| Error::Run {
+        program: machine.qemu.clone(),
+        source,
+    })?;
     let _ = std::fs::remove_file(&qmp);
     let mut command = vec![machine.qemu.clone().into_os_string()];
     command.extend(args);
@@ -121,7 +124,12 @@ pub fn boot(machine: &Machine, req: &Request<'_>) -> Result<Attempt, Error> {
 /// Finds `qemu-system-x86_64` (or `$ISOPROOF_QEMU`) on the `PATH`.
 pub fn find_qemu() -> Result<PathBuf, Error> {
     if let Some(q) = std::env::var_os("ISOPROOF_QEMU") {
-        return Ok(q.into());
+        let q = PathBuf::from(q);
+        return if q.is_file() {
+            Ok(q)
+        } else {
+            Err(Error::QemuNotFound(Some(q)))
+        };
     }
     let name = "qemu-system-x86_64";
     std::env::var_os("PATH")
@@ -129,5 +137,5 @@ pub fn find_qemu() -> Result<PathBuf, Error> {
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .ok_or(Error::QemuNotFound)
+        .ok_or(Error::QemuNotFound(None))
 }

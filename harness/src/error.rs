@@ -8,9 +8,21 @@ use crate::firmware::NotFound;
 /// An error of the harness.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No QEMU to run.
-    #[error("qemu-system-x86_64 not found on PATH and ISOPROOF_QEMU not set (Debian: apt-get install qemu-system-x86)")]
-    QemuNotFound,
+    /// No QEMU to run: not on the `PATH`, or not where `ISOPROOF_QEMU` says.
+    #[error("{}", match .0 {
+        Some(p) => format!("{}: no such QEMU (from ISOPROOF_QEMU)", p.display()),
+        None => "qemu-system-x86_64 not found on PATH (Debian: apt-get install qemu-system-x86)".into(),
+    })]
+    QemuNotFound(Option<PathBuf>),
+    /// QEMU could not be started.
+    #[error("{}: {source}", program.display())]
+    Run {
+        /// The program.
+        program: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// No OVMF to boot UEFI with.
     #[error(transparent)]
     NoOvmf(#[from] NotFound),

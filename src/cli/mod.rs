@@ -136,9 +136,9 @@ fn boot_code(e: &boot::BootError) -> u8 {
     use isoproof_harness::Error as H;
     match e {
         boot::BootError::Build { source, .. } => build_code(source),
-        boot::BootError::Harness(H::QemuNotFound | H::NoOvmf(_) | H::OvmfNeeded) => {
-            exit::ENVIRONMENT
-        }
+        boot::BootError::Harness(
+            H::QemuNotFound(_) | H::Run { .. } | H::NoOvmf(_) | H::OvmfNeeded,
+        ) => exit::ENVIRONMENT,
         boot::BootError::Harness(H::Missing(_)) | boot::BootError::NothingToBoot => exit::BAD_INPUT,
         boot::BootError::Harness(H::Io { .. } | H::Junit(_)) | boot::BootError::Io { .. } => {
             exit::OUTPUT

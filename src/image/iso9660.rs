@@ -274,12 +274,12 @@ impl DirectoryRecord {
                 have: b.len(),
             });
         }
-        if 33 + id_len > len {
+        let su_start = 33 + id_len + usize::from(id_len % 2 == 0);
+        if su_start > len {
             return Err(invalid(format!(
-                "its {id_len}-byte identifier runs past its length of {len}"
+                "its {id_len}-byte identifier (and the pad byte after an even one) runs past its length of {len}"
             )));
         }
-        let su_start = (33 + id_len + usize::from(id_len % 2 == 0)).min(len);
         Ok(DirectoryRecord {
             header,
             identifier: b[33..33 + id_len].to_vec(),
@@ -1035,6 +1035,15 @@ mod tests {
                 .field,
             "volume identifier"
         );
+    }
+
+    #[test]
+    fn descriptor_header_layout() {
+        let h = DescriptorHeader::decode(b"\x03CD001\x01rest").unwrap();
+        assert_eq!(h.descriptor_type, 3);
+        assert_eq!(h.standard_identifier.0, STANDARD_ID);
+        assert_eq!(h.version, 1);
+        assert_eq!(h.encode(), b"\x03CD001\x01");
     }
 
     #[test]

@@ -841,3 +841,82 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod laws {
+    use super::Record;
+    use crate::image::{eltorito, fat, gpt, iso9660, mbr, rockridge, susp};
+    use proptest::prelude::*;
+
+    /// Any bytes decode, and encode back to the same bytes: a record loses nothing it reads.
+    fn round_trips<R: Record>(bytes: &[u8]) -> Result<(), TestCaseError> {
+        let r = R::decode(bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&r.encode()[..], &bytes[..R::LEN], "{}", R::NAME);
+        // The leaves cover the record exactly once, in order.
+        let mut at = 0;
+        for l in R::fields() {
+            prop_assert_eq!(l.offset, at, "{} {}", R::NAME, l.name);
+            at += l.len;
+        }
+        prop_assert_eq!(at, R::LEN, "{}", R::NAME);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn every_record_round_trips(bytes in prop::collection::vec(any::<u8>(), 2048)) {
+            round_trips::<iso9660::PrimaryVolumeDescriptor>(&bytes)?;
+            round_trips::<iso9660::SupplementaryVolumeDescriptor>(&bytes)?;
+            round_trips::<iso9660::Terminator>(&bytes)?;
+            round_trips::<iso9660::DescriptorHeader>(&bytes)?;
+            round_trips::<iso9660::DirRecordHeader>(&bytes)?;
+            round_trips::<iso9660::RootDirectoryRecord>(&bytes)?;
+            round_trips::<iso9660::PathTableEntryL>(&bytes)?;
+            round_trips::<iso9660::PathTableEntryM>(&bytes)?;
+            round_trips::<eltorito::BootRecordVolumeDescriptor>(&bytes)?;
+            round_trips::<eltorito::ValidationEntry>(&bytes)?;
+            round_trips::<eltorito::SectionEntry>(&bytes)?;
+            round_trips::<eltorito::SectionHeader>(&bytes)?;
+            round_trips::<eltorito::BootInfoTable>(&bytes)?;
+            round_trips::<susp::SuspHeader>(&bytes)?;
+            round_trips::<susp::SpEntry>(&bytes)?;
+            round_trips::<susp::CeEntry>(&bytes)?;
+            round_trips::<susp::ErHeader>(&bytes)?;
+            round_trips::<rockridge::PxEntry>(&bytes)?;
+            round_trips::<rockridge::PnEntry>(&bytes)?;
+            round_trips::<rockridge::LinkEntry>(&bytes)?;
+            round_trips::<mbr::Mbr>(&bytes)?;
+            round_trips::<mbr::MbrPartition>(&bytes)?;
+            round_trips::<gpt::GptHeader>(&bytes)?;
+            round_trips::<gpt::GptEntry>(&bytes)?;
+            round_trips::<fat::BootSector>(&bytes)?;
+            round_trips::<fat::DirEntry>(&bytes)?;
+            round_trips::<fat::LfnEntry>(&bytes)?;
+        }
+
+        /// Whatever a directory record's bytes say, decoding it is an answer, never a panic,
+        /// and a decoded record encodes back to its bytes.
+        #[test]
+        fn directory_records_decode_or_refuse(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(r) = iso9660::DirectoryRecord::decode(&bytes) {
+                let mut out = Vec::new();
+                r.encode(&mut out);
+                prop_assert_eq!(out.len(), r.len());
+                // The pad byte after an even identifier is written as zero.
+                if r.identifier.len() % 2 == 1 || bytes.get(33 + r.identifier.len()) == Some(&0) {
+                    prop_assert_eq!(&out[..], &bytes[..r.len()]);
+                }
+            }
+        }
+
+        /// Any system use area reads as entries or as an error, never a panic.
+        #[test]
+        fn system_use_areas_decode_or_refuse(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = rockridge::Entry::all(&bytes);
+            let _ = eltorito::BootCatalog::decode(&bytes);
+            let _ = fat::read(&bytes);
+        }
+    }
+}

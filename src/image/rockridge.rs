@@ -426,6 +426,19 @@ mod tests {
     }
 
     #[test]
+    fn pn_layout() {
+        let mut b = vec![b'P', b'N', 20, 1];
+        b.extend_from_slice(&both32(0));
+        b.extend_from_slice(&both32(0x0801));
+        let Entry::Pn(pn) = one(&b) else {
+            panic!("not a PN")
+        };
+        assert_eq!(pn.low.get(), 0x0801);
+        assert_eq!(pn.encode(), b);
+        assert!(Entry::all(&b[..12]).is_err());
+    }
+
+    #[test]
     fn rrip_layouts() {
         let p = px(0o100644, 1);
         assert_eq!(p.len(), 36);

@@ -1,0 +1,189 @@
+//! The command line's contract: each outcome exits with its own documented code, a closed
+//! pipe ends output quietly, and any other failure to write standard output is an error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn isoproof(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_isoproof"));
+    c.args(args).current_dir(root());
+    c
+}
+
+/// Runs and returns (exit code, stdout, stderr).
+fn run(c: &mut Command) -> (Option<i32>, String, String) {
+    let o = c.output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn resolve_exits_0_1_or_2() {
+    let d = tempfile::tempdir().unwrap();
+    let ok = write(
+        d.path(),
+        "ok.yaml",
+        "modules:\n  - options: {x: {type: int}}\n  - config: {x: 1}\n",
+    );
+    let conflict = write(
+        d.path(),
+        "c.yaml",
+        "modules:\n  - options: {x: {type: int}}\n  - config: {x: 1}\n  - config: {x: 2}\n",
+    );
+    let broken = write(d.path(), "b.yaml", "modules: [\n");
+    assert_eq!(
+        run(&mut isoproof(&["resolve", ok.to_str().unwrap()])).0,
+        Some(0)
+    );
+    let (code, out, _) = run(&mut isoproof(&["resolve", conflict.to_str().unwrap()]));
+    assert_eq!(code, Some(1));
+    assert!(out.contains("\"kind\": \"conflict\""), "{out}");
+    let (code, out, err) = run(&mut isoproof(&["resolve", broken.to_str().unwrap()]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(out.contains("\"kind\": \"parse\""), "{out}");
+    // A wrong command line is bad input too.
+    assert_eq!(
+        run(&mut isoproof(&["resolve", "--format", "xml", "x"])).0,
+        Some(2)
+    );
+}
+
+#[test]
+fn a_full_standard_output_is_an_error() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let (code, _, err) =
+        run(isoproof(&["resolve", "scenarios/installer-minimal.yaml"]).stdout(full));
+    assert_eq!(code, Some(9), "{err}");
+    assert!(err.contains("error: writing to standard output"), "{err}");
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let mut child = isoproof(&["resolve", "scenarios/writer-corners.yaml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the command writes (it resolves first).
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+}
+
+#[test]
+fn an_unwritable_image_target_is_an_output_error() {
+    let (code, _, err) = run(&mut isoproof(&[
+        "build",
+        "-o",
+        "/nonexistent-dir/x.iso",
+        "scenarios/installer-minimal.yaml",
+    ]));
+    assert_eq!(code, Some(9), "{err}");
+    assert!(err.contains("/nonexistent-dir"), "{err}");
+}
+
+#[test]
+fn a_config_the_image_cannot_be_is_bad_input_at_its_option() {
+    let d = tempfile::tempdir().unwrap();
+    let base = root().join("scenarios/modules/installation-cd-minimal.yaml");
+    let s = write(
+        d.path(),
+        "s.yaml",
+        &format!(
+            "modules:\n  - imports: [{}]\n  - config:\n      isoImage.isoName: !mkForce ../escape.iso\n",
+            base.display()
+        ),
+    );
+    let (code, _, err) = run(&mut isoproof(&["build", "--plan", s.to_str().unwrap()]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("isoImage.isoName: \"../escape.iso\" is not a file name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("isoImage.isoName is defined at s.yaml:4:25"),
+        "{err}"
+    );
+}
+
+#[test]
+fn golden_outcomes_have_their_own_codes() {
+    let d = tempfile::tempdir().unwrap();
+    let golden = d.path().join("golden");
+    let (code, out, err) = run(&mut isoproof(&[
+        "golden",
+        "check",
+        "--golden",
+        golden.to_str().unwrap(),
+        "scenarios/netboot-root-override.yaml",
+    ]));
+    assert_eq!(code, Some(6), "{out}{err}");
+    assert!(out.starts_with("NO MANIFEST"), "{out}");
+    // A manifest that does not read as one is bad input, not "no manifest".
+    std::fs::create_dir(&golden).unwrap();
+    std::fs::write(golden.join("netboot-root-override.json"), "{").unwrap();
+    let (code, _, err) = run(&mut isoproof(&[
+        "golden",
+        "check",
+        "--golden",
+        golden.to_str().unwrap(),
+        "scenarios/netboot-root-override.yaml",
+    ]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not a golden manifest"), "{err}");
+}
+
+#[test]
+fn diff_exits_0_when_identical_and_2_on_a_non_image() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a.iso");
+    let (code, _, err) = run(&mut isoproof(&[
+        "build",
+        "-o",
+        a.to_str().unwrap(),
+        "scenarios/netboot-root-override.yaml",
+    ]));
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, _) = run(&mut isoproof(&[
+        "diff",
+        a.to_str().unwrap(),
+        a.to_str().unwrap(),
+    ]));
+    assert_eq!((code, out.as_str()), (Some(0), "identical\n"));
+    let junk = write(d.path(), "junk.iso", "not an image");
+    let (code, _, err) = run(&mut isoproof(&[
+        "diff",
+        a.to_str().unwrap(),
+        junk.to_str().unwrap(),
+    ]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("junk.iso"), "{err}");
+}
+
+#[test]
+fn a_missing_qemu_is_an_environment_error() {
+    let (code, _, err) =
+        run(
+            isoproof(&["boot", "golden/netboot-root-override.iso", "--accel=tcg"])
+                .env("ISOPROOF_QEMU", "/nonexistent/qemu"),
+        );
+    assert_eq!(code, Some(8), "{err}");
+    assert!(err.contains("/nonexistent/qemu: no such QEMU"), "{err}");
+}
