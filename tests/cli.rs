@@ -127,25 +127,22 @@ fn a_config_the_image_cannot_be_is_bad_input_at_its_option() {
 fn golden_outcomes_have_their_own_codes() {
     let d = tempfile::tempdir().unwrap();
     let golden = d.path().join("golden");
-    let (code, out, err) = run(&mut isoproof(&[
-        "golden",
-        "check",
-        "--golden",
-        golden.to_str().unwrap(),
-        "scenarios/netboot-root-override.yaml",
-    ]));
+    let check = || {
+        run(&mut isoproof(&[
+            "golden",
+            "check",
+            "--golden",
+            golden.to_str().unwrap(),
+            "scenarios/netboot-root-override.yaml",
+        ]))
+    };
+    let (code, out, err) = check();
     assert_eq!(code, Some(6), "{out}{err}");
     assert!(out.starts_with("NO MANIFEST"), "{out}");
     // A manifest that does not read as one is bad input, not "no manifest".
     std::fs::create_dir(&golden).unwrap();
     std::fs::write(golden.join("netboot-root-override.json"), "{").unwrap();
-    let (code, _, err) = run(&mut isoproof(&[
-        "golden",
-        "check",
-        "--golden",
-        golden.to_str().unwrap(),
-        "scenarios/netboot-root-override.yaml",
-    ]));
+    let (code, _, err) = check();
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("not a golden manifest"), "{err}");
 }

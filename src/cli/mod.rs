@@ -101,6 +101,15 @@ impl Out {
     }
 }
 
+/// Makes Ctrl-C a request the library's cancel checks see ([`interrupt::requested`]), for
+/// commands that write images or run boots; quick commands keep the default (Ctrl-C ends them).
+fn cancellable(out: &mut Out) -> Result<(), u8> {
+    interrupt::install().map_err(|e| {
+        out.error(&format!("signal handlers: {e}"));
+        exit::INTERNAL
+    })
+}
+
 fn image_code(e: &ImageError) -> u8 {
     match e {
         ImageError::Write { .. } => exit::OUTPUT,
@@ -238,9 +247,8 @@ fn mkiso_cmd(
         out.error(&e);
         return exit::BAD_INPUT;
     }
-    if let Err(e) = interrupt::install() {
-        out.error(&format!("signal handlers: {e}"));
-        return exit::INTERNAL;
+    if let Err(code) = cancellable(out) {
+        return code;
     }
     let mut bar = progress::Bar::new();
     let made = image::mkiso(dir, target, &opts, &interrupt::requested, &mut |p| {
@@ -282,9 +290,8 @@ fn build_cmd(
         return exit::OK;
     }
     let target = target.unwrap_or_else(|| PathBuf::from(&planned.plan.iso_name));
-    if let Err(e) = interrupt::install() {
-        out.error(&format!("signal handlers: {e}"));
-        return exit::INTERNAL;
+    if let Err(code) = cancellable(out) {
+        return code;
     }
     let mut bar = progress::Bar::new();
     let made = build::build(&planned.plan, &target, &interrupt::requested, &mut |p| {
@@ -323,9 +330,8 @@ fn golden_cmd(out: &mut Out, action: GoldenAction) -> u8 {
             return golden_code(&e);
         }
     };
-    if let Err(e) = interrupt::install() {
-        out.error(&format!("signal handlers: {e}"));
-        return exit::INTERNAL;
+    if let Err(code) = cancellable(out) {
+        return code;
     }
     let settings = golden::Settings {
         root: &root,
@@ -482,9 +488,8 @@ fn boot_cmd(out: &mut Out, iso: &Path, mode: Mode, expect: Option<String>, run: 
             return exit::BAD_INPUT;
         }
     };
-    if let Err(e) = interrupt::install() {
-        out.error(&format!("signal handlers: {e}"));
-        return exit::INTERNAL;
+    if let Err(code) = cancellable(out) {
+        return code;
     }
     let report = boot::boot_image(
         iso,
@@ -540,9 +545,8 @@ fn boot_matrix_cmd(
             return golden_code(&e);
         }
     };
-    if let Err(e) = interrupt::install() {
-        out.error(&format!("signal handlers: {e}"));
-        return exit::INTERNAL;
+    if let Err(code) = cancellable(out) {
+        return code;
     }
     let report = boot::matrix(
         &list,

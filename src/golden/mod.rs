@@ -491,39 +491,18 @@ pub fn check_all(
     s: &Settings<'_>,
     on: &mut dyn FnMut(Event<'_>),
 ) -> Summary {
-    let mut sum = Summary::default();
-    for scenario in scenarios {
-        if (s.cancel)() {
-            sum.interrupted = true;
-            break;
-        }
-        match check(scenario, s.root, s.golden, s.keep, s.cancel) {
-            Ok(outcome) => {
-                match &outcome {
-                    Outcome::Same => sum.ok += 1,
-                    Outcome::Regression(_) => sum.regressions += 1,
-                    Outcome::InputChanged(_) => sum.input_changed += 1,
-                    Outcome::NoManifest => sum.no_manifest += 1,
-                }
-                on(Event::Checked {
-                    scenario,
-                    outcome: &outcome,
-                });
-            }
-            Err(GoldenError::Interrupted) => {
-                sum.interrupted = true;
-                break;
-            }
-            Err(error) => {
-                sum.failed += 1;
-                on(Event::Failed {
-                    scenario,
-                    error: &error,
-                });
-            }
-        }
-    }
-    sum
+    each(scenarios, s, on, |scenario| {
+        let outcome = check(scenario, s.root, s.golden, s.keep, s.cancel)?;
+        Ok((
+            match &outcome {
+                Outcome::Same => Tally::Ok,
+                Outcome::Regression(_) => Tally::Regression,
+                Outcome::InputChanged(_) => Tally::InputChanged,
+                Outcome::NoManifest => Tally::NoManifest,
+            },
+            Done::Checked(outcome),
+        ))
+    })
 }
 
 /// Blesses every scenario, reporting each as it is done.
@@ -532,18 +511,50 @@ pub fn bless_all(
     s: &Settings<'_>,
     on: &mut dyn FnMut(Event<'_>),
 ) -> Summary {
+    each(scenarios, s, on, |scenario| {
+        let m = bless(scenario, s.root, s.golden, s.cancel)?;
+        Ok((Tally::Ok, Done::Blessed(m)))
+    })
+}
+
+/// Which count of a [`Summary`] a scenario adds to.
+enum Tally {
+    Ok,
+    Regression,
+    InputChanged,
+    NoManifest,
+}
+
+/// What was done to one scenario.
+enum Done {
+    Checked(Outcome),
+    Blessed(Manifest),
+}
+
+/// Runs `one` on every scenario until the cancel check says stop, counting and reporting.
+fn each(
+    scenarios: &[PathBuf],
+    s: &Settings<'_>,
+    on: &mut dyn FnMut(Event<'_>),
+    one: impl Fn(&Path) -> Result<(Tally, Done), GoldenError>,
+) -> Summary {
     let mut sum = Summary::default();
     for scenario in scenarios {
         if (s.cancel)() {
             sum.interrupted = true;
             break;
         }
-        match bless(scenario, s.root, s.golden, s.cancel) {
-            Ok(manifest) => {
-                sum.ok += 1;
-                on(Event::Blessed {
-                    scenario,
-                    manifest: &manifest,
+        match one(scenario) {
+            Ok((tally, done)) => {
+                *match tally {
+                    Tally::Ok => &mut sum.ok,
+                    Tally::Regression => &mut sum.regressions,
+                    Tally::InputChanged => &mut sum.input_changed,
+                    Tally::NoManifest => &mut sum.no_manifest,
+                } += 1;
+                on(match &done {
+                    Done::Checked(outcome) => Event::Checked { scenario, outcome },
+                    Done::Blessed(manifest) => Event::Blessed { scenario, manifest },
                 });
             }
             Err(GoldenError::Interrupted) => {

@@ -268,27 +268,41 @@ pub struct BothEndian<T: Int> {
     msb: Be<T>,
 }
 
-impl<T: Int> Le<T> {
-    /// The field holding `v`.
-    pub fn new(v: T) -> Self {
-        Le(v.to_le())
-    }
-    /// Its value.
-    pub fn get(self) -> T {
-        T::from_le(self.0)
-    }
-}
+macro_rules! ordered {
+    ($t:ident, $to:ident, $from:ident) => {
+        impl<T: Int> $t<T> {
+            /// The field holding `v`.
+            pub fn new(v: T) -> Self {
+                $t(v.$to())
+            }
+            /// Its value.
+            pub fn get(self) -> T {
+                T::$from(self.0)
+            }
+        }
 
-impl<T: Int> Be<T> {
-    /// The field holding `v`.
-    pub fn new(v: T) -> Self {
-        Be(v.to_be())
-    }
-    /// Its value.
-    pub fn get(self) -> T {
-        T::from_be(self.0)
-    }
+        impl<T: Int> fmt::Debug for $t<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.get())
+            }
+        }
+
+        impl<T: Int> Field for $t<T> {
+            const LEN: usize = size_of::<T::Bytes>();
+            fn read(b: &[u8]) -> Self {
+                $t(bytes_of::<T>(b))
+            }
+            fn write(&self, out: &mut [u8]) {
+                out.copy_from_slice(self.0.as_ref());
+            }
+            fn show(b: &[u8]) -> String {
+                format!("{:?}", Self::read(b))
+            }
+        }
+    };
 }
+ordered!(Le, to_le, from_le);
+ordered!(Be, to_be, from_be);
 
 impl<T: Int> BothEndian<T> {
     /// The field holding `v` in both halves.
@@ -312,18 +326,6 @@ impl<T: Int> BothEndian<T> {
     }
 }
 
-impl<T: Int> fmt::Debug for Le<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.get())
-    }
-}
-
-impl<T: Int> fmt::Debug for Be<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.get())
-    }
-}
-
 impl<T: Int> fmt::Debug for BothEndian<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_consistent() {
@@ -331,32 +333,6 @@ impl<T: Int> fmt::Debug for BothEndian<T> {
         } else {
             write!(f, "LSB {} / MSB {}", self.get(), self.msb())
         }
-    }
-}
-
-impl<T: Int> Field for Le<T> {
-    const LEN: usize = size_of::<T::Bytes>();
-    fn read(b: &[u8]) -> Self {
-        Le(bytes_of::<T>(b))
-    }
-    fn write(&self, out: &mut [u8]) {
-        out.copy_from_slice(self.0.as_ref());
-    }
-    fn show(b: &[u8]) -> String {
-        format!("{:?}", Self::read(b))
-    }
-}
-
-impl<T: Int> Field for Be<T> {
-    const LEN: usize = size_of::<T::Bytes>();
-    fn read(b: &[u8]) -> Self {
-        Be(bytes_of::<T>(b))
-    }
-    fn write(&self, out: &mut [u8]) {
-        out.copy_from_slice(self.0.as_ref());
-    }
-    fn show(b: &[u8]) -> String {
-        format!("{:?}", Self::read(b))
     }
 }
 

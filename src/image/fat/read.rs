@@ -261,15 +261,7 @@ mod tests {
     use super::*;
     use crate::image::clock::{Clock, DEFAULT_EPOCH};
     use crate::image::fat::build;
-    use crate::image::fat::write::Geometry;
-
-    fn esp() -> (Vec<u8>, Geometry) {
-        let files = vec![
-            ("EFI/BOOT/BOOTX64.EFI".to_string(), vec![0xAB; 3000]),
-            ("EFI/BOOT/grub.cfg".to_string(), b"set timeout=0\n".to_vec()),
-        ];
-        build(&files, "EFIBOOT", Clock::at(DEFAULT_EPOCH)).unwrap()
-    }
+    use crate::image::fat::write::tests::esp;
 
     /// Sets FAT12 entry `c` (both FATs are not needed: the reader uses the first).
     fn set12(img: &mut [u8], c: usize, v: u16) {

@@ -451,10 +451,11 @@ fn boot_sector(g: Geometry, label: &[u8; 11]) -> BootSector {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn esp() -> (Vec<u8>, Geometry) {
+    /// A small ESP: a boot loader and a configuration file.
+    pub(in crate::image::fat) fn esp() -> (Vec<u8>, Geometry) {
         let files = vec![
             ("EFI/BOOT/BOOTX64.EFI".to_string(), vec![0xAB; 3000]),
             ("EFI/BOOT/grub.cfg".to_string(), b"set timeout=0\n".to_vec()),

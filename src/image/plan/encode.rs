@@ -8,6 +8,7 @@ use crate::image::clock::Clock;
 use crate::image::iso9660::{DirectoryRecord, PathTableOrder, PathTableRecord, SECTOR};
 use crate::image::record::{BothEndian, Field};
 use crate::image::rockridge as rr;
+use crate::image::structure::{Structure, Tree};
 use crate::image::susp;
 
 /// Where every source node's data went: (first sector, size), for files.
@@ -82,7 +83,7 @@ pub(super) fn path_table_len(dirs: &[Dir]) -> u64 {
 
 /// Encodes a directory's records, sector-packed. `dir_of` maps a source node to its
 /// directory in the primary tree (for `CL` and `PL`).
-pub(super) fn directory(
+fn directory(
     d: &Dir,
     dirs: &[Dir],
     data: &DataMap,
@@ -127,8 +128,24 @@ pub(super) fn directory(
     Ok(out)
 }
 
+/// Every directory extent of a tree: sector, structure, bytes.
+pub(super) fn tree(
+    tree: Tree,
+    dirs: &[Dir],
+    data: &DataMap,
+    clock: Clock,
+) -> Result<Vec<(u64, Structure, Vec<u8>)>, PlanError> {
+    let dir_of = dir_index(dirs, data.len());
+    dirs.iter()
+        .map(|d| {
+            let bytes = directory(d, dirs, data, &dir_of, clock)?;
+            Ok((d.sector, Structure::Directory(tree, d.path.clone()), bytes))
+        })
+        .collect()
+}
+
 /// The directory of each source node in a tree (the first, where a node has two).
-pub(super) fn dir_index(dirs: &[Dir], nodes: usize) -> Vec<Option<usize>> {
+fn dir_index(dirs: &[Dir], nodes: usize) -> Vec<Option<usize>> {
     let mut v = vec![None; nodes];
     for (i, d) in dirs.iter().enumerate() {
         if let Node::Source(n) = d.node {

@@ -344,14 +344,8 @@ pub(crate) fn plan(root: &Entry, opts: &Options) -> Result<Plan, PlanError> {
         }
         push(s, Structure::BootCatalog, eltorito::catalog(&entries));
     }
-    let dir_of = encode::dir_index(&primary, nodes.entries.len());
-    for d in &primary {
-        let bytes = encode::directory(d, &primary, &data, &dir_of, clock)?;
-        push(
-            d.sector,
-            Structure::Directory(Tree::Primary, d.path.clone()),
-            bytes,
-        );
+    for (sector, what, bytes) in encode::tree(Tree::Primary, &primary, &data, clock)? {
+        push(sector, what, bytes);
     }
     if pool_end > pool_start {
         push(
@@ -360,14 +354,8 @@ pub(crate) fn plan(root: &Entry, opts: &Options) -> Result<Plan, PlanError> {
             encode::continuations(&primary, pool_start, pool_end),
         );
     }
-    let jdir_of = encode::dir_index(&joliet, nodes.entries.len());
-    for d in &joliet {
-        let bytes = encode::directory(d, &joliet, &data, &jdir_of, clock)?;
-        push(
-            d.sector,
-            Structure::Directory(Tree::Joliet, d.path.clone()),
-            bytes,
-        );
+    for (sector, what, bytes) in encode::tree(Tree::Joliet, &joliet, &data, clock)? {
+        push(sector, what, bytes);
     }
     if let (Some(s), Some(img)) = (bios, &opts.bios_boot) {
         let mut img = img.clone();
