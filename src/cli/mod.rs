@@ -323,12 +323,9 @@ fn golden_cmd(out: &mut Out, action: GoldenAction) -> u8 {
         } => (golden, scenarios, keep, false),
         GoldenAction::Bless { golden, scenarios } => (golden, scenarios, None, true),
     };
-    let list = match scenarios_or_all(named) {
+    let list = match scenarios_or_all(out, named) {
         Ok(l) => l,
-        Err(e) => {
-            out.error(&e.to_string());
-            return golden_code(&e);
-        }
+        Err(code) => return code,
     };
     if let Err(code) = cancellable(out) {
         return code;
@@ -384,12 +381,14 @@ fn golden_cmd(out: &mut Out, action: GoldenAction) -> u8 {
 }
 
 /// The scenarios to work on: those named, or every `scenarios/*.yaml`.
-fn scenarios_or_all(named: Vec<PathBuf>) -> Result<Vec<PathBuf>, GoldenError> {
-    if named.is_empty() {
-        golden::scenarios_in(Path::new("scenarios"))
-    } else {
-        Ok(named)
+fn scenarios_or_all(out: &mut Out, named: Vec<PathBuf>) -> Result<Vec<PathBuf>, u8> {
+    if !named.is_empty() {
+        return Ok(named);
     }
+    golden::scenarios_in(Path::new("scenarios")).map_err(|e| {
+        out.error(&e.to_string());
+        golden_code(&e)
+    })
 }
 
 fn diff_cmd(out: &mut Out, a: &Path, b: &Path) -> u8 {
@@ -538,12 +537,9 @@ fn boot_matrix_cmd(
             return exit::BAD_INPUT;
         }
     };
-    let list = match scenarios_or_all(named) {
+    let list = match scenarios_or_all(out, named) {
         Ok(l) => l,
-        Err(e) => {
-            out.error(&e.to_string());
-            return golden_code(&e);
-        }
+        Err(code) => return code,
     };
     if let Err(code) = cancellable(out) {
         return code;
