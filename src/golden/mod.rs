@@ -204,20 +204,41 @@ pub enum Outcome {
     /// The image is what the manifest says.
     Same,
     /// Inputs changed since the manifest was blessed: not a regression; bless after review.
-    /// The lines say which inputs, then how the image changes.
-    InputChanged(Vec<String>),
-    /// Same inputs, different image: a regression. The lines say what changed.
-    Regression(Vec<String>),
+    InputChanged(Findings),
+    /// Same inputs, different image: a regression.
+    Regression(Findings),
     /// No manifest for this scenario yet.
     NoManifest,
 }
 
-impl Outcome {
-    fn lines_mut(&mut self) -> Option<&mut Vec<String>> {
-        match self {
-            Outcome::InputChanged(v) | Outcome::Regression(v) => Some(v),
-            Outcome::Same | Outcome::NoManifest => None,
+/// What a check found when the image is not what its manifest says.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Findings {
+    /// Inputs changed, added or removed.
+    pub inputs: Vec<String>,
+    /// How the output changed (regressions).
+    pub output: Option<String>,
+    /// Structures and files whose hashes differ between the manifests (regressions).
+    pub hashes: Vec<String>,
+    /// The structural diff of the rebuilt image against the blessed one, or why there is none.
+    pub diff: Option<Result<Vec<String>, String>>,
+}
+
+impl Findings {
+    /// The report's lines: inputs, output, then the diff where there is one (it says all the
+    /// hash lines say, and more), else the hash lines and why there is no diff.
+    pub fn lines(&self) -> Vec<String> {
+        let mut v = self.inputs.clone();
+        v.extend(self.output.clone());
+        match &self.diff {
+            Some(Ok(d)) => v.extend(d.iter().cloned()),
+            Some(Err(why)) => {
+                v.extend(self.hashes.iter().cloned());
+                v.push(why.clone());
+            }
+            None => v.extend(self.hashes.iter().cloned()),
         }
+        v
     }
 }
 
@@ -260,7 +281,10 @@ pub(crate) fn compare(old: &Manifest, new: &Manifest) -> Outcome {
     };
     let inputs = keys(&old.inputs, &new.inputs);
     if !inputs.is_empty() {
-        return Outcome::InputChanged(inputs);
+        return Outcome::InputChanged(Findings {
+            inputs,
+            ..Findings::default()
+        });
     }
     if old.output == new.output {
         return Outcome::Same;
@@ -271,14 +295,15 @@ pub(crate) fn compare(old: &Manifest, new: &Manifest) -> Outcome {
     } else {
         format!("{} ", n.name)
     };
-    let mut lines = vec![format!(
+    let output = format!(
         "output {}: {} bytes sha256 {} -> {renamed}{} bytes sha256 {}",
         o.name,
         o.size,
         short(&o.sha256),
         n.size,
         short(&n.sha256)
-    )];
+    );
+    let mut lines = Vec::new();
     let pairs = |what: &str,
                  a: &BTreeMap<String, Hashed>,
                  b: &BTreeMap<String, Hashed>,
@@ -302,7 +327,11 @@ pub(crate) fn compare(old: &Manifest, new: &Manifest) -> Outcome {
     };
     pairs("structure", &old.structures, &new.structures, &mut lines);
     pairs("file", &old.files, &new.files, &mut lines);
-    Outcome::Regression(lines)
+    Outcome::Regression(Findings {
+        output: Some(output),
+        hashes: lines,
+        ..Findings::default()
+    })
 }
 
 /// Reads a manifest; `None` when there is none.
@@ -340,15 +369,8 @@ pub fn check(
         return Ok(Outcome::NoManifest);
     };
     let mut outcome = compare(&old, &new);
-    if let Some(lines) = outcome.lines_mut() {
-        match against_blessed(&old, &image_path(golden, scenario), &out) {
-            // The diff says all the manifest's structure and file lines say, and more.
-            Ok(diff) => {
-                lines.retain(|l| !l.starts_with("structure ") && !l.starts_with("file "));
-                lines.extend(diff);
-            }
-            Err(why) => lines.push(why),
-        }
+    if let Outcome::InputChanged(f) | Outcome::Regression(f) = &mut outcome {
+        f.diff = Some(against_blessed(&old, &image_path(golden, scenario), &out));
     }
     Ok(outcome)
 }
@@ -597,15 +619,15 @@ pub fn describe(scenario: &str, o: &Outcome) -> String {
                 "NO MANIFEST   {scenario} (run `isoproof golden bless {scenario}`)"
             );
         }
-        Outcome::InputChanged(v) => {
+        Outcome::InputChanged(f) => {
             let _ = writeln!(s, "input changed {scenario} (review, then bless)");
-            v.iter().for_each(|l| {
+            f.lines().iter().for_each(|l| {
                 let _ = writeln!(s, "    {l}");
             });
         }
-        Outcome::Regression(v) => {
+        Outcome::Regression(f) => {
             let _ = writeln!(s, "REGRESSION    {scenario}");
-            v.iter().for_each(|l| {
+            f.lines().iter().for_each(|l| {
                 let _ = writeln!(s, "    {l}");
             });
         }
@@ -672,12 +694,26 @@ mod tests {
                 sha256: "f".repeat(64),
             },
         );
-        let Outcome::Regression(lines) = compare(&old, &new) else {
+        let Outcome::Regression(f) = compare(&old, &new) else {
             panic!("not a regression")
         };
         assert_eq!(
-            lines[1..],
+            f.hashes,
             ["file /etc/hostname: 5 bytes sha256 dddddddddddd -> 6 bytes sha256 ffffffffffff"]
+        );
+        // With a diff against the blessed image, the diff replaces the hash lines.
+        let with_diff = Findings {
+            diff: Some(Ok(vec!["diff ...".into()])),
+            ..f.clone()
+        };
+        assert_eq!(with_diff.lines()[1..], ["diff ..."]);
+        let no_image = Findings {
+            diff: Some(Err("no blessed image".into())),
+            ..f
+        };
+        assert_eq!(
+            no_image.lines().last().map(String::as_str),
+            Some("no blessed image")
         );
         assert_eq!(compare(&old, &old), Outcome::Same);
     }
@@ -690,9 +726,10 @@ mod tests {
         new.inputs.insert("scenarios/s.yaml".into(), "0".repeat(64));
         assert_eq!(
             compare(&old, &new),
-            Outcome::InputChanged(vec![
-                "input scenarios/s.yaml: sha256 bbbbbbbbbbbb -> 000000000000".into()
-            ])
+            Outcome::InputChanged(Findings {
+                inputs: vec!["input scenarios/s.yaml: sha256 bbbbbbbbbbbb -> 000000000000".into()],
+                ..Findings::default()
+            })
         );
     }
 }
