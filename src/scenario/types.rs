@@ -186,6 +186,7 @@ pub(crate) fn parse_type_str(s: &str, span: Span) -> Result<TypeExpr, Diagnostic
         pos: 0,
         src: s,
         span,
+        depth: 0,
     };
     let t = p.app()?;
     if p.pos != p.toks.len() {
@@ -281,16 +282,34 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
     Ok(out)
 }
 
+/// How deep types may nest in a type written as a string. Real types nest a few levels;
+/// the bound keeps the recursive parser's stack small whatever the input.
+const MAX_TYPE_DEPTH: usize = 32;
+
 struct TypeParser<'a> {
     toks: Vec<Tok>,
     pos: usize,
     src: &'a str,
     span: Span,
+    /// Types being parsed at this point, each inside the one before.
+    depth: usize,
 }
 
 impl TypeParser<'_> {
     fn err(&self, what: &str) -> Diagnostic {
-        Diagnostic::parse(self.span, format!("bad type `{}`: {what}", self.src))
+        // A hostile type can be megabytes long; the message quotes its start.
+        let shown = match self.src.char_indices().nth(80) {
+            Some((i, _)) => format!("{}…", &self.src[..i]),
+            None => self.src.to_string(),
+        };
+        Diagnostic::parse(self.span, format!("bad type `{shown}`: {what}"))
+    }
+
+    /// A parenthesised type, after its `(`.
+    fn parenthesised(&mut self) -> Result<TypeExpr, Diagnostic> {
+        let t = self.app()?;
+        self.expect(Tok::RParen)?;
+        Ok(t)
     }
 
     fn next(&mut self) -> Option<Tok> {
@@ -305,12 +324,20 @@ impl TypeParser<'_> {
 
     /// A type constructor applied to its arguments: `listOf T`, `ints.between 1 10`.
     fn app(&mut self) -> Result<TypeExpr, Diagnostic> {
+        if self.depth >= MAX_TYPE_DEPTH {
+            return Err(self.err(&format!(
+                "types nest more than {MAX_TYPE_DEPTH} levels deep"
+            )));
+        }
+        self.depth += 1;
+        let t = self.app_here();
+        self.depth -= 1;
+        t
+    }
+
+    fn app_here(&mut self) -> Result<TypeExpr, Diagnostic> {
         match self.next() {
-            Some(Tok::LParen) => {
-                let t = self.app()?;
-                self.expect(Tok::RParen)?;
-                Ok(t)
-            }
+            Some(Tok::LParen) => self.parenthesised(),
             Some(Tok::Word(w)) => self.constructor(&w),
             Some(t) => Err(self.err(&format!("expected a type name, found {t:?}"))),
             None => Err(self.err("expected a type")),
@@ -320,11 +347,7 @@ impl TypeParser<'_> {
     /// An argument position: a bare name or a parenthesised type.
     fn arg(&mut self) -> Result<TypeExpr, Diagnostic> {
         match self.next() {
-            Some(Tok::LParen) => {
-                let t = self.app()?;
-                self.expect(Tok::RParen)?;
-                Ok(t)
-            }
+            Some(Tok::LParen) => self.parenthesised(),
             Some(Tok::Word(w)) => {
                 let t = self.constructor_noargs(&w)?;
                 t.ok_or_else(|| self.err(&format!("`{w}` takes arguments: put it in parentheses")))
@@ -530,6 +553,31 @@ mod tests {
             "str str",
         ] {
             assert!(parse_type_str(bad, Span::default()).is_err(), "{bad}");
+        }
+    }
+
+    /// Nesting is bounded, not by the stack: 10,000 levels overflowed it before.
+    #[test]
+    fn deep_types_are_errors_not_overflows() {
+        let nested =
+            |n: usize, open: &str, close: &str| format!("{}str{}", open.repeat(n), close.repeat(n));
+        let ok = nested(MAX_TYPE_DEPTH - 1, "listOf (", ")");
+        assert!(parse_type_str(&ok, Span::default()).is_ok());
+        for deep in [
+            nested(10_000, "listOf (", ")"),
+            nested(10_000, "(", ")"),
+            nested(10_000, "oneOf [", "]"),
+        ] {
+            let e = parse_type_str(&deep, Span::default()).unwrap_err();
+            assert!(
+                e.message.contains("nest more than 32 levels"),
+                "{}",
+                e.message
+            );
+            assert!(
+                e.message.len() < 300,
+                "the message quotes the type's start only"
+            );
         }
     }
 }

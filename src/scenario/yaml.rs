@@ -18,6 +18,11 @@ use crate::diag::Diagnostic;
 /// every later stage.
 pub const MAX_DEPTH: usize = 128;
 
+/// How many nodes aliases may copy in all. An alias copies its anchor's whole tree, so ten
+/// anchors each aliasing the one before nine times ("billion laughs") would copy 10^9 nodes
+/// from a file of 600 bytes; real scenarios alias a few small mappings.
+pub const MAX_ALIAS_NODES: usize = 1_000_000;
+
 /// Files smaller than this are parsed on one thread: splitting costs more than it saves.
 const PARALLEL_THRESHOLD: usize = 1 << 20;
 
@@ -34,6 +39,11 @@ pub(crate) fn parse_document(text: &str, file: FileId) -> Result<Node, Diagnosti
 
 /// Parses `text`, whose first line is line `line_offset + 1` of the file.
 fn parse_fragment(text: &str, file: FileId, line_offset: u32) -> Result<Node, Diagnostic> {
+    parse_counted(text, file, line_offset).map(|(node, _)| node)
+}
+
+/// [`parse_fragment`], also giving the number of nodes aliases copied.
+fn parse_counted(text: &str, file: FileId, line_offset: u32) -> Result<(Node, usize), Diagnostic> {
     let mut b = Builder {
         file,
         line_offset,
@@ -43,6 +53,8 @@ fn parse_fragment(text: &str, file: FileId, line_offset: u32) -> Result<Node, Di
         anchors: HashMap::new(),
         root: None,
         docs: 0,
+        nodes: 0,
+        copied: 0,
     };
     let mut parser = Parser::new_from_str(text);
     while let Some(ev) = parser.next_event() {
@@ -62,14 +74,15 @@ fn parse_fragment(text: &str, file: FileId, line_offset: u32) -> Result<Node, Di
             }
         }
     }
-    Ok(b.root.unwrap_or(Node {
+    let root = b.root.unwrap_or(Node {
         span: Span {
             file,
             line: 1,
             col: 1,
         },
         kind: Kind::Null,
-    }))
+    });
+    Ok((root, b.copied))
 }
 
 /// An open collection. Its children wait on the builder's shared scratch stacks from `start`
@@ -81,12 +94,16 @@ enum Frame {
         tag: Option<Tag>,
         anchor: usize,
         start: usize,
+        /// [`Builder::nodes`] when it opened.
+        nodes: usize,
     },
     Map {
         span: Span,
         tag: Option<Tag>,
         anchor: usize,
         start: usize,
+        /// [`Builder::nodes`] when it opened.
+        nodes: usize,
         key: Option<Key>,
     },
 }
@@ -97,9 +114,14 @@ struct Builder {
     stack: Vec<Frame>,
     items: Vec<Node>,
     entries: Vec<(Key, Node)>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes, with the number of nodes each one's tree holds.
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     docs: usize,
+    /// Nodes finished so far, counting every node an alias copied.
+    nodes: usize,
+    /// Nodes copied by aliases so far (see [`MAX_ALIAS_NODES`]).
+    copied: usize,
 }
 
 /// A finished node before its tag is applied: scalars keep their text so `!config a.b` and
@@ -132,7 +154,7 @@ impl Builder {
                 }
             }
             Event::Alias(id) => {
-                let Some(node) = self.anchors.get(&id).cloned() else {
+                let Some(&(_, size)) = self.anchors.get(&id) else {
                     return Err(Diagnostic::parse(span, "alias to an unknown anchor"));
                 };
                 if let Some(Frame::Map { key: None, .. }) = self.stack.last() {
@@ -141,7 +163,18 @@ impl Builder {
                         "an alias cannot be used as a mapping key",
                     ));
                 }
-                self.finish(node)?;
+                // Counted before copying: the copy is what must not happen past the budget.
+                self.copied = self.copied.saturating_add(size);
+                if self.copied > MAX_ALIAS_NODES {
+                    return Err(Diagnostic::parse(
+                        span,
+                        format!(
+                            "aliases copy more than {MAX_ALIAS_NODES} nodes in all (anchors that alias each other, a \"billion laughs\"?)"
+                        ),
+                    ));
+                }
+                let node = self.anchors[&id].0.clone();
+                self.finish(node, size);
             }
             Event::Scalar(text, style, anchor, tag) => {
                 if let Some(Frame::Map {
@@ -163,9 +196,9 @@ impl Builder {
                     span,
                 )?;
                 if anchor != 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), 1));
                 }
-                self.finish(node)?;
+                self.finish(node, 1);
             }
             Event::SequenceStart(anchor, tag) => {
                 self.open(span)?;
@@ -174,6 +207,7 @@ impl Builder {
                     tag: tag.map(Cow::into_owned),
                     anchor,
                     start: self.items.len(),
+                    nodes: self.nodes,
                 });
             }
             Event::MappingStart(anchor, tag) => {
@@ -183,6 +217,7 @@ impl Builder {
                     tag: tag.map(Cow::into_owned),
                     anchor,
                     start: self.entries.len(),
+                    nodes: self.nodes,
                     key: None,
                 });
             }
@@ -192,16 +227,18 @@ impl Builder {
                     tag,
                     anchor,
                     start,
+                    nodes,
                 }) = self.stack.pop()
                 else {
                     unreachable!("the parser balances sequence events")
                 };
                 let items: Vec<Node> = self.items.drain(start..).collect();
                 let node = self.apply_tag(Built::Node(Kind::List(items)), tag, span)?;
+                let size = self.nodes - nodes + 1;
                 if anchor != 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), size));
                 }
-                self.finish(node)?;
+                self.finish(node, size);
             }
             Event::MappingEnd => {
                 let Some(Frame::Map {
@@ -209,6 +246,7 @@ impl Builder {
                     tag,
                     anchor,
                     start,
+                    nodes,
                     ..
                 }) = self.stack.pop()
                 else {
@@ -233,10 +271,11 @@ impl Builder {
                     }
                 }
                 let node = self.apply_tag(Built::Node(Kind::Map(entries)), tag, span)?;
+                let size = self.nodes - nodes + 1;
                 if anchor != 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), size));
                 }
-                self.finish(node)?;
+                self.finish(node, size);
             }
         }
         Ok(())
@@ -258,7 +297,9 @@ impl Builder {
         Ok(())
     }
 
-    fn finish(&mut self, node: Node) -> Result<(), Diagnostic> {
+    /// Places a finished node of `size` nodes in all in the collection that holds it.
+    fn finish(&mut self, node: Node, size: usize) {
+        self.nodes = self.nodes.saturating_add(size);
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Frame::Seq { .. }) => self.items.push(node),
@@ -267,7 +308,6 @@ impl Builder {
                 self.entries.push((k, node));
             }
         }
-        Ok(())
     }
 
     fn apply_tag(&self, built: Built, tag: Option<Tag>, span: Span) -> Result<Node, Diagnostic> {
@@ -595,12 +635,12 @@ mod parallel {
             return None;
         }
         let plan = plan(text, threads)?;
-        let results: Vec<Result<Node, Diagnostic>> = std::thread::scope(|s| {
+        let results: Vec<Result<(Node, usize), Diagnostic>> = std::thread::scope(|s| {
             let handles: Vec<_> = plan
                 .pieces
                 .iter()
                 .map(|&(start, end, line)| {
-                    s.spawn(move || parse_fragment(&text[start..end], file, line))
+                    s.spawn(move || parse_counted(&text[start..end], file, line))
                 })
                 .collect();
             handles
@@ -612,12 +652,24 @@ mod parallel {
                 })
                 .collect()
         });
-        let mut results = results.into_iter();
+        // Each piece kept to the alias budget on its own; together they must too (else the
+        // whole file is parsed again on one thread, which reports where the budget ran out).
+        let mut copied = 0usize;
+        let mut pieces = Vec::with_capacity(results.len());
+        for r in results {
+            let (node, n) = r.ok()?;
+            copied += n;
+            pieces.push(node);
+        }
+        if copied > MAX_ALIAS_NODES {
+            return None;
+        }
+        let mut results = pieces.into_iter();
         // Piece 0 is the head: the top-level mapping up to and including the first items.
-        let mut head = results.next()?.ok()?;
+        let mut head = results.next()?;
         let mut more = Vec::new();
         for r in results {
-            match r.ok()?.kind {
+            match r.kind {
                 Kind::List(items) => more.extend(items),
                 _ => return None,
             }
@@ -811,5 +863,37 @@ mod tests {
         if let Some(par) = parallel::parse(&tricky, FileId(0)) {
             assert_eq!(Ok(par), seq);
         }
+    }
+
+    /// Aliases copy their anchor's tree; the copies are counted against a budget, so ten
+    /// levels of nine aliases each (10^9 nodes from 600 bytes) stop at once.
+    #[test]
+    fn alias_copies_are_budgeted() {
+        let ok = parse("a: &x {b: [1, 2]}\nc: *x\nd: *x\n").unwrap();
+        let Kind::Map(es) = ok.kind else { panic!() };
+        assert_eq!(
+            es[1].1.kind, es[0].1.kind,
+            "an alias is a copy of its anchor"
+        );
+        let mut laughs = String::from("l0: &l0 [lol]\n");
+        for i in 1..10 {
+            let prev = format!("*l{}", i - 1);
+            laughs.push_str(&format!("l{i}: &l{i} [{}]\n", vec![prev; 9].join(", ")));
+        }
+        let e = parse(&laughs).unwrap_err();
+        assert!(
+            e.message.contains("aliases copy more than"),
+            "{}",
+            e.message
+        );
+        // l5 holds 125,479 nodes: the copies for l6 (line 7) pass the budget.
+        assert_eq!(e.labels[0].span.line, 7);
+        // Under the budget parses: an anchor of 100,001 nodes aliased nine times.
+        let mut wide = String::from("big: &big [");
+        wide.push_str(&vec!["0"; 100_000].join(","));
+        wide.push_str("]\ncopies: [*big, *big, *big, *big, *big, *big, *big, *big, *big]\n");
+        assert!(parse(&wide).is_ok());
+        wide.push_str("more: *big\n");
+        assert!(parse(&wide).is_err(), "a tenth copy passes the budget");
     }
 }
