@@ -89,9 +89,13 @@ fn one_line(s: &str) -> String {
 /// assert!(why.contains("value: \"b\""));
 /// ```
 pub fn explain(s: &Scenario, option: &str) -> Result<String, Vec<Diagnostic>> {
+    super::limits::on_big_stack(|frames| explain_here(s, option, frames))
+}
+
+fn explain_here(s: &Scenario, option: &str, frames: usize) -> Result<String, Vec<Diagnostic>> {
     let target: Vec<Box<str>> =
         path::split(option).map_err(|e| vec![Diagnostic::new(ErrorKind::Parse, None, e)])?;
-    traced(s, &target, |ctx, tracer, value| {
+    traced(s, &target, frames, |ctx, tracer, value| {
         let value = value.and_then(|v| to_config(ctx, &v).map(|c| c.to_json()));
         let steps = tracer.steps.borrow();
         if steps.is_empty() {
@@ -113,6 +117,7 @@ pub fn explain(s: &Scenario, option: &str) -> Result<String, Vec<Diagnostic>> {
 fn traced<R>(
     s: &Scenario,
     target: &[Box<str>],
+    frames: usize,
     f: impl for<'a> FnOnce(&Ctx<'a>, &Tracer<'a>, Res<Value<'a>>) -> R,
 ) -> R {
     let tracer = Tracer {
@@ -120,7 +125,7 @@ fn traced<R>(
         steps: RefCell::new(Vec::new()),
         decls: RefCell::new(Vec::new()),
     };
-    let ctx = Ctx::new(s, Some(tracer));
+    let ctx = Ctx::new(s, Some(tracer), frames);
     install_root(&ctx);
     let value = ctx.select(target, Span::default());
     f(&ctx, ctx.trace.as_ref().expect("set above"), value)
@@ -156,7 +161,11 @@ pub(crate) fn definition_sites(s: &Scenario, option: &str) -> Vec<String> {
     let Ok(target) = path::split(option) else {
         return Vec::new();
     };
-    traced(s, &target, |_, tracer, _| {
+    super::limits::on_big_stack(|frames| sites(s, &target, frames))
+}
+
+fn sites(s: &Scenario, target: &[Box<str>], frames: usize) -> Vec<String> {
+    traced(s, target, frames, |_, tracer, _| {
         let steps = tracer.steps.borrow();
         let Some(step) = steps.iter().find(|r| r.loc == tracer.target) else {
             return Vec::new();

@@ -8,7 +8,7 @@ use super::options::{OptDecl, OptTree};
 use super::priority;
 use super::value::{pretty, Error, Value};
 use super::{Ctx, Def};
-use crate::diag::levenshtein;
+use crate::diag::{levenshtein, Near};
 use crate::diag::{Diagnostic, ErrorKind, Label};
 use crate::scenario::{path, Span};
 
@@ -231,14 +231,27 @@ pub(crate) fn undeclared<'s>(
             ));
         }
     } else {
-        let mut cands: Vec<(usize, &str)> = tree
-            .children
-            .iter()
-            .map(|(n, _)| (levenshtein(name, n), *n))
-            .collect();
-        if cands.len() >= 100 {
-            cands.retain(|(d, _)| *d <= 2);
-        }
+        // Nix ranks every sibling when there are fewer than 100, and only those within two
+        // edits otherwise; the bounded distance gives up on a pair as soon as it passes two,
+        // so thousands of undeclared names among thousands of options stay cheap.
+        let mut cands: Vec<(usize, &str)> = if tree.children.len() < 100 {
+            tree.children
+                .iter()
+                .map(|(n, _)| (levenshtein(name, n), *n))
+                .collect()
+        } else if ctx
+            .spend(tree.children.len() * super::limits::PER_HINT, prefix)
+            .is_ok()
+        {
+            let mut near = Near::new(name, 2);
+            tree.children
+                .iter()
+                .filter_map(|(n, _)| Some((near.distance(n)?, *n)))
+                .collect()
+        } else {
+            // Past the work bound the run ends with that error; this one goes without hints.
+            Vec::new()
+        };
         cands.sort_by_key(|(d, _)| *d);
         let shown: Vec<String> = cands
             .iter()
@@ -364,6 +377,21 @@ pub(crate) fn select_missing(_ctx: &Ctx<'_>, p: &[Box<str>], i: usize, span: Spa
         note: "read here".into(),
     });
     Rc::new(d)
+}
+
+/// A `!format` whose result would pass the bound on computed strings.
+pub(crate) fn string_too_long(span: Span) -> Error {
+    Rc::new(
+        Diagnostic::new(
+            ErrorKind::Limit,
+            None,
+            format!(
+                "`!format` would make a string longer than {} bytes (a string that doubles with every reference?); isoproof stops here",
+                super::limits::MAX_STRING
+            ),
+        )
+        .label(span, "this `!format`"),
+    )
 }
 
 /// `!format` interpolating a value that is not a string.

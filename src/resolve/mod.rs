@@ -15,6 +15,7 @@
 pub mod config;
 pub mod de;
 mod explain;
+pub(crate) mod limits;
 mod messages;
 pub(crate) mod options;
 pub(crate) mod priority;
@@ -24,6 +25,7 @@ pub(crate) mod value;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::ops::ControlFlow;
 use std::rc::Rc;
 use std::sync::{Mutex, OnceLock};
 
@@ -147,17 +149,101 @@ pub(crate) struct Ctx<'s> {
     stack: RefCell<Vec<Frame<'s>>>,
     reported: RefCell<Vec<Error>>,
     trace: Option<explain::Tracer<'s>>,
+    /// Nested evaluations allowed at once (see [`limits::MAX_FRAMES`]).
+    max_frames: usize,
+    /// List elements and string bytes produced so far (see [`limits::MAX_WORK`]).
+    work: std::cell::Cell<u64>,
+    /// The first bound passed, kept because an error showing a value drops the value's
+    /// error (as Nix's `showDefs` does): the run must still say it stopped short.
+    limit: RefCell<Option<Error>>,
+    /// Errors found past [`limits::MAX_ERRORS`] and not made.
+    omitted: std::cell::Cell<usize>,
 }
 
 impl<'s> Ctx<'s> {
-    fn new(scenario: &'s Scenario, trace: Option<explain::Tracer<'s>>) -> Self {
+    fn new(scenario: &'s Scenario, trace: Option<explain::Tracer<'s>>, max_frames: usize) -> Self {
         Ctx {
             scenario,
             root: RefCell::new(None),
             stack: RefCell::new(Vec::new()),
             reported: RefCell::new(Vec::new()),
             trace,
+            max_frames,
+            work: std::cell::Cell::new(0),
+            limit: RefCell::new(None),
+            omitted: std::cell::Cell::new(0),
         }
+    }
+
+    /// Charges `bytes` of values just built (see [`limits::MAX_WORK`]); past the bound in
+    /// all, evaluation stops with a `limit` error naming the option being evaluated.
+    pub(crate) fn spend(&self, bytes: usize, loc: &[&str]) -> Res<()> {
+        let w = self.work.get().saturating_add(bytes as u64);
+        self.work.set(w);
+        if w > limits::MAX_WORK {
+            let option = (!loc.is_empty()).then(|| path::show(loc));
+            let at = option
+                .as_ref()
+                .map_or(String::new(), |o| format!("in `{o}`: "));
+            return Err(self.limit_passed(value::error(
+                ErrorKind::Limit,
+                option,
+                format!(
+                    "{at}evaluation would build more than {} MiB of values in all (values that double with every reference?); isoproof stops here",
+                    limits::MAX_WORK >> 20
+                ),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Notes the first bound passed (see [`Ctx::limit`]) and gives back its error.
+    fn limit_passed(&self, e: Error) -> Error {
+        self.limit.borrow_mut().get_or_insert_with(|| e.clone());
+        e
+    }
+
+    /// Whether another error may be made in full; if not, it is counted instead.
+    pub(crate) fn room_for_error(&self, made: usize) -> bool {
+        if made < limits::MAX_ERRORS {
+            return true;
+        }
+        self.omitted.set(self.omitted.get() + 1);
+        false
+    }
+
+    /// Whether one more nested evaluation is allowed; if not, the error names the chain.
+    fn deeper(&self) -> Res<()> {
+        let stack = self.stack.borrow();
+        if stack.len() < self.max_frames {
+            return Ok(());
+        }
+        let labels: Vec<String> = stack
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Lazy(l) => l.label(),
+                _ => None,
+            })
+            .collect();
+        let shown = if labels.len() > 6 {
+            format!(
+                "{} → … {} more … → {}",
+                labels[..3].join(" → "),
+                labels.len() - 6,
+                labels[labels.len() - 3..].join(" → ")
+            )
+        } else {
+            labels.join(" → ")
+        };
+        let d = Diagnostic::new(
+            ErrorKind::Limit,
+            labels.first().cloned(),
+            format!(
+                "references nest more than {} evaluations deep: {shown}",
+                self.max_frames
+            ),
+        );
+        Err(self.limit_passed(Rc::new(d)))
     }
 
     /// The shown name of module `i` (the "file" in Nix's messages).
@@ -170,8 +256,10 @@ impl<'s> Ctx<'s> {
         self.reported.borrow_mut().push(e);
     }
 
-    fn enter(&self, l: &Rc<Lazy<'s>>) {
+    fn enter(&self, l: &Rc<Lazy<'s>>) -> Res<()> {
+        self.deeper()?;
         self.stack.borrow_mut().push(Frame::Lazy(l.clone()));
+        Ok(())
     }
 
     fn leave(&self) {
@@ -217,12 +305,14 @@ impl<'s> Ctx<'s> {
             Value::Lazy(l) => l.force(self),
             Value::Node(n) => match &n.kind {
                 Kind::Ref(p) => {
+                    self.deeper()?;
                     self.stack.borrow_mut().push(Frame::Ref(n.span, p));
                     let r = self.select(p, n.span);
                     self.stack.borrow_mut().pop();
                     r
                 }
                 Kind::Format(parts) => {
+                    self.deeper()?;
                     self.stack.borrow_mut().push(Frame::Format(n.span));
                     let r = self.format(parts, n.span);
                     self.stack.borrow_mut().pop();
@@ -247,12 +337,11 @@ impl<'s> Ctx<'s> {
     fn select(&self, p: &[Box<str>], span: Span) -> Res<Value<'s>> {
         let mut v = self.root()?;
         for (i, part) in p.iter().enumerate() {
-            let attrs = match v.attr_items() {
-                Some(a) if v.type_of() == TypeOf::Set => a,
-                _ => return Err(messages::select_non_set(self, &p[..i], span)),
-            };
-            match attrs.into_iter().find(|(n, _)| *n == &**part) {
-                Some((_, x)) => v = self.whnf(&x)?,
+            if v.attr_items().is_none() || v.type_of() != TypeOf::Set {
+                return Err(messages::select_non_set(self, &p[..i], span));
+            }
+            match v.attr_get(part) {
+                Some(x) => v = self.whnf(&x)?,
                 None => return Err(messages::select_missing(self, p, i, span)),
             }
         }
@@ -268,12 +357,14 @@ impl<'s> Ctx<'s> {
                 FormatPart::Ref(p) => {
                     let v = self.select(p, span)?;
                     match v.as_str() {
-                        Some(s) => out.push_str(s),
+                        Some(s) if out.len() + s.len() <= limits::MAX_STRING => out.push_str(s),
+                        Some(_) => return Err(messages::string_too_long(span)),
                         None => return Err(messages::cannot_coerce(self, p, &v, span)),
                     }
                 }
             }
         }
+        self.spend(out.len(), &[])?;
         Ok(Value::Str(Rc::from(out)))
     }
 
@@ -407,11 +498,18 @@ pub struct Resolution<'s> {
 /// assert_eq!(r.errors[0].kind.as_str(), "conflict");
 /// ```
 pub fn resolve(s: &Scenario) -> Resolution<'_> {
-    let ctx = Ctx::new(s, None);
+    limits::on_big_stack(|frames| resolve_here(s, frames))
+}
+
+fn resolve_here(s: &Scenario, max_frames: usize) -> Resolution<'_> {
+    let ctx = Ctx::new(s, None, max_frames);
     install_root(&ctx);
     let mut errors: Vec<Error> = Vec::new();
-    let push = |errors: &mut Vec<Error>, e: Error| {
-        if !errors.iter().any(|x| Rc::ptr_eq(x, &e) || **x == *e) {
+    // One error reached from several options is reported once; a set keeps that linear when
+    // a scenario has tens of thousands of errors.
+    let mut seen: std::collections::HashSet<Error> = std::collections::HashSet::new();
+    let mut push = |errors: &mut Vec<Error>, e: Error| {
+        if seen.insert(e.clone()) && ctx.room_for_error(errors.len()) {
             errors.push(e);
         }
     };
@@ -425,7 +523,7 @@ pub fn resolve(s: &Scenario) -> Resolution<'_> {
             }
             let mut ok = Vec::with_capacity(root.attr_items().map_or(0, |a| a.len()));
             let mut failed = false;
-            collect(&ctx, &root, &mut ok, &mut |e| {
+            let _ = collect(&ctx, &root, &mut Vec::new(), &mut ok, &mut |e| {
                 failed = true;
                 push(&mut errors, e)
             });
@@ -437,6 +535,24 @@ pub fn resolve(s: &Scenario) -> Resolution<'_> {
             }
         }
     }
+    if let Some(e) = ctx.limit.take() {
+        if !errors.iter().any(|x| x.kind == ErrorKind::Limit) {
+            config = None;
+            errors.push(e);
+        }
+    }
+    let omitted = ctx.omitted.get();
+    if omitted > 0 {
+        errors.push(Rc::new(Diagnostic::new(
+            ErrorKind::Limit,
+            None,
+            format!(
+                "{omitted} more error{} found and not shown: isoproof reports the first {}",
+                if omitted == 1 { " was" } else { "s were" },
+                limits::MAX_ERRORS
+            ),
+        )));
+    }
     Resolution {
         config,
         errors: errors.iter().map(|e| (**e).clone()).collect(),
@@ -444,24 +560,54 @@ pub fn resolve(s: &Scenario) -> Resolution<'_> {
 }
 
 /// Evaluates every option of an option-tree level; an error in one option does not stop the
-/// others, so all errors are found in one run.
+/// others, so all errors are found in one run — except an error of kind `limit`, which ends
+/// the run: the next option would likely pass the same bound after as much work again.
+/// Returns whether evaluation stopped so.
 fn collect<'s>(
     ctx: &Ctx<'s>,
     level: &Value<'s>,
+    prefix: &mut Vec<&'s str>,
     out: &mut Vec<(&'s str, Config<'s>)>,
     on_err: &mut dyn FnMut(Error),
-) {
+) -> ControlFlow<()> {
     for (name, v) in level.attr_items().unwrap_or_default() {
-        match &v {
+        prefix.push(name);
+        let flow = match &v {
             Value::Attrs(a) => {
                 let mut sub = Vec::with_capacity(a.len());
-                collect(ctx, &v, &mut sub, on_err);
+                let flow = collect(ctx, &v, prefix, &mut sub, on_err);
                 out.push((name, Config::Attrs(sub)));
+                flow
             }
             _ => match value::to_config(ctx, &v) {
-                Ok(c) => out.push((name, c)),
-                Err(e) => on_err(e),
+                Ok(c) => {
+                    out.push((name, c));
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    let stop = e.kind == ErrorKind::Limit;
+                    // A bound passed deep inside a value names the option it belongs to.
+                    let e = match e.option {
+                        None if stop => {
+                            let mut d = (*e).clone();
+                            let option = path::show(prefix);
+                            d.message = format!("in `{option}`: {}", d.message);
+                            d.option = Some(option);
+                            Rc::new(d)
+                        }
+                        _ => e,
+                    };
+                    on_err(e);
+                    if stop {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                }
             },
-        }
+        };
+        prefix.pop();
+        flow?;
     }
+    ControlFlow::Continue(())
 }

@@ -266,7 +266,9 @@ pub(crate) fn merge_level<'s>(
         };
         if !take_tree {
             let (name, defs) = gi.next().expect("peeked");
-            unmatched.push(messages::undeclared(ctx, prefix, name, tree, &defs));
+            if ctx.room_for_error(unmatched.len()) {
+                unmatched.push(messages::undeclared(ctx, prefix, name, tree, &defs));
+            }
             continue;
         }
         let ((name, child), defs) = ti.next().expect("peeked");

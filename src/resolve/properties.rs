@@ -190,7 +190,9 @@ pub(crate) fn sort_properties<'s>(ctx: &Ctx<'s>, mut defs: Vec<Def<'s>>) -> Res<
     for d in &mut defs {
         if let Some(Prop::Order(p, content)) = d.value.prop() {
             d.span = content.span().unwrap_or(d.span);
-            d.value = content;
+            // The content may be a reference (`!mkOrder [500, !config b]`): later steps take
+            // values in weak head normal form, as the first loop leaves every other value.
+            d.value = ctx.whnf(&content)?;
             d.order = Some(p);
         }
     }

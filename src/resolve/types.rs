@@ -11,8 +11,8 @@ use regex::Regex;
 use super::messages;
 use super::options::{merge_level, OptTree};
 use super::properties::push_down_properties;
-use super::value::{equal, name_order, Res, TypeOf, Value};
-use super::{merge_definitions, Ctx, Def};
+use super::value::{check_depth, equal, name_order, Res, TypeOf, Value};
+use super::{limits, merge_definitions, Ctx, Def};
 use crate::scenario::{EnumValue, IntRange, Kind, TypeExpr};
 
 /// A runtime option type.
@@ -415,6 +415,7 @@ fn merge_default<'s>(ctx: &Ctx<'s>, loc: &[&'s str], defs: &[Def<'s>]) -> Res<Va
             .iter()
             .flat_map(|d| d.value.list_items().unwrap_or_default())
             .collect();
+        ctx.spend(items.len() * limits::PER_ELEMENT, loc)?;
         Ok(Value::List(items.into()))
     } else if all(TypeOf::Set) {
         merge_v1(ctx, loc, &Ty::Attrs, defs)
@@ -494,6 +495,7 @@ fn merge_v2<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
                     }
                 }
             }
+            ctx.spend(out.len() * limits::PER_ELEMENT, loc)?;
             Ok(Value::List(out.into()))
         }
         Ty::AttrsOf(t) => merge_attrs(ctx, loc, t, defs, false),
@@ -569,6 +571,10 @@ fn merge_attrs<'s>(
         .iter()
         .map(|d| d.value.attr_items().map_or(0, |a| a.len()))
         .sum();
+    // Merging walks as deep as the sets nest, which references make unbounded, and each
+    // level copies its path: both are bounded.
+    check_depth(loc.len())?;
+    ctx.spend((total + loc.len()) * limits::PER_ATTRIBUTE, loc)?;
     let mut pairs: Vec<(&'s str, Def<'s>)> = Vec::with_capacity(total);
     for d in defs {
         for (k, v) in d.value.attr_items().unwrap_or_default() {

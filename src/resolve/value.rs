@@ -141,7 +141,11 @@ impl<'s> Lazy<'s> {
                 },
             }
         };
-        ctx.enter(self);
+        if let Err(e) = ctx.enter(self) {
+            // Not started: the thunk can run when evaluation is shallower.
+            *self.state.borrow_mut() = State::Pending(pending);
+            return Err(e);
+        }
         let r = pending(ctx, self.loc.as_deref().unwrap_or(&[])).and_then(|v| ctx.whnf(&v));
         ctx.leave();
         *self.state.borrow_mut() = State::Done(r.clone());
@@ -333,6 +337,25 @@ impl<'s> Value<'s> {
         }
     }
 
+    /// The attribute `name` of a set in WHNF, found by binary search where the entries are
+    /// sorted in place: a chain of thousands of `!config` reads into one large set stays linear.
+    pub(crate) fn attr_get(&self, name: &str) -> Option<Value<'s>> {
+        match self {
+            Value::Attrs(a) => a
+                .binary_search_by(|(k, _)| k.cmp(&name))
+                .ok()
+                .map(|i| a[i].1.clone()),
+            Value::Node(n) => match &n.kind {
+                Kind::Map(es) => es
+                    .binary_search_by(|(k, _)| (*k.name).cmp(name))
+                    .ok()
+                    .map(|i| Value::Node(&es[i].1)),
+                _ => self.attr_items()?.find(|(k, _)| *k == name).map(|(_, v)| v),
+            },
+            _ => self.attr_items()?.find(|(k, _)| *k == name).map(|(_, v)| v),
+        }
+    }
+
     /// Builds an attribute set from entries sorted by name.
     pub(crate) fn attrs(entries: Vec<(&'s str, Value<'s>)>) -> Value<'s> {
         debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
@@ -426,6 +449,11 @@ pub(crate) fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// Nix's `==` on two values: numbers by value, lists and sets deeply. Forces what it compares.
 pub(crate) fn equal<'s>(ctx: &Ctx<'s>, a: &Value<'s>, b: &Value<'s>) -> Res<bool> {
+    equal_at(ctx, a, b, 0)
+}
+
+fn equal_at<'s>(ctx: &Ctx<'s>, a: &Value<'s>, b: &Value<'s>, depth: usize) -> Res<bool> {
+    check_depth(depth)?;
     let a = ctx.whnf(a)?;
     let b = ctx.whnf(b)?;
     if let (Value::Node(x), Value::Node(y)) = (&a, &b) {
@@ -454,7 +482,7 @@ pub(crate) fn equal<'s>(ctx: &Ctx<'s>, a: &Value<'s>, b: &Value<'s>) -> Res<bool
                 return Ok(false);
             }
             for (x, y) in xs.iter().zip(&ys) {
-                if !equal(ctx, x, y)? {
+                if !equal_at(ctx, x, y, depth + 1)? {
                     return Ok(false);
                 }
             }
@@ -469,7 +497,7 @@ pub(crate) fn equal<'s>(ctx: &Ctx<'s>, a: &Value<'s>, b: &Value<'s>) -> Res<bool
                 return Ok(false);
             }
             for ((_, x), (_, y)) in xs.iter().zip(&ys) {
-                if !equal(ctx, x, y)? {
+                if !equal_at(ctx, x, y, depth + 1)? {
                     return Ok(false);
                 }
             }
@@ -512,6 +540,10 @@ pub(crate) fn pretty<'s>(ctx: &Ctx<'s>, v: &Value<'s>, indent: &str, depth: usiz
         }
         TypeOf::List => {
             let xs: Vec<_> = v.list_items().unwrap().collect();
+            // Every error shows its definitions' values in full (as Nix's `showDefs` renders
+            // them before cutting to 5 lines): counted, so that many errors showing one large
+            // value stay bounded.
+            ctx.spend(xs.len() * super::limits::PER_ELEMENT, &[])?;
             if xs.is_empty() {
                 "[ ]".into()
             } else {
@@ -530,6 +562,7 @@ pub(crate) fn pretty<'s>(ctx: &Ctx<'s>, v: &Value<'s>, indent: &str, depth: usiz
         }
         TypeOf::Set => {
             let xs: Vec<_> = v.attr_items().unwrap().collect();
+            ctx.spend(xs.len() * super::limits::PER_ATTRIBUTE, &[])?;
             if xs.is_empty() {
                 "{ }".into()
             } else {
@@ -559,6 +592,27 @@ pub(crate) fn format_float(f: f64) -> String {
 
 /// The final value, fully forced (`nix-instantiate --eval --strict`).
 pub(crate) fn to_config<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> Res<Config<'s>> {
+    to_config_at(ctx, v, 0)
+}
+
+/// Walks of a value (comparing, forcing) go as deep as the value nests, and references can
+/// nest it without bound: past [`super::limits::MAX_VALUE_DEPTH`] the walk stops with an error.
+pub(crate) fn check_depth(depth: usize) -> Res<()> {
+    if depth > super::limits::MAX_VALUE_DEPTH {
+        return Err(error(
+            ErrorKind::Limit,
+            None,
+            format!(
+                "a value nests deeper than {} levels (lists or sets built by references inside each other)",
+                super::limits::MAX_VALUE_DEPTH
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn to_config_at<'s>(ctx: &Ctx<'s>, v: &Value<'s>, depth: usize) -> Res<Config<'s>> {
+    check_depth(depth)?;
     let v = ctx.whnf(v)?;
     if let Value::Node(n) = v {
         if let Kind::Str(s) = &n.kind {
@@ -576,13 +630,13 @@ pub(crate) fn to_config<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> Res<Config<'s>> {
             TypeOf::List => Config::List(
                 v.list_items()
                     .unwrap_or_default()
-                    .map(|x| to_config(ctx, &x))
+                    .map(|x| to_config_at(ctx, &x, depth + 1))
                     .collect::<Res<_>>()?,
             ),
             TypeOf::Set => Config::Attrs(
                 v.attr_items()
                     .unwrap_or_default()
-                    .map(|(k, x)| Ok((k, to_config(ctx, &x)?)))
+                    .map(|(k, x)| Ok((k, to_config_at(ctx, &x, depth + 1)?)))
                     .collect::<Res<_>>()?,
             ),
         },
