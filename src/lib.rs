@@ -17,7 +17,9 @@
 //! | [`boot`] | [`boot::matrix`], [`boot::boot_image`] | boots under QEMU, judged against the config |
 //!
 //! Besides: [`payload`] (the boot programs images carry), [`output`] (renderings of a config),
-//! [`diag`] and [`source`] (diagnostics with the files and positions they point at). Stages
+//! [`diag`] and [`source`] (diagnostics with the files and positions they point at), [`input`]
+//! (opening what users name: regular files only, bounded reads), [`publish`] (writing outputs
+//! whole or not at all). Stages
 //! pass typed values to each other, errors are typed per stage, long-running calls take a
 //! cancel check and report progress through callbacks; the library never prints.
 //!
@@ -39,8 +41,10 @@ pub mod build;
 pub mod diag;
 pub mod golden;
 pub mod image;
+pub mod input;
 pub mod output;
 pub mod payload;
+pub mod publish;
 pub mod resolve;
 pub mod scenario;
 pub mod source;

@@ -183,42 +183,6 @@ pub fn nix(v: &J) -> String {
     }
 }
 
-/// Writes a whole file atomically: a temporary file beside it, then a rename, so readers see
-/// the old file or the new one, never a part. The file gets mode 0644 (temporary files are
-/// created 0600, which would hide reports and images from other users).
-pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    let mut f = tempfile::NamedTempFile::new_in(dir)?;
-    f.write_all(bytes)?;
-    publishable(f.as_file())?;
-    f.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-/// Copies a file atomically (as [`write_atomic`] writes one), streaming: images can be large.
-pub(crate) fn copy_atomic(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
-    let dir = match to.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    let mut f = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::copy(&mut std::fs::File::open(from)?, f.as_file_mut())?;
-    f.as_file().sync_data()?;
-    publishable(f.as_file())?;
-    f.persist(to).map_err(|e| e.error)?;
-    Ok(())
-}
-
-/// Sets mode 0644 on a finished output file.
-pub(crate) fn publishable(f: &std::fs::File) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    f.set_permissions(std::fs::Permissions::from_mode(0o644))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

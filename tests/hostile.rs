@@ -297,6 +297,182 @@ fn generated_cases() -> Vec<Trial> {
     ]
 }
 
+/// A command on files of the wrong kind: it must end at once with `code` and `text`, and
+/// `after` must hold (the device or FIFO named as output is still there, untouched).
+fn files_case(
+    args: Vec<OsString>,
+    code: i32,
+    text: &str,
+    after: impl FnOnce() -> Result<(), Failed>,
+) -> Result<(), Failed> {
+    let e = run(&args)?;
+    bounded(&e)?;
+    if e.code != Some(code) || !e.stderr.contains(text) {
+        return Err(format!(
+            "exit {:?} (expected {code} with `{text}`):
+{}",
+            e.code, e.stderr
+        )
+        .into());
+    }
+    after()
+}
+
+/// A check that `path` is still what `kind` says (not replaced by an image).
+fn still(
+    path: PathBuf,
+    kind: fn(&std::fs::FileType) -> bool,
+) -> impl FnOnce() -> Result<(), Failed> {
+    move || {
+        let t = std::fs::symlink_metadata(&path)?.file_type();
+        kind(&t)
+            .then_some(())
+            .ok_or_else(|| format!("{} was replaced", path.display()).into())
+    }
+}
+
+fn mkfifo(path: &Path) -> Result<(), Failed> {
+    let ok = Command::new("mkfifo").arg(path).status()?.success();
+    ok.then_some(()).ok_or_else(|| "mkfifo failed".into())
+}
+
+fn os(parts: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
+    parts.iter().map(|p| p.as_ref().to_owned()).collect()
+}
+
+/// Devices, FIFOs and links where files are read or written: each blocked for ever, read
+/// until memory ran out, or was replaced by an image.
+fn file_cases() -> Vec<Trial> {
+    let case = |name: &str, f: fn(&Path) -> Result<(), Failed>| {
+        Trial::test(format!("hostile::files::{name}"), move || {
+            let d = tempfile::tempdir()?;
+            f(d.path())
+        })
+    };
+    use std::os::unix::fs::FileTypeExt;
+    vec![
+        case("scenario-is-a-fifo", |d| {
+            let f = d.join("s.yaml");
+            mkfifo(&f)?;
+            files_case(
+                os(&[&"resolve", &f]),
+                2,
+                "is a FIFO, not a regular file",
+                || Ok(()),
+            )
+        }),
+        case("import-of-dev-zero-and-a-fifo", |d| {
+            mkfifo(&d.join("fifo.yaml"))?;
+            let s = d.join("s.yaml");
+            std::fs::write(
+                &s,
+                "modules:\n  - imports: [/dev/zero]\n  - imports: [fifo.yaml]\n",
+            )?;
+            files_case(
+                os(&[&"resolve", &"--format", &"text", &s]),
+                2,
+                "cannot import /dev/zero: it is a character device, not a regular file",
+                || Ok(()),
+            )?;
+            files_case(
+                os(&[&"resolve", &"--format", &"text", &s]),
+                2,
+                "fifo.yaml: it is a FIFO, not a regular file",
+                || Ok(()),
+            )
+        }),
+        case("contents-source-is-a-fifo", |d| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+            let s = d.join("s.yaml");
+            mkfifo(&d.join("pipe"))?;
+            std::fs::write(&s, format!(
+                "modules:\n  - imports: [{}]\n  - config:\n      isoImage.contents:\n        - {{source: pipe, target: /pipe}}\n",
+                root.join("modules/installation-cd-minimal.yaml").display()
+            ))?;
+            files_case(
+                os(&[&"build", &s, &"-o", &d.join("x.iso")]),
+                2,
+                "source pipe is a FIFO: a contents source is a file or a directory",
+                || Ok(()),
+            )
+        }),
+        case("tree-holds-a-fifo", |d| {
+            let src = d.join("src");
+            std::fs::create_dir(&src)?;
+            mkfifo(&src.join("pipe"))?;
+            files_case(
+                os(&[&"mkiso", &"-o", &d.join("x.iso"), &src]),
+                2,
+                "a FIFO",
+                || Ok(()),
+            )
+        }),
+        case("boot-file-is-dev-zero", |d| {
+            let src = d.join("src");
+            std::fs::create_dir(&src)?;
+            files_case(
+                os(&[
+                    &"mkiso",
+                    &"--bios-boot",
+                    &"/dev/zero",
+                    &"-o",
+                    &d.join("x.iso"),
+                    &src,
+                ]),
+                2,
+                "/dev/zero is a character device, not a regular file",
+                || Ok(()),
+            )
+        }),
+        case("output-is-dev-null", |d| {
+            let src = d.join("src");
+            std::fs::create_dir(&src)?;
+            files_case(
+                os(&[&"mkiso", &"-o", &"/dev/null", &src]),
+                9,
+                "/dev/null is a character device, not a regular file; refusing to replace it",
+                still("/dev/null".into(), |t| t.is_char_device()),
+            )
+        }),
+        case("output-is-a-fifo-or-a-link", |d| {
+            let src = d.join("src");
+            std::fs::create_dir(&src)?;
+            let fifo = d.join("out.iso");
+            mkfifo(&fifo)?;
+            files_case(
+                os(&[&"mkiso", &"-o", &fifo, &src]),
+                9,
+                "is a FIFO, not a regular file; refusing to replace it",
+                still(fifo, |t| t.is_fifo()),
+            )?;
+            let link = d.join("link.iso");
+            std::os::unix::fs::symlink("elsewhere.iso", &link)?;
+            files_case(
+                os(&[&"mkiso", &"-o", &link, &src]),
+                9,
+                "is a symbolic link, not a regular file",
+                still(link, |t| t.is_symlink()),
+            )
+        }),
+        case("image-is-a-fifo-or-a-device", |d| {
+            let fifo = d.join("in.iso");
+            mkfifo(&fifo)?;
+            files_case(
+                os(&[&"inspect", &fifo]),
+                2,
+                "is a FIFO, not a regular file",
+                || Ok(()),
+            )?;
+            files_case(
+                os(&[&"diff", &"/dev/zero", &fifo]),
+                2,
+                "/dev/zero is a character device",
+                || Ok(()),
+            )
+        }),
+    ]
+}
+
 fn main() {
     let args = Arguments::from_args();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile/scenarios");
@@ -319,5 +495,6 @@ fn main() {
         })
         .collect();
     trials.extend(generated_cases());
+    trials.extend(file_cases());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -311,7 +311,7 @@ impl Report {
     /// Writes the results as JUnit XML at `path`, atomically.
     pub fn write_junit(&self, path: &Path) -> Result<(), BootError> {
         let xml = matrix::junit(&self.results)?;
-        crate::output::write_atomic(path, xml.as_bytes()).map_err(|source| BootError::Io {
+        crate::publish::write_atomic(path, xml.as_bytes()).map_err(|source| BootError::Io {
             path: path.to_path_buf(),
             source,
         })

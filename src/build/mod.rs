@@ -95,6 +95,8 @@ pub enum Origin {
         shown: String,
         /// Its size when planned.
         size: u64,
+        /// Its stamp when planned (see [`crate::input::Stamp`]).
+        stamp: crate::input::Stamp,
         /// The `isoImage.contents` entry it comes from.
         option: OptionPath,
     },
@@ -216,10 +218,11 @@ fn graft(
         let s = format!("{shown}/{}", c.name);
         let origin = match &c.kind {
             EntryKind::File { source, size } => match source {
-                Source::Path(p) => Origin::Copy {
+                Source::Path(p, stamp) => Origin::Copy {
                     source: p.clone(),
                     shown: s.clone(),
                     size: *size,
+                    stamp: *stamp,
                     option: option.clone(),
                 },
                 // A scan reads files from disk; bytes in memory never come from one.
@@ -312,7 +315,7 @@ pub(crate) fn plan_image(
         } else if md.is_file() {
             use std::os::unix::fs::PermissionsExt;
             let kind = EntryKind::File {
-                source: Source::Path(real.clone()),
+                source: Source::Path(real.clone(), crate::input::Stamp::of(&md)),
                 size: md.len(),
             };
             files.push(PlannedFile {
@@ -322,13 +325,18 @@ pub(crate) fn plan_image(
                     source: real,
                     shown: c.source.clone(),
                     size: md.len(),
+                    stamp: crate::input::Stamp::of(&md),
                     option,
                 },
             });
         } else {
             return Err(content_error(
                 n,
-                format!("source {} is neither a file nor a directory", c.source),
+                format!(
+                    "source {} is {}: a contents source is a file or a directory",
+                    c.source,
+                    crate::input::kind_name(md.file_type())
+                ),
             ));
         }
     }
@@ -431,8 +439,13 @@ impl ImagePlan {
             };
             let name = parts[parts.len() - 1].to_string();
             let kind = match &f.origin {
-                Origin::Copy { source, size, .. } => EntryKind::File {
-                    source: Source::Path(source.clone()),
+                Origin::Copy {
+                    source,
+                    size,
+                    stamp,
+                    ..
+                } => EntryKind::File {
+                    source: Source::Path(source.clone(), *stamp),
                     size: *size,
                 },
                 Origin::Generated { bytes, .. } => EntryKind::File {

@@ -2,7 +2,7 @@
 //! [`requested`] to long-running library calls (the image writer, golden runs, the boot
 //! harness) as their cancel check, so they stop cleanly — the writer drops its temporary
 //! file, so an interrupted build leaves nothing at its target. A second signal ends the
-//! process at once with status 130.
+//! process at once with status 130, after removing the temporary files being written.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +21,17 @@ pub fn install() -> io::Result<()> {
     let f = Arc::new(AtomicBool::new(false));
     for sig in [SIGINT, SIGTERM, SIGHUP] {
         // Registered first, so it sees the flag as it was before this signal set it.
-        flag::register_conditional_shutdown(sig, 130, Arc::clone(&f))?;
+        let seen = Arc::clone(&f);
+        // SAFETY: the handler only loads an atomic, calls `remove_pending_now` (atomic swaps
+        // and unlink) and `_exit`: all async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(sig, move || {
+                if seen.load(Ordering::SeqCst) {
+                    isoproof::publish::remove_pending_now();
+                    signal_hook::low_level::exit(130);
+                }
+            })?;
+        }
         flag::register(sig, Arc::clone(&f))?;
     }
     let _ = FLAG.set(f);

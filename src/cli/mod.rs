@@ -136,7 +136,7 @@ fn golden_code(e: &GoldenError) -> u8 {
     match e {
         GoldenError::Build { source, .. } => build_code(source),
         GoldenError::Io { .. } => exit::OUTPUT,
-        GoldenError::Manifest { .. } => exit::BAD_INPUT,
+        GoldenError::Manifest { .. } | GoldenError::Input(_) => exit::BAD_INPUT,
         GoldenError::Interrupted => exit::INTERRUPTED,
     }
 }
@@ -234,7 +234,8 @@ fn mkiso_cmd(
     };
     let mut opts = image::plan::Options::new(volid, clock);
     opts.hybrid = hybrid;
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    // Boot files are regular files of at most 64 MiB (`/dev/zero` would read for ever).
+    let read = |p: &Path| isoproof::input::read_regular(p, 64 << 20).map_err(|e| e.to_string());
     let boot = (|| -> Result<(), String> {
         opts.bios_boot = bios.as_deref().map(read).transpose()?;
         if let Some(e) = &efi {

@@ -69,6 +69,9 @@ pub enum GoldenError {
         #[source]
         source: BuildError,
     },
+    /// An input is not a regular file, or too large to read.
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     /// A file or directory could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -100,7 +103,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> GoldenError + '_ {
 }
 
 fn sha256_file(p: &Path) -> Result<String, GoldenError> {
-    let mut f = fs::File::open(p).map_err(io(p))?;
+    let (mut f, _) = crate::input::open_regular(p)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -336,12 +339,15 @@ pub(crate) fn compare(old: &Manifest, new: &Manifest) -> Outcome {
 
 /// Reads a manifest; `None` when there is none.
 pub fn read_manifest(path: &Path) -> Result<Option<Manifest>, GoldenError> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(path)(e)),
+    use crate::input::{read_regular, InputError, MAX_TEXT};
+    let bytes = match read_regular(path, MAX_TEXT) {
+        Ok(b) => b,
+        Err(InputError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e.into()),
     };
-    serde_json::from_str(&text)
+    serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|source| GoldenError::Manifest {
             path: path.to_path_buf(),
@@ -413,9 +419,9 @@ pub fn bless(
     let (m, out) = build_manifest(scenario, root, tmp.path(), cancel)?;
     fs::create_dir_all(golden).map_err(io(golden))?;
     let image = image_path(golden, scenario);
-    crate::output::copy_atomic(&out, &image).map_err(io(&image))?;
+    crate::publish::copy_atomic(&out, &image).map_err(io(&image))?;
     let path = manifest_path(golden, scenario);
-    crate::output::write_atomic(&path, crate::output::json(&m).as_bytes()).map_err(io(&path))?;
+    crate::publish::write_atomic(&path, crate::output::json(&m).as_bytes()).map_err(io(&path))?;
     Ok(m)
 }
 
@@ -667,6 +673,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_manifest_is_an_error_not_a_missing_one() {
+        use crate::input::InputError;
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x.json");
         assert!(read_manifest(&p).unwrap().is_none());
@@ -678,7 +685,7 @@ mod tests {
         std::fs::create_dir(d.path().join("dir.json")).unwrap();
         assert!(matches!(
             read_manifest(&d.path().join("dir.json")),
-            Err(GoldenError::Io { .. })
+            Err(GoldenError::Input(InputError::NotRegular { .. }))
         ));
     }
 

@@ -42,6 +42,9 @@ pub enum ReadError {
         #[source]
         source: std::io::Error,
     },
+    /// The path is not something an image can be read from (a FIFO, a directory, ...).
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     /// No volume descriptor at sector 16.
     #[error("sector 16 holds no volume descriptor: not an ISO 9660 image")]
     NotIso,
@@ -192,12 +195,8 @@ pub(crate) struct Img {
 
 impl Img {
     pub(crate) fn open(path: &Path) -> Result<Img, ReadError> {
-        let io = |source| ReadError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let f = File::open(path).map_err(io)?;
-        let len = f.metadata().map_err(io)?.len();
+        // A regular file or a block device: a FIFO cannot be read twice, let alone sought.
+        let (f, len) = crate::input::open_image(path)?;
         Ok(Img {
             f,
             path: path.to_path_buf(),

@@ -76,8 +76,9 @@ pub enum ImageError {
     /// The image cannot be laid out.
     #[error(transparent)]
     Plan(#[from] plan::PlanError),
-    /// A source file changed size between planning and copying.
-    #[error("{}: the file changed size while the image was being written", .0.display())]
+    /// A source file changed (its size, times or inode) between planning and the end of
+    /// its copy.
+    #[error("{}: the file changed while the image was being written", .0.display())]
     Changed(PathBuf),
     /// The caller's cancel check said stop; nothing was left at the target.
     #[error("interrupted; no image was written")]

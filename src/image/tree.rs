@@ -6,6 +6,8 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::input::Stamp;
+
 /// Why a source tree cannot become an image.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -71,8 +73,9 @@ pub(crate) struct Entry {
 /// Where a file's bytes come from.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Source {
-    /// A file on disk, copied when the image is written.
-    Path(PathBuf),
+    /// A file on disk, copied when the image is written, and its stamp when scanned: a file
+    /// with another stamp when it is copied has changed, and the image would be torn.
+    Path(PathBuf, Stamp),
     /// Bytes made in memory (generated files such as `/etc/hostname`).
     Bytes(std::sync::Arc<[u8]>),
 }
@@ -158,7 +161,7 @@ fn scan_dir(dir: &Path, depth: usize) -> Result<Vec<Entry>, ScanError> {
             EntryKind::Dir(scan_dir(&path, depth + 1)?)
         } else if ft.is_file() {
             EntryKind::File {
-                source: Source::Path(path.clone()),
+                source: Source::Path(path.clone(), Stamp::of(&md)),
                 size: md.len(),
             }
         } else {

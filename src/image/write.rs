@@ -1,6 +1,6 @@
 //! The streaming writer: writes a [`Plan`] in offset order into a temporary file beside the
-//! target and renames it into place only when everything was written, so an error or a
-//! cancel never leaves a partial image at the target. File data goes through
+//! target and renames it into place only when everything was written (see
+//! [`crate::publish`]), so an error or a cancel never leaves a partial image at the target. File data goes through
 //! `std::io::copy` (`copy_file_range` between files), so memory does not grow with the image.
 //! The caller says when to stop (`cancel`, asked between pieces) and hears how far the write
 //! is (`progress`); the writer draws nothing itself.
@@ -11,6 +11,8 @@ use std::path::Path;
 
 use super::plan::{Content, Plan};
 use super::ImageError;
+use crate::input::{self, InputError, Stamp};
+use crate::publish::Pending;
 
 /// Copy file data in pieces of this size, to report progress and ask whether to stop.
 const PIECE: u64 = 64 << 20;
@@ -33,36 +35,14 @@ pub(crate) fn write(
     cancel: &dyn Fn() -> bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), ImageError> {
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| ImageError::write(dir, e))?;
+    let mut pending = Pending::create(out).map_err(|e| ImageError::write(out, e))?;
     let mut w = Sink {
         cancel,
         progress,
         total: plan.size,
     };
-    write_into(plan, tmp.as_file_mut(), &mut w, out)?;
-    publishable(tmp.as_file()).map_err(|e| ImageError::write(out, e))?;
-    tmp.persist(out)
-        .map_err(|e| ImageError::write(out, e.error))?;
-    Ok(())
-}
-
-/// Sets mode 0644 on a finished output file (temporary files are created 0600, which would
-/// hide images from other users).
-pub(crate) fn publishable(f: &File) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    f.set_permissions(std::fs::Permissions::from_mode(0o644))
+    write_into(plan, pending.file(), &mut w, out)?;
+    pending.commit().map_err(|e| ImageError::write(out, e))
 }
 
 /// The caller's side of a write.
@@ -106,9 +86,13 @@ fn write_into(
         pos = e.offset;
         match &e.content {
             Content::Bytes(b) => buf.write_all(b).map_err(io_err)?,
-            Content::File { source, size } => {
+            Content::File {
+                source,
+                size,
+                stamp,
+            } => {
                 buf.flush().map_err(io_err)?;
-                copy_file(source, *size, buf.get_mut(), out, pos, sink)?;
+                copy_file(source, *size, *stamp, buf.get_mut(), out, pos, sink)?;
             }
         }
         pos += e.content.len();
@@ -145,18 +129,25 @@ fn is_full(e: &io::Error) -> bool {
     ) || e.raw_os_error() == Some(28) // ENOSPC
 }
 
+/// Copies one source file into the image at `at`. The file must still be the one planned
+/// (same stamp) when it is opened and when the copy ends, and give exactly `size` bytes: a
+/// file rewritten meanwhile, even to the same size, would make a torn image.
 fn copy_file(
     source: &Path,
     size: u64,
+    stamp: Stamp,
     out: &mut File,
     target: &Path,
     at: u64,
     sink: &mut Sink<'_>,
 ) -> Result<(), ImageError> {
     let read_err = |e| ImageError::read(source, e);
-    let mut src = File::open(source).map_err(read_err)?;
     let changed = || ImageError::Changed(source.to_path_buf());
-    if src.metadata().map_err(read_err)?.len() != size {
+    let (mut src, md) = input::open_regular(source).map_err(|e| match e {
+        InputError::Io { source: e, .. } => read_err(e),
+        other => read_err(io::Error::other(other.to_string())),
+    })?;
+    if Stamp::of(&md) != stamp {
         return Err(changed());
     }
     let mut done = 0u64;
@@ -181,6 +172,9 @@ fn copy_file(
     if src.read(&mut probe).map_err(read_err)? != 0 {
         return Err(changed());
     }
+    if Stamp::of(&src.metadata().map_err(read_err)?) != stamp {
+        return Err(changed());
+    }
     Ok(())
 }
 
@@ -189,6 +183,23 @@ mod tests {
     use super::*;
     use crate::image::{clock::Clock, plan, tree};
     use std::fs;
+
+    #[test]
+    fn a_file_rewritten_to_the_same_size_is_an_error() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        fs::create_dir(&src).unwrap();
+        fs::write(src.join("same"), "before").unwrap();
+        let root = tree::scan(&src).unwrap();
+        let p = plan::plan(&root, &plan::Options::new("X", Clock::at(0))).unwrap();
+        // Past the kernel's timestamp granularity, so the rewrite gets a new ctime.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        fs::write(src.join("same"), "after!").unwrap();
+        let out = t.path().join("out.iso");
+        let e = write(&p, &out, &|| false, &mut |_| {}).unwrap_err();
+        assert!(matches!(e, ImageError::Changed(_)), "{e}");
+        assert!(!out.exists());
+    }
 
     #[test]
     fn a_file_that_changes_size_is_an_error_and_leaves_nothing() {

@@ -10,6 +10,7 @@ use super::{
     Span,
 };
 use crate::diag::Diagnostic;
+use crate::input::{self, InputError};
 
 #[derive(Default)]
 pub(super) struct Loader {
@@ -23,8 +24,17 @@ pub(super) struct Loader {
     queue: VecDeque<(usize, Node, PathBuf)>,
 }
 
+/// A scenario or import file's text. Only a regular file of at most
+/// [`input::MAX_TEXT`] bytes is read: `/dev/zero` or a FIFO as an import would otherwise
+/// read for ever or block. The message leaves out the path, which the caller names.
 fn read_text(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let bytes = input::read_regular(path, input::MAX_TEXT).map_err(|e| match e {
+        InputError::Io { source, .. } => source.to_string(),
+        InputError::NotRegular { kind, .. } => format!("it is {kind}, not a regular file"),
+        InputError::TooLarge { size, max, .. } => {
+            format!("it is {size} bytes, more than the {max} read at most")
+        }
+    })?;
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
