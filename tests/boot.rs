@@ -248,6 +248,76 @@ fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Image names QEMU once read as something else: `file:good.iso` booted `good.iso` (a
+/// protocol prefix), so random bytes passed; a name that is not UTF-8 failed with a QEMU
+/// status; an empty `--expect` passed on anything.
+fn image_names_are_only_names() -> Result<(), Failed> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir()?;
+    let exe = env!("CARGO_BIN_EXE_isoproof");
+    let run = |args: &[&std::ffi::OsStr]| -> Result<std::process::Output, Failed> {
+        Ok(std::process::Command::new(exe)
+            .args(args)
+            .current_dir(dir.path())
+            .output()?)
+    };
+    let good = dir.path().join("good.iso");
+    let scenario = root().join("scenarios/installer-minimal.yaml");
+    let o = run(&[
+        "build".as_ref(),
+        "-o".as_ref(),
+        good.as_os_str(),
+        scenario.as_os_str(),
+    ])?;
+    if !o.status.success() {
+        return Err(format!("build: {}", String::from_utf8_lossy(&o.stderr)).into());
+    }
+    let boot = |image: &std::ffi::OsStr, extra: &[&str]| -> Result<(Option<i32>, String), Failed> {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "boot".as_ref(),
+            image,
+            "--accel=tcg".as_ref(),
+            "--timeout=4".as_ref(),
+        ];
+        args.push("--keep".as_ref());
+        let keep = dir.path().join("failures");
+        args.push(keep.as_os_str());
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        let o = run(&args)?;
+        Ok((
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+        ))
+    };
+    // 1 MiB of noise named like a protocol in front of the good image's name.
+    let noise: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(dir.path().join("file:good.iso"), noise)?;
+    let (code, out) = boot("file:good.iso".as_ref(), &[])?;
+    if code != Some(7) {
+        return Err(format!(
+            "noise named file:good.iso: exit {code:?}, expected 7 (failed)\n{out}"
+        )
+        .into());
+    }
+    // A name that is not UTF-8 boots like any other.
+    let odd = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"odd-\xff,name.iso"));
+    std::fs::copy(&good, &odd)?;
+    let (code, out) = boot(odd.as_os_str(), &[])?;
+    if code != Some(0) {
+        return Err(format!("non-UTF-8 name: exit {code:?}\n{out}").into());
+    }
+    // An empty expectation is refused, not passed.
+    let (code, out) = boot(good.as_os_str(), &["--expect="])?;
+    if code != Some(2) {
+        return Err(format!("--expect='': exit {code:?}, expected 2\n{out}").into());
+    }
+    Ok(())
+}
+
 /// Ctrl-C during a boot: `isoproof boot` stops QEMU's whole group, exits 130 and leaves no
 /// QEMU behind.
 fn ctrl_c_stops_the_guest() -> Result<(), Failed> {
@@ -346,6 +416,10 @@ fn main() {
     trials.push(Trial::test(
         "cli::boot_and_boot_matrix",
         cli_boot_and_boot_matrix,
+    ));
+    trials.push(Trial::test(
+        "cli::image_names_are_only_names",
+        image_names_are_only_names,
     ));
     trials.push(Trial::test(
         "cli::ctrl_c_stops_the_guest",

@@ -137,15 +137,19 @@ pub fn self_test(qemu: &Path) -> Result<Duration, KvmUnusable> {
         "-device",
         "isa-debug-exit,iobase=0xf4,iosize=0x04",
         "-no-reboot",
-        "-drive",
+        "-blockdev",
     ]
     .iter()
     .map(OsString::from)
     .chain([
-        OsString::from(format!(
-            "if=none,id=d,format=raw,file={}",
-            crate::qemu::escape(&disk)
-        )),
+        {
+            let mut o = OsString::from("driver=file,filename=");
+            o.push(crate::qemu::escape(&disk));
+            o.push(",node-name=d-file,read-only=on");
+            o
+        },
+        "-blockdev".into(),
+        "driver=raw,file=d-file,node-name=d,read-only=on".into(),
         "-device".into(),
         "ide-hd,drive=d,bus=ide.0,bootindex=0".into(),
     ])

@@ -154,69 +154,103 @@ pub struct Launch {
     pub memory_mib: u32,
 }
 
-/// QEMU's option syntax: a comma inside a value is written twice.
-pub fn escape(p: &Path) -> String {
-    p.to_string_lossy().replace(',', ",,")
+/// QEMU's option syntax: a comma inside a value is written twice. Works on the path's bytes,
+/// so a path that is not UTF-8 reaches QEMU as it is.
+pub fn escape(p: &Path) -> OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut out = Vec::with_capacity(p.as_os_str().len());
+    for &b in p.as_os_str().as_bytes() {
+        out.push(b);
+        if b == b',' {
+            out.push(b',');
+        }
+    }
+    OsString::from_vec(out)
+}
+
+/// `key=value` with the value escaped, after `prefix` (other options).
+fn opt(prefix: &str, path: &Path) -> OsString {
+    let mut o = OsString::from(prefix);
+    o.push(escape(path));
+    o
+}
+
+/// A read-only or writable raw image as two block nodes, `NAME-file` (the host file) and
+/// `NAME` (its raw format). `-blockdev driver=file,filename=` takes the path as a file name
+/// and nothing else: `-drive file=` reads `nbd:…`, `file:…` or `json:…` in a name as a
+/// protocol, so an image named `file:good.iso` would boot `good.iso`.
+fn blockdev(a: &mut Vec<OsString>, name: &str, path: &Path, read_only: bool) {
+    let ro = if read_only { ",read-only=on" } else { "" };
+    a.push("-blockdev".into());
+    let mut file = opt("driver=file,filename=", path);
+    file.push(format!(",node-name={name}-file{ro}"));
+    a.push(file);
+    a.push("-blockdev".into());
+    a.push(format!("driver=raw,file={name}-file,node-name={name}{ro}").into());
 }
 
 impl Launch {
     /// The arguments after the program name, in a fixed order.
     pub fn args(&self) -> Vec<OsString> {
-        let image = escape(&self.image);
-        let mut a: Vec<String> = vec![
-            "-nodefaults".into(),
-            "-no-user-config".into(),
-            "-machine".into(),
-            "q35".into(),
-            "-accel".into(),
-            self.accel.name().into(),
-            "-m".into(),
-            self.memory_mib.to_string(),
-            "-display".into(),
-            "none".into(),
-            "-device".into(),
-            "VGA".into(),
-            "-chardev".into(),
-            format!("file,id=com1,path={}", escape(&self.serial)),
-            "-serial".into(),
-            "chardev:com1".into(),
-            "-device".into(),
-            "isa-debug-exit,iobase=0xf4,iosize=0x04".into(),
-            "-no-reboot".into(),
-        ];
+        let machine = if self.ovmf.is_some() {
+            "q35,pflash0=ovmf-code,pflash1=ovmf-vars"
+        } else {
+            "q35"
+        };
+        let mut a: Vec<OsString> = [
+            "-nodefaults",
+            "-no-user-config",
+            "-machine",
+            machine,
+            "-accel",
+            self.accel.name(),
+            "-m",
+            &self.memory_mib.to_string(),
+            "-display",
+            "none",
+            "-device",
+            "VGA",
+            "-chardev",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+        a.push(opt("file,id=com1,path=", &self.serial));
+        a.extend(
+            [
+                "-serial",
+                "chardev:com1",
+                "-device",
+                "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                "-no-reboot",
+            ]
+            .map(OsString::from),
+        );
         if let Some((code, vars)) = &self.ovmf {
-            a.push("-drive".into());
-            a.push(format!(
-                "if=pflash,format=raw,unit=0,readonly=on,file={}",
-                escape(code)
-            ));
-            a.push("-drive".into());
-            a.push(format!("if=pflash,format=raw,unit=1,file={}", escape(vars)));
+            blockdev(&mut a, "ovmf-code", code, true);
+            blockdev(&mut a, "ovmf-vars", vars, false);
         }
-        // The medium: a controller where one is needed, the read-only drive, the device.
-        let (controller, cdrom, device) = match self.mode.media {
-            Media::Cdrom => (None, ",media=cdrom", "ide-cd,drive=boot,bus=ide.0"),
+        // The medium: a controller where one is needed, the read-only image, the device.
+        let (controller, device) = match self.mode.media {
+            Media::Cdrom => (None, "ide-cd,drive=boot,bus=ide.0"),
             Media::Usb => (
                 Some("qemu-xhci,id=xhci"),
-                "",
                 "usb-storage,bus=xhci.0,drive=boot",
             ),
-            Media::Disk => (None, "", "virtio-blk-pci,drive=boot"),
+            Media::Disk => (None, "virtio-blk-pci,drive=boot"),
         };
         if let Some(c) = controller {
             a.extend(["-device".into(), c.into()]);
         }
-        a.extend([
-            "-drive".into(),
-            format!("if=none,id=boot,format=raw{cdrom},readonly=on,file={image}"),
-            "-device".into(),
-            format!("{device},bootindex=0"),
-        ]);
+        blockdev(&mut a, "boot", &self.image, true);
+        a.extend(["-device".into(), format!("{device},bootindex=0").into()]);
         if let Some(q) = &self.qmp {
             a.push("-qmp".into());
-            a.push(format!("unix:{},server=on,wait=off", escape(q)));
+            let mut o = opt("unix:", q);
+            o.push(",server=on,wait=off");
+            a.push(o);
         }
-        a.into_iter().map(OsString::from).collect()
+        a
     }
 }
 
@@ -238,7 +272,10 @@ mod tests {
     }
 
     #[test]
-    fn commas_in_paths_are_doubled() {
+    fn commas_in_paths_are_doubled_and_bytes_kept() {
+        use std::os::unix::ffi::OsStrExt;
         assert_eq!(escape(Path::new("a,b/c.iso")), "a,,b/c.iso");
+        let odd = Path::new(std::ffi::OsStr::from_bytes(b"x\xff,y.iso"));
+        assert_eq!(escape(odd).as_bytes(), b"x\xff,,y.iso");
     }
 }

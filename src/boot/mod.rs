@@ -32,6 +32,12 @@ pub enum BootError {
     /// The harness could not run (no QEMU, no OVMF, a file it needs).
     #[error(transparent)]
     Harness(#[from] isoproof_harness::Error),
+    /// The image to boot is not a regular file or block device.
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
+    /// An empty expected text: it would be found in any output, so every boot would pass.
+    #[error("the text to expect is empty: it would be found in any output")]
+    EmptyExpect,
     /// None of the scenarios turns on a boot mode (or none of the modes asked for).
     #[error("no scenario turns on a boot mode")]
     NothingToBoot,
@@ -417,8 +423,17 @@ pub fn boot_image(
     cancel: &(dyn Fn() -> bool + Sync),
     on: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Report, BootError> {
-    if !image.is_file() {
-        return Err(isoproof_harness::Error::Missing(image.to_path_buf()).into());
+    if expect.as_deref().is_some_and(str::is_empty) {
+        return Err(BootError::EmptyExpect);
+    }
+    match crate::input::open_image(image) {
+        Err(crate::input::InputError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Err(isoproof_harness::Error::Missing(image.to_path_buf()).into())
+        }
+        Err(e) => return Err(e.into()),
+        Ok(_) => {}
     }
     let case = Case {
         suite: image
@@ -435,6 +450,49 @@ pub fn boot_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Refused before anything runs: no QEMU is needed to find these wrong.
+    #[test]
+    fn empty_expectations_and_fifos_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let o = MachineOptions {
+            accel: accel::Choice::Tcg,
+            ovmf: None,
+        };
+        let settings = matrix::Settings {
+            jobs: 1,
+            timeout: std::time::Duration::from_secs(1),
+            retries: 0,
+            keep: d.path().join("keep"),
+        };
+        let boot = |image: &Path, expect: Option<&str>| {
+            boot_image(
+                image,
+                Mode::parse("bios-cdrom").unwrap(),
+                expect.map(String::from),
+                &o,
+                &settings,
+                &|| false,
+                &mut |_| {},
+            )
+        };
+        let iso = d.path().join("x.iso");
+        std::fs::write(&iso, [0u8; 2048]).unwrap();
+        assert!(matches!(boot(&iso, Some("")), Err(BootError::EmptyExpect)));
+        let fifo = d.path().join("fifo.iso");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        assert!(matches!(
+            boot(&fifo, None),
+            Err(BootError::Input(crate::input::InputError::NotRegular {
+                kind: "a FIFO",
+                ..
+            }))
+        ));
+    }
 
     fn expected(via: Via) -> Expected {
         Expected {

@@ -89,8 +89,9 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = MediaArg::Cdrom)]
         media: MediaArg,
         /// Pass when the serial console shows this text (default: QEMU exits with status 33
-        /// through isa-debug-exit, as isoproof's payloads make it).
-        #[arg(long)]
+        /// through isa-debug-exit, as isoproof's payloads make it). Not empty: empty text is
+        /// found in any output.
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         expect: Option<String>,
         #[command(flatten)]
         run: RunArgs,

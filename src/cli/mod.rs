@@ -148,7 +148,10 @@ fn boot_code(e: &boot::BootError) -> u8 {
         boot::BootError::Harness(
             H::QemuNotFound(_) | H::Run { .. } | H::NoOvmf(_) | H::OvmfNeeded,
         ) => exit::ENVIRONMENT,
-        boot::BootError::Harness(H::Missing(_)) | boot::BootError::NothingToBoot => exit::BAD_INPUT,
+        boot::BootError::Harness(H::Missing(_))
+        | boot::BootError::NothingToBoot
+        | boot::BootError::Input(_)
+        | boot::BootError::EmptyExpect => exit::BAD_INPUT,
         boot::BootError::Harness(H::Io { .. } | H::Junit(_)) | boot::BootError::Io { .. } => {
             exit::OUTPUT
         }
