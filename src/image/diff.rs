@@ -56,13 +56,21 @@ pub struct Diff {
 
 /// Why two images could not be compared.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {source}")]
+#[error("{}", shown(.path, .source))]
 pub struct DiffError {
     /// The image that could not be read.
     pub path: PathBuf,
     /// Why.
     #[source]
     pub source: ReadError,
+}
+
+/// The error with the image's path in front, unless it names the path already.
+fn shown(path: &Path, e: &ReadError) -> String {
+    match e {
+        ReadError::Io { .. } | ReadError::Input(_) => e.to_string(),
+        _ => format!("{}: {e}", path.display()),
+    }
 }
 
 impl Diff {
@@ -203,22 +211,9 @@ pub fn diff(a_path: &Path, b_path: &Path) -> Result<Diff, DiffError> {
     };
     let changed_files = files(&ra, &rb, &ia, &ib, &mut c)
         .map_err(|(e, which)| read(e, if which == 0 { a_path } else { b_path }))?;
-    let esp =
-        |r: &Report, img: &Img, p: &Path| -> Result<Option<BTreeMap<String, Vec<u8>>>, DiffError> {
-            let Some((start, end)) = r.range_of(&Structure::EspImage) else {
-                return Ok(None);
-            };
-            if end - start > ESP_LIMIT {
-                return Ok(None);
-            }
-            let bytes = img
-                .read_upto(start, (end - start) as usize)
-                .map_err(|e| read(e, p))?;
-            // An ESP that does not read as FAT is compared by its bytes only.
-            Ok(fat::read(&bytes).ok().map(|f| f.into_iter().collect()))
-        };
-    if let (Some(x), Some(y)) = (esp(&ra, &ia, a_path)?, esp(&rb, &ib, b_path)?) {
-        esp_files(&x, &y, &mut c);
+    if let (Some(x), Some(y)) = (esp(&ra, &ia), esp(&rb, &ib)) {
+        esp_files(x, y, &mut c)
+            .map_err(|(e, which)| read(e, if which == 0 { a_path } else { b_path }))?;
     }
     let ranges = byte_ranges(&ra, &rb, &ia, &ib, &changed_files)
         .map_err(|(e, which)| read(e, if which == 0 { a_path } else { b_path }))?;
@@ -450,7 +445,8 @@ fn files(
             continue;
         }
         c.add(&s, "size", a.size.to_string(), b.size.to_string());
-        if let Some(at) = first_difference(a, b, ia, ib)? {
+        let (ra, rb) = (iso_runs(a), iso_runs(b));
+        if let Some(at) = first_difference((ia, &ra, a.size), (ib, &rb, b.size))? {
             first_differing_byte(c, &s, at);
             changed.push(p);
         }
@@ -458,55 +454,112 @@ fn files(
     Ok(changed)
 }
 
-/// ESPs larger than this are not read for a file-by-file comparison.
-const ESP_LIMIT: u64 = 512 << 20;
+/// An image's ESP and its files; `None` without one, or when it does not read as FAT (it is
+/// then compared by its bytes only).
+fn esp<'a>(r: &Report, img: &'a Img) -> Option<(Vec<fat::FatFile>, EspWindow<'a>)> {
+    let (start, end) = r.range_of(&Structure::EspImage)?;
+    let window = EspWindow {
+        img,
+        start,
+        len: end - start,
+    };
+    let files = fat::files(&window).ok()?;
+    Some((files, window))
+}
 
-/// Files inside the ESPs: presence, size and first differing byte.
-fn esp_files(ma: &BTreeMap<String, Vec<u8>>, mb: &BTreeMap<String, Vec<u8>>, c: &mut Changes) {
-    for (p, x, y) in paired(ma, mb) {
-        let s = Structure::EspFile(p);
-        let (Some(x), Some(y)) = (x, y) else {
-            let what = |f: &Vec<u8>| format!("file of {} bytes", f.len());
-            c.presence(&s, "presence", x.map(what), y.map(what));
-            continue;
-        };
-        c.add(&s, "size", x.len().to_string(), y.len().to_string());
-        let at = x.iter().zip(y.iter()).position(|(u, v)| u != v);
-        if let Some(at) = at.or((x.len() != y.len()).then(|| x.len().min(y.len()))) {
-            first_differing_byte(c, &s, at as u64);
+/// An image's ESP as a FAT [`fat::Source`]: its bytes are read from the image on demand.
+struct EspWindow<'a> {
+    img: &'a Img,
+    start: u64,
+    len: u64,
+}
+
+impl fat::Source for EspWindow<'_> {
+    fn size(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, off: u64, n: usize) -> Result<Vec<u8>, String> {
+        if off.checked_add(n as u64).is_none_or(|end| end > self.len) {
+            return Err(format!(
+                "{n} bytes at {off} reach past the ESP's {} bytes",
+                self.len
+            ));
         }
+        self.img
+            .read(&Structure::EspImage, self.start + off, n as u64)
+            .map_err(|e| e.to_string())
     }
 }
 
-/// Reads a file's bytes `off..off + n` across its extents.
-fn file_bytes(img: &Img, info: &FileInfo, off: u64, n: usize) -> Result<Vec<u8>, ReadError> {
+/// Files inside the ESPs: presence, size and first differing byte, read a piece at a time.
+fn esp_files(
+    (fa, wa): (Vec<fat::FatFile>, EspWindow<'_>),
+    (fb, wb): (Vec<fat::FatFile>, EspWindow<'_>),
+    c: &mut Changes,
+) -> Result<(), (ReadError, usize)> {
+    let map = |files: Vec<fat::FatFile>, base: u64| -> BTreeMap<String, (u64, Vec<(u64, u64)>)> {
+        files
+            .into_iter()
+            .map(|f| {
+                let runs = f.runs.iter().map(|&(o, n)| (base + o, n)).collect();
+                (f.path, (f.size, runs))
+            })
+            .collect()
+    };
+    let (ma, mb) = (map(fa, wa.start), map(fb, wb.start));
+    for (p, x, y) in paired(&ma, &mb) {
+        let s = Structure::EspFile(p);
+        let (Some((xs, xr)), Some((ys, yr))) = (x, y) else {
+            let what = |f: &(u64, Vec<(u64, u64)>)| format!("file of {} bytes", f.0);
+            c.presence(&s, "presence", x.map(what), y.map(what));
+            continue;
+        };
+        c.add(&s, "size", xs.to_string(), ys.to_string());
+        if let Some(at) = first_difference((wa.img, xr, *xs), (wb.img, yr, *ys))? {
+            first_differing_byte(c, &s, at);
+        }
+    }
+    Ok(())
+}
+
+/// An ISO file's byte runs (image offset, length) from its extents.
+fn iso_runs(info: &FileInfo) -> Vec<(u64, u64)> {
+    info.extents
+        .iter()
+        .map(|&(s, n)| (u64::from(s) * SECTOR, u64::from(n)))
+        .collect()
+}
+
+/// Bytes `off..off + n` of a file laid out in `runs` (fewer where the runs end).
+fn run_bytes(img: &Img, runs: &[(u64, u64)], off: u64, n: usize) -> Result<Vec<u8>, ReadError> {
     let mut out = Vec::with_capacity(n);
     let mut base = 0u64;
-    for (s, len) in &info.extents {
-        let len = u64::from(*len);
+    for &(at, len) in runs {
         let want = off + out.len() as u64;
         if out.len() < n && want >= base && want < base + len {
             let k = ((base + len - want) as usize).min(n - out.len());
-            out.extend(img.read_upto(u64::from(*s) * SECTOR + (want - base), k)?);
+            out.extend(img.read_upto(at + (want - base), k)?);
         }
         base += len;
     }
     Ok(out)
 }
 
-/// The first offset at which two files differ, read 1 MiB at a time.
+/// The first offset at which two files (image, runs, size) differ, read 1 MiB at a time:
+/// memory stays at two pieces whatever the files' sizes.
 fn first_difference(
-    a: &FileInfo,
-    b: &FileInfo,
-    ia: &Img,
-    ib: &Img,
+    (ia, ra, sa): (&Img, &[(u64, u64)], u64),
+    (ib, rb, sb): (&Img, &[(u64, u64)], u64),
 ) -> Result<Option<u64>, (ReadError, usize)> {
-    let n = a.size.max(b.size);
+    let n = sa.max(sb);
     let mut off = 0u64;
     while off < n {
         let k = ((n - off) as usize).min(CHUNK);
-        let x = file_bytes(ia, a, off, k).map_err(|e| (e, 0))?;
-        let y = file_bytes(ib, b, off, k).map_err(|e| (e, 1))?;
+        let x =
+            run_bytes(ia, ra, off, k.min(sa.saturating_sub(off) as usize)).map_err(|e| (e, 0))?;
+        let y =
+            run_bytes(ib, rb, off, k.min(sb.saturating_sub(off) as usize)).map_err(|e| (e, 1))?;
         if let Some(i) = (0..k).find(|&i| x.get(i) != y.get(i)) {
             return Ok(Some(off + i as u64));
         }

@@ -27,6 +27,11 @@ use super::structure::{Order, Owned, Structure, Tree};
 const MAX_DESCRIPTORS: u64 = 100;
 /// The longest path a reader accepts (Linux's PATH_MAX).
 const MAX_PATH: usize = 4096;
+/// The paths of all files, in both trees, may take this many bytes in all. A directory's
+/// path is repeated in every entry under it, so a few deep or long-named directories over
+/// many entries would make a small image hold gigabytes of paths; real images need a few
+/// MiB.
+const MAX_PATH_BYTES: u64 = 64 << 20;
 /// At most this many continuation areas are followed for one record.
 const MAX_CONTINUATIONS: usize = 64;
 
@@ -244,6 +249,21 @@ fn record_err(structure: &Structure, offset: u64) -> impl Fn(DecodeError) -> Rea
     }
 }
 
+/// The size a FAT boot sector at `at` gives its file system, if one is there.
+fn fat_size(img: &Img, at: u64) -> Option<u64> {
+    let b = img.read(&Structure::EspImage, at, 512).ok()?;
+    let bs = super::fat::BootSector::decode(&b).ok()?;
+    let bps = u64::from(bs.bytes_per_sector.get());
+    if bs.signature.0 != [0x55, 0xAA] || !matches!(bps, 512 | 1024 | 2048 | 4096) {
+        return None;
+    }
+    let total = match bs.total_sectors_16.get() {
+        0 => u64::from(bs.total_sectors_32.get()),
+        n => u64::from(n),
+    };
+    (total > 0).then_some(total * bps)
+}
+
 /// Reads an image.
 pub fn inspect(path: &Path) -> Result<Report, ReadError> {
     let img = Img::open(path)?;
@@ -331,7 +351,12 @@ pub fn inspect(path: &Path) -> Result<Report, ReadError> {
                             (p.ending_lba.get() + 1).saturating_sub(p.starting_lba.get()) * LBA
                         })
                 });
-                claim(at, part.unwrap_or(count.max(1) * LBA), Structure::EspImage);
+                // Without a partition, a FAT image says its own size (the 16-bit count
+                // cannot hold an ESP over 32 MiB, and writers often put 1 there).
+                let size = part
+                    .or_else(|| fat_size(&img, at))
+                    .unwrap_or(count.max(1) * LBA);
+                claim(at, size, Structure::EspImage);
             } else {
                 claim(at, count.max(1) * LBA, Structure::BiosBootImage);
             }
@@ -340,6 +365,7 @@ pub fn inspect(path: &Path) -> Result<Report, ReadError> {
 
     let mut files = Vec::new();
     let mut joliet_dirs = Vec::new();
+    let mut path_bytes = 0u64;
     for d in &descriptors {
         let (tree, order_tables) = match &d.vd {
             VolumeDescriptor::Primary(p) => (
@@ -373,7 +399,7 @@ pub fn inspect(path: &Path) -> Result<Report, ReadError> {
         );
         let (_, _, root) = d.volume().expect("a primary or supplementary descriptor");
         let mut walked = Vec::new();
-        walk(&img, root, tree, &mut walked, &mut claim)?;
+        walk(&img, root, tree, &mut walked, &mut path_bytes, &mut claim)?;
         match tree {
             Tree::Primary if files.is_empty() => files = walked,
             Tree::Joliet if joliet_dirs.is_empty() => {
@@ -549,28 +575,53 @@ fn walk(
     root: (u32, u32),
     tree: Tree,
     files: &mut Vec<FileInfo>,
+    path_bytes: &mut u64,
     claim: &mut impl FnMut(u64, u64, Structure),
 ) -> Result<(), ReadError> {
-    let mut seen: HashSet<u32> = HashSet::new();
-    seen.insert(root.0);
+    // Sectors of the directory extents read so far: a record leading to any of them again
+    // (the same extent, or one that overlaps it) is listed but not read, so a DAG of
+    // directories, or extents staggered a sector apart, cannot multiply the work.
+    let mut seen = Sectors::default();
+    seen.insert(root);
     // One frame per directory on the current path: its entries and the next one to emit.
-    let mut stack = vec![(read_dir(img, root, tree, "", claim)?, 0usize)];
+    let mut stack = vec![(read_dir(img, root, tree, "", path_bytes, claim)?, 0usize)];
     while let Some((entries, next)) = stack.last_mut() {
         let Some(f) = entries.get(*next).cloned() else {
             stack.pop();
             continue;
         };
         *next += 1;
-        let sub = f.is_dir && seen.insert(f.extents[0].0);
+        let sub = f.is_dir && seen.insert(f.extents[0]);
         let extent = f.extents[0];
         let prefix = f.path.clone();
         files.push(f);
         // Another record already led to this extent: it is read once.
         if sub {
-            stack.push((read_dir(img, extent, tree, &prefix, claim)?, 0));
+            stack.push((read_dir(img, extent, tree, &prefix, path_bytes, claim)?, 0));
         }
     }
     Ok(())
+}
+
+/// Disjoint sector ranges, for [`walk`].
+#[derive(Default)]
+struct Sectors(std::collections::BTreeMap<u64, u64>);
+
+impl Sectors {
+    /// Adds the sectors of extent `(sector, size)` unless one of them is there already;
+    /// returns whether it added them.
+    fn insert(&mut self, (sector, size): (u32, u32)) -> bool {
+        let start = u64::from(sector);
+        let end = start + u64::from(size).div_ceil(SECTOR).max(1);
+        // The range starting at or before `start`, and the first starting after it.
+        let before = self.0.range(..=start).next_back();
+        let after = self.0.range(start + 1..).next();
+        if before.is_some_and(|(_, &e)| e > start) || after.is_some_and(|(&s, _)| s < end) {
+            return false;
+        }
+        self.0.insert(start, end);
+        true
+    }
 }
 
 /// The entries of one directory extent (multi-extent files joined).
@@ -579,6 +630,7 @@ fn read_dir(
     (sector, size): (u32, u32),
     tree: Tree,
     prefix: &str,
+    path_bytes: &mut u64,
     claim: &mut impl FnMut(u64, u64, Structure),
 ) -> Result<Vec<FileInfo>, ReadError> {
     let shown = if prefix.is_empty() { "/" } else { prefix };
@@ -625,6 +677,17 @@ fn read_dir(
                 structure,
                 offset: rec_at,
                 what: format!("a path longer than {MAX_PATH} bytes"),
+            });
+        }
+        *path_bytes += path.len() as u64;
+        if *path_bytes > MAX_PATH_BYTES {
+            return Err(ReadError::Invalid {
+                structure,
+                offset: rec_at,
+                what: format!(
+                    "the paths of the image's files pass {} MiB in all (long directory names over many entries?)",
+                    MAX_PATH_BYTES >> 20
+                ),
             });
         }
         let extent = (r.extent(), r.data_length());
@@ -847,5 +910,26 @@ impl Report {
             .iter()
             .find(|o| &o.structure == s)
             .map(|o| (o.start, o.end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directory_extents_are_read_once_even_when_staggered() {
+        let mut s = Sectors::default();
+        assert!(s.insert((100, 4096)));
+        // The same extent, one starting inside it, one ending inside it: all refused.
+        assert!(!s.insert((100, 4096)));
+        assert!(!s.insert((101, 2048)));
+        assert!(!s.insert((99, 4096)));
+        // Neighbours on either side are new.
+        assert!(s.insert((102, 2048)));
+        assert!(s.insert((98, 2048)));
+        // An empty extent still takes its sector.
+        assert!(s.insert((200, 0)));
+        assert!(!s.insert((200, 0)));
     }
 }

@@ -892,7 +892,7 @@ mod laws {
         fn system_use_areas_decode_or_refuse(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
             let _ = rockridge::Entry::all(&bytes);
             let _ = eltorito::BootCatalog::decode(&bytes);
-            let _ = fat::read(&bytes);
+            let _ = fat::read_all(&bytes);
         }
     }
 }

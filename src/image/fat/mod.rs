@@ -1,12 +1,12 @@
 //! FAT12/16 (Microsoft's FAT specification) for the UEFI ESP: the records — boot sector with
 //! its BIOS parameter block, directory entry and long-name (LFN) entry — with their encoders,
 //! decoders and layout tests, the 8.3 name rules both sides share, the writer (`build`) and
-//! the reader ([`read`]) that `diff` uses on ESPs of any origin.
+//! the reader ([`files`]) that `diff` uses on ESPs of any origin.
 
 mod read;
 mod write;
 
-pub use read::{read, FatReadError, ReadFile};
+pub use read::{files, read_all, FatFile, FatReadError, ReadFile, Source};
 pub(crate) use write::build;
 pub use write::FatError;
 

@@ -1,0 +1,352 @@
+//! Fuzz targets, one per reader, run by `cargo test` on a bounded number of cases (256 each;
+//! `FUZZ_CASES=N` for more, as `just fuzz` does):
+//!
+//! - `iso_reader`: the golden images with bytes changed, mostly where the structures are,
+//!   through `inspect` (text and JSON) and `diff` against the original;
+//! - `gpt_reader`: the same with the changes in the MBR, the primary GPT and the backup GPT;
+//! - `fat_reader`: the golden images' ESPs with bytes changed, through the FAT reader;
+//! - `scenario_loader`: the scenarios, bad-input fixtures and the conformance corpus with
+//!   text changed (YAML and tag tokens put in, lines duplicated, spans cut), through the
+//!   loader, the resolver and `explain`.
+//!
+//! Each may return an error — the input is broken — but never panic; a panic is a finding,
+//! which proptest shrinks and records in `tests/fuzz.proptest-regressions`. Time and memory
+//! on hostile input are `tests/hostile.rs`'s business, run in a separate process.
+
+use std::path::{Path, PathBuf};
+
+use isoproof::image::{diff, fat, inspect, structure::Structure};
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn config() -> Config {
+    let cases = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(256);
+    Config {
+        cases,
+        // A finding is kept in tests/fuzz.proptest-regressions and replayed first.
+        ..Config::default()
+    }
+}
+
+/// The golden images: every structure the writer makes, hybrid and not.
+fn images() -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(root().join("golden"))
+        .expect("golden/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "iso"))
+        .map(|p| {
+            let b = std::fs::read(&p).expect("a golden image");
+            (p, b)
+        })
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no golden images to start from");
+    v
+}
+
+/// A change: at a position (a fraction of `span`, from `base`), one of a few values that
+/// make lengths and pointers interesting.
+fn change() -> impl Strategy<Value = (f64, u8, u8)> {
+    (0.0..1.0f64, 0u8..6, any::<u8>())
+}
+
+fn apply(bytes: &mut [u8], base: usize, span: usize, changes: &[(f64, u8, u8)]) {
+    let span = span.min(bytes.len().saturating_sub(base));
+    if span == 0 {
+        return;
+    }
+    for &(at, kind, v) in changes {
+        let i = base + ((at * span as f64) as usize).min(span - 1);
+        match kind {
+            // A byte anywhere.
+            0 | 1 => bytes[i] = v,
+            // A little-endian u32 of an extreme value (a length, an LBA, a count).
+            2 => {
+                let x: u32 =
+                    [0, 1, u32::MAX, u32::MAX / 2, 0x800, u32::from(v) << 16][v as usize % 6];
+                let end = (i + 4).min(bytes.len());
+                bytes[i..end].copy_from_slice(&x.to_le_bytes()[..end - i]);
+            }
+            // A big-endian one (the other half of ISO 9660's both-endian fields).
+            3 => {
+                let x: u32 = [0, 1, u32::MAX, 0x10_0000][v as usize % 4];
+                let end = (i + 4).min(bytes.len());
+                bytes[i..end].copy_from_slice(&x.to_be_bytes()[..end - i]);
+            }
+            // A bit flipped.
+            4 => bytes[i] ^= 1 << (v % 8),
+            // A length byte set small (directory record and System Use entry lengths).
+            _ => bytes[i] = v % 8,
+        }
+    }
+}
+
+/// Writes the changed image, then reads it the ways users do.
+fn read_back(dir: &Path, seed: &Path, bytes: &[u8], cut: Option<f64>) -> Result<(), TestCaseError> {
+    let p = dir.join("mutated.iso");
+    let len = cut.map_or(bytes.len(), |c| (c * bytes.len() as f64) as usize);
+    std::fs::write(&p, &bytes[..len]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    if let Ok(r) = inspect::inspect(&p) {
+        let _ = r.to_text();
+        let _ = r.to_json();
+    }
+    if let Ok(d) = diff::diff(seed, &p) {
+        let _ = d.to_text();
+    }
+    if let Ok(d) = diff::diff(&p, seed) {
+        let _ = d.to_text();
+    }
+    Ok(())
+}
+
+#[test]
+fn iso_reader() {
+    let seeds = images();
+    let dir = tempfile::tempdir().unwrap();
+    proptest!(config(), |(
+        which in 0..seeds.len(),
+        near in proptest::collection::vec(change(), 1..12),
+        anywhere in proptest::collection::vec(change(), 0..4),
+        cut in proptest::option::weighted(0.1, 0.0..1.0f64),
+    )| {
+        let (seed, bytes) = &seeds[which];
+        let mut b = bytes.clone();
+        // Descriptors, path tables and directories sit in the first 64 KiB of these images.
+        apply(&mut b, 16 * 2048, 48 << 10, &near);
+        let n = b.len();
+        apply(&mut b, 0, n, &anywhere);
+        read_back(dir.path(), seed, &b, cut)?;
+    });
+}
+
+#[test]
+fn gpt_reader() {
+    let seeds: Vec<_> = images()
+        .into_iter()
+        .filter(|(_, b)| b.len() > 1024 && &b[512..520] == b"EFI PART")
+        .collect();
+    assert!(!seeds.is_empty(), "no hybrid golden image");
+    let dir = tempfile::tempdir().unwrap();
+    proptest!(config(), |(
+        which in 0..seeds.len(),
+        primary in proptest::collection::vec(change(), 0..8),
+        backup in proptest::collection::vec(change(), 0..8),
+    )| {
+        let (seed, bytes) = &seeds[which];
+        let mut b = bytes.clone();
+        // The MBR, the primary header and entries (LBA 0-33), and the backup at the end.
+        apply(&mut b, 0, 34 * 512, &primary);
+        let n = b.len();
+        apply(&mut b, n - 33 * 512, 33 * 512, &backup);
+        read_back(dir.path(), seed, &b, None)?;
+    });
+}
+
+#[test]
+fn fat_reader() {
+    let esps: Vec<Vec<u8>> = images()
+        .into_iter()
+        .filter_map(|(p, b)| {
+            let r = inspect::inspect(&p).ok()?;
+            let (start, end) = r.range_of(&Structure::EspImage)?;
+            Some(b[start as usize..end as usize].to_vec())
+        })
+        .collect();
+    assert!(!esps.is_empty(), "no golden image with an ESP");
+    proptest!(config(), |(
+        which in 0..esps.len(),
+        head in proptest::collection::vec(change(), 0..12),
+        anywhere in proptest::collection::vec(change(), 0..6),
+    )| {
+        let mut b = esps[which].clone();
+        // The boot sector, FATs and root directory lead the file system.
+        apply(&mut b, 0, 16 << 10, &head);
+        let n = b.len();
+        apply(&mut b, 0, n, &anywhere);
+        if let Ok(files) = fat::files(&b[..]) {
+            for f in files {
+                let _ = f.bytes(&b[..]);
+            }
+        }
+        let _ = fat::read_all(&b);
+    });
+}
+
+/// Every scenario text there is: the project's scenarios and fixtures, and the conformance
+/// corpus when it is beside the project. Each with the directory its imports resolve in.
+fn scenarios() -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let dirs = [
+        root().join("scenarios"),
+        root().join("scenarios/modules"),
+        root().join("tests/bad-input"),
+        root().join("tests/explain"),
+        root().join("tests/error-kinds"),
+        root().join("../shared/conformance/merge"),
+    ];
+    for d in dirs {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        for f in files {
+            if let Ok(t) = std::fs::read_to_string(&f) {
+                out.push((d.clone(), t));
+            }
+        }
+    }
+    assert!(out.len() > 10, "too few scenarios to start from");
+    out
+}
+
+/// Pieces of scenario syntax to put into texts.
+const TOKENS: &[&str] = &[
+    "!mkForce ",
+    "!mkDefault ",
+    "!mkOverride [60, ",
+    "!mkOrder [500, ",
+    "!mkIf [true, ",
+    "!mkMerge [",
+    "!mkBefore ",
+    "!mkAfter ",
+    "!config ",
+    "!format \"${",
+    "}\"",
+    "&a ",
+    "*a",
+    ": ",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "\n",
+    "\n  ",
+    "\n      ",
+    "\"",
+    "'",
+    "~",
+    "null",
+    "true",
+    "0x7fffffffffffffff",
+    "-1",
+    "1e309",
+    "type: ",
+    "listOf (",
+    "attrsOf ",
+    "submodule",
+    "either str int",
+    "oneOf [",
+    "enum [",
+    "ints.between 1 0",
+    "nullOr ",
+    "default: ",
+    "options:",
+    "config:",
+    "imports: [",
+    "disabledModules: [",
+    "readOnly: true",
+    "a.b.c",
+    "\"a.b\"",
+    "..",
+    "#",
+    "---",
+    "? ",
+    "!!str ",
+    "%YAML 1.2\n",
+    "\t",
+    "é",
+    "\u{FEFF}",
+];
+
+#[derive(Clone, Debug)]
+enum Edit {
+    Insert(f64, usize),
+    Cut(f64, f64),
+    DuplicateLine(f64),
+    Byte(f64, u8),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        4 => (0.0..1.0f64, 0..TOKENS.len()).prop_map(|(a, t)| Edit::Insert(a, t)),
+        2 => (0.0..1.0f64, 0.0..0.05f64).prop_map(|(a, n)| Edit::Cut(a, n)),
+        1 => (0.0..1.0f64).prop_map(Edit::DuplicateLine),
+        1 => (0.0..1.0f64, any::<u8>()).prop_map(|(a, b)| Edit::Byte(a, b)),
+    ]
+}
+
+fn edited(text: &str, edits: &[Edit]) -> String {
+    let mut b = text.as_bytes().to_vec();
+    let at = |f: f64, len: usize| ((f * len as f64) as usize).min(len);
+    for e in edits {
+        let len = b.len();
+        match e {
+            Edit::Insert(a, t) => {
+                let i = at(*a, len);
+                b.splice(i..i, TOKENS[*t].bytes());
+            }
+            Edit::Cut(a, n) => {
+                let i = at(*a, len);
+                let j = (i + at(*n, len)).min(len);
+                b.drain(i..j);
+            }
+            Edit::DuplicateLine(a) => {
+                let i = at(*a, len);
+                let start = b[..i]
+                    .iter()
+                    .rposition(|&c| c == b'\n')
+                    .map_or(0, |p| p + 1);
+                let end = b[i..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(len, |p| i + p + 1);
+                let line = b[start..end].to_vec();
+                b.splice(start..start, line);
+            }
+            Edit::Byte(a, v) => {
+                if len > 0 {
+                    b[at(*a, len - 1)] = *v;
+                }
+            }
+        }
+    }
+    // The loader reads UTF-8; bytes that are not are a load error tested elsewhere.
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+#[test]
+fn scenario_loader() {
+    let seeds = scenarios();
+    proptest!(config(), |(
+        which in 0..seeds.len(),
+        edits in proptest::collection::vec(edit(), 1..8),
+    )| {
+        let (dir, text) = &seeds[which];
+        let t = edited(text, &edits);
+        if let Ok(s) = isoproof::scenario::load_str(&t, "fuzz.yaml", dir) {
+            let r = isoproof::resolve::resolve(&s);
+            // Explain the first option the config has, or one that does not exist.
+            let first = r
+                .config
+                .as_ref()
+                .and_then(|c| c.to_json().as_object().and_then(|o| o.keys().next().cloned()))
+                .unwrap_or_else(|| "a.b".into());
+            let _ = isoproof::resolve::explain(&s, &first);
+        }
+    });
+}
