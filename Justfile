@@ -64,6 +64,15 @@ bench-golden:
     cargo build --release --quiet
     for i in 1 2 3; do /usr/bin/time -f "golden check, all scenarios: %e s wall, %M KB peak" target/release/isoproof golden check > /dev/null; done
 
+# The fuzz targets (ISO, GPT and FAT readers, scenario loader) on more cases than the suite's
+# 256 each; a panic is shrunk and kept in tests/fuzz.proptest-regressions.
+fuzz cases="5000":
+    FUZZ_CASES={{cases}} cargo test --release --test fuzz
+
+# Time and peak memory of every hostile input (tests/hostile.rs), one at a time.
+bench-hostile:
+    ISOPROOF_FIGURES=1 cargo test --release --test hostile -- --test-threads 1 --nocapture
+
 # The conformance corpus through the release binary, with the corpus's own checker.
 conformance:
     cargo build --release --quiet

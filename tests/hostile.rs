@@ -511,6 +511,42 @@ fn file_cases() -> Vec<Trial> {
                 still(dev, |t| t.is_char_device()),
             )
         }),
+        case("output-disk-is-full", |d| {
+            // A 1 MiB tmpfs of our own (root, as in CI; elsewhere skipped) and a 2 MB source:
+            // the error names the output, not the source, and no partial image stays.
+            let src = d.join("src");
+            std::fs::create_dir(&src)?;
+            std::fs::write(
+                src.join("big"),
+                (0..2_000_000u32)
+                    .map(|i| (i.wrapping_mul(7919) >> 3) as u8)
+                    .collect::<Vec<_>>(),
+            )?;
+            let small = d.join("small");
+            std::fs::create_dir(&small)?;
+            let mounted = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+                .arg(&small)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !mounted {
+                return Ok(());
+            }
+            let target = small.join("x.iso");
+            let text = format!("{}: No space left on device", target.display());
+            let r = files_case(os(&[&"mkiso", &"-o", &target, &src]), 9, &text, || {
+                let left: Vec<_> = std::fs::read_dir(&small)?
+                    .flatten()
+                    .map(|e| e.path())
+                    .collect();
+                left.is_empty()
+                    .then_some(())
+                    .ok_or_else(|| format!("left behind: {left:?}").into())
+            });
+            let _ = Command::new("umount").arg(&small).status();
+            r
+        }),
         case("output-is-a-fifo-or-a-link", |d| {
             let src = d.join("src");
             std::fs::create_dir(&src)?;

@@ -22,7 +22,7 @@ pub(crate) const MAX_VALUE_DEPTH: usize = 1_000;
 /// element is a [`Value`](super::value::Value), a string its bytes); the resolved config
 /// itself is built again and kept, so peak memory stays within a few times this. A scenario
 /// of 10,000 options in 60 modules spends about 5 MiB of it.
-pub(crate) const MAX_WORK: u64 = 64 << 20;
+pub(crate) const MAX_WORK: u64 = 32 << 20;
 
 /// What [`MAX_WORK`] charges a list element.
 pub(crate) const PER_ELEMENT: usize = std::mem::size_of::<super::value::Value<'static>>();
