@@ -94,12 +94,28 @@ pub(crate) struct Pending {
     target: PathBuf,
     slot: Option<usize>,
     done: bool,
+    durable: Durable,
+}
+
+/// Whether a published file must survive a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Durable {
+    /// An output the user keeps: the file and its directory are synced.
+    Yes,
+    /// A scratch file in a private temporary directory, read back and thrown away (the
+    /// images `golden check` rebuilds): syncing would only cost time.
+    Scratch,
 }
 
 impl Pending {
     /// Starts writing `target`: checks it, removes temporary files that killed runs left
     /// beside it, and creates this run's.
     pub(crate) fn create(target: &Path) -> io::Result<Pending> {
+        Pending::create_as(target, Durable::Yes)
+    }
+
+    /// [`Pending::create`], synced or not.
+    pub(crate) fn create_as(target: &Path, durable: Durable) -> io::Result<Pending> {
         check_target(target)?;
         let dir = dir_of(target);
         let name = target
@@ -129,6 +145,7 @@ impl Pending {
             target: target.to_path_buf(),
             slot,
             done: false,
+            durable,
         })
     }
 
@@ -148,14 +165,20 @@ impl Pending {
     /// become a device meanwhile), and the directory synced so the rename lasts.
     pub(crate) fn commit(mut self) -> io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
+        let durable = self.durable == Durable::Yes;
         self.file
             .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        self.file.sync_all()?;
+        if durable {
+            self.file.sync_all()?;
+        }
         check_target(&self.target)?;
         std::fs::rename(&self.tmp, &self.target)?;
         self.done = true;
         unregister(self.slot.take());
-        File::open(dir_of(&self.target))?.sync_all()
+        if durable {
+            File::open(dir_of(&self.target))?.sync_all()?;
+        }
+        Ok(())
     }
 }
 

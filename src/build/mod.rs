@@ -25,6 +25,7 @@ use crate::image::plan::{self, Options, Plan};
 use crate::image::tree::{self, Entry, EntryKind, Source};
 use crate::image::{write, ImageError};
 use crate::payload::{self, PayloadError};
+use crate::publish::Durable;
 use crate::resolve::de::{ConfigError, OptionPath, Problem, Segment};
 use crate::{output, resolve, scenario};
 pub use spec::ImageSpec;
@@ -658,9 +659,20 @@ pub fn build(
     cancel: &dyn Fn() -> bool,
     progress: &mut dyn FnMut(write::Progress),
 ) -> Result<Plan, BuildError> {
+    build_as(p, out, Durable::Yes, cancel, progress)
+}
+
+/// [`build`], synced or (a scratch image read back and thrown away) not.
+pub(crate) fn build_as(
+    p: &ImagePlan,
+    out: &Path,
+    durable: Durable,
+    cancel: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(write::Progress),
+) -> Result<Plan, BuildError> {
     let tree = p.tree();
     let layout = plan::plan(&tree, &p.options()?).map_err(ImageError::from)?;
-    write::write(&layout, out, cancel, progress)?;
+    write::write(&layout, out, durable, cancel, progress)?;
     Ok(layout)
 }
 

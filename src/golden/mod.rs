@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::build::{self, hex, BuildError, Origin, Planned};
 use crate::image::plan::{Content, Plan};
+use crate::publish::Durable;
 
 /// The output of a manifest: the image's file name, sha256 and size.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -105,7 +106,8 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> GoldenError + '_ {
 fn sha256_file(p: &Path) -> Result<String, GoldenError> {
     let (mut f, _) = crate::input::open_regular(p)?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    // On the stack: a fresh heap buffer per file cost more in zeroing than the hashing.
+    let mut buf = [0u8; 64 << 10];
     loop {
         let n = f.read(&mut buf).map_err(io(p))?;
         if n == 0 {
@@ -142,7 +144,9 @@ pub(crate) fn build_manifest(
         scenario: s, plan, ..
     } = build::plan_scenario(scenario).map_err(fail)?;
     let out = dir.join(&plan.iso_name);
-    let layout = build::build(&plan, &out, cancel, &mut |_| {}).map_err(fail)?;
+    // A scratch image in a private directory: hashed, maybe diffed or copied, then gone.
+    let layout =
+        build::build_as(&plan, &out, Durable::Scratch, cancel, &mut |_| {}).map_err(fail)?;
     let mut m = Manifest {
         scenario: shown(&fs::canonicalize(scenario).unwrap_or(scenario.into()), root),
         output: Output {
@@ -369,7 +373,7 @@ pub fn check(
     if let Some(k) = keep {
         fs::create_dir_all(k).map_err(io(k))?;
         let kept = k.join(&new.output.name);
-        fs::copy(&out, &kept).map_err(io(&kept))?;
+        crate::publish::copy_atomic(&out, &kept).map_err(io(&kept))?;
     }
     let Some(old) = read_manifest(&mpath)? else {
         return Ok(Outcome::NoManifest);

@@ -130,6 +130,6 @@ pub fn mkiso(
 ) -> Result<plan::Plan, ImageError> {
     let root = tree::scan(dir)?;
     let p = plan::plan(&root, opts)?;
-    write::write(&p, out, cancel, progress)?;
+    write::write(&p, out, crate::publish::Durable::Yes, cancel, progress)?;
     Ok(p)
 }

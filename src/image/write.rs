@@ -12,7 +12,7 @@ use std::path::Path;
 use super::plan::{Content, Plan};
 use super::ImageError;
 use crate::input::{self, InputError, Stamp};
-use crate::publish::Pending;
+use crate::publish::{Durable, Pending};
 
 /// Copy file data in pieces of this size, to report progress and ask whether to stop.
 const PIECE: u64 = 64 << 20;
@@ -32,10 +32,11 @@ pub struct Progress {
 pub(crate) fn write(
     plan: &Plan,
     out: &Path,
+    durable: Durable,
     cancel: &dyn Fn() -> bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), ImageError> {
-    let mut pending = Pending::create(out).map_err(|e| ImageError::write(out, e))?;
+    let mut pending = Pending::create_as(out, durable).map_err(|e| ImageError::write(out, e))?;
     let mut w = Sink {
         cancel,
         progress,
@@ -196,7 +197,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(30));
         fs::write(src.join("same"), "after!").unwrap();
         let out = t.path().join("out.iso");
-        let e = write(&p, &out, &|| false, &mut |_| {}).unwrap_err();
+        let e = write(&p, &out, Durable::Yes, &|| false, &mut |_| {}).unwrap_err();
         assert!(matches!(e, ImageError::Changed(_)), "{e}");
         assert!(!out.exists());
     }
@@ -211,7 +212,7 @@ mod tests {
         let p = plan::plan(&root, &plan::Options::new("X", Clock::at(0))).unwrap();
         fs::write(src.join("grows"), "much longer now").unwrap();
         let out = t.path().join("out.iso");
-        let e = write(&p, &out, &|| false, &mut |_| {}).unwrap_err();
+        let e = write(&p, &out, Durable::Yes, &|| false, &mut |_| {}).unwrap_err();
         assert!(matches!(e, ImageError::Changed(_)), "{e}");
         assert!(!out.exists());
         assert_eq!(
@@ -231,7 +232,7 @@ mod tests {
         let p = plan::plan(&root, &plan::Options::new("X", Clock::at(0))).unwrap();
         let out = t.path().join("out.iso");
         let mut seen = Vec::new();
-        write(&p, &out, &|| false, &mut |pr| seen.push(pr)).unwrap();
+        write(&p, &out, Durable::Yes, &|| false, &mut |pr| seen.push(pr)).unwrap();
         assert_eq!(
             seen.last(),
             Some(&Progress {
@@ -241,7 +242,7 @@ mod tests {
         );
         assert!(seen.windows(2).all(|w| w[0].done <= w[1].done));
         fs::remove_file(&out).unwrap();
-        let e = write(&p, &out, &|| true, &mut |_| {}).unwrap_err();
+        let e = write(&p, &out, Durable::Yes, &|| true, &mut |_| {}).unwrap_err();
         assert!(matches!(e, ImageError::Interrupted));
         assert_eq!(
             fs::read_dir(t.path()).unwrap().count(),
