@@ -31,6 +31,7 @@
 //! ```
 
 pub mod clock;
+pub mod cpio;
 pub mod diff;
 pub mod eltorito;
 pub mod fat;

@@ -442,6 +442,52 @@ impl<const N: usize> Field for Bytes<N> {
     }
 }
 
+/// A 32-bit number as 8 ASCII hexadecimal digits (the cpio "newc" header's fields).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct AsciiHex32([u8; 8]);
+
+impl AsciiHex32 {
+    /// The field holding `v`.
+    pub fn new(v: u32) -> Self {
+        let mut b = [0; 8];
+        b.copy_from_slice(format!("{v:08x}").as_bytes());
+        AsciiHex32(b)
+    }
+    /// The number, or `None` when a byte is not a hexadecimal digit.
+    pub fn get(&self) -> Option<u32> {
+        let s = std::str::from_utf8(&self.0).ok()?;
+        if !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(s, 16).ok()
+    }
+}
+
+impl fmt::Debug for AsciiHex32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&Self::show(&self.0))
+    }
+}
+
+impl Field for AsciiHex32 {
+    const LEN: usize = 8;
+    fn read(b: &[u8]) -> Self {
+        let mut x = [0; 8];
+        x.copy_from_slice(b);
+        AsciiHex32(x)
+    }
+    fn write(&self, out: &mut [u8]) {
+        out.copy_from_slice(&self.0);
+    }
+    fn show(b: &[u8]) -> String {
+        match AsciiHex32::read(b).get() {
+            Some(v) => v.to_string(),
+            None => Bytes::<8>::show(b),
+        }
+    }
+}
+
 impl<T: Field, const N: usize> Field for [T; N] {
     const LEN: usize = T::LEN * N;
     fn read(b: &[u8]) -> Self {

@@ -15,6 +15,7 @@
 
 mod asm;
 pub(crate) mod bios;
+pub mod linux;
 pub(crate) mod pe;
 pub mod report;
 pub(crate) mod uefi;
@@ -87,6 +88,9 @@ pub enum Kind {
     Probe,
     /// Never reports: halts forever. Proves the boot harness's deadline.
     Silent,
+    /// A live Linux system from a payload root (see [`linux`]), which verifies the image
+    /// from inside and reports what it saw.
+    Linux,
 }
 
 impl Kind {
@@ -95,6 +99,7 @@ impl Kind {
         match self {
             Kind::Probe => "probe",
             Kind::Silent => "silent",
+            Kind::Linux => "linux",
         }
     }
 
@@ -103,6 +108,7 @@ impl Kind {
         match s {
             "probe" => Some(Kind::Probe),
             "silent" => Some(Kind::Silent),
+            "linux" => Some(Kind::Linux),
             _ => None,
         }
     }
