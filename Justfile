@@ -11,7 +11,7 @@ test:
 # Build every scenario and boot it in every mode it turns on (SeaBIOS and OVMF; CD-ROM, USB
 # stick, disk); ends with "N passed, M failed". JUnit goes to target/boot-matrix.xml.
 test-boot *args:
-    cargo run --release --quiet -- boot-matrix --junit target/boot-matrix.xml {{args}}
+    cargo run --release --quiet -- boot-matrix --timeout 180 --junit target/boot-matrix.xml {{args}}
 
 # Per-mode boot times (one boot at a time) and the whole matrix's wall time (in parallel).
 bench-boot:

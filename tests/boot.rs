@@ -55,7 +55,9 @@ fn scenario_mode(scenario: &Path, mode: Mode) -> Result<(), Failed> {
     let m = machine(mode.firmware == Firmware::Uefi)?;
     let work = dir.path().join("work");
     std::fs::create_dir(&work)?;
-    let a = boot_once(&m, &built.image, mode, Duration::from_secs(60), &work)?;
+    // A live system boots a real kernel: slower than the probe, more so under load.
+    let deadline = if built.plan.linux.is_some() { 180 } else { 60 };
+    let a = boot_once(&m, &built.image, mode, Duration::from_secs(deadline), &work)?;
     Expected::new(&built.plan, mode)
         .check(&a.ended, &a.serial)
         .map(|_| ())
@@ -163,6 +165,37 @@ fn wrong_hostname_fails(mode: Mode) -> Result<(), Failed> {
         Ok(_) => Err("a wrong hostname passed the check".into()),
         Err(e) if e.contains("hostname: expected `nixos-installer`, got `impostor`") => Ok(()),
         Err(e) => Err(format!("unexpected verdict: {e}").into()),
+    }
+}
+
+/// One byte of one file flipped inside a built live image: Linux's verification must fail
+/// and the verdict must name that file, through Rock Ridge and through Joliet.
+fn corrupted_file_is_named(mode: Mode) -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let built = boot::build_scenario(
+        &root().join("scenarios/live-minimal.yaml"),
+        dir.path(),
+        &|| false,
+    )
+    .map_err(|e| e.to_string())?;
+    let report = isoproof::image::inspect::inspect(&built.image).map_err(|e| e.to_string())?;
+    let f = report
+        .files
+        .iter()
+        .find(|f| f.path == "/etc/fstab")
+        .ok_or("no /etc/fstab in the image")?;
+    let at = u64::from(f.extents[0].0) * 2048 + 3;
+    let mut bytes = std::fs::read(&built.image)?;
+    bytes[at as usize] ^= 0x20;
+    std::fs::write(&built.image, &bytes)?;
+    let m = machine(mode.firmware == Firmware::Uefi)?;
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work)?;
+    let a = boot_once(&m, &built.image, mode, Duration::from_secs(180), &work)?;
+    match Expected::new(&built.plan, mode).check(&a.ended, &a.serial) {
+        Ok(_) => Err("a corrupted image passed".into()),
+        Err(e) if e.contains("rr:/etc/fstab") && e.contains("joliet:/etc/fstab") => Ok(()),
+        Err(e) => Err(format!("unexpected verdict: {e}\n{}", a.serial).into()),
     }
 }
 
@@ -394,7 +427,12 @@ fn main() {
         }
     }
     type HarnessTest = fn(Mode) -> Result<(), Failed>;
-    let harness_tests: [(&str, HarnessTest, [&str; 2]); 2] = [
+    let harness_tests: [(&str, HarnessTest, [&str; 2]); 3] = [
+        (
+            "corrupted_file_is_named",
+            corrupted_file_is_named,
+            ["bios-cdrom", "uefi-usb"],
+        ),
         (
             "silent_guest_is_killed_at_its_deadline",
             silent_guest_is_killed_at_its_deadline,

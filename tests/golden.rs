@@ -93,6 +93,12 @@ fn builds_do_not_depend_on_the_environment() {
             &tree.join("scenarios"),
             k as u64 + 1,
         );
+        // The live scenarios read the shared payload root beside the checkout.
+        std::os::unix::fs::symlink(
+            fs::canonicalize(repo().join("../shared")).unwrap(),
+            t.path().join(format!("checkout-{k}/shared")),
+        )
+        .unwrap();
         let mut got = Vec::new();
         for s in scenarios() {
             let out = t.path().join(format!("{s}.iso"));

@@ -61,6 +61,122 @@ pub struct Expected {
     pub report: payload::Report,
     /// UEFI: the CRC-32 of `/isoproof/config.json`, as read back from the ESP.
     pub esp_crc32: Option<u32>,
+    /// A live Linux image: what its stage 1 must have seen.
+    pub linux: Option<LiveExpected>,
+}
+
+/// What a live image's Linux must report (see [`crate::payload::linux`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveExpected {
+    /// `bios` or `uefi`.
+    pub firmware: &'static str,
+    /// `networking.hostName`.
+    pub host: String,
+    /// `boot.kernelParams`, in order.
+    pub params: Vec<String>,
+    /// Every `fileSystems` entry: (mount point, fsType).
+    pub mounts: Vec<(String, String)>,
+}
+
+impl LiveExpected {
+    /// Judges the serial log of a live boot: every field compared, each mismatch named.
+    pub fn check(&self, ended: &Ended, serial: &str) -> Result<String, String> {
+        let tag = crate::payload::linux::REPORT_TAG;
+        if let Some(l) = serial.lines().find(|l| l.contains(&format!("{tag}-FAIL"))) {
+            return Err(format!("stage 1 failed: {}", l.trim()));
+        }
+        let Some(line) = serial.lines().find(|l| l.starts_with(&format!("{tag} "))) else {
+            let last: Vec<&str> = serial.lines().rev().take(3).collect();
+            return Err(format!(
+                "{}; no {tag} report (last serial lines: {})",
+                describe_end(ended),
+                last.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            ));
+        };
+        let field = |k: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                .unwrap_or("")
+        };
+        let mut wrong = Vec::new();
+        if field("host") != self.host {
+            wrong.push(format!(
+                "host name: expected `{}` (networking.hostName), Linux has `{}`",
+                self.host,
+                field("host")
+            ));
+        }
+        if field("firmware") != self.firmware {
+            wrong.push(format!(
+                "firmware: expected {}, Linux saw {}",
+                self.firmware,
+                field("firmware")
+            ));
+        }
+        if field("failed") != "0" {
+            wrong.push(format!(
+                "{} files failed verification: {}",
+                field("failed"),
+                field("failed_paths").trim_end_matches(',')
+            ));
+        }
+        if field("modules_failed") != "0" {
+            wrong.push(format!(
+                "{} modules failed to load",
+                field("modules_failed")
+            ));
+        }
+        let cmdline: Vec<&str> = serial
+            .lines()
+            .find_map(|l| l.strip_prefix("ISOPROOF-CMDLINE "))
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let mut at = 0;
+        for p in &self.params {
+            match cmdline[at..].iter().position(|w| w == p) {
+                Some(i) => at += i + 1,
+                None => wrong.push(format!(
+                    "boot.kernelParams: `{p}` is not on /proc/cmdline in order ({})",
+                    cmdline.join(" ")
+                )),
+            }
+        }
+        let mounted: Vec<(&str, &str)> = serial
+            .lines()
+            .filter_map(|l| l.strip_prefix("ISOPROOF-MOUNT "))
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                Some((w.next()?, w.next()?))
+            })
+            .collect();
+        for (point, fs_type) in &self.mounts {
+            match mounted.iter().find(|(p, _)| p == point) {
+                Some((_, t)) if t == fs_type => {}
+                Some((_, t)) => wrong.push(format!(
+                    "fileSystems.\"{point}\": mounted as {t}, fsType is {fs_type}"
+                )),
+                None => wrong.push(format!("fileSystems.\"{point}\" is not mounted")),
+            }
+        }
+        for (p, t) in &mounted {
+            if !self.mounts.iter().any(|(q, _)| q == p) {
+                wrong.push(format!("{p} ({t}) is mounted but not in fileSystems"));
+            }
+        }
+        if !wrong.is_empty() {
+            return Err(format!("wrong live system: {}", wrong.join("; ")));
+        }
+        if *ended != Ended::Exited(payload::PASS_STATUS) {
+            return Err(format!("the report was right, but {}", describe_end(ended)));
+        }
+        Ok(format!(
+            "Linux on {} verified {} files, {} mounts",
+            field("medium"),
+            field("verified"),
+            mounted.len()
+        ))
+    }
 }
 
 impl Expected {
@@ -75,6 +191,17 @@ impl Expected {
             via,
             report: plan.report.clone(),
             esp_crc32: (via == Via::Esp).then(|| crc32fast::hash(plan.config_json())),
+            linux: plan.linux.as_ref().map(|l| LiveExpected {
+                firmware: via.mode(),
+                host: plan.report.hostname.clone(),
+                params: plan
+                    .report
+                    .kernel_params
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+                mounts: l.mounts.clone(),
+            }),
         }
     }
 
@@ -86,6 +213,9 @@ impl Expected {
     /// Judges a boot: QEMU must exit with the payload's pass status and the serial log must
     /// hold the expected report. A mismatch names every field that differs.
     pub fn check(&self, ended: &Ended, serial: &str) -> Result<String, String> {
+        if let Some(l) = &self.linux {
+            return l.check(ended, serial);
+        }
         let tail = || {
             let lines: Vec<&str> = serial
                 .lines()
@@ -504,7 +634,70 @@ mod tests {
                 config_sha256: "00".repeat(32),
             },
             esp_crc32: (via == Via::Esp).then_some(0x1234_abcd),
+            linux: None,
         }
+    }
+
+    fn live() -> LiveExpected {
+        LiveExpected {
+            firmware: "bios",
+            host: "workstation".into(),
+            params: vec!["quiet".into(), "console=ttyS0,115200".into()],
+            mounts: vec![
+                ("/".into(), "tmpfs".into()),
+                ("/iso".into(), "iso9660".into()),
+            ],
+        }
+    }
+
+    const LIVE_LOG: &str = "ISOPROOF-LINUX host=workstation firmware=bios medium=/dev/sr0 modules_failed=0 verified=40 failed=0 failed_paths=none\n\
+        ISOPROOF-MOUNT / tmpfs tmpfs rw,mode=755\n\
+        ISOPROOF-MOUNT /iso iso9660 /dev/root ro\n\
+        ISOPROOF-CMDLINE BOOT_IMAGE=/boot/bzImage root=LABEL=X panic=-1 quiet console=ttyS0,115200\n";
+
+    #[test]
+    fn live_reports_are_judged_field_by_field() {
+        let pass = Ended::Exited(payload::PASS_STATUS);
+        assert!(live().check(&pass, LIVE_LOG).is_ok());
+        let e = live()
+            .check(
+                &pass,
+                &LIVE_LOG.replace(
+                    "failed=0 failed_paths=none",
+                    "failed=1 failed_paths=rr:/etc/hostname,",
+                ),
+            )
+            .unwrap_err();
+        assert!(
+            e.contains("1 files failed verification: rr:/etc/hostname"),
+            "{e}"
+        );
+        let e = live()
+            .check(
+                &pass,
+                &format!("{LIVE_LOG}ISOPROOF-MOUNT /boot vfat /dev/sda1 rw\n"),
+            )
+            .unwrap_err();
+        assert!(
+            e.contains("/boot (vfat) is mounted but not in fileSystems"),
+            "{e}"
+        );
+        let e = live()
+            .check(&pass, &LIVE_LOG.replace("host=workstation", "host=nixos"))
+            .unwrap_err();
+        assert!(e.contains("host name: expected `workstation`"), "{e}");
+        let e = live()
+            .check(&pass, &LIVE_LOG.replace(" quiet console", " console"))
+            .unwrap_err();
+        assert!(e.contains("`quiet` is not on /proc/cmdline"), "{e}");
+        let e = live()
+            .check(&pass, &LIVE_LOG.replace("/iso iso9660", "/iso vfat"))
+            .unwrap_err();
+        assert!(e.contains("mounted as vfat, fsType is iso9660"), "{e}");
+        assert!(live()
+            .check(&pass, "ISOPROOF-LINUX-FAIL step=mount /iso: no medium\n")
+            .unwrap_err()
+            .contains("step=mount /iso"));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! Every error about the config names the option and where the scenario defines it.
 
 mod generated;
+pub mod linux;
 pub mod spec;
 
 use std::fmt::{self, Write as _};
@@ -150,6 +151,8 @@ pub struct ImagePlan {
     pub payload: payload::Kind,
     /// What the boot payloads report.
     pub report: payload::Report,
+    /// The live system's boot programs (`isoImage.bootPayload = "linux"`).
+    pub linux: Option<linux::LinuxBoot>,
 }
 
 fn content_error(n: usize, problem: String) -> ConfigError {
@@ -341,6 +344,10 @@ pub(crate) fn plan_image(
             ));
         }
     }
+    let linux = match i.boot_payload {
+        payload::Kind::Linux => Some(linux::plan(spec, base, i.source_date_epoch, &mut files)?),
+        _ => None,
+    };
     files.sort_by(|a, b| a.target.cmp(&b.target));
     // Two files at one place, or a file where a directory must be: the error names the
     // contents entry involved (or `isoImage.files` for generated text).
@@ -387,6 +394,7 @@ pub(crate) fn plan_image(
         usb: i.make_usb_bootable,
         payload: i.boot_payload,
         report,
+        linux,
     })
 }
 
@@ -489,6 +497,24 @@ impl ImagePlan {
         let mut o = Options::new(&self.volume_id, clock);
         o.publisher = self.publisher.clone();
         o.application = self.app_name.clone();
+        if let Some(l) = &self.linux {
+            if self.bios {
+                // ISOLINUX boots from its own file, patched with the boot info table.
+                o.bios_boot_file = Some(linux::ISOLINUX_BIN.into());
+                if self.usb {
+                    let mut code = l.isohdpfx.clone();
+                    code.resize(payload::MBR_CODE_LEN, 0);
+                    o.mbr_code = code;
+                    o.mbr_lba_offset = Some(payload::MBR_LBA_OFFSET);
+                }
+            }
+            if self.efi {
+                o.esp_files
+                    .push(("EFI/BOOT/BOOTX64.EFI".into(), l.uki.clone()));
+            }
+            o.hybrid = self.usb;
+            return Ok(o);
+        }
         if self.bios {
             let program = payload::bios_eltorito(&self.report, self.payload)?;
             if self.usb {

@@ -58,6 +58,14 @@ pub struct IsoImage {
     pub boot_payload: payload::Kind,
     /// `isoImage.sourceDateEpoch`.
     pub source_date_epoch: i64,
+    /// `isoImage.payloadRoot`: the `linux` payload's parts, in Debian's layout (relative to
+    /// the scenario's directory, or absolute).
+    #[serde(default)]
+    pub payload_root: Option<String>,
+    /// `isoImage.storeContents`: files and directories (relative to the scenario's
+    /// directory) that become `/nix-store.squashfs`.
+    #[serde(default)]
+    pub store_contents: Vec<String>,
 }
 
 /// One entry of `isoImage.contents`.
@@ -105,6 +113,20 @@ pub struct Boot {
     /// `boot.kernelParams`.
     #[serde(rename = "kernelParams")]
     pub kernel_params: Vec<String>,
+    /// `boot.initrd.*`.
+    #[serde(default)]
+    pub initrd: Initrd,
+}
+
+/// `boot.initrd.*`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Initrd {
+    /// `boot.initrd.availableKernelModules`.
+    #[serde(rename = "availableKernelModules", default)]
+    pub available_kernel_modules: Vec<String>,
+    /// `boot.initrd.kernelModules`.
+    #[serde(rename = "kernelModules", default)]
+    pub kernel_modules: Vec<String>,
 }
 
 /// `networking.*`.

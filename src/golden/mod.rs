@@ -118,12 +118,27 @@ fn sha256_file(p: &Path) -> Result<String, GoldenError> {
     Ok(hex(&h.finalize()))
 }
 
-/// A path relative to the project root when it is inside it.
+/// A path relative to the project root: inside it, the rest of the path; outside it (a
+/// sibling checkout of shared inputs), with `..` — so the same trees at another place give
+/// the same manifest.
 fn shown(p: &Path, root: &Path) -> String {
-    p.strip_prefix(root)
-        .unwrap_or(p)
-        .to_string_lossy()
-        .into_owned()
+    if let Ok(r) = p.strip_prefix(root) {
+        return r.to_string_lossy().into_owned();
+    }
+    if !p.is_absolute() || !root.is_absolute() {
+        return p.to_string_lossy().into_owned();
+    }
+    let a: Vec<_> = p.components().collect();
+    let b: Vec<_> = root.components().collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &a[common..] {
+        out.push(c);
+    }
+    out.to_string_lossy().into_owned()
 }
 
 /// Builds a scenario into `dir` and describes the result as a manifest.
@@ -180,6 +195,11 @@ pub(crate) fn build_manifest(
                 m.files.insert(f.target.clone(), hashed(t.as_bytes()));
             }
             Origin::Dir => {}
+        }
+    }
+    if let Some(l) = &plan.linux {
+        for p in &l.inputs {
+            m.inputs.insert(shown(p, root), sha256_file(p)?);
         }
     }
     structures(&layout, &mut m);
@@ -359,6 +379,10 @@ pub fn read_manifest(path: &Path) -> Result<Option<Manifest>, GoldenError> {
         })
 }
 
+/// Images up to this size are stored beside their manifest (mostly zeros: they compress to
+/// a few KB in git); larger ones keep only the manifest.
+pub const MAX_STORED_IMAGE: u64 = 4 << 20;
+
 /// Checks one scenario against its manifest; `keep` keeps the rebuilt image there.
 pub fn check(
     scenario: &Path,
@@ -423,7 +447,14 @@ pub fn bless(
     let (m, out) = build_manifest(scenario, root, tmp.path(), cancel)?;
     fs::create_dir_all(golden).map_err(io(golden))?;
     let image = image_path(golden, scenario);
-    crate::publish::copy_atomic(&out, &image).map_err(io(&image))?;
+    if m.output.size <= MAX_STORED_IMAGE {
+        crate::publish::copy_atomic(&out, &image).map_err(io(&image))?;
+    } else if image.exists() {
+        // A live image (tens of MB of compressed kernel and store) would grow the repository
+        // at every bless: its record is the manifest alone, and a failed check shows the
+        // manifest's per-structure lines instead of a diff.
+        fs::remove_file(&image).map_err(io(&image))?;
+    }
     let path = manifest_path(golden, scenario);
     crate::publish::write_atomic(&path, crate::output::json(&m).as_bytes()).map_err(io(&path))?;
     Ok(m)

@@ -134,6 +134,7 @@ pub fn script(version: &str, loads: &[Load], label: &str, mounts: &[Mount]) -> S
         "  case $kind in\n",
         "    mode) [ \"$(stat -c %a \"$p\" 2>/dev/null)\" = \"$mode\" ] && OK=$((OK+1)) || { BAD=$((BAD+1)); BADLIST=\"${BADLIST}mode:$path,\"; };;\n",
         "    link) [ \"$(readlink \"$p\")\" = \"$target\" ] && OK=$((OK+1)) || { BAD=$((BAD+1)); BADLIST=\"${BADLIST}link:$path,\"; };;\n",
+        "    tail64) [ \"$(dd if=\"$p\" bs=64 skip=1 2>/dev/null | sha256sum | cut -d' ' -f1)\" = \"$mode\" ] && OK=$((OK+1)) || { BAD=$((BAD+1)); BADLIST=\"${BADLIST}rr:$path,\"; };;\n",
         "  esac\n",
         "done < \"$ISO$V/iso.meta\"\n",
         "step \"verify Joliet\"\n",
