@@ -73,6 +73,37 @@ fuzz cases="5000":
 bench-hostile:
     ISOPROOF_FIGURES=1 cargo test --release --test hostile -- --test-threads 1 --nocapture
 
+# A payload root for `isoImage.bootPayload = "linux"` from the current Debian packages
+# (apt-get download + dpkg-deb -x + depmod; needs a Debian machine with network). The shipped
+# scenarios use the pinned ../shared/live-payload instead: its bytes never change.
+payload-root dir="target/payload-root":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p "{{dir}}/.debs"
+    root=$(cd "{{dir}}" && pwd)
+    cd "$root/.debs"
+    abi=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\([0-9].*-amd64\)$/\1/p' | head -1)
+    test -n "$abi" || { echo "no linux-image-*-amd64 behind linux-image-amd64" >&2; exit 1; }
+    apt-get download "linux-image-$abi" busybox-static isolinux syslinux-common systemd-boot-efi
+    for d in *.deb; do dpkg-deb -x "$d" "$root"; done
+    command -v depmod >/dev/null || PATH="$PATH:/sbin:/usr/sbin"
+    command -v depmod >/dev/null || { echo "depmod is needed (Debian package kmod)" >&2; exit 1; }
+    depmod -b "$root" "$abi"
+    echo "payload root $root: kernel $abi"
+
+# Seconds from QEMU start to the guest's exit for live-minimal in every mode, beside the
+# NixOS-style anchor image (xorriso, ISOLINUX, GRUB EFI) booting the same kernel.
+bench-live:
+    cargo build --release --quiet
+    target/release/isoproof build -o target/live-minimal.iso scenarios/live-minimal.yaml > /dev/null
+    /usr/bin/time -f "isoproof build live-minimal: %e s wall, %M KB peak" target/release/isoproof build -o target/live-minimal.iso scenarios/live-minimal.yaml > /dev/null
+    for m in bios-cdrom bios-usb bios-disk uefi-cdrom uefi-usb uefi-disk; do \
+        fw=${m%-*}; media=${m#*-}; s=$(date +%s%N); \
+        target/release/isoproof boot target/live-minimal.iso --accel tcg --timeout 180 --firmware $fw --media $media > /dev/null 2>&1 && r=ok || r=FAILED; \
+        e=$(date +%s%N); printf "isoproof %-4s %-5s %s %d.%02d s\n" $fw $media $r $(( (e-s)/1000000000 )) $(( (e-s)/10000000 % 100 )); \
+    done
+    bash ../shared/bench/anchor-live-iso.sh ../shared/live-payload target/anchor
+
 # The conformance corpus through the release binary, with the corpus's own checker.
 conformance:
     cargo build --release --quiet

@@ -33,6 +33,79 @@ pub struct LinuxBoot {
     pub inputs: Vec<std::path::PathBuf>,
 }
 
+/// The manifest of the image's structures: `OFFSET LENGTH SHA256 NAME` per line (numbers
+/// padded with spaces: a shell reads a leading zero as octal), every
+/// extent that is not file data (system area, descriptors, path tables, directories, boot
+/// catalog, ESP, GPT and its backup).
+pub const BLOCKS: &str = "/isoproof/verify/blocks.sha256";
+
+/// The [`BLOCKS`] text of a laid-out image. Fixed-width fields, so a placeholder of the
+/// same length can be planned first.
+pub(crate) fn blocks(layout: &crate::image::plan::Plan) -> String {
+    use crate::image::plan::Content;
+    let mut out = String::new();
+    for e in &layout.extents {
+        if e.what.is_file() {
+            continue;
+        }
+        if let Content::Bytes(b) = &e.content {
+            let name: String = e
+                .what
+                .to_string()
+                .chars()
+                .map(|c| if c.is_whitespace() { '_' } else { c })
+                .take(48)
+                .collect();
+            out.push_str(&format!(
+                "{:>12} {:>10} {} {name:<48}\n",
+                e.offset,
+                b.len(),
+                crate::build::hex(&Sha256::digest(b))
+            ));
+        }
+    }
+    out
+}
+
+/// A text of the same length as `text` that is not a manifest.
+pub(crate) fn placeholder(text: &str) -> String {
+    "#".repeat(text.len())
+}
+
+/// Puts `bytes` at `path` (absolute) in a planned tree, creating the file if it is not there.
+pub(crate) fn set_file(root: &mut Entry, path: &str, bytes: Vec<u8>) {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut at = root;
+    for p in &parts[..parts.len() - 1] {
+        let EntryKind::Dir(kids) = &mut at.kind else {
+            return;
+        };
+        let Some(k) = kids.iter().position(|c| c.name == *p) else {
+            return;
+        };
+        at = &mut kids[k];
+    }
+    let EntryKind::Dir(kids) = &mut at.kind else {
+        return;
+    };
+    let name = parts[parts.len() - 1];
+    let kind = EntryKind::File {
+        size: bytes.len() as u64,
+        source: Source::Bytes(bytes.into()),
+    };
+    match kids.iter_mut().find(|c| c.name == name) {
+        Some(e) => e.kind = kind,
+        None => {
+            kids.push(Entry {
+                name: name.into(),
+                perm: 0o644,
+                kind,
+            });
+            kids.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        }
+    }
+}
+
 /// Where ISOLINUX's El Torito image is.
 pub const ISOLINUX_BIN: &str = "/isolinux/isolinux.bin";
 
@@ -80,29 +153,32 @@ pub(crate) fn plan(
     let ix = modules::Index::open(&pr.modules_dir()).map_err(root_err)?;
     let mtime = u32::try_from(epoch.max(0)).unwrap_or(u32::MAX);
 
-    // Modules: the config's (an unknown name is the config's error), then the media's and
-    // the file systems' (the payload root's).
+    // Modules: the config's (an unknown name is the config's error), the media's and the
+    // file systems' (the payload root's). All go into the initramfs; stage 1 loads
+    // `boot.initrd.kernelModules` at once and the others when a device or mount needs them.
+    let unknown = |option: &[&str], n: &str| {
+        at(
+            option,
+            LinuxError::UnknownModule {
+                version: pr.version.clone(),
+                name: n.to_string(),
+            },
+        )
+    };
     let mut names: Vec<String> = Vec::new();
-    let lists = [
-        (
-            "availableKernelModules",
-            &spec.boot.initrd.available_kernel_modules,
-        ),
-        ("kernelModules", &spec.boot.initrd.kernel_modules),
-    ];
-    for (option, list) in lists {
-        for n in list {
-            let found = ix.resolve(n).ok_or_else(|| {
-                at(
-                    &["boot", "initrd", option],
-                    LinuxError::UnknownModule {
-                        version: pr.version.clone(),
-                        name: n.clone(),
-                    },
-                )
-            })?;
-            names.extend(found);
-        }
+    let mut always: Vec<String> = Vec::new();
+    for n in &spec.boot.initrd.kernel_modules {
+        let found = ix
+            .resolve(n)
+            .ok_or_else(|| unknown(&["boot", "initrd", "kernelModules"], n))?;
+        always.extend(found.iter().cloned());
+        names.extend(found);
+    }
+    for n in &spec.boot.initrd.available_kernel_modules {
+        names.extend(
+            ix.resolve(n)
+                .ok_or_else(|| unknown(&["boot", "initrd", "availableKernelModules"], n))?,
+        );
     }
     for n in MEDIUM_DRIVERS {
         names.extend(ix.resolve(n).ok_or_else(|| {
@@ -118,10 +194,13 @@ pub(crate) fn plan(
         let fs_mod = ix
             .resolve(&format!("fs-{}", fs.fs_type))
             .or_else(|| ix.resolve(&fs.fs_type));
-        match fs_mod {
-            Some(m) => names.extend(m),
+        let mut needs = match fs_mod {
+            Some(m) => m,
             None if ["tmpfs", "proc", "sysfs", "devtmpfs", "ramfs"]
-                .contains(&fs.fs_type.as_str()) => {}
+                .contains(&fs.fs_type.as_str()) =>
+            {
+                Vec::new()
+            }
             None => {
                 return Err(ConfigError::at(
                     option.child(Segment::Attr("fsType".into())),
@@ -131,20 +210,23 @@ pub(crate) fn plan(
                     )),
                 ))
             }
-        }
+        };
         if fs.options.iter().any(|o| o == "loop") {
-            names.extend(ix.resolve("loop").unwrap_or_default());
+            needs.extend(ix.resolve("loop").unwrap_or_default());
         }
+        names.extend(needs.iter().cloned());
         mounts.push(init::Mount {
             point: point.clone(),
             fs_type: fs.fs_type.clone(),
             device: fs.device.clone(),
             options: fs.options.clone(),
+            modules: needs,
         });
     }
     let order = ix.load_order(&names);
-    let script = init::script(&pr.version, &order, &i.volume_id, &mounts);
-    let initrd = linux::initramfs(&pr, &order, &script, mtime).map_err(root_err)?;
+    let script = init::script(&always, &i.volume_id, &mounts);
+    let index = ix.index_files(&order);
+    let initrd = linux::initramfs(&pr, &order, &index, &script, mtime).map_err(root_err)?;
 
     let mut cmdline = vec![
         format!("root=LABEL={}", i.volume_id),
@@ -191,7 +273,8 @@ pub(crate) fn plan(
         read(root::LDLINUX_C32)?,
         0o644,
     ));
-    files.retain(|f| f.target != "/isolinux/isolinux.cfg");
+    // The UKI carries its command line: no GRUB configuration for UEFI.
+    files.retain(|f| f.target != "/isolinux/isolinux.cfg" && f.target != "/EFI/BOOT/grub.cfg");
     files.push(bytes(
         "/isolinux/isolinux.cfg",
         "boot.kernelParams",

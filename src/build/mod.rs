@@ -478,6 +478,39 @@ impl ImagePlan {
         root
     }
 
+    /// The writer's plan. A live image also carries [`linux::BLOCKS`], the digests of its
+    /// own structures (all but file data) for stage 1 to check from the raw disk: it is
+    /// planned with a placeholder of its final size, then filled in, which moves nothing
+    /// (directory records hold a file's place and size, not its bytes, and the digest skips
+    /// it).
+    pub(crate) fn layout(&self) -> Result<Plan, BuildError> {
+        let mut opts = self.options()?;
+        let mut tree = self.tree();
+        if self.linux.is_none() {
+            return Ok(plan::plan(&tree, &opts).map_err(ImageError::from)?);
+        }
+        opts.digest_skip.push(linux::BLOCKS.into());
+        let mut text = String::new();
+        for _ in 0..4 {
+            linux::set_file(&mut tree, linux::BLOCKS, text.clone().into_bytes());
+            let layout = plan::plan(&tree, &opts).map_err(ImageError::from)?;
+            let next = linux::blocks(&layout);
+            if next == text {
+                return Ok(layout);
+            }
+            // The first pass learns the size; later ones only fill in digests.
+            text = if next.len() == text.len() {
+                next
+            } else {
+                linux::placeholder(&next)
+            };
+        }
+        Err(ImageError::Plan(plan::PlanError::Internal(
+            "the structure manifest did not settle",
+        ))
+        .into())
+    }
+
     /// The bytes of the generated `/isoproof/config.json`.
     pub(crate) fn config_json(&self) -> &[u8] {
         self.files
@@ -696,8 +729,7 @@ pub(crate) fn build_as(
     cancel: &dyn Fn() -> bool,
     progress: &mut dyn FnMut(write::Progress),
 ) -> Result<Plan, BuildError> {
-    let tree = p.tree();
-    let layout = plan::plan(&tree, &p.options()?).map_err(ImageError::from)?;
+    let layout = p.layout()?;
     write::write(&layout, out, durable, cancel, progress)?;
     Ok(layout)
 }

@@ -8,7 +8,6 @@
 //! Every step announces itself (`isoproof-stage1: STEP`), and a failed step ends the run
 //! with `ISOPROOF-LINUX-FAIL step=STEP: why`, so a boot failure says which step failed.
 
-use super::modules::Load;
 use super::{REPORT_TAG, VERIFY_DIR};
 
 /// One `fileSystems` entry as stage 1 mounts it.
@@ -22,6 +21,8 @@ pub struct Mount {
     pub device: Option<String>,
     /// `options`.
     pub options: Vec<String>,
+    /// Modules the mount needs (its file system's, `loop`'s).
+    pub modules: Vec<String>,
 }
 
 /// Quotes a word for the shell: single quotes, with `'` as `'\''`.
@@ -30,7 +31,10 @@ fn q(s: &str) -> String {
 }
 
 /// The `/init` script.
-pub fn script(version: &str, loads: &[Load], label: &str, mounts: &[Mount]) -> String {
+/// The `/init` script: `always` are the modules loaded first (`boot.initrd.kernelModules`);
+/// every other module is loaded by busybox `modprobe` when a device that needs it appears
+/// (the modaliases of `/sys`, as udev's coldplug does) or when a mount needs its file system.
+pub fn script(always: &[String], label: &str, mounts: &[Mount]) -> String {
     let mut s = String::new();
     s.push_str(concat!(
         "#!/bin/sh\n",
@@ -44,32 +48,37 @@ pub fn script(version: &str, loads: &[Load], label: &str, mounts: &[Mount]) -> S
         "out() { echo \"$*\" > /dev/ttyS0; }\n",
         "leave() { printf \"$1\" | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null; sleep 5; }\n",
         "STEP=start\n",
-        "step() { STEP=\"$1\"; out \"isoproof-stage1: $1\"; }\n",
+        "step() { STEP=\"$1\"; out \"isoproof-stage1: $1 (at $(cut -d' ' -f1 /proc/uptime) s)\"; }\n",
         "fail() { out \"",
     ));
     s.push_str(REPORT_TAG);
     s.push_str(concat!(
         "-FAIL step=$STEP: $*\"; leave '\\021'; exit 1; }\n",
+        "echo /bin/modprobe > /proc/sys/kernel/modprobe\n",
         "step modules\n",
         "MODFAIL=0\n",
+        "need() { for m in \"$@\"; do modprobe \"$m\" 2>/tmp/mp.err || { MODFAIL=$((MODFAIL+1)); out \"modprobe $m: $(cat /tmp/mp.err)\"; }; done; }\n",
     ));
-    for l in loads {
-        let path = q(&format!("/lib/modules/{version}/{}", l.file));
-        if l.optional {
-            s.push_str(&format!("insmod {path} 2>/dev/null || true\n"));
-        } else {
-            s.push_str(&format!(
-                "insmod {path} 2>/tmp/insmod.err || {{ grep -q 'File exists' /tmp/insmod.err || {{ MODFAIL=$((MODFAIL+1)); out \"insmod {}: $(cat /tmp/insmod.err)\"; }}; }}\n",
-                l.file
-            ));
-        }
+    if !always.is_empty() {
+        let names: Vec<String> = always.iter().map(|m| q(m)).collect();
+        s.push_str(&format!("need {}\n", names.join(" ")));
     }
     s.push_str(&format!("LABEL={}\n", q(label)));
     s.push_str(concat!(
         "step \"find LABEL=$LABEL\"\n",
         "MEDIUM=\n",
         "i=0\n",
+        "SEEN=' '\n",
         "while [ $i -lt 600 ]; do\n",
+        "  # Coldplug: the drivers of every device not seen before (and of the devices those\n",
+        "  # drivers bring: disks behind a controller), until the medium shows its label.\n",
+        "  NEW=\n",
+        "  for f in /sys/bus/*/devices/*/modalias; do\n",
+        "    read -r a < \"$f\" 2>/dev/null || continue\n",
+        "    case \"$SEEN\" in *\" $a \"*) continue;; esac\n",
+        "    SEEN=\"$SEEN$a \"; NEW=\"$NEW $a\"\n",
+        "  done\n",
+        "  [ -n \"$NEW\" ] && modprobe -a -q $NEW 2>/dev/null\n",
         "  MEDIUM=$(findfs \"LABEL=$LABEL\" 2>/dev/null) && [ -n \"$MEDIUM\" ] && break\n",
         "  i=$((i+1)); sleep 0.05\n",
         "done\n",
@@ -101,6 +110,9 @@ pub fn script(version: &str, loads: &[Load], label: &str, mounts: &[Mount]) -> S
         } else {
             m.options.join(",")
         };
+        for m in &m.modules {
+            s.push_str(&format!("modprobe -q {} 2>/dev/null\n", q(m)));
+        }
         s.push_str(&format!(
             "step {}\nmkdir -p {t}\nmount -t {} -o \"$(opts {})\" \"$(dev {})\" {t} 2>/tmp/mount.err || fail \"mount -t {} {} {}: $(cat /tmp/mount.err)\"\n",
             q(&format!("mount {}", m.point)),
@@ -143,6 +155,12 @@ pub fn script(version: &str, loads: &[Load], label: &str, mounts: &[Mount]) -> S
         "check /run/joliet \"$ISO$V/joliet.sha256\" joliet:\n",
         "step \"verify store\"\n",
         "if [ -d /mnt-root/nix/store ]; then check /mnt-root/nix/store \"$ISO$V/store.sha256\" store:; fi\n",
+        "step \"verify structures\"\n",
+        "# Every extent that is not file data, read from the whole disk as firmware reads it.\n",
+        "while read off len sum name; do\n",
+        "  got=$(dd if=\"$MEDIUM\" bs=512 skip=$((off/512)) count=$(((len+511)/512)) 2>/dev/null | head -c \"$len\" | sha256sum | cut -d' ' -f1)\n",
+        "  if [ \"$got\" = \"$sum\" ]; then OK=$((OK+1)); else BAD=$((BAD+1)); BADLIST=\"${BADLIST}raw:$name,\"; fi\n",
+        "done < \"$ISO$V/blocks.sha256\"\n",
         "step report\n",
         "out \"",
     ));
@@ -167,11 +185,7 @@ mod tests {
     #[test]
     fn mounts_follow_the_config_and_words_are_quoted() {
         let s = script(
-            "6.1.0-57-amd64",
-            &[Load {
-                file: "kernel/fs/isofs/isofs.ko".into(),
-                optional: false,
-            }],
+            &["loop".into()],
             "NIXOS_ISO",
             &[
                 Mount {
@@ -179,17 +193,20 @@ mod tests {
                     fs_type: "tmpfs".into(),
                     device: None,
                     options: vec!["mode=0755".into()],
+                    modules: vec![],
                 },
                 Mount {
                     point: "/it's".into(),
                     fs_type: "iso9660".into(),
                     device: Some("/dev/root".into()),
                     options: vec![],
+                    modules: vec!["isofs".into()],
                 },
             ],
         );
         assert!(s.starts_with("#!/bin/sh\n"));
-        assert!(s.contains("insmod '/lib/modules/6.1.0-57-amd64/kernel/fs/isofs/isofs.ko'"));
+        assert!(s.contains("need 'loop'\n"));
+        assert!(s.contains("modprobe -q 'isofs'"));
         assert!(s.contains(
             "mount -t 'tmpfs' -o \"$(opts 'mode=0755')\" \"$(dev 'tmpfs')\" '/mnt-root'"
         ));

@@ -87,11 +87,13 @@ pub fn read_part(path: &std::path::Path) -> Result<Vec<u8>, LinuxError> {
     })
 }
 
-/// The initramfs: `/init`, busybox, and the modules in `order`, as a gzip-compressed
-/// cpio newc archive with every time `mtime`.
+/// The initramfs: `/init`, busybox, the modules in `order` and `index` (the `modules.*`
+/// files busybox `modprobe` reads, by name), as a gzip-compressed cpio newc archive with
+/// every time `mtime`.
 pub fn initramfs(
     root: &PayloadRoot,
     order: &[modules::Load],
+    index: &[(&str, String)],
     init_script: &str,
     mtime: u32,
 ) -> Result<Vec<u8>, LinuxError> {
@@ -103,6 +105,7 @@ pub fn initramfs(
     };
     let mut entries = vec![
         dir("bin"),
+        dir("sbin"),
         dir("dev"),
         dir("lib"),
         dir("lib/modules"),
@@ -149,6 +152,13 @@ pub fn initramfs(
             path: target,
             perm: 0o644,
             kind: Kind::File(read_part(&root.modules_dir().join(&l.file))?),
+        });
+    }
+    for (name, text) in index {
+        entries.push(Entry {
+            path: format!("{base}/{name}"),
+            perm: 0o644,
+            kind: Kind::File(text.clone().into_bytes()),
         });
     }
     entries.extend(dirs.iter().map(|d| dir(d)));

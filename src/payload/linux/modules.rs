@@ -29,6 +29,10 @@ pub struct Index {
     builtin: BTreeSet<String>,
     /// Module name → `pre:` soft dependencies.
     softpre: BTreeMap<String, Vec<String>>,
+    /// `modules.alias` as written: (pattern, module name).
+    alias_lines: Vec<(String, String)>,
+    /// `modules.softdep` lines, with their module's name.
+    softdep_lines: Vec<(String, String)>,
 }
 
 /// A module's name from its file: the base name without `.ko` (or `.ko.xz` …), `-` as `_`.
@@ -69,6 +73,7 @@ impl Index {
             let mut w = line.split_whitespace();
             if let (Some("alias"), Some(a), Some(m)) = (w.next(), w.next(), w.next()) {
                 ix.alias.entry(normal(a)).or_default().push(normal(m));
+                ix.alias_lines.push((a.to_string(), normal(m)));
             }
         }
         for line in read(dir, "modules.builtin", false)?.lines() {
@@ -80,6 +85,7 @@ impl Index {
                 continue;
             }
             let Some(m) = w.next() else { continue };
+            ix.softdep_lines.push((line.to_string(), normal(m)));
             let mut pre = false;
             for t in w {
                 match t {
@@ -112,6 +118,41 @@ impl Index {
         found.dedup();
         // An alias of built-ins only needs nothing loaded.
         (!found.is_empty() || targets.iter().any(|m| self.builtin.contains(m))).then_some(found)
+    }
+
+    /// `modules.dep`, `modules.alias` and `modules.softdep` for the modules of `loads` only
+    /// (what busybox `modprobe` reads in the initramfs).
+    pub fn index_files(&self, loads: &[Load]) -> [(&'static str, String); 3] {
+        let packed: BTreeSet<String> = loads.iter().map(|l| name_of(&l.file)).collect();
+        let mut dep = String::new();
+        for l in loads {
+            if let Some((file, deps)) = self.dep.get(&name_of(&l.file)) {
+                dep.push_str(&format!("{file}:"));
+                for d in deps {
+                    dep.push(' ');
+                    dep.push_str(d);
+                }
+                dep.push('\n');
+            }
+        }
+        let mut alias = String::new();
+        for (a, m) in &self.alias_lines {
+            if packed.contains(m) {
+                alias.push_str(&format!("alias {a} {m}\n"));
+            }
+        }
+        let mut soft = String::new();
+        for (line, m) in &self.softdep_lines {
+            if packed.contains(m) {
+                soft.push_str(line);
+                soft.push('\n');
+            }
+        }
+        [
+            ("modules.dep", dep),
+            ("modules.alias", alias),
+            ("modules.softdep", soft),
+        ]
     }
 
     /// The load order of `names` (already resolved): each module after its dependencies
