@@ -158,7 +158,7 @@ pub fn script(always: &[String], label: &str, mounts: &[Mount]) -> String {
         "step \"verify structures\"\n",
         "# Every extent that is not file data, read from the whole disk as firmware reads it.\n",
         "while read off len sum name; do\n",
-        "  got=$(dd if=\"$MEDIUM\" bs=512 skip=$((off/512)) count=$(((len+511)/512)) 2>/dev/null | head -c \"$len\" | sha256sum | cut -d' ' -f1)\n",
+        "  got=$(dd if=\"$MEDIUM\" iflag=skip_bytes,count_bytes,fullblock bs=1M skip=\"$off\" count=\"$len\" 2>/dev/null | sha256sum | cut -d' ' -f1)\n",
         "  if [ \"$got\" = \"$sum\" ]; then OK=$((OK+1)); else BAD=$((BAD+1)); BADLIST=\"${BADLIST}raw:$name,\"; fi\n",
         "done < \"$ISO$V/blocks.sha256\"\n",
         "step report\n",
