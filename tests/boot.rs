@@ -210,6 +210,35 @@ fn corrupted_file_is_named(mode: Mode) -> Result<(), Failed> {
     }
 }
 
+/// The BIOS probe reads the volume ID from the image's primary volume descriptor: a built
+/// image whose PVD was changed afterwards reports the changed ID, and the check fails.
+fn volume_is_read_from_the_image(mode: Mode) -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let built = boot::build_scenario(
+        &root().join("scenarios/installer-minimal.yaml"),
+        dir.path(),
+        &|| false,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut bytes = std::fs::read(&built.image)?;
+    // ECMA-119 8.4.6: the volume identifier at byte 40 of the descriptor in sector 16.
+    let at = 16 * 2048 + 40;
+    if bytes[at] != b'N' {
+        return Err("the volume ID does not start with N".into());
+    }
+    bytes[at] = b'M';
+    std::fs::write(&built.image, &bytes)?;
+    let m = machine(false)?;
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work)?;
+    let a = boot_once(&m, &built.image, mode, Duration::from_secs(60), &work)?;
+    match Expected::new(&built.plan, mode).check(&a.ended, &a.serial) {
+        Ok(_) => Err("a changed volume ID passed".into()),
+        Err(e) if e.contains("volume: expected `NIXOS_MINIMAL`, got `MIXOS_MINIMAL`") => Ok(()),
+        Err(e) => Err(format!("unexpected verdict: {e}").into()),
+    }
+}
+
 /// The real CLI: `isoproof boot` on a built image, and a one-mode `boot-matrix` with JUnit.
 fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
@@ -443,7 +472,12 @@ fn main() {
         }
     }
     type HarnessTest = fn(Mode) -> Result<(), Failed>;
-    let harness_tests: [(&str, HarnessTest, [&str; 2]); 3] = [
+    let harness_tests: [(&str, HarnessTest, [&str; 2]); 4] = [
+        (
+            "volume_is_read_from_the_image",
+            volume_is_read_from_the_image,
+            ["bios-cdrom", "bios-usb"],
+        ),
         (
             "corrupted_file_is_named",
             corrupted_file_is_named,

@@ -4,7 +4,7 @@
 use iced_x86::code_asm::*;
 use iced_x86::IcedError;
 
-use super::asm::{exit, halt, puts};
+use super::asm::{exit, halt, putc, puts};
 use super::{
     Kind, PayloadError, Report, Via, BOOT_INFO_END, DEBUG_EXIT_VALUE, DEBUG_FAIL_VALUE,
     MBR_CODE_LEN, MBR_DAP, MBR_ENTRY, MBR_LOAD, REPORT_TAG,
@@ -18,6 +18,91 @@ pub fn bios_eltorito(report: &Report, kind: Kind) -> Result<Vec<u8>, PayloadErro
         what: "El Torito boot program",
         source,
     })
+}
+
+/// The offset of the instruction after the program's `call` that finds its own address:
+/// the jumps at 0 and 2, the boot info table, the entries (7 bytes), `cli`, `push cs`,
+/// `pop ds`, `cld`, `mov di,dx` (2) and the `call` (3). A unit test checks it.
+const HERE_OFFSET: u16 = BOOT_INFO_END as u16 + 7 + 4 + 2 + 3;
+
+/// Where the primary volume descriptor is read to (free conventional memory).
+const PVD_BUFFER: u16 = 0x0600;
+/// The volume identifier's offset in the primary volume descriptor (ECMA-119 8.4.6).
+const VOLUME_ID_AT: u16 = 40;
+
+/// Emits: read the primary volume descriptor — its 2048-byte LBA from the boot info table
+/// (`bi_pvd`, the program's bytes 8..12, BX = the program's start), on drive DI, in 2048-byte
+/// sectors from a CD (BP = 0) or 512-byte sectors from a disk (BP = 1) — with INT 13h
+/// AH=42h, and print its volume identifier without the trailing spaces (`?` when the read
+/// fails). Keeps DS (= CS).
+fn read_volume_id(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    let mut cd = a.create_label();
+    let mut failed = a.create_label();
+    let mut trim = a.create_label();
+    let mut print = a.create_label();
+    let mut done = a.create_label();
+    a.mov(ax, word_ptr(bx + 8))?;
+    a.mov(cx, 1u32)?;
+    a.test(bp, bp)?;
+    a.jz(cd)?;
+    a.shl(ax, 2u32)?;
+    a.mov(cx, 4u32)?;
+    a.set_label(&mut cd)?;
+    // The disk address packet on the stack: size 16, count CX, buffer 0000:PVD_BUFFER, LBA AX.
+    a.xor(dx, dx)?;
+    a.push(dx)?;
+    a.push(dx)?;
+    a.push(dx)?;
+    a.push(ax)?;
+    a.push(dx)?;
+    a.mov(ax, PVD_BUFFER as u32)?;
+    a.push(ax)?;
+    a.push(cx)?;
+    a.mov(ax, 0x10u32)?;
+    a.push(ax)?;
+    a.push(ds)?;
+    a.mov(ax, ss)?;
+    a.mov(ds, ax)?;
+    a.mov(si, sp)?;
+    a.add(si, 2u32)?;
+    a.mov(dx, di)?;
+    a.mov(ah, 0x42u32)?;
+    a.sti()?;
+    a.int(0x13)?;
+    a.cli()?;
+    // CX = -1 when the read failed (carry), before the stack is cleaned up.
+    a.sbb(cx, cx)?;
+    a.pop(ds)?;
+    a.add(sp, 16u32)?;
+    a.test(cx, cx)?;
+    a.jnz(failed)?;
+    a.push(ds)?;
+    a.xor(ax, ax)?;
+    a.mov(ds, ax)?;
+    a.mov(si, (PVD_BUFFER + VOLUME_ID_AT) as u32)?;
+    a.mov(cx, 32u32)?;
+    a.set_label(&mut trim)?;
+    a.mov(bx, si)?;
+    a.add(bx, cx)?;
+    a.cmp(byte_ptr(bx - 1), 0x20)?;
+    a.jne(print)?;
+    a.dec(cx)?;
+    a.jnz(trim)?;
+    a.jmp(done)?;
+    a.set_label(&mut print)?;
+    a.lodsb()?;
+    putc(a)?;
+    a.dec(cx)?;
+    a.jnz(print)?;
+    a.set_label(&mut done)?;
+    a.pop(ds)?;
+    let mut end = a.create_label();
+    a.jmp(end)?;
+    a.set_label(&mut failed)?;
+    a.mov(al, b'?' as u32)?;
+    putc(a)?;
+    a.set_label(&mut end)?;
+    Ok(())
 }
 
 fn program(report: &Report, kind: Kind) -> Result<Vec<u8>, IcedError> {
@@ -40,14 +125,23 @@ fn program(report: &Report, kind: Kind) -> Result<Vec<u8>, IcedError> {
     if kind == Kind::Silent {
         halt(&mut a)?;
     } else {
-        // DS = CS, and SI = the message's offset, whatever CS:IP the BIOS jumped to.
+        // DS = CS, and SI = a message's offset, whatever CS:IP the BIOS jumped to.
         a.push(cs)?;
         a.pop(ds)?;
         a.cld()?;
+        // DL is the boot drive (the BIOS's, or the MBR's, which it leaves alone): kept in
+        // DI, since printing clobbers DX.
+        a.mov(di, dx)?;
+        // BX = where the program starts in CS (0x7C00 from a CD, 0x8000 from the MBR).
+        let mut here = a.create_label();
+        a.call(here)?;
+        a.set_label(&mut here)?;
+        a.pop(bx)?;
+        a.sub(bx, HERE_OFFSET as u32)?;
         let mut print = a.create_label();
         let mut after_cd = a.create_label();
         a.call(after_cd)?;
-        a.db(report.line(Via::ElTorito, None).as_bytes())?;
+        a.db(report.prefix(Via::ElTorito).as_bytes())?;
         a.db(&[0])?;
         a.set_label(&mut after_cd)?;
         a.pop(si)?;
@@ -55,11 +149,20 @@ fn program(report: &Report, kind: Kind) -> Result<Vec<u8>, IcedError> {
         a.jz(print)?;
         let mut after_mbr = a.create_label();
         a.call(after_mbr)?;
-        a.db(report.line(Via::Mbr, None).as_bytes())?;
+        a.db(report.prefix(Via::Mbr).as_bytes())?;
         a.db(&[0])?;
         a.set_label(&mut after_mbr)?;
         a.pop(si)?;
         a.set_label(&mut print)?;
+        puts(&mut a)?;
+        read_volume_id(&mut a)?;
+        let mut after_rest = a.create_label();
+        a.call(after_rest)?;
+        a.db(report.after_volume(Via::ElTorito).as_bytes())?;
+        a.db(report.tail().as_bytes())?;
+        a.db(&[0])?;
+        a.set_label(&mut after_rest)?;
+        a.pop(si)?;
         puts(&mut a)?;
         exit(&mut a, DEBUG_EXIT_VALUE)?;
     }
@@ -155,13 +258,19 @@ mod tests {
                 &disassemble(16, &code[0x4B..], 0x7C4B, 1)[0],
             ]
         );
-        // Both lines are in the program, NUL-terminated.
+        // Both prefixes are in the program, NUL-terminated, and one rest of the line (the
+        // volume ID between them comes from the disk).
         for via in [Via::ElTorito, Via::Mbr] {
-            let line = report().line(via, None);
-            let mut z = line.into_bytes();
+            let mut z = report().prefix(via).into_bytes();
             z.push(0);
             assert!(code.windows(z.len()).any(|w| w == z), "{via:?}");
         }
+        let mut rest = (report().after_volume(Via::Mbr) + &report().tail()).into_bytes();
+        rest.push(0);
+        assert!(code.windows(rest.len()).any(|w| w == rest));
+        assert!(!code
+            .windows(b"volume=NIXOS".len())
+            .any(|w| w == b"volume=NIXOS"));
         let text = disassemble(16, &code, 0x7C00, 400).join("\n");
         assert!(text.contains("in al,dx"));
         assert!(text.contains("out 0F4h,al"));
@@ -170,6 +279,41 @@ mod tests {
             bios_eltorito(&report(), Kind::Probe).unwrap(),
             "reproducible"
         );
+    }
+
+    #[test]
+    fn the_program_finds_its_start_and_reads_the_pvd() {
+        let code = bios_eltorito(&report(), Kind::Probe).unwrap();
+        // The call that finds the program's address jumps to the next instruction, which
+        // is HERE_OFFSET bytes into the program.
+        let call = HERE_OFFSET as usize - 3;
+        assert_eq!(code[call..call + 3], [0xE8, 0, 0]);
+        let text = disassemble(
+            16,
+            &code[HERE_OFFSET as usize..],
+            0x7C00 + HERE_OFFSET as u64,
+            2,
+        );
+        assert_eq!(
+            text,
+            ["pop bx", format!("sub bx,{:X}h", HERE_OFFSET).as_str()]
+        );
+        let all = disassemble(16, &code, 0x7C00, 600).join("\n");
+        assert!(
+            all.contains("mov ax,[bx+8]"),
+            "bi_pvd from the boot info table"
+        );
+        assert!(all.contains("int 13h"));
+        assert!(
+            all.contains("mov si,628h"),
+            "the volume identifier at PVD offset 40"
+        );
+        // The prefix is printed, then what the disk says, then the embedded fields.
+        let prefix = report().prefix(Via::ElTorito);
+        assert!(code.windows(prefix.len()).any(|w| w == prefix.as_bytes()));
+        let rest = report().after_volume(Via::ElTorito);
+        assert!(rest.contains("embedded=hostname,config,params"));
+        assert!(code.windows(rest.len()).any(|w| w == rest.as_bytes()));
     }
 
     #[test]

@@ -25,16 +25,40 @@ fn clean(s: &str) -> String {
 }
 
 impl Report {
-    /// The fields before the ESP digest: `ISOPROOF-BOOT mode=… via=… volume=… hostname=…
-    /// config=…`.
-    pub fn head(&self, via: Via) -> String {
+    /// The line up to the volume ID: `ISOPROOF-BOOT mode=… via=… volume=`. The BIOS
+    /// program prints it, then the volume ID it reads from the image's primary volume
+    /// descriptor.
+    pub fn prefix(&self, via: Via) -> String {
         format!(
-            "{REPORT_TAG} mode={} via={} volume={} hostname={} config={}",
+            "{REPORT_TAG} mode={} via={} volume=",
             via.mode(),
-            via.name(),
-            clean(&self.volume_id),
+            via.name()
+        )
+    }
+
+    /// The fields after the volume ID: ` hostname=… config=… embedded=…`. `embedded` names
+    /// the fields the payload carries from build time instead of reading them from the
+    /// image (the UEFI program reads only the ESP file it reports the CRC-32 of).
+    pub fn after_volume(&self, via: Via) -> String {
+        let embedded = match via {
+            Via::ElTorito | Via::Mbr => "hostname,config,params",
+            Via::Esp => "volume,hostname,config,params",
+        };
+        format!(
+            " hostname={} config={} embedded={embedded}",
             clean(&self.hostname),
             self.config_sha256,
+        )
+    }
+
+    /// The fields before the ESP digest: `ISOPROOF-BOOT mode=… via=… volume=… hostname=…
+    /// config=… embedded=…`.
+    pub fn head(&self, via: Via) -> String {
+        format!(
+            "{}{}{}",
+            self.prefix(via),
+            clean(&self.volume_id),
+            self.after_volume(via)
         )
     }
 
