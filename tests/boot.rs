@@ -48,16 +48,32 @@ fn boot_once(
     Ok(isoproof_harness::boot::boot(m, &req)?)
 }
 
+/// Boots `image` once in `mode` on a machine for that firmware, with `dir/work` as the
+/// boot's scratch directory.
+fn boot_in(
+    dir: &Path,
+    image: &Path,
+    mode: Mode,
+    deadline: Duration,
+) -> Result<isoproof_harness::Attempt, Failed> {
+    let m = machine(mode.firmware == Firmware::Uefi)?;
+    let work = dir.join("work");
+    std::fs::create_dir(&work)?;
+    boot_once(&m, image, mode, deadline, &work)
+}
+
 /// One (scenario, mode): build, boot, check the report against the resolved config.
 fn scenario_mode(scenario: &Path, mode: Mode) -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let built = boot::build_scenario(scenario, dir.path(), &|| false).map_err(|e| e.to_string())?;
-    let m = machine(mode.firmware == Firmware::Uefi)?;
-    let work = dir.path().join("work");
-    std::fs::create_dir(&work)?;
     // A live system boots a real kernel: slower than the probe, more so under load.
     let deadline = if built.plan.linux.is_some() { 180 } else { 60 };
-    let a = boot_once(&m, &built.image, mode, Duration::from_secs(deadline), &work)?;
+    let a = boot_in(
+        dir.path(),
+        &built.image,
+        mode,
+        Duration::from_secs(deadline),
+    )?;
     Expected::new(&built.plan, mode)
         .check(&a.ended, &a.serial)
         .map(|_| ())
@@ -156,10 +172,7 @@ fn wrong_hostname_fails(mode: Mode) -> Result<(), Failed> {
     lying.report.hostname = "impostor".into();
     let image = dir.path().join("lying.iso");
     isoproof::build::build(&lying, &image, &|| false, &mut |_| {}).map_err(|e| e.to_string())?;
-    let m = machine(mode.firmware == Firmware::Uefi)?;
-    let work = dir.path().join("work");
-    std::fs::create_dir(&work)?;
-    let a = boot_once(&m, &image, mode, Duration::from_secs(60), &work)?;
+    let a = boot_in(dir.path(), &image, mode, Duration::from_secs(60))?;
     let want = Expected::new(&planned.plan, mode);
     match want.check(&a.ended, &a.serial) {
         Ok(_) => Err("a wrong hostname passed the check".into()),
@@ -193,10 +206,7 @@ fn corrupted_file_is_named(mode: Mode) -> Result<(), Failed> {
     let backup_name = bytes.len() - 512 - 16384 + 56;
     bytes[backup_name] ^= 0x01;
     std::fs::write(&built.image, &bytes)?;
-    let m = machine(mode.firmware == Firmware::Uefi)?;
-    let work = dir.path().join("work");
-    std::fs::create_dir(&work)?;
-    let a = boot_once(&m, &built.image, mode, Duration::from_secs(180), &work)?;
+    let a = boot_in(dir.path(), &built.image, mode, Duration::from_secs(180))?;
     match Expected::new(&built.plan, mode).check(&a.ended, &a.serial) {
         Ok(_) => Err("a corrupted image passed".into()),
         Err(e)
@@ -228,10 +238,7 @@ fn volume_is_read_from_the_image(mode: Mode) -> Result<(), Failed> {
     }
     bytes[at] = b'M';
     std::fs::write(&built.image, &bytes)?;
-    let m = machine(false)?;
-    let work = dir.path().join("work");
-    std::fs::create_dir(&work)?;
-    let a = boot_once(&m, &built.image, mode, Duration::from_secs(60), &work)?;
+    let a = boot_in(dir.path(), &built.image, mode, Duration::from_secs(60))?;
     match Expected::new(&built.plan, mode).check(&a.ended, &a.serial) {
         Ok(_) => Err("a changed volume ID passed".into()),
         Err(e) if e.contains("volume: expected `NIXOS_MINIMAL`, got `MIXOS_MINIMAL`") => Ok(()),
