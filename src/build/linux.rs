@@ -67,11 +67,6 @@ pub(crate) fn blocks(layout: &crate::image::plan::Plan) -> String {
     out
 }
 
-/// A text of the same length as `text` that is not a manifest.
-pub(crate) fn placeholder(text: &str) -> String {
-    "#".repeat(text.len())
-}
-
 /// Puts `bytes` at `path` (absolute) in a planned tree, creating the file if it is not there.
 pub(crate) fn set_file(root: &mut Entry, path: &str, bytes: Vec<u8>) {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -273,8 +268,6 @@ pub(crate) fn plan(
         read(root::LDLINUX_C32)?,
         0o644,
     ));
-    // The UKI carries its command line: no GRUB configuration for UEFI.
-    files.retain(|f| f.target != "/isolinux/isolinux.cfg" && f.target != "/EFI/BOOT/grub.cfg");
     files.push(bytes(
         "/isolinux/isolinux.cfg",
         "boot.kernelParams",
@@ -287,24 +280,12 @@ pub(crate) fn plan(
     for (n, rel) in i.store_contents.iter().enumerate() {
         let option = OptionPath::of(&["isoImage", "storeContents"]).child(Segment::Index(n));
         let bad = |e: String| ConfigError::at(option.clone(), Problem::Value(e));
-        let p = Path::new(rel);
-        if p.is_absolute()
-            || p.components()
-                .any(|c| matches!(c, std::path::Component::ParentDir))
-        {
-            return Err(bad(format!(
-                "{rel:?} must be a path inside the scenario directory"
-            )));
-        }
-        let real = std::fs::canonicalize(base.join(p)).map_err(|e| bad(format!("{rel}: {e}")))?;
-        if !real.starts_with(base) {
-            return Err(bad(format!("{rel:?} leads out of the scenario directory")));
-        }
+        let real = super::confine(rel, base, &option, false)?;
         let name = real
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let md = std::fs::metadata(&real).map_err(|e| bad(format!("{rel}: {e}")))?;
+        let md = std::fs::metadata(&real).map_err(|e| bad(format!("source {rel}: {e}")))?;
         if md.is_dir() {
             let t = tree::scan(&real).map_err(|e| bad(e.to_string()))?;
             store.push(StoreNode::Dir(name.clone()));
@@ -399,24 +380,12 @@ fn digest_of(f: &PlannedFile) -> Result<Option<String>, LinuxError> {
     match &f.origin {
         Origin::Generated { bytes, .. } => Ok(Some(hex(&Sha256::digest(bytes)))),
         Origin::Copy { source, .. } => {
-            let (mut file, _) =
-                crate::input::open_regular(source).map_err(|e| LinuxError::Read {
+            crate::input::sha256_hex(source)
+                .map(Some)
+                .map_err(|e| LinuxError::Read {
                     path: source.clone(),
                     message: e.to_string(),
-                })?;
-            let mut h = Sha256::new();
-            let mut buf = [0u8; 64 << 10];
-            loop {
-                let n = std::io::Read::read(&mut file, &mut buf).map_err(|e| LinuxError::Read {
-                    path: source.clone(),
-                    message: e.to_string(),
-                })?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            Ok(Some(hex(&h.finalize())))
+                })
         }
         _ => Ok(None),
     }

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::diag::Diagnostic;
 use crate::image::clock::Clock;
 use crate::image::plan::{self, Options, Plan};
+use crate::image::structure::Structure;
 use crate::image::tree::{self, Entry, EntryKind, Source};
 use crate::image::{write, ImageError};
 use crate::payload::{self, PayloadError};
@@ -159,37 +160,44 @@ fn content_error(n: usize, problem: String) -> ConfigError {
     ConfigError::at(spec::content_path(n), Problem::Value(problem))
 }
 
-/// Resolves a content source: relative to the scenario directory and confined to it.
-fn confine(source: &str, base: &Path, n: usize) -> Result<PathBuf, ConfigError> {
+/// Resolves a scenario input named by `option` (a contents source, a store path): relative
+/// to the scenario directory and confined to it; an absolute path is taken as named when
+/// `absolute` allows it (the scenario names it explicitly).
+pub(crate) fn confine(
+    source: &str,
+    base: &Path,
+    option: &OptionPath,
+    absolute: bool,
+) -> Result<PathBuf, ConfigError> {
+    let bad = |problem: String| ConfigError::at(option.clone(), Problem::Value(problem));
     let p = Path::new(source);
     if source.is_empty() {
-        return Err(content_error(n, "source is empty".into()));
+        return Err(bad("source is empty".into()));
     }
     if p.is_absolute() {
-        return std::fs::canonicalize(p)
-            .map_err(|e| content_error(n, format!("source {source}: {e}")));
+        if !absolute {
+            return Err(bad(format!(
+                "source {source:?} must be a path inside the scenario directory {}",
+                base.display()
+            )));
+        }
+        return std::fs::canonicalize(p).map_err(|e| bad(format!("source {source}: {e}")));
     }
     if p.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(content_error(
-            n,
-            format!(
-                "source {source:?} uses `..`, which would leave the scenario directory {}",
-                base.display()
-            ),
-        ));
+        return Err(bad(format!(
+            "source {source:?} uses `..`, which would leave the scenario directory {}",
+            base.display()
+        )));
     }
     let joined = base.join(p);
     let real = std::fs::canonicalize(&joined)
-        .map_err(|e| content_error(n, format!("source {}: {e}", joined.display())))?;
+        .map_err(|e| bad(format!("source {}: {e}", joined.display())))?;
     if !real.starts_with(base) {
-        return Err(content_error(
-            n,
-            format!(
-                "source {source:?} is a symlink leading out of the scenario directory {} (to {})",
-                base.display(),
-                real.display()
-            ),
-        ));
+        return Err(bad(format!(
+            "source {source:?} is a symlink leading out of the scenario directory {} (to {})",
+            base.display(),
+            real.display()
+        )));
     }
     Ok(real)
 }
@@ -283,14 +291,17 @@ pub(crate) fn plan_image(
         "fileSystems, swapDevices",
         generated::fstab(&spec.file_systems, &spec.swap_devices),
     ));
-    if i.make_bios_bootable {
+    // A live image writes its own loader configuration (`linux::plan`); the UKI carries the
+    // UEFI command line.
+    let live = i.boot_payload == payload::Kind::Linux;
+    if i.make_bios_bootable && !live {
         files.push(text(
             "/isolinux/isolinux.cfg",
             "boot.kernelParams",
             generated::isolinux_cfg(&i.volume_id, params),
         ));
     }
-    if i.make_efi_bootable {
+    if i.make_efi_bootable && !live {
         files.push(text(
             "/EFI/BOOT/grub.cfg",
             "boot.kernelParams",
@@ -310,7 +321,7 @@ pub(crate) fn plan_image(
     for (n, c) in i.contents.iter().enumerate() {
         let option = spec::content_path(n);
         let target = spec::check_target(&c.target, option.clone())?;
-        let real = confine(&c.source, base, n)?;
+        let real = confine(&c.source, base, &option, true)?;
         let md = std::fs::metadata(&real)
             .map_err(|e| content_error(n, format!("{}: {e}", real.display())))?;
         if md.is_dir() {
@@ -480,9 +491,9 @@ impl ImagePlan {
 
     /// The writer's plan. A live image also carries [`linux::BLOCKS`], the digests of its
     /// own structures (all but file data) for stage 1 to check from the raw disk: it is
-    /// planned with a placeholder of its final size, then filled in, which moves nothing
-    /// (directory records hold a file's place and size, not its bytes, and the digest skips
-    /// it).
+    /// planned with a placeholder of its final size, then its extent is filled in, which
+    /// changes no other byte (directory records hold a file's place and size, not its bytes,
+    /// and the digest the GUIDs come from skips it).
     pub(crate) fn layout(&self) -> Result<Plan, BuildError> {
         let mut opts = self.options()?;
         let mut tree = self.tree();
@@ -490,20 +501,21 @@ impl ImagePlan {
             return Ok(plan::plan(&tree, &opts).map_err(ImageError::from)?);
         }
         opts.digest_skip.push(linux::BLOCKS.into());
-        let mut text = String::new();
-        for _ in 0..4 {
-            linux::set_file(&mut tree, linux::BLOCKS, text.clone().into_bytes());
-            let layout = plan::plan(&tree, &opts).map_err(ImageError::from)?;
-            let next = linux::blocks(&layout);
-            if next == text {
-                return Ok(layout);
+        let mut len = 0;
+        // The first pass learns the manifest's length; the second has a placeholder that
+        // long (unless a directory grew a sector and added a line: then once more).
+        for _ in 0..3 {
+            linux::set_file(&mut tree, linux::BLOCKS, vec![b'#'; len]);
+            let mut layout = plan::plan(&tree, &opts).map_err(ImageError::from)?;
+            let text = linux::blocks(&layout);
+            if text.len() == len {
+                let own = Structure::File(linux::BLOCKS.into());
+                if let Some(e) = layout.extents.iter_mut().find(|e| e.what == own) {
+                    e.content = plan::Content::Bytes(text.into_bytes());
+                    return Ok(layout);
+                }
             }
-            // The first pass learns the size; later ones only fill in digests.
-            text = if next.len() == text.len() {
-                next
-            } else {
-                linux::placeholder(&next)
-            };
+            len = text.len();
         }
         Err(ImageError::Plan(plan::PlanError::Internal(
             "the structure manifest did not settle",

@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -104,18 +103,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> GoldenError + '_ {
 }
 
 fn sha256_file(p: &Path) -> Result<String, GoldenError> {
-    let (mut f, _) = crate::input::open_regular(p)?;
-    let mut h = Sha256::new();
-    // On the stack: a fresh heap buffer per file cost more in zeroing than the hashing.
-    let mut buf = [0u8; 64 << 10];
-    loop {
-        let n = f.read(&mut buf).map_err(io(p))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
+    Ok(crate::input::sha256_hex(p)?)
 }
 
 /// A path relative to the project root: inside it, the rest of the path; outside it (a

@@ -4,7 +4,7 @@
 //! file offset to FileAlignment — and SizeOfImage and the section count updated. The stub
 //! finds the kernel, initrd and command line by section name (`systemd-stub(7)`).
 
-use crate::image::record::{record, Bytes, Le, Record};
+use crate::image::record::{record, Bytes, Field, Le, Record};
 
 use super::LinuxError;
 
@@ -114,8 +114,6 @@ fn layout(stub: &[u8]) -> Result<Layout, LinuxError> {
     }
     Ok(l)
 }
-
-use crate::image::record::Field;
 
 /// Builds the UKI: `stub` with the sections appended in ukify's order.
 pub fn build(
