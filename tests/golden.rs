@@ -424,3 +424,45 @@ fn a_scenario_with_a_file_over_4_gib() {
     assert_eq!(huge["size"].as_u64().unwrap(), (4 << 30) + 1);
     assert_eq!(huge["extents"].as_array().unwrap().len(), 2);
 }
+
+/// A checkout at another path, deeper or shallower, passes `golden check` with the same
+/// manifests: every path in them is relative.
+#[test]
+fn manifests_pass_from_another_checkout_path() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("another/place/isoproof");
+    copy_tree(&repo().join("scenarios"), &root.join("scenarios"), 3);
+    copy_tree(&repo().join("golden"), &root.join("golden"), 5);
+    // The live scenarios read the payload root beside the checkout.
+    std::os::unix::fs::symlink(
+        fs::canonicalize(repo().join("../shared")).unwrap(),
+        t.path().join("another/place/shared"),
+    )
+    .unwrap();
+    let o = cli(&["golden", "check"], &root);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A golden directory of another name is named in the command a report suggests.
+    let o = cli(
+        &[
+            "golden",
+            "check",
+            "--golden",
+            "elsewhere",
+            "scenarios/installer-minimal.yaml",
+        ],
+        &root,
+    );
+    assert_eq!(o.status.code(), Some(6));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(
+            "run `isoproof golden bless --golden elsewhere scenarios/installer-minimal.yaml`"
+        ),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}

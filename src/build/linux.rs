@@ -29,7 +29,8 @@ pub struct LinuxBoot {
     pub modules: Vec<String>,
     /// The `fileSystems` stage 1 mounts: (mount point, fsType), in mount order.
     pub mounts: Vec<(String, String)>,
-    /// Every file of the payload root the image is made from (inputs of its golden record).
+    /// Every file of the payload root the image is made from (inputs of its golden record),
+    /// under the payload root as the scenario names it.
     pub inputs: Vec<std::path::PathBuf>,
 }
 
@@ -332,7 +333,14 @@ pub(crate) fn plan(
                 v.push(pr.part(part));
             }
             v.extend(order.iter().map(|l| pr.modules_dir().join(&l.file)));
-            v
+            // As the scenario names them (through `payloadRoot`, not where symlinks lead),
+            // so that a golden record is the same in every checkout.
+            v.into_iter()
+                .map(|p| match p.strip_prefix(&pr.root) {
+                    Ok(r) => root_path.join(r),
+                    Err(_) => p,
+                })
+                .collect()
         },
         mounts: mounts
             .iter()

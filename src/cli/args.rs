@@ -134,9 +134,12 @@ pub(crate) enum GoldenAction {
         #[arg(long, default_value = "golden")]
         golden: PathBuf,
         /// Keep the rebuilt images in this directory (for `isoproof diff`).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "image")]
         keep: Option<PathBuf>,
+        #[command(flatten)]
+        image: Option<ImageArgs>,
         /// Scenarios (default: every `scenarios/*.yaml`).
+        #[arg(conflicts_with = "image")]
         scenarios: Vec<PathBuf>,
     },
     /// Rebuild each scenario and rewrite its manifest: the only way manifests change.
@@ -144,9 +147,24 @@ pub(crate) enum GoldenAction {
         /// Where the manifests are.
         #[arg(long, default_value = "golden")]
         golden: PathBuf,
+        #[command(flatten)]
+        image: Option<ImageArgs>,
         /// Scenarios (default: every `scenarios/*.yaml`).
+        #[arg(conflicts_with = "image")]
         scenarios: Vec<PathBuf>,
     },
+}
+
+/// An image built by any tool, recorded without its scenario.
+#[derive(clap::Args)]
+pub(crate) struct ImageArgs {
+    /// The image: its record (`golden/NAME.json`) holds every structure's fields and hash and
+    /// every file's hash, mode and link target, not the image.
+    #[arg(long, requires = "name")]
+    pub(crate) image: Option<PathBuf>,
+    /// The record's name (a file name without `.json`).
+    #[arg(long, requires = "image")]
+    pub(crate) name: Option<String>,
 }
 
 /// Options every boot command takes.

@@ -21,7 +21,8 @@ use isoproof::{boot, build, diag, image, output, resolve, scenario};
 use isoproof_harness::{matrix, Firmware, Media, Mode};
 
 use args::{
-    AccelArg, Cli, Command, FirmwareArg, Format, GoldenAction, InspectFormat, MediaArg, RunArgs,
+    AccelArg, Cli, Command, FirmwareArg, Format, GoldenAction, ImageArgs, InspectFormat, MediaArg,
+    RunArgs,
 };
 
 /// Runs the command line; returns the exit code.
@@ -136,7 +137,11 @@ fn golden_code(e: &GoldenError) -> u8 {
     match e {
         GoldenError::Build { source, .. } => build_code(source),
         GoldenError::Io { .. } => exit::OUTPUT,
-        GoldenError::Manifest { .. } | GoldenError::Input(_) => exit::BAD_INPUT,
+        GoldenError::Manifest { .. }
+        | GoldenError::Input(_)
+        | GoldenError::Image { .. }
+        | GoldenError::Name { .. }
+        | GoldenError::NotAnImageRecord { .. } => exit::BAD_INPUT,
         GoldenError::Interrupted => exit::INTERRUPTED,
     }
 }
@@ -319,14 +324,26 @@ fn golden_cmd(out: &mut Out, action: GoldenAction) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    let (golden_dir, named, keep, bless) = match action {
+    let (golden_dir, named, keep, bless, image) = match action {
         GoldenAction::Check {
             golden,
             keep,
+            image,
             scenarios,
-        } => (golden, scenarios, keep, false),
-        GoldenAction::Bless { golden, scenarios } => (golden, scenarios, None, true),
+        } => (golden, scenarios, keep, false, image),
+        GoldenAction::Bless {
+            golden,
+            image,
+            scenarios,
+        } => (golden, scenarios, None, true, image),
     };
+    if let Some(ImageArgs {
+        image: Some(image),
+        name: Some(name),
+    }) = image
+    {
+        return golden_image_cmd(out, &image, &name, &golden_dir, bless);
+    }
     let list = match scenarios_or_all(out, named) {
         Ok(l) => l,
         Err(code) => return code,
@@ -343,7 +360,11 @@ fn golden_cmd(out: &mut Out, action: GoldenAction) -> u8 {
     let mut code = exit::OK;
     let mut on = |e: golden::Event<'_>| match e {
         golden::Event::Checked { scenario, outcome } => {
-            out.print(&golden::describe(&scenario.display().to_string(), outcome));
+            out.print(&golden::describe(
+                &scenario.display().to_string(),
+                outcome,
+                &golden_dir,
+            ));
             code = exit::worst(
                 code,
                 match outcome {
@@ -382,6 +403,54 @@ fn golden_cmd(out: &mut Out, action: GoldenAction) -> u8 {
         sum.failed
     ));
     code
+}
+
+/// `golden bless|check --image FILE --name NAME`: an image built by any tool.
+fn golden_image_cmd(out: &mut Out, image: &Path, name: &str, dir: &Path, bless: bool) -> u8 {
+    let shown = image.display();
+    if bless {
+        return match golden::image::bless_image(image, name, dir) {
+            Ok(r) => {
+                out.print(&format!(
+                    "blessed       {shown} as {name} ({} bytes, sha256 {}; {} structures, {} files)\n",
+                    r.snapshot.size,
+                    r.snapshot.sha256.get(..16).unwrap_or_default(),
+                    r.snapshot.structures.len(),
+                    r.snapshot.files.len()
+                ));
+                exit::OK
+            }
+            Err(e) => {
+                out.error(&e.to_string());
+                golden_code(&e)
+            }
+        };
+    }
+    match golden::image::check_image(image, name, dir) {
+        Ok(golden::image::ImageOutcome::Same) => {
+            out.print(&format!("ok            {shown} ({name})\n"));
+            exit::OK
+        }
+        Ok(golden::image::ImageOutcome::NoRecord) => {
+            out.print(&format!(
+                "NO RECORD     {shown} (run `isoproof golden bless{} --image {shown} --name {name}`)\n",
+                golden::golden_flag(dir)
+            ));
+            exit::GOLDEN_NO_RECORD
+        }
+        Ok(golden::image::ImageOutcome::Changed(d)) => {
+            let mut s = format!("CHANGED       {shown} ({name})\n");
+            for l in d.lines() {
+                s.push_str(&format!("    {l}\n"));
+            }
+            out.print(&s);
+            exit::GOLDEN_REGRESSION
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            golden_code(&e)
+        }
+    }
 }
 
 /// The scenarios to work on: those named, or every `scenarios/*.yaml`.

@@ -22,6 +22,8 @@ use crate::build::{self, hex, BuildError, Origin, Planned};
 use crate::image::plan::{Content, Plan};
 use crate::publish::Durable;
 
+pub mod image;
+
 /// The output of a manifest: the image's file name, sha256 and size.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Output {
@@ -93,9 +95,32 @@ pub enum GoldenError {
     /// The caller's cancel check said stop.
     #[error("interrupted")]
     Interrupted,
+    /// An image (`--image`) could not be read.
+    #[error("{}: {source}", path.display())]
+    Image {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: crate::image::inspect::ReadError,
+    },
+    /// A record name (`--name`) that cannot name a file in the golden directory.
+    #[error("record name {name:?}: {why}")]
+    Name {
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// `--name` names a scenario's manifest, not an image's record.
+    #[error("{}: a scenario's manifest, not an image record; choose another --name", path.display())]
+    NotAnImageRecord {
+        /// The manifest.
+        path: PathBuf,
+    },
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> GoldenError + '_ {
+pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> GoldenError + '_ {
     move |source| GoldenError::Io {
         path: path.to_path_buf(),
         source,
@@ -110,6 +135,7 @@ fn sha256_file(p: &Path) -> Result<String, GoldenError> {
 /// sibling checkout of shared inputs), with `..` — so the same trees at another place give
 /// the same manifest.
 fn shown(p: &Path, root: &Path) -> String {
+    let p = &lexical(p);
     if let Ok(r) = p.strip_prefix(root) {
         return r.to_string_lossy().into_owned();
     }
@@ -127,6 +153,25 @@ fn shown(p: &Path, root: &Path) -> String {
         out.push(c);
     }
     out.to_string_lossy().into_owned()
+}
+
+/// `p` with `.` and `dir/..` removed by its text alone (no symlink is followed: the path is
+/// the one the scenario names).
+fn lexical(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Builds a scenario into `dir` and describes the result as a manifest.
@@ -532,7 +577,8 @@ pub struct Settings<'a> {
 /// let scenarios = vec![PathBuf::from("scenarios/installer-minimal.yaml")];
 /// let summary = check_all(&scenarios, &settings, &mut |e| {
 ///     if let Event::Checked { scenario, outcome } = e {
-///         print!("{}", isoproof::golden::describe(&scenario.display().to_string(), outcome));
+///         let shown = scenario.display().to_string();
+///         print!("{}", isoproof::golden::describe(&shown, outcome, Path::new("golden")));
 ///     }
 /// });
 /// assert!(summary.all_ok());
@@ -635,8 +681,17 @@ pub fn scenarios_in(dir: &Path) -> Result<Vec<PathBuf>, GoldenError> {
     Ok(v)
 }
 
-/// Text for one outcome.
-pub fn describe(scenario: &str, o: &Outcome) -> String {
+/// ` --golden DIR` when `dir` is not the default `golden`, for the commands a report suggests.
+pub fn golden_flag(dir: &Path) -> String {
+    if dir == Path::new("golden") {
+        String::new()
+    } else {
+        format!(" --golden {}", dir.display())
+    }
+}
+
+/// Text for one outcome; the commands it suggests write to `golden` (the golden directory).
+pub fn describe(scenario: &str, o: &Outcome, golden: &Path) -> String {
     let mut s = String::new();
     match o {
         Outcome::Same => {
@@ -645,11 +700,16 @@ pub fn describe(scenario: &str, o: &Outcome) -> String {
         Outcome::NoManifest => {
             let _ = writeln!(
                 s,
-                "NO MANIFEST   {scenario} (run `isoproof golden bless {scenario}`)"
+                "NO MANIFEST   {scenario} (run `isoproof golden bless{} {scenario}`)",
+                golden_flag(golden)
             );
         }
         Outcome::InputChanged(f) => {
-            let _ = writeln!(s, "input changed {scenario} (review, then bless)");
+            let _ = writeln!(
+                s,
+                "input changed {scenario} (review, then `isoproof golden bless{} {scenario}`)",
+                golden_flag(golden)
+            );
             f.lines().iter().for_each(|l| {
                 let _ = writeln!(s, "    {l}");
             });
@@ -682,6 +742,23 @@ mod tests {
             structures: [("directory / at 4096".to_string(), hashed(2048, 'c'))].into(),
             files: [("/etc/hostname".to_string(), hashed(5, 'd'))].into(),
         }
+    }
+
+    #[test]
+    fn paths_are_shown_relative_to_the_root_by_their_text() {
+        let root = Path::new("/a/b/checkout");
+        assert_eq!(
+            shown(Path::new("/a/b/checkout/scenarios/x.yaml"), root),
+            "scenarios/x.yaml"
+        );
+        assert_eq!(
+            shown(Path::new("/a/b/checkout/scenarios/../../shared/p/k"), root),
+            "../shared/p/k"
+        );
+        assert_eq!(
+            shown(Path::new("/a/elsewhere/./p"), root),
+            "../../elsewhere/p"
+        );
     }
 
     #[test]

@@ -232,6 +232,12 @@ pub struct ReadEntry {
 /// Reads an archive's entries up to the trailer. Every length is checked against the bytes
 /// there are; nothing is allocated from a claimed size.
 pub fn read(b: &[u8]) -> Result<Vec<ReadEntry>, CpioError> {
+    read_archive(b).map(|(entries, _)| entries)
+}
+
+/// [`read`], and where the archive ends (after its trailer, padded to 4 bytes): another
+/// archive may follow, as in initrds with early microcode.
+pub fn read_archive(b: &[u8]) -> Result<(Vec<ReadEntry>, usize), CpioError> {
     let mut at = 0usize;
     let mut out = Vec::new();
     loop {
@@ -276,7 +282,7 @@ pub fn read(b: &[u8]) -> Result<Vec<ReadEntry>, CpioError> {
         let path = String::from_utf8_lossy(&name[..namesize - 1]).into_owned();
         let data_at = (name_at + namesize).next_multiple_of(4);
         if path == TRAILER {
-            return Ok(out);
+            return Ok((out, (data_at + filesize).next_multiple_of(4).min(b.len())));
         }
         if b.len() < data_at || b.len() - data_at < filesize {
             return Err(bad(format!(

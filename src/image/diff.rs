@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::eltorito::BootCatalog;
 use super::fat;
-use super::inspect::{self, FileInfo, Img, ReadError, Report};
+use super::inspect::{self, FileInfo, Img, ReadError, Report, Window};
 use super::iso9660::{VolumeDescriptor, SECTOR};
 use super::record::{child_name, Record};
 use super::structure::{Owned, Structure};
@@ -456,46 +456,17 @@ fn files(
 
 /// An image's ESP and its files; `None` without one, or when it does not read as FAT (it is
 /// then compared by its bytes only).
-fn esp<'a>(r: &Report, img: &'a Img) -> Option<(Vec<fat::FatFile>, EspWindow<'a>)> {
+fn esp<'a>(r: &Report, img: &'a Img) -> Option<(Vec<fat::FatFile>, Window<'a>)> {
     let (start, end) = r.range_of(&Structure::EspImage)?;
-    let window = EspWindow {
-        img,
-        start,
-        len: end - start,
-    };
+    let window = Window::new(img, start, end - start);
     let files = fat::files(&window).ok()?;
     Some((files, window))
 }
 
-/// An image's ESP as a FAT [`fat::Source`]: its bytes are read from the image on demand.
-struct EspWindow<'a> {
-    img: &'a Img,
-    start: u64,
-    len: u64,
-}
-
-impl fat::Source for EspWindow<'_> {
-    fn size(&self) -> u64 {
-        self.len
-    }
-
-    fn read_at(&self, off: u64, n: usize) -> Result<Vec<u8>, String> {
-        if off.checked_add(n as u64).is_none_or(|end| end > self.len) {
-            return Err(format!(
-                "{n} bytes at {off} reach past the ESP's {} bytes",
-                self.len
-            ));
-        }
-        self.img
-            .read(&Structure::EspImage, self.start + off, n as u64)
-            .map_err(|e| e.to_string())
-    }
-}
-
 /// Files inside the ESPs: presence, size and first differing byte, read a piece at a time.
 fn esp_files(
-    (fa, wa): (Vec<fat::FatFile>, EspWindow<'_>),
-    (fb, wb): (Vec<fat::FatFile>, EspWindow<'_>),
+    (fa, wa): (Vec<fat::FatFile>, Window<'_>),
+    (fb, wb): (Vec<fat::FatFile>, Window<'_>),
     c: &mut Changes,
 ) -> Result<(), (ReadError, usize)> {
     let map = |files: Vec<fat::FatFile>, base: u64| -> BTreeMap<String, (u64, Vec<(u64, u64)>)> {
@@ -516,7 +487,7 @@ fn esp_files(
             continue;
         };
         c.add(&s, "size", xs.to_string(), ys.to_string());
-        if let Some(at) = first_difference((wa.img, xr, *xs), (wb.img, yr, *ys))? {
+        if let Some(at) = first_difference((wa.img(), xr, *xs), (wb.img(), yr, *ys))? {
             first_differing_byte(c, &s, at);
         }
     }

@@ -241,6 +241,80 @@ impl Img {
     }
 }
 
+/// A byte range of an image, read on demand: an ESP as a FAT [`super::fat::Source`], a
+/// squashfs image as `Read + Seek`. Reads never leave the range.
+#[derive(Clone)]
+pub(crate) struct Window<'a> {
+    img: &'a Img,
+    /// Where it starts in the image.
+    pub start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl<'a> Window<'a> {
+    /// `len` bytes from `start`.
+    pub(crate) fn new(img: &'a Img, start: u64, len: u64) -> Window<'a> {
+        Window {
+            img,
+            start,
+            len,
+            pos: 0,
+        }
+    }
+
+    /// The image it reads.
+    pub(crate) fn img(&self) -> &'a Img {
+        self.img
+    }
+}
+
+impl super::fat::Source for Window<'_> {
+    fn size(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, off: u64, n: usize) -> Result<Vec<u8>, String> {
+        if off.checked_add(n as u64).is_none_or(|end| end > self.len) {
+            return Err(format!(
+                "{n} bytes at {off} reach past the partition's {} bytes",
+                self.len
+            ));
+        }
+        self.img
+            .read(&Structure::EspImage, self.start + off, n as u64)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl std::io::Read for Window<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (buf.len() as u64).min(self.len.saturating_sub(self.pos)) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.img
+            .f
+            .read_exact_at(&mut buf[..n], self.start + self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for Window<'_> {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let new = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = new.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        Ok(self.pos)
+    }
+}
+
 fn record_err(structure: &Structure, offset: u64) -> impl Fn(DecodeError) -> ReadError + '_ {
     move |source| ReadError::Record {
         structure: structure.clone(),

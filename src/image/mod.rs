@@ -31,6 +31,7 @@
 //! ```
 
 pub mod clock;
+pub mod content;
 pub mod cpio;
 pub mod diff;
 pub mod eltorito;
@@ -43,6 +44,7 @@ pub mod mbr;
 pub mod plan;
 pub mod record;
 pub mod rockridge;
+pub mod snapshot;
 pub mod structure;
 pub mod susp;
 pub mod tree;

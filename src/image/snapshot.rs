@@ -1,0 +1,840 @@
+//! An image as a record of what it holds, for golden records of images built by any tool
+//! (`golden bless --image`): every structure [`inspect`](super::inspect) finds, with its
+//! offset, size, sha256 and decoded fields; every file with its kind, mode, link target,
+//! size and sha256 — the files of the ISO 9660 tree, of the ESP, of squashfs images and of
+//! cpio archives (initrds, plain or gzip) inside it — and the text of small text files, so
+//! that a check can show what changed in them without the old image.
+//!
+//! [`compare`] reconstructs the structural and content-level difference of two records.
+//! Images are streamed a MiB at a time; containers are read within bounds, and one that
+//! does not read is named with the reason instead of failing the record.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::content;
+use super::cpio;
+use super::fat;
+use super::inspect::{self, Img, ReadError, Report};
+use super::iso9660::{VolumeDescriptor, SECTOR};
+use super::record::{child_name, Record};
+use super::structure::Structure;
+
+/// Text files up to this size keep their text in a record.
+pub const MAX_RECORDED_TEXT: u64 = 16 << 10;
+/// A container (squashfs, cpio) is listed only up to this size...
+const MAX_CONTAINER: u64 = 1 << 30;
+/// ...and a compressed cpio archive only up to this size once decompressed.
+const MAX_UNPACKED: u64 = 1 << 30;
+/// Streaming piece.
+const CHUNK: usize = 1 << 20;
+
+/// What an image holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The image's size.
+    pub size: u64,
+    /// The image's sha256.
+    pub sha256: String,
+    /// Structures by name (a name that occurs again gets ` #2`, ` #3`, ...).
+    pub structures: BTreeMap<String, StructureRecord>,
+    /// Files by path: `/path` in the ISO 9660 tree, `ESP:/path` in the ESP, and
+    /// `/container!/path` inside a squashfs image or cpio archive of the tree.
+    pub files: BTreeMap<String, FileRecord>,
+    /// Containers that could not be listed, and why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unread: BTreeMap<String, String>,
+}
+
+/// One structure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StructureRecord {
+    /// Its first byte in the image.
+    pub offset: u64,
+    /// Its size.
+    pub size: u64,
+    /// The sha256 of its bytes.
+    pub sha256: String,
+    /// Its decoded fields, by name (`partitions[1].os_type`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+}
+
+/// What a file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+    /// Anything else (a device, a FIFO, a socket).
+    Special,
+}
+
+/// One file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// What it is.
+    pub kind: Kind,
+    /// Its POSIX mode in octal (absent without Rock Ridge, and in the ESP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Its size.
+    pub size: u64,
+    /// The sha256 of its bytes (regular files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// A symlink's target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// The text of a small text file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The fields of a record, each under `prefix`.
+fn fields_of<R: Record>(prefix: &str, r: &R, out: &mut BTreeMap<String, String>) {
+    let bytes = r.encode();
+    for leaf in R::fields() {
+        let v = (leaf.show)(&bytes[leaf.offset..leaf.offset + leaf.len]);
+        out.insert(child_name(prefix, &leaf.name), v);
+    }
+}
+
+/// Reads bytes `(offset, len)` runs of the image in pieces: sha256 and, when `keep` allows,
+/// the bytes themselves.
+fn digest_runs(
+    img: &Img,
+    runs: &[(u64, u64)],
+    keep: u64,
+) -> Result<(String, Option<Vec<u8>>), ReadError> {
+    let total: u64 = runs.iter().map(|r| r.1).sum();
+    let mut h = Sha256::new();
+    let mut kept = (total <= keep).then(Vec::new);
+    for &(at, len) in runs {
+        let mut off = 0u64;
+        while off < len {
+            let n = (len - off).min(CHUNK as u64);
+            let b = img.read(&Structure::Image, at + off, n)?;
+            h.update(&b);
+            if let Some(k) = kept.as_mut() {
+                k.extend_from_slice(&b);
+            }
+            off += n;
+        }
+    }
+    Ok((hex(&h.finalize()), kept))
+}
+
+/// The record of the image at `path`.
+pub fn snapshot(path: &Path) -> Result<Snapshot, ReadError> {
+    let report = inspect::inspect(path)?;
+    let img = Img::open(path)?;
+    let (sha256, _) = digest_runs(&img, &[(0, img.len)], 0)?;
+    let mut s = Snapshot {
+        size: img.len,
+        sha256,
+        structures: BTreeMap::new(),
+        files: BTreeMap::new(),
+        unread: BTreeMap::new(),
+    };
+    structures(&report, &img, &mut s)?;
+    iso_files(&report, &img, &mut s)?;
+    esp_files(&report, &img, &mut s);
+    Ok(s)
+}
+
+fn structures(r: &Report, img: &Img, s: &mut Snapshot) -> Result<(), ReadError> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for o in r.structures.iter().filter(|o| !o.structure.is_file()) {
+        let base = o.structure.to_string();
+        let n = seen.entry(base.clone()).or_default();
+        *n += 1;
+        let name = if *n == 1 {
+            base
+        } else {
+            format!("{base} #{n}")
+        };
+        let (sha256, _) = digest_runs(img, &[(o.start, o.end - o.start)], 0)?;
+        let mut fields = BTreeMap::new();
+        decoded(r, img, o.start, &o.structure, &mut fields);
+        s.structures.insert(
+            name,
+            StructureRecord {
+                offset: o.start,
+                size: o.end - o.start,
+                sha256,
+                fields,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// The decoded fields of one structure (those with a record type).
+fn decoded(r: &Report, img: &Img, at: u64, st: &Structure, f: &mut BTreeMap<String, String>) {
+    match st {
+        Structure::Mbr => {
+            if let Some(m) = &r.mbr {
+                fields_of("", m, f);
+            }
+        }
+        Structure::PrimaryGptHeader => {
+            if let Some(g) = &r.gpt {
+                fields_of("", &g.primary, f);
+                f.insert("valid".into(), g.valid.to_string());
+            }
+        }
+        Structure::PrimaryGptEntries => {
+            for (i, e) in r.gpt.iter().flat_map(|g| &g.entries) {
+                fields_of(&format!("entry {i}"), e, f);
+            }
+        }
+        Structure::BackupGptHeader => {
+            if let Some(b) = r.gpt.as_ref().and_then(|g| g.backup.as_ref()) {
+                fields_of("", b, f);
+            }
+        }
+        Structure::BootCatalog => {
+            if let Some((_, c)) = &r.catalog {
+                fields_of("validation entry", &c.validation, f);
+                for (i, (_, h)) in c.headers.iter().enumerate() {
+                    fields_of(&format!("section header {}", i + 1), h, f);
+                }
+                for (i, e) in c.entries.iter().enumerate() {
+                    fields_of(&format!("entry {}", i + 1), &e.entry, f);
+                }
+            }
+        }
+        Structure::EspImage => {
+            if let Ok(b) = img.read(st, at, 512) {
+                if let Ok(bs) = fat::BootSector::decode(&b) {
+                    fields_of("boot sector", &bs, f);
+                }
+            }
+        }
+        Structure::BiosBootImage => {
+            if let Ok(b) = img.read(st, at + 8, 56) {
+                if let Ok(t) = super::eltorito::BootInfoTable::decode(&b) {
+                    fields_of("boot info table", &t, f);
+                }
+            }
+        }
+        _ => {
+            for d in r.descriptors.iter().filter(|d| d.sector * SECTOR == at) {
+                match &d.vd {
+                    VolumeDescriptor::Primary(x) => fields_of("", &**x, f),
+                    VolumeDescriptor::Supplementary(x) => fields_of("", &**x, f),
+                    VolumeDescriptor::ElTorito(x) => fields_of("", &**x, f),
+                    VolumeDescriptor::Terminator(x) => fields_of("", &**x, f),
+                    VolumeDescriptor::Other(x) => fields_of("", x, f),
+                }
+            }
+        }
+    }
+}
+
+fn text_of(bytes: Option<&[u8]>, size: u64) -> Option<String> {
+    if size > MAX_RECORDED_TEXT {
+        return None;
+    }
+    bytes.and_then(content::as_text).map(str::to_string)
+}
+
+fn iso_files(r: &Report, img: &Img, s: &mut Snapshot) -> Result<(), ReadError> {
+    for f in &r.files {
+        let mode = (f.mode != 0).then(|| format!("{:o}", f.mode));
+        if f.is_dir || f.symlink.is_some() {
+            s.files.insert(
+                f.path.clone(),
+                FileRecord {
+                    kind: if f.is_dir { Kind::Dir } else { Kind::Symlink },
+                    mode,
+                    size: if f.is_dir { 0 } else { f.size },
+                    sha256: None,
+                    link: f.symlink.clone(),
+                    text: None,
+                },
+            );
+            continue;
+        }
+        let runs: Vec<(u64, u64)> = f
+            .extents
+            .iter()
+            .map(|&(sec, n)| (u64::from(sec) * SECTOR, u64::from(n)))
+            .collect();
+        let (sha256, bytes) = digest_runs(img, &runs, MAX_RECORDED_TEXT)?;
+        s.files.insert(
+            f.path.clone(),
+            FileRecord {
+                kind: Kind::File,
+                mode,
+                size: f.size,
+                sha256: Some(sha256),
+                link: None,
+                text: text_of(bytes.as_deref(), f.size),
+            },
+        );
+        if f.size <= MAX_CONTAINER && f.extents.len() == 1 {
+            container(img, &f.path, runs[0], s);
+        }
+    }
+    Ok(())
+}
+
+/// Lists the files of a squashfs image or cpio archive stored as one ISO file.
+fn container(img: &Img, path: &str, (at, len): (u64, u64), s: &mut Snapshot) {
+    let Ok(magic) = img.read(&Structure::File(path.into()), at, len.min(6)) else {
+        return;
+    };
+    let result = if magic.starts_with(b"hsqs") {
+        squashfs(img, at, len, path, s)
+    } else if magic.starts_with(b"070701") || magic.starts_with(&[0x1f, 0x8b]) {
+        cpio_files(img, at, len, path, s, magic.starts_with(&[0x1f, 0x8b]))
+    } else {
+        return;
+    };
+    if let Err(why) = result {
+        s.unread.insert(path.to_string(), why);
+    }
+}
+
+fn cpio_files(
+    img: &Img,
+    at: u64,
+    len: u64,
+    path: &str,
+    s: &mut Snapshot,
+    gzip: bool,
+) -> Result<(), String> {
+    let raw = img
+        .read(&Structure::File(path.into()), at, len)
+        .map_err(|e| e.to_string())?;
+    let bytes = if gzip {
+        let mut out = Vec::new();
+        let d = flate2::read::MultiGzDecoder::new(&raw[..]);
+        d.take(MAX_UNPACKED + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("gzip: {e}"))?;
+        if out.len() as u64 > MAX_UNPACKED {
+            return Err(format!("unpacks to more than {} MiB", MAX_UNPACKED >> 20));
+        }
+        if !out.starts_with(b"070701") {
+            return Ok(()); // gzip, but not of a cpio archive
+        }
+        out
+    } else {
+        raw
+    };
+    let mut base = 0usize;
+    // Archives may be concatenated (early microcode, then the main archive), with zeros
+    // between them.
+    while base < bytes.len() {
+        let rest = &bytes[base..];
+        if !rest.starts_with(b"070701") {
+            if rest.iter().all(|&b| b == 0) {
+                break;
+            }
+            return Err(format!(
+                "{} bytes at offset {base} after the last archive are not a newc archive",
+                rest.len()
+            ));
+        }
+        let (entries, end) = cpio::read_archive(rest).map_err(|e| e.to_string())?;
+        for e in entries {
+            let mode = e.header.mode.get().unwrap_or(0);
+            let data = &rest[e.data.clone()];
+            let kind = match mode & 0o170000 {
+                0o040000 => Kind::Dir,
+                0o120000 => Kind::Symlink,
+                0o100000 => Kind::File,
+                _ => Kind::Special,
+            };
+            let name = e.path.trim_start_matches("./").trim_start_matches('/');
+            s.files.insert(
+                format!("{path}!/{name}"),
+                FileRecord {
+                    kind,
+                    mode: Some(format!("{mode:o}")),
+                    size: data.len() as u64,
+                    sha256: (kind == Kind::File).then(|| hex(&Sha256::digest(data))),
+                    link: (kind == Kind::Symlink)
+                        .then(|| String::from_utf8_lossy(data).into_owned()),
+                    text: (kind == Kind::File)
+                        .then(|| text_of(Some(data), data.len() as u64))
+                        .flatten(),
+                },
+            );
+        }
+        base += end;
+        while bytes.get(base) == Some(&0) {
+            base += 1;
+        }
+    }
+    Ok(())
+}
+
+fn squashfs(img: &Img, at: u64, len: u64, path: &str, s: &mut Snapshot) -> Result<(), String> {
+    let window = super::inspect::Window::new(img, at, len);
+    // The reader is a third-party parser of untrusted bytes: a panic in it is this
+    // container's failure, not the record's.
+    let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        squashfs_files(std::io::BufReader::new(window))
+    }))
+    .map_err(|_| "the squashfs reader failed on these bytes".to_string())??;
+    for (name, f) in listed {
+        s.files.insert(format!("{path}!{name}"), f);
+    }
+    Ok(())
+}
+
+fn squashfs_files<'b, R: backhand::BufReadSeek + 'b>(
+    r: R,
+) -> Result<Vec<(String, FileRecord)>, String> {
+    use backhand::InnerNode;
+    let fs = backhand::FilesystemReader::from_reader(r).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for node in fs.files() {
+        let name = node.fullpath.to_string_lossy().into_owned();
+        let mode = Some(format!("{:o}", node.header.permissions));
+        let rec = match &node.inner {
+            InnerNode::Dir(_) => FileRecord {
+                kind: Kind::Dir,
+                mode,
+                size: 0,
+                sha256: None,
+                link: None,
+                text: None,
+            },
+            InnerNode::Symlink(l) => FileRecord {
+                kind: Kind::Symlink,
+                mode,
+                size: 0,
+                sha256: None,
+                link: Some(l.link.to_string_lossy().into_owned()),
+                text: None,
+            },
+            InnerNode::File(f) => {
+                let mut h = Sha256::new();
+                let mut text = Vec::new();
+                let mut size = 0u64;
+                let mut rd = fs.file(f).reader();
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    let n = rd.read(&mut buf).map_err(|e| format!("{name}: {e}"))?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                    size += n as u64;
+                    if size <= MAX_RECORDED_TEXT {
+                        text.extend_from_slice(&buf[..n]);
+                    }
+                }
+                FileRecord {
+                    kind: Kind::File,
+                    mode,
+                    size,
+                    sha256: Some(hex(&h.finalize())),
+                    link: None,
+                    text: text_of(Some(&text), size),
+                }
+            }
+            _ => FileRecord {
+                kind: Kind::Special,
+                mode,
+                size: 0,
+                sha256: None,
+                link: None,
+                text: None,
+            },
+        };
+        out.push((name, rec));
+    }
+    Ok(out)
+}
+
+fn esp_files(r: &Report, img: &Img, s: &mut Snapshot) {
+    let Some((start, end)) = r.range_of(&Structure::EspImage) else {
+        return;
+    };
+    let window = super::inspect::Window::new(img, start, end - start);
+    let files = match fat::files(&window) {
+        Ok(f) => f,
+        Err(e) => {
+            s.unread.insert("ESP".into(), e.to_string());
+            return;
+        }
+    };
+    for f in files {
+        let runs: Vec<(u64, u64)> = f.runs.iter().map(|&(o, n)| (start + o, n)).collect();
+        match digest_runs(img, &runs, MAX_RECORDED_TEXT) {
+            Ok((sha256, bytes)) => {
+                s.files.insert(
+                    format!("ESP:{}", f.path),
+                    FileRecord {
+                        kind: Kind::File,
+                        mode: None,
+                        size: f.size,
+                        sha256: Some(sha256),
+                        link: None,
+                        text: text_of(bytes.as_deref(), f.size),
+                    },
+                );
+            }
+            Err(e) => {
+                s.unread.insert(format!("ESP:{}", f.path), e.to_string());
+            }
+        }
+    }
+}
+
+/// A field that differs: name, old value, new value.
+pub type FieldChange = (String, String, String);
+
+/// How a file differs between two records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileChange {
+    /// Only the new record has it.
+    Added(FileRecord),
+    /// Only the old record has it.
+    Removed(FileRecord),
+    /// Both have it: the fields that differ, and a unified diff when both texts are known.
+    Changed {
+        /// Kind, mode, link, size and sha256, where they differ.
+        fields: Vec<FieldChange>,
+        /// The unified diff of the texts (empty when either is not recorded).
+        text: Vec<String>,
+    },
+}
+
+/// Everything that differs between two records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordDiff {
+    /// The image's size and sha256, where they differ.
+    pub image: Vec<FieldChange>,
+    /// Options that differ in the embedded resolved configs (when both images have one).
+    pub options: Vec<content::OptionChange>,
+    /// Structures both records have, with other bytes or at another place: their fields
+    /// that differ (none when only undecoded bytes did).
+    pub changed: Vec<(String, Vec<FieldChange>)>,
+    /// Structures only the new record has.
+    pub added: Vec<(String, StructureRecord)>,
+    /// Structures only the old record has.
+    pub removed: Vec<(String, StructureRecord)>,
+    /// Files that differ, by path.
+    pub files: Vec<(String, FileChange)>,
+    /// Containers either record could not list.
+    pub unread: Vec<FieldChange>,
+}
+
+fn short(h: &str) -> &str {
+    h.get(..12).unwrap_or(h)
+}
+
+fn opt(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "(none)".into())
+}
+
+/// What differs between an old record and a new one.
+pub fn compare(a: &Snapshot, b: &Snapshot) -> RecordDiff {
+    let mut d = RecordDiff::default();
+    let add = |v: &mut Vec<FieldChange>, f: &str, x: String, y: String| {
+        if x != y {
+            v.push((f.to_string(), x, y));
+        }
+    };
+    add(&mut d.image, "size", a.size.to_string(), b.size.to_string());
+    add(
+        &mut d.image,
+        "sha256",
+        short(&a.sha256).into(),
+        short(&b.sha256).into(),
+    );
+    for (name, x) in &a.structures {
+        let Some(y) = b.structures.get(name) else {
+            d.removed.push((name.clone(), x.clone()));
+            continue;
+        };
+        if x == y {
+            continue;
+        }
+        let mut v = Vec::new();
+        add(&mut v, "offset", x.offset.to_string(), y.offset.to_string());
+        add(&mut v, "size", x.size.to_string(), y.size.to_string());
+        let keys: std::collections::BTreeSet<&String> =
+            x.fields.keys().chain(y.fields.keys()).collect();
+        for k in keys {
+            add(
+                &mut v,
+                k,
+                opt(&x.fields.get(k).cloned()),
+                opt(&y.fields.get(k).cloned()),
+            );
+        }
+        if v.is_empty() {
+            add(
+                &mut v,
+                "sha256",
+                short(&x.sha256).into(),
+                short(&y.sha256).into(),
+            );
+        }
+        d.changed.push((name.clone(), v));
+    }
+    for (name, y) in b
+        .structures
+        .iter()
+        .filter(|(n, _)| !a.structures.contains_key(*n))
+    {
+        d.added.push((name.clone(), y.clone()));
+    }
+    for (path, x) in &a.files {
+        let Some(y) = b.files.get(path) else {
+            d.files.push((path.clone(), FileChange::Removed(x.clone())));
+            continue;
+        };
+        if x == y {
+            continue;
+        }
+        let mut v = Vec::new();
+        add(
+            &mut v,
+            "kind",
+            format!("{:?}", x.kind),
+            format!("{:?}", y.kind),
+        );
+        add(&mut v, "mode", opt(&x.mode), opt(&y.mode));
+        add(&mut v, "link", opt(&x.link), opt(&y.link));
+        add(&mut v, "size", x.size.to_string(), y.size.to_string());
+        let (hx, hy) = (opt(&x.sha256), opt(&y.sha256));
+        add(&mut v, "sha256", short(&hx).into(), short(&hy).into());
+        let text = match (&x.text, &y.text) {
+            (Some(p), Some(q)) => content::unified(p, q),
+            _ => Vec::new(),
+        };
+        if path == content::CONFIG_PATH {
+            if let (Some(p), Some(q)) = (&x.text, &y.text) {
+                d.options = content::options(p, q).unwrap_or_default();
+            }
+        }
+        if !v.is_empty() || !text.is_empty() {
+            d.files
+                .push((path.clone(), FileChange::Changed { fields: v, text }));
+        }
+    }
+    for (path, y) in b.files.iter().filter(|(p, _)| !a.files.contains_key(*p)) {
+        d.files.push((path.clone(), FileChange::Added(y.clone())));
+    }
+    let keys: std::collections::BTreeSet<&String> =
+        a.unread.keys().chain(b.unread.keys()).collect();
+    for k in keys {
+        add(
+            &mut d.unread,
+            k,
+            opt(&a.unread.get(k).cloned()),
+            opt(&b.unread.get(k).cloned()),
+        );
+    }
+    d
+}
+
+impl RecordDiff {
+    /// Whether the records are the same.
+    pub fn is_empty(&self) -> bool {
+        *self == RecordDiff::default()
+    }
+
+    /// The report, a line each: the options that changed first (they explain the rest), then
+    /// structures with other bytes, structures added or removed, and files.
+    pub fn lines(&self) -> Vec<String> {
+        let mut o = Vec::new();
+        let fields = |o: &mut Vec<String>, v: &[FieldChange], indent: &str| {
+            for (f, x, y) in v {
+                o.push(format!("{indent}{f}: {x} -> {y}"));
+            }
+        };
+        if !self.image.is_empty() {
+            o.push("image".into());
+            fields(&mut o, &self.image, "  ");
+        }
+        if !self.options.is_empty() {
+            o.push(format!(
+                "options that changed ({}), which the changes below follow from",
+                content::CONFIG_PATH
+            ));
+            for c in &self.options {
+                if let [one] = c.lines.as_slice() {
+                    o.push(format!("  {}: {one}", c.option));
+                } else {
+                    o.push(format!("  {}:", c.option));
+                    o.extend(c.lines.iter().map(|l| format!("    {l}")));
+                }
+            }
+        }
+        if !self.changed.is_empty() {
+            o.push("same structure, other bytes".into());
+            for (name, v) in &self.changed {
+                o.push(format!("  {name}"));
+                fields(&mut o, v, "    ");
+            }
+        }
+        let at = |r: &StructureRecord| format!("at {}, {} bytes", r.offset, r.size);
+        if !self.added.is_empty() || !self.removed.is_empty() {
+            o.push("structures added or removed".into());
+            for (name, r) in &self.removed {
+                o.push(format!("  - {name} ({})", at(r)));
+            }
+            for (name, r) in &self.added {
+                o.push(format!("  + {name} ({})", at(r)));
+            }
+        }
+        if !self.files.is_empty() {
+            o.push("files".into());
+            let what = |f: &FileRecord| match f.kind {
+                Kind::File => format!("file of {} bytes", f.size),
+                Kind::Dir => "directory".into(),
+                Kind::Symlink => format!("symlink to {}", opt(&f.link)),
+                Kind::Special => "special file".into(),
+            };
+            for (path, c) in &self.files {
+                match c {
+                    FileChange::Added(f) => o.push(format!("  + {path} ({})", what(f))),
+                    FileChange::Removed(f) => o.push(format!("  - {path} ({})", what(f))),
+                    FileChange::Changed { fields: v, text } => {
+                        o.push(format!("  {path}"));
+                        fields(&mut o, v, "    ");
+                        o.extend(text.iter().map(|l| format!("    {l}")));
+                    }
+                }
+            }
+        }
+        if !self.unread.is_empty() {
+            o.push("containers not listed".into());
+            fields(&mut o, &self.unread, "  ");
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(text: &str) -> FileRecord {
+        FileRecord {
+            kind: Kind::File,
+            mode: Some("100444".into()),
+            size: text.len() as u64,
+            sha256: Some(hex(&Sha256::digest(text.as_bytes()))),
+            link: None,
+            text: Some(text.into()),
+        }
+    }
+
+    fn snap() -> Snapshot {
+        let s = |offset, sha: char, fields: &[(&str, &str)]| StructureRecord {
+            offset,
+            size: 2048,
+            sha256: sha.to_string().repeat(64),
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        Snapshot {
+            size: 100,
+            sha256: "a".repeat(64),
+            structures: [
+                (
+                    "primary volume descriptor".to_string(),
+                    s(32768, 'b', &[("volume_space_size", "50")]),
+                ),
+                ("directory /".to_string(), s(40960, 'c', &[])),
+            ]
+            .into(),
+            files: [
+                ("/a.cfg".to_string(), rec("one\ntwo\n")),
+                (
+                    CONFIG_PATH_FOR_TEST.to_string(),
+                    rec(r#"{"boot":{"kernelParams":["a"]}}"#),
+                ),
+            ]
+            .into(),
+            unread: BTreeMap::new(),
+        }
+    }
+
+    const CONFIG_PATH_FOR_TEST: &str = content::CONFIG_PATH;
+
+    #[test]
+    fn the_same_record_has_no_difference() {
+        assert!(compare(&snap(), &snap()).is_empty());
+    }
+
+    #[test]
+    fn changes_are_split_into_options_fields_presence_and_text() {
+        let a = snap();
+        let mut b = snap();
+        b.sha256 = "f".repeat(64);
+        let pvd = b.structures.get_mut("primary volume descriptor").unwrap();
+        pvd.sha256 = "e".repeat(64);
+        pvd.fields.insert("volume_space_size".into(), "51".into());
+        b.structures.get_mut("directory /").unwrap().sha256 = "d".repeat(64);
+        b.structures.insert(
+            "El Torito boot catalog".into(),
+            StructureRecord {
+                offset: 45056,
+                size: 2048,
+                sha256: "0".repeat(64),
+                fields: BTreeMap::new(),
+            },
+        );
+        b.files.insert("/a.cfg".into(), rec("one\nthree\n"));
+        b.files.insert(
+            CONFIG_PATH_FOR_TEST.into(),
+            rec(r#"{"boot":{"kernelParams":["a","b"]}}"#),
+        );
+        let lines = compare(&a, &b).lines();
+        insta::assert_snapshot!(lines.join("\n"), @r###"
+        image
+          sha256: aaaaaaaaaaaa -> ffffffffffff
+        options that changed (/isoproof/config.json), which the changes below follow from
+          boot.kernelParams: + "b"
+        same structure, other bytes
+          directory /
+            sha256: cccccccccccc -> dddddddddddd
+          primary volume descriptor
+            volume_space_size: 50 -> 51
+        structures added or removed
+          + El Torito boot catalog (at 45056, 2048 bytes)
+        files
+          /a.cfg
+            size: 8 -> 10
+            sha256: c3f9c8c283a2 -> c9b0fb1fa00b
+            @@ -1,2 +1,2 @@
+             one
+            -two
+            +three
+          /isoproof/config.json
+            size: 31 -> 35
+            sha256: 2f96add8cad4 -> 10cd23f8f04a
+            @@ -1 +1 @@
+            -{"boot":{"kernelParams":["a"]}}
+            \ No newline at end of file
+            +{"boot":{"kernelParams":["a","b"]}}
+            \ No newline at end of file
+        "###);
+    }
+}
