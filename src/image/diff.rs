@@ -10,12 +10,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::content::{self, OptionChange};
 use super::eltorito::BootCatalog;
 use super::fat;
 use super::inspect::{self, FileInfo, Img, ReadError, Report, Window};
-use super::iso9660::{VolumeDescriptor, SECTOR};
+use super::iso9660::{DirectoryRecord, VolumeDescriptor, SECTOR};
 use super::record::{child_name, Record};
-use super::structure::{Owned, Structure};
+use super::structure::{Owned, Structure, Tree};
 
 /// One structural difference.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub struct Change {
     pub a: String,
     /// In B.
     pub b: String,
+    /// A text file's unified diff (field `content`), one line each.
+    pub lines: Vec<String>,
 }
 
 /// A byte range that differs, outside the structures compared field by field.
@@ -48,6 +51,9 @@ pub struct Range {
 /// Everything that differs between two images.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Diff {
+    /// Options that differ between the resolved configs the images carry
+    /// (`/isoproof/config.json`), which explain the changes that follow.
+    pub options: Vec<OptionChange>,
     /// Structural differences, in image order of structures.
     pub changes: Vec<Change>,
     /// Byte ranges that differ outside the structures and files reported above.
@@ -76,7 +82,7 @@ fn shown(path: &Path, e: &ReadError) -> String {
 impl Diff {
     /// Whether the images are identical.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.ranges.is_empty()
+        self.changes.is_empty() && self.ranges.is_empty() && self.options.is_empty()
     }
 
     /// The report as text.
@@ -85,13 +91,35 @@ impl Diff {
             return "identical\n".into();
         }
         let mut o = String::new();
+        if !self.options.is_empty() {
+            let _ = writeln!(
+                o,
+                "options that changed ({}), which the changes below follow from",
+                content::CONFIG_PATH
+            );
+            for c in &self.options {
+                if let [one] = c.lines.as_slice() {
+                    let _ = writeln!(o, "  {}: {one}", c.option);
+                } else {
+                    let _ = writeln!(o, "  {}:", c.option);
+                    for l in &c.lines {
+                        let _ = writeln!(o, "    {l}");
+                    }
+                }
+            }
+        }
         let mut last: Option<&Structure> = None;
         for c in &self.changes {
             if last != Some(&c.structure) {
                 let _ = writeln!(o, "{}", c.structure);
                 last = Some(&c.structure);
             }
-            if c.a.is_empty() {
+            if !c.lines.is_empty() {
+                let _ = writeln!(o, "  {}:", c.field);
+                for l in &c.lines {
+                    let _ = writeln!(o, "    {l}");
+                }
+            } else if c.a.is_empty() {
                 let _ = writeln!(o, "  {}: {}", c.field, c.b);
             } else {
                 let _ = writeln!(o, "  {}: {} -> {}", c.field, c.a, c.b);
@@ -128,6 +156,7 @@ impl Changes {
                 field: field.to_string(),
                 a,
                 b,
+                lines: Vec::new(),
             });
         }
     }
@@ -143,9 +172,21 @@ impl Changes {
                     field: child_name(prefix, &leaf.name),
                     a: (leaf.show)(&ea[r.clone()]),
                     b: (leaf.show)(&eb[r]),
+                    lines: Vec::new(),
                 });
             }
         }
+    }
+
+    /// Two texts' unified diff, as the field `content`.
+    fn text(&mut self, structure: &Structure, a: &str, b: &str) {
+        self.0.push(Change {
+            structure: structure.clone(),
+            field: "content".into(),
+            a: String::new(),
+            b: String::new(),
+            lines: content::unified(a, b),
+        });
     }
 
     /// A record only one side has.
@@ -209,7 +250,10 @@ pub fn diff(a_path: &Path, b_path: &Path) -> Result<Diff, DiffError> {
         path: p.to_path_buf(),
         source: e,
     };
-    let changed_files = files(&ra, &rb, &ia, &ib, &mut c)
+    let mut options = Vec::new();
+    let changed_files = files(&ra, &rb, &ia, &ib, &mut c, &mut options)
+        .map_err(|(e, which)| read(e, if which == 0 { a_path } else { b_path }))?;
+    directories(&ra, &rb, &ia, &ib, &mut c)
         .map_err(|(e, which)| read(e, if which == 0 { a_path } else { b_path }))?;
     if let (Some(x), Some(y)) = (esp(&ra, &ia), esp(&rb, &ib)) {
         esp_files(x, y, &mut c)
@@ -218,6 +262,7 @@ pub fn diff(a_path: &Path, b_path: &Path) -> Result<Diff, DiffError> {
     let ranges = byte_ranges(&ra, &rb, &ia, &ib, &changed_files)
         .map_err(|(e, which)| read(e, if which == 0 { a_path } else { b_path }))?;
     Ok(Diff {
+        options,
         changes: c.0,
         ranges,
     })
@@ -397,6 +442,7 @@ fn files(
     ia: &Img,
     ib: &Img,
     c: &mut Changes,
+    options: &mut Vec<OptionChange>,
 ) -> Result<Vec<String>, (ReadError, usize)> {
     let map = |r: &'_ Report| -> BTreeMap<String, FileInfo> {
         r.files
@@ -447,11 +493,117 @@ fn files(
         c.add(&s, "size", a.size.to_string(), b.size.to_string());
         let (ra, rb) = (iso_runs(a), iso_runs(b));
         if let Some(at) = first_difference((ia, &ra, a.size), (ib, &rb, b.size))? {
-            first_differing_byte(c, &s, at);
+            let texts = texts((ia, &ra, a.size), (ib, &rb, b.size))?;
+            match texts {
+                Some((x, y)) => {
+                    if p == content::CONFIG_PATH {
+                        *options = content::options(&x, &y).unwrap_or_default();
+                    }
+                    c.text(&s, &x, &y)
+                }
+                None => first_differing_byte(c, &s, at),
+            }
             changed.push(p);
         }
     }
     Ok(changed)
+}
+
+/// The records of one directory extent, by identifier as readers show it (`.` and `..`
+/// included), in order.
+fn dir_records(
+    img: &Img,
+    s: &Structure,
+    (start, end): (u64, u64),
+) -> Result<Vec<(String, DirectoryRecord)>, ReadError> {
+    let data = img.read(s, start, end - start)?;
+    let mut out = Vec::new();
+    let mut off = 0usize;
+    while off < data.len() {
+        if data[off] == 0 {
+            off = (off / SECTOR as usize + 1) * SECTOR as usize;
+            continue;
+        }
+        let r = DirectoryRecord::decode(&data[off..]).map_err(|source| ReadError::Record {
+            structure: s.clone(),
+            offset: start + off as u64,
+            source,
+        })?;
+        off += r.len();
+        let name = match r.identifier.as_slice() {
+            [0] => ".".to_string(),
+            [1] => "..".to_string(),
+            id if matches!(s, Structure::Directory(Tree::Joliet, _)) => {
+                let u: Vec<u16> = id
+                    .chunks_exact(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                    .collect();
+                String::from_utf16_lossy(&u)
+            }
+            id => String::from_utf8_lossy(id).into_owned(),
+        };
+        out.push((name, r));
+    }
+    Ok(out)
+}
+
+/// Directories both images have, record by record: a changed size or extent is shown as the
+/// number it is, under the name of the file it describes.
+fn directories(
+    ra: &Report,
+    rb: &Report,
+    ia: &Img,
+    ib: &Img,
+    c: &mut Changes,
+) -> Result<(), (ReadError, usize)> {
+    for o in ra.structures.iter() {
+        if !matches!(o.structure, Structure::Directory(..)) {
+            continue;
+        }
+        let Some(other) = rb.range_of(&o.structure) else {
+            continue;
+        };
+        let x = dir_records(ia, &o.structure, (o.start, o.end)).map_err(|e| (e, 0))?;
+        let y = dir_records(ib, &o.structure, other).map_err(|e| (e, 1))?;
+        let (mx, my): (BTreeMap<_, _>, BTreeMap<_, _>) =
+            (x.into_iter().collect(), y.into_iter().collect());
+        for (name, p, q) in paired(&mx, &my) {
+            let field = format!("record {name}");
+            match (p, q) {
+                (Some(p), Some(q)) => {
+                    c.record(&o.structure, &field, &p.header, &q.header);
+                    if p.system_use != q.system_use {
+                        c.add(
+                            &o.structure,
+                            &format!("{field}.system_use"),
+                            format!("{} bytes", p.system_use.len()),
+                            format!("{} bytes, other bytes", q.system_use.len()),
+                        );
+                    }
+                }
+                (p, q) => {
+                    let show = |r: &DirectoryRecord| format!("extent {}", r.extent());
+                    c.presence(&o.structure, &field, p.map(show), q.map(show))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Both files as text, when both are text (UTF-8 without NUL, up to 1 MiB).
+fn texts(
+    (ia, ra, sa): (&Img, &[(u64, u64)], u64),
+    (ib, rb, sb): (&Img, &[(u64, u64)], u64),
+) -> Result<Option<(String, String)>, (ReadError, usize)> {
+    if sa > content::MAX_TEXT || sb > content::MAX_TEXT {
+        return Ok(None);
+    }
+    let x = run_bytes(ia, ra, 0, sa as usize).map_err(|e| (e, 0))?;
+    let y = run_bytes(ib, rb, 0, sb as usize).map_err(|e| (e, 1))?;
+    Ok(content::as_text(&x)
+        .zip(content::as_text(&y))
+        .map(|(x, y)| (x.to_string(), y.to_string())))
 }
 
 /// An image's ESP and its files; `None` without one, or when it does not read as FAT (it is
@@ -487,8 +639,12 @@ fn esp_files(
             continue;
         };
         c.add(&s, "size", xs.to_string(), ys.to_string());
-        if let Some(at) = first_difference((wa.img(), xr, *xs), (wb.img(), yr, *ys))? {
-            first_differing_byte(c, &s, at);
+        let (x, y) = ((wa.img(), &xr[..], *xs), (wb.img(), &yr[..], *ys));
+        if let Some(at) = first_difference(x, y)? {
+            match texts(x, y)? {
+                Some((x, y)) => c.text(&s, &x, &y),
+                None => first_differing_byte(c, &s, at),
+            }
         }
     }
     Ok(())
@@ -555,7 +711,8 @@ fn reported(s: &Structure, changed_files: &[String]) -> bool {
         | Structure::SupplementaryVolumeDescriptor { .. }
         | Structure::OtherVolumeDescriptor(_)
         | Structure::Terminator
-        | Structure::BootCatalog => true,
+        | Structure::BootCatalog
+        | Structure::Directory(..) => true,
         Structure::File(p) => changed_files.contains(p),
         _ => false,
     }
@@ -676,7 +833,6 @@ fn byte_ranges(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::structure::Tree;
 
     #[test]
     fn segments_name_the_smallest_owner() {
