@@ -15,11 +15,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use super::apm::{self, DriverDescriptorMap, PartitionMapEntry};
 use super::eltorito::{BootCatalog, PLATFORM_EFI, PLATFORM_X86};
 use super::gpt::{GptEntry, GptHeader};
 use super::iso9660::{DirectoryRecord, VolumeDescriptor, FIRST_DESCRIPTOR, SECTOR};
 use super::mbr::{Mbr, LBA};
-use super::record::{DecodeError, Record};
+use super::record::{DecodeError, Field, Record};
 use super::rockridge::{self, Entry};
 use super::structure::{Order, Owned, Structure, Tree};
 
@@ -163,6 +164,8 @@ pub struct FileInfo {
     pub symlink: Option<String>,
     /// Whether it is a directory.
     pub is_dir: bool,
+    /// zisofs compression (`ZF`): algorithm and uncompressed size.
+    pub zisofs: Option<(String, u64)>,
     /// A deep directory's placeholder: the sector its directory moved to (`CL`).
     pub moved_to: Option<u32>,
     /// Whether the record is marked as relocated (`RE`; Rock Ridge readers hide it).
@@ -178,6 +181,13 @@ pub struct Report {
     pub mbr: Option<Mbr>,
     /// The GPT, when LBA 1 holds a GPT header.
     pub gpt: Option<GptRead>,
+    /// An Apple Partition Map: its block size and entries.
+    pub apm: Option<(u16, Vec<PartitionMapEntry>)>,
+    /// The extensions the root's `ER` entries name (`RRIP_1991A`, `IEEE_P1282`, ...).
+    pub extensions: Vec<String>,
+    /// For each boot catalog entry (in catalog order), whether its image holds a boot info
+    /// table that points at itself and the primary volume descriptor.
+    pub boot_info_tables: Vec<bool>,
     /// Volume descriptors, in order.
     pub descriptors: Vec<Descriptor>,
     /// The boot catalog and its sector.
@@ -363,6 +373,7 @@ pub fn inspect(path: &Path) -> Result<Report, ReadError> {
         claim(0, LBA, Structure::Mbr);
     }
     let gpt = read_gpt(&img, &mut claim)?;
+    let apm = read_apm(&img, &mut claim)?;
 
     let mut descriptors = Vec::new();
     for i in 0..MAX_DESCRIPTORS {
@@ -437,6 +448,68 @@ pub fn inspect(path: &Path) -> Result<Report, ReadError> {
         }
     }
 
+    let mut boot_info_tables = Vec::new();
+    for e in catalog.iter().flat_map(|(_, c)| &c.entries) {
+        let at = u64::from(e.entry.load_rba.get()) * SECTOR;
+        let table = img
+            .read(&Structure::BiosBootImage, at + 8, 56)
+            .ok()
+            .and_then(|b| super::eltorito::BootInfoTable::decode(&b).ok());
+        boot_info_tables.push(table.is_some_and(|t| {
+            t.pvd_lba.get() == FIRST_DESCRIPTOR as u32 && t.file_lba.get() == e.entry.load_rba.get()
+        }));
+    }
+
+    let mut extensions = Vec::new();
+    if let Some((_, _, (sector, _))) = descriptors
+        .iter()
+        .find(|d| matches!(d.vd, VolumeDescriptor::Primary(_)))
+        .and_then(Descriptor::volume)
+    {
+        // The root's own record (`.`) carries SP and the ER entries.
+        let at = u64::from(sector) * SECTOR;
+        if let Ok(b) = img.read(
+            &Structure::Image,
+            at,
+            SECTOR.min(img.len.saturating_sub(at)),
+        ) {
+            if let Ok(r) = DirectoryRecord::decode(&b) {
+                let mut area = r.system_use.clone();
+                for _ in 0..MAX_CONTINUATIONS {
+                    let Ok(entries) = Entry::all(&area) else {
+                        break;
+                    };
+                    let mut next = None;
+                    for e in entries {
+                        match e {
+                            Entry::Er(er) => extensions.push(format!(
+                                "{} (version {}): {}",
+                                String::from_utf8_lossy(&er.identifier),
+                                er.version,
+                                String::from_utf8_lossy(&er.descriptor)
+                            )),
+                            Entry::Ce(ce) => next = Some(ce),
+                            _ => {}
+                        }
+                    }
+                    let Some(ce) = next else { break };
+                    let (off, len) = (u64::from(ce.offset.get()), u64::from(ce.length.get()));
+                    if off + len > SECTOR {
+                        break;
+                    }
+                    match img.read(
+                        &Structure::ContinuationArea,
+                        u64::from(ce.block.get()) * SECTOR + off,
+                        len,
+                    ) {
+                        Ok(b) => area = b,
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+    }
+
     let mut files = Vec::new();
     let mut joliet_dirs = Vec::new();
     let mut path_bytes = 0u64;
@@ -500,12 +573,57 @@ pub fn inspect(path: &Path) -> Result<Report, ReadError> {
         size: img.len,
         mbr,
         gpt,
+        apm,
+        extensions,
+        boot_info_tables,
         descriptors,
         catalog,
         files,
         joliet_dirs,
         structures: own,
     })
+}
+
+/// An Apple Partition Map: a driver descriptor map (`ER`) in block 0 and `PM` entries in
+/// the blocks after it; `None` without one.
+fn read_apm(
+    img: &Img,
+    claim: &mut impl FnMut(u64, u64, Structure),
+) -> Result<Option<(u16, Vec<PartitionMapEntry>)>, ReadError> {
+    if img.len < 8 {
+        return Ok(None);
+    }
+    let ddm = DriverDescriptorMap::decode(&img.read(&Structure::Mbr, 0, 8)?).expect("8 bytes");
+    let bs = ddm.block_size.get();
+    if &ddm.signature.0 != apm::DDM_SIGNATURE || !matches!(bs, 512 | 2048) {
+        return Ok(None);
+    }
+    let bs64 = u64::from(bs);
+    let s = Structure::ApplePartitionMap;
+    let mut entries = Vec::new();
+    let mut count = 1u32;
+    let mut k = 1u32;
+    while k <= count.min(apm::MAX_ENTRIES) {
+        let at = u64::from(k) * bs64;
+        if !img.fits(at, PartitionMapEntry::LEN as u64) {
+            break;
+        }
+        let e = PartitionMapEntry::decode(&img.read(&s, at, PartitionMapEntry::LEN as u64)?)
+            .expect("136 bytes");
+        if !e.has_signature() {
+            break;
+        }
+        if k == 1 {
+            count = e.map_entries.get();
+        }
+        entries.push(e);
+        k += 1;
+    }
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    claim(bs64, entries.len() as u64 * bs64, s);
+    Ok(Some((bs, entries)))
 }
 
 fn read_gpt(
@@ -582,6 +700,7 @@ struct Rr {
     symlink: Option<String>,
     moved_to: Option<u32>,
     relocated: bool,
+    zisofs: Option<(String, u64)>,
 }
 
 /// Reads the SUSP and RRIP entries of a record, following `CE` continuation areas (each
@@ -610,6 +729,15 @@ fn rock_ridge(
                 Entry::Sl(_, comps) => components.extend(comps),
                 Entry::Cl(block) => rr.moved_to = Some(block),
                 Entry::Re => rr.relocated = true,
+                // zisofs (AAIP/zisofs spec): algorithm, header size / 4, log2 block size,
+                // the uncompressed size both-endian.
+                Entry::Other { signature, body } if &signature == b"ZF" && body.len() >= 12 => {
+                    let size = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
+                    rr.zisofs = Some((
+                        String::from_utf8_lossy(&body[..2]).into_owned(),
+                        size.into(),
+                    ));
+                }
                 _ => {}
             }
         }
@@ -781,6 +909,7 @@ fn read_dir(
                     is_dir: r.is_dir(),
                     moved_to: rr.moved_to,
                     relocated: rr.relocated,
+                    zisofs: rr.zisofs,
                 });
             }
         }
@@ -799,6 +928,29 @@ fn strip_version(id: &str) -> String {
         .unwrap_or_default()
         .trim_end_matches('.')
         .to_string()
+}
+
+/// xorriso's platform names.
+fn platform_short(p: u8) -> String {
+    match p {
+        PLATFORM_X86 => "BIOS".into(),
+        PLATFORM_EFI => "UEFI".into(),
+        0x01 => "PPC".into(),
+        0x02 => "Mac".into(),
+        other => format!("0x{other:02x}"),
+    }
+}
+
+/// El Torito's boot media types, by xorriso's names.
+fn emulation_name(m: u8) -> String {
+    match m & 0x0F {
+        0 => "none".into(),
+        1 => "fd1.2".into(),
+        2 => "fd1.44".into(),
+        3 => "fd2.88".into(),
+        4 => "hd".into(),
+        other => format!("0x{other:02x}"),
+    }
 }
 
 fn platform_name(p: u8) -> String {
@@ -833,11 +985,22 @@ impl Report {
                 }
                 v
             }).collect::<Vec<_>>(),
-            "boot_catalog": self.catalog.as_ref().map_or(Vec::new(), |(_, c)| c.entries.iter().map(|e| json!({
+            "extensions": self.extensions,
+            "apm": self.apm.as_ref().map(|(bs, entries)| json!({
+                "block_size": bs,
+                "partitions": entries.iter().map(|e| json!({
+                    "start": e.start.get(), "blocks": e.blocks.get(),
+                    "type": apm::text(&e.partition_type.0), "name": apm::text(&e.name.0),
+                })).collect::<Vec<_>>(),
+            })),
+            "boot_catalog": self.catalog.as_ref().map_or(Vec::new(), |(_, c)| c.entries.iter().enumerate().map(|(i, e)| json!({
                 "platform": platform_name(e.platform),
                 "section": e.section,
                 "bootable": e.entry.boot_indicator == super::eltorito::BOOTABLE,
                 "emulation": e.entry.boot_media_type,
+                "emulation_name": emulation_name(e.entry.boot_media_type),
+                "system_type": e.entry.system_type,
+                "boot_info_table": self.boot_info_tables.get(i).copied().unwrap_or(false),
                 "load_segment": e.entry.load_segment.get(),
                 "sector": e.entry.load_rba.get(),
                 "load_sectors_512": e.entry.sector_count.get(),
@@ -845,6 +1008,7 @@ impl Report {
             "mbr": self.mbr.as_ref().map(|m| json!({
                 "signature": format!("{:08x}", m.disk_signature.get()),
                 "partitions": m.partitions.iter().filter(|p| p.in_use()).map(|p| json!({
+                    "status": format!("0x{:02x}", p.boot_indicator),
                     "type": format!("0x{:02x}", p.os_type), "first_lba": p.starting_lba.get(),
                     "sectors": p.size_in_lba.get(), "bootable": p.active(),
                 })).collect::<Vec<_>>(),
@@ -862,6 +1026,7 @@ impl Report {
                 "path": f.path, "mode": format!("{:o}", f.mode), "size": f.size, "dir": f.is_dir,
                 "extents": f.extents.iter().map(|(s, n)| json!([s, n])).collect::<Vec<_>>(),
                 "symlink": f.symlink, "moved_to": f.moved_to, "relocated": f.relocated,
+                "zisofs": f.zisofs.as_ref().map(|(alg, size)| json!({"algorithm": alg, "size": size})),
             })).collect::<Vec<_>>(),
             "structures": self.structures.iter().map(|o| json!({
                 "structure": o.structure.to_string(), "start": o.start, "end": o.end,
@@ -885,40 +1050,63 @@ impl Report {
             }
             o.push('\n');
         }
+        if !self.extensions.is_empty() {
+            let _ = writeln!(o, "SUSP extensions (ER of the root)");
+            for e in &self.extensions {
+                let _ = writeln!(o, "  {e}");
+            }
+        }
         if let Some((sector, c)) = &self.catalog {
+            // The columns of `xorriso -report_el_torito plain`.
             let _ = writeln!(o, "El Torito boot catalog (sector {sector})");
-            for e in &c.entries {
-                let section = e
-                    .section
-                    .map_or("default entry".to_string(), |s| format!("section {s}"));
+            let _ = writeln!(
+                o,
+                "  {:>2}  {:<7} {:<4} {:<1}  {:<6} {:<6} {:<4} {:>5} {:>10}  Boot info table",
+                "N", "Section", "Pltf", "B", "Emul", "Ld_seg", "Hdpt", "Ldsiz", "LBA",
+            );
+            for (i, e) in c.entries.iter().enumerate() {
+                let section = e.section.map_or("default".to_string(), |s| s.to_string());
                 let _ = writeln!(
                     o,
-                    "  {section:<15} {:<5} {}image at sector {}, load {} x 512 bytes{}",
-                    platform_name(e.platform),
+                    "  {:>2}  {:<7} {:<4} {:<1}  {:<6} 0x{:04x} 0x{:02x} {:>5} {:>10}  {}",
+                    i + 1,
+                    section,
+                    platform_short(e.platform),
                     if e.entry.boot_indicator == super::eltorito::BOOTABLE {
-                        ""
+                        "y"
                     } else {
-                        "not bootable: "
+                        "n"
                     },
-                    e.entry.load_rba.get(),
+                    emulation_name(e.entry.boot_media_type),
+                    e.entry.load_segment.get(),
+                    e.entry.system_type,
                     e.entry.sector_count.get(),
-                    match e.entry.boot_media_type {
-                        0 => String::new(),
-                        m => format!(", emulation {m}"),
-                    }
+                    e.entry.load_rba.get(),
+                    if self.boot_info_tables.get(i).copied().unwrap_or(false) {
+                        "yes"
+                    } else {
+                        "no"
+                    },
                 );
             }
         }
         if let Some(m) = &self.mbr {
+            // The columns of `xorriso -report_system_area plain`.
             let _ = writeln!(o, "MBR (disk signature {:08x})", m.disk_signature.get());
-            for p in m.partitions.iter().filter(|p| p.in_use()) {
+            let _ = writeln!(
+                o,
+                "  {:>2}  {:<6}  {:<4}  {:>10}  {:>10}",
+                "N", "Status", "Type", "Start", "Blocks"
+            );
+            for (i, p) in m.partitions.iter().enumerate().filter(|(_, p)| p.in_use()) {
                 let _ = writeln!(
                     o,
-                    "  type 0x{:02x} first LBA {}, {} sectors{}",
+                    "  {:>2}  0x{:02x}    0x{:02x}  {:>10}  {:>10}",
+                    i + 1,
+                    p.boot_indicator,
                     p.os_type,
                     p.starting_lba.get(),
                     p.size_in_lba.get(),
-                    if p.active() { ", active" } else { "" }
                 );
             }
         }
@@ -933,14 +1121,40 @@ impl Report {
                     "INVALID"
                 }
             );
-            for (_, p) in &g.entries {
+            let _ = writeln!(
+                o,
+                "  {:>2}  {:>10}  {:>10}  {:<36}  Name",
+                "N", "Start", "Size", "Type GUID"
+            );
+            for (i, p) in &g.entries {
+                let (first, last) = (p.starting_lba.get(), p.ending_lba.get());
                 let _ = writeln!(
                     o,
-                    "  {:<22} {} LBA {}..={}",
-                    p.partition_name.text(),
+                    "  {:>2}  {:>10}  {:>10}  {}  {}",
+                    i,
+                    first,
+                    (last + 1).saturating_sub(first),
                     p.partition_type_guid,
-                    p.starting_lba.get(),
-                    p.ending_lba.get()
+                    p.partition_name.text(),
+                );
+            }
+        }
+        if let Some((bs, entries)) = &self.apm {
+            let _ = writeln!(o, "Apple partition map (block size {bs})");
+            let _ = writeln!(
+                o,
+                "  {:>2}  {:>10}  {:>10}  {:<24}  Name",
+                "N", "Start", "Blocks", "Type"
+            );
+            for (i, e) in entries.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "  {:>2}  {:>10}  {:>10}  {:<24}  {}",
+                    i + 1,
+                    e.start.get(),
+                    e.blocks.get(),
+                    apm::text(&e.partition_type.0),
+                    apm::text(&e.name.0),
                 );
             }
         }
@@ -963,6 +1177,9 @@ impl Report {
             }
             if f.relocated {
                 o.push_str(" (relocated, hidden)");
+            }
+            if let Some((alg, size)) = &f.zisofs {
+                let _ = write!(o, " (zisofs {alg}, {size} bytes uncompressed)");
             }
             o.push('\n');
         }

@@ -30,6 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod apm;
 pub mod clock;
 pub mod content;
 pub mod cpio;

@@ -31,6 +31,8 @@ pub enum Structure {
     Mbr,
     /// The primary GPT header (LBA 1).
     PrimaryGptHeader,
+    /// An Apple Partition Map's entries (blocks 1.. of its block size).
+    ApplePartitionMap,
     /// The primary GPT partition entries.
     PrimaryGptEntries,
     /// The primary volume descriptor.
@@ -85,6 +87,7 @@ impl fmt::Display for Structure {
             Structure::Image => f.write_str("image"),
             Structure::Mbr => f.write_str("MBR"),
             Structure::PrimaryGptHeader => f.write_str("primary GPT header"),
+            Structure::ApplePartitionMap => f.write_str("Apple partition map"),
             Structure::PrimaryGptEntries => f.write_str("primary GPT entries"),
             Structure::PrimaryVolumeDescriptor => f.write_str("primary volume descriptor"),
             Structure::BootRecord => f.write_str("El Torito boot record"),
