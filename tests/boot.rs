@@ -25,9 +25,17 @@ fn machine(need_uefi: bool) -> Result<Machine, Failed> {
         .ok()
         .and_then(|a| Choice::parse(&a))
         .unwrap_or(Choice::Tcg);
-    boot::machine(&MachineOptions { accel, ovmf: None }, need_uefi)
-        .map(|(m, _)| m)
-        .map_err(|e| format!("{e}\n(.ci/run installs qemu-system-x86 and ovmf)").into())
+    boot::machine(
+        &MachineOptions {
+            accel,
+            ovmf: None,
+            kvm_cache: None,
+            recheck_kvm: false,
+        },
+        need_uefi,
+    )
+    .map(|(m, _)| m)
+    .map_err(|e| format!("{e}\n(.ci/run installs qemu-system-x86 and ovmf)").into())
 }
 
 fn boot_once(
@@ -41,7 +49,7 @@ fn boot_once(
         image,
         mode,
         timeout,
-        stop_on: None,
+        expect: &[],
         work,
         cancel: &|| false,
     };
@@ -294,9 +302,11 @@ fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
         "--keep".as_ref(),
         dir.path().join("failures").as_os_str(),
     ])?;
-    let err = String::from_utf8_lossy(&o.stderr);
-    // Exit 7: a boot failed its check.
-    if o.status.code() != Some(7) || !err.contains("\"login:\" never appeared") {
+    let err = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    // Exit 7: a boot failed its check (the probe exits QEMU before the deadline).
+    if o.status.code() != Some(7)
+        || !err.contains("/login:/ on the serial console never appeared before QEMU ended")
+    {
         return Err(format!("boot --expect: {:?} {err}", o.status).into());
     }
     if !dir
@@ -394,6 +404,95 @@ fn image_names_are_only_names() -> Result<(), Failed> {
     let (code, out) = boot(good.as_os_str(), &["--expect="])?;
     if code != Some(2) {
         return Err(format!("--expect='': exit {code:?}, expected 2\n{out}").into());
+    }
+    Ok(())
+}
+
+/// An image built by xorriso with ISOLINUX waiting at its `boot:` prompt: `--expect` finds
+/// the banner on the serial console and `--expect-screen` the prompt on the VGA text screen,
+/// in order; a mode it cannot boot (UEFI, no ESP) fails at once with the reason.
+fn a_foreign_image_is_awaited_on_serial_and_screen() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let tree = dir.path().join("tree/isolinux");
+    std::fs::create_dir_all(&tree)?;
+    let payload = root().join("../shared/live-payload/usr/lib");
+    for (from, to) in [
+        ("ISOLINUX/isolinux.bin", "isolinux.bin"),
+        ("syslinux/modules/bios/ldlinux.c32", "ldlinux.c32"),
+    ] {
+        std::fs::copy(payload.join(from), tree.join(to))?;
+    }
+    std::fs::write(
+        tree.join("isolinux.cfg"),
+        "SERIAL 0 115200\nPROMPT 1\nTIMEOUT 0\nSAY menu of a foreign image\nLABEL none\n  KERNEL /nothing\n",
+    )?;
+    let iso = dir.path().join("foreign.iso");
+    let o = std::process::Command::new("xorriso")
+        .args([
+            "-as",
+            "mkisofs",
+            "-R",
+            "-V",
+            "FOREIGN",
+            "-b",
+            "isolinux/isolinux.bin",
+        ])
+        .args([
+            "-c",
+            "isolinux/boot.cat",
+            "-no-emul-boot",
+            "-boot-load-size",
+            "4",
+        ])
+        .args(["-boot-info-table", "-o"])
+        .arg(&iso)
+        .arg(dir.path().join("tree"))
+        .output()?;
+    if !o.status.success() {
+        return Err(format!("xorriso: {}", String::from_utf8_lossy(&o.stderr)).into());
+    }
+    let run = |extra: &[&str]| -> Result<(Option<i32>, String, Duration), Failed> {
+        let t = Instant::now();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_isoproof"))
+            .arg("boot")
+            .arg(&iso)
+            .args(["--accel=tcg", "--timeout=30", "--keep"])
+            .arg(dir.path().join("failures"))
+            .args(extra)
+            .output()?;
+        Ok((
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+            t.elapsed(),
+        ))
+    };
+    let (code, out, _) = run(&[
+        "--expect",
+        r"ISOLINUX \d+\.\d+",
+        "--expect-screen",
+        "menu of a foreign image",
+        "--expect-screen",
+        "(?m)^boot:",
+    ])?;
+    if code != Some(0)
+        || !out.contains("found /ISOLINUX \\d+\\.\\d+/ on the serial console at")
+        || !out.contains("found /(?m)^boot:/ on the screen at")
+    {
+        return Err(format!("expectations: exit {code:?}\n{out}").into());
+    }
+    if out.contains("Mode") || out.contains("passed,") {
+        return Err(format!("a single boot printed a matrix table:\n{out}").into());
+    }
+    let (code, out, took) = run(&["--firmware=uefi", "--media=usb"])?;
+    if code != Some(7)
+        || !out.contains("uefi-usb: cannot boot: no EFI system partition")
+        || took > Duration::from_secs(5)
+    {
+        return Err(format!("UEFI from USB: exit {code:?} after {took:?}\n{out}").into());
+    }
+    let (code, out, _) = run(&["--expect", "("])?;
+    if code != Some(2) || !out.contains("--expect \"(\": regex parse error") {
+        return Err(format!("a bad pattern: exit {code:?}\n{out}").into());
     }
     Ok(())
 }
@@ -519,6 +618,10 @@ fn main() {
     trials.push(Trial::test(
         "cli::ctrl_c_stops_the_guest",
         ctrl_c_stops_the_guest,
+    ));
+    trials.push(Trial::test(
+        "cli::a_foreign_image_is_awaited_on_serial_and_screen",
+        a_foreign_image_is_awaited_on_serial_and_screen,
     ));
     libtest_mimic::run(&args, trials).exit();
 }

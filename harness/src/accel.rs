@@ -63,7 +63,7 @@ pub fn self_test_sector() -> [u8; 512] {
     s
 }
 
-/// Decides; only `auto` runs the self-test.
+/// Decides; only `auto` runs the self-test (see [`decide_cached`] to keep its result).
 pub fn decide(choice: Choice, qemu: &Path) -> Decision {
     match choice {
         Choice::Tcg => Decision {
@@ -85,6 +85,97 @@ pub fn decide(choice: Choice, qemu: &Path) -> Decision {
             },
         },
     }
+}
+
+/// What a self-test depends on: the QEMU binary (path, size, modification time) and the
+/// running kernel (release and build); a cached result holds while they are the same.
+fn cache_key(qemu: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(qemu).ok()?;
+    let kernel = |f: &str| std::fs::read_to_string(format!("/proc/sys/kernel/{f}")).ok();
+    Some(format!(
+        "{}|{}|{}.{}|{}|{}",
+        qemu.display(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        kernel("osrelease")?.trim(),
+        kernel("version")?.trim()
+    ))
+}
+
+/// The self-test's cached results: key → `kvm` or `tcg` and the reason, one line each.
+fn read_cache(file: &Path) -> Vec<(String, String, String)> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, '\t');
+            Some((
+                f.next()?.to_string(),
+                f.next()?.to_string(),
+                f.next()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// `auto` with the self-test's result kept in `cache` (a file) per QEMU binary and kernel, so
+/// that only the first boot command pays for it; `recheck` runs it again. Without a cache,
+/// or when it cannot be read or written, the test runs as [`decide`] runs it.
+pub fn decide_cached(choice: Choice, qemu: &Path, cache: Option<&Path>, recheck: bool) -> Decision {
+    let (Choice::Auto, Some(file), Some(key)) = (choice, cache, cache_key(qemu)) else {
+        return decide(choice, qemu);
+    };
+    let mut entries = read_cache(file);
+    if !recheck {
+        if let Some((_, accel, reason)) = entries.iter().find(|(k, _, _)| *k == key) {
+            let accel = if accel == "kvm" {
+                Accel::Kvm
+            } else {
+                Accel::Tcg
+            };
+            return Decision {
+                accel,
+                reason: format!("{reason}; cached, --recheck-kvm tests again"),
+            };
+        }
+    }
+    // A missing /dev/kvm is found at once and may change; only a real run is kept.
+    if std::fs::metadata("/dev/kvm").is_err() {
+        return decide(choice, qemu);
+    }
+    let d = decide(choice, qemu);
+    entries.retain(|(k, _, _)| *k != key);
+    entries.push((
+        key,
+        d.accel.name().to_string(),
+        d.reason.replace(['\n', '\t'], " "),
+    ));
+    let text: String = entries
+        .iter()
+        .map(|(k, a, r)| format!("{k}\t{a}\t{r}\n"))
+        .collect();
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+        if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
+            use std::io::Write as _;
+            if tmp.write_all(text.as_bytes()).is_ok() {
+                let _ = tmp.persist(file);
+            }
+        }
+    }
+    d
+}
+
+/// Where the self-test's results are kept by default: `$XDG_CACHE_HOME/isoproof/` or
+/// `~/.cache/isoproof/`.
+pub fn default_cache() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join("isoproof").join("kvm-self-test"))
 }
 
 /// Why KVM is not used.
@@ -161,9 +252,10 @@ pub fn self_test(qemu: &Path) -> Result<Duration, KvmUnusable> {
         &Limits {
             timeout: SELF_TEST_BUDGET,
             grace: Duration::from_millis(500),
-            stop_on: None,
+            expect: &[],
             cancel: &|| false,
             screenshot: None,
+            qmp: None,
         },
     )
     .map_err(|e| crate::Error::io(qemu, e))?;
@@ -196,5 +288,44 @@ mod tests {
         assert_eq!(d.accel, Accel::Tcg);
         assert_eq!(Choice::parse("auto"), Some(Choice::Auto));
         assert_eq!(Choice::parse("hvf"), None);
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_result_is_used_until_a_recheck() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("isoproof/kvm-self-test");
+        // Any file stands in for QEMU: the key is its path, size and time, and the kernel.
+        let fake = dir.path().join("qemu");
+        std::fs::write(&fake, "#!/bin/sh\nexit 1\n").unwrap();
+        let key = cache_key(&fake).unwrap();
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(
+            &file,
+            format!("other\ttcg\tx\n{key}\tkvm\tKVM self-test booted in 0.10 s\n"),
+        )
+        .unwrap();
+        let d = decide_cached(Choice::Auto, &fake, Some(&file), false);
+        assert_eq!(d.accel, Accel::Kvm);
+        assert!(d.reason.contains("cached"), "{}", d.reason);
+        // Other choices never look at the cache.
+        assert_eq!(
+            decide_cached(Choice::Tcg, &fake, Some(&file), false).accel,
+            Accel::Tcg
+        );
+        // A recheck runs the test (this "QEMU" fails it) and keeps the new result.
+        let d = decide_cached(Choice::Auto, &fake, Some(&file), true);
+        assert_eq!(d.accel, Accel::Tcg);
+        if std::fs::metadata("/dev/kvm").is_ok() {
+            let again = decide_cached(Choice::Auto, &fake, Some(&file), false);
+            assert_eq!(again.accel, Accel::Tcg);
+            assert!(std::fs::read_to_string(&file)
+                .unwrap()
+                .contains("other\ttcg"));
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::expect::Expectation;
 use crate::qemu::{Accel, Firmware, Launch, Mode, Ovmf};
 use crate::run::{self, Ended, Limits};
 use crate::Error;
@@ -30,8 +31,8 @@ pub struct Request<'a> {
     pub mode: Mode,
     /// The deadline.
     pub timeout: Duration,
-    /// Stop as soon as the serial log holds this (for images that do not exit QEMU).
-    pub stop_on: Option<&'a str>,
+    /// Stop once these have matched, in order (for images that do not exit QEMU).
+    pub expect: &'a [Expectation],
     /// An empty directory for this boot's files.
     pub work: &'a Path,
     /// Ctrl-C.
@@ -45,12 +46,17 @@ pub struct Attempt {
     pub ended: Ended,
     /// Wall time.
     pub elapsed: Duration,
-    /// COM1, as text.
+    /// COM1, as text, with terminal escape sequences and carriage returns removed (the log
+    /// file keeps every byte).
     pub serial: String,
     /// Where COM1 was written.
     pub serial_log: PathBuf,
     /// The screenshot of a guest that ran into the deadline.
     pub screenshot: Option<PathBuf>,
+    /// When each expectation matched (from the start), as many as matched.
+    pub matched: Vec<Duration>,
+    /// The text screen last read for a screen expectation.
+    pub screen: Option<String>,
     /// QEMU's own messages.
     pub stderr: String,
     /// The full command line (program first).
@@ -95,9 +101,10 @@ pub fn boot(machine: &Machine, req: &Request<'_>) -> Result<Attempt, Error> {
         &Limits {
             timeout: req.timeout,
             grace: Duration::from_secs(2),
-            stop_on: req.stop_on,
+            expect: req.expect,
             cancel: req.cancel,
             screenshot: Some((&qmp, png)),
+            qmp: Some(&qmp),
         },
     )
     .map_err(|source| Error::Run {
@@ -110,9 +117,11 @@ pub fn boot(machine: &Machine, req: &Request<'_>) -> Result<Attempt, Error> {
     Ok(Attempt {
         ended: out.ended,
         elapsed: out.elapsed,
-        serial: run::read_serial(&l.serial),
+        serial: crate::expect::strip_escapes(&run::read_serial(&l.serial)),
         serial_log: l.serial,
         screenshot: out.screenshot,
+        matched: out.matched,
+        screen: out.screen,
         stderr: match out.screenshot_error {
             Some(e) => format!("{}(screenshot failed: {e})\n", out.stderr),
             None => out.stderr,

@@ -16,6 +16,7 @@
 pub mod accel;
 pub mod boot;
 pub mod error;
+pub mod expect;
 pub mod firmware;
 pub mod matrix;
 pub mod qemu;

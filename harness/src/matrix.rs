@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::boot::{self, Attempt, Machine, Request};
+use crate::expect::Expectation;
 use crate::qemu::Mode;
 use crate::run::Ended;
 use crate::Error;
@@ -25,8 +26,8 @@ pub struct Case {
     pub mode: Mode,
     /// The image.
     pub image: PathBuf,
-    /// Stop the guest as soon as the serial log holds this (images that never exit QEMU).
-    pub stop_on: Option<String>,
+    /// Stop the guest once these have matched, in order (images that never exit QEMU).
+    pub expect: Vec<Expectation>,
     /// The verdict.
     pub check: Check,
 }
@@ -93,7 +94,7 @@ pub fn ended_text(e: &Ended, timeout: Duration) -> String {
     match e {
         Ended::Exited(c) => format!("QEMU exited with status {c}"),
         Ended::Signalled(s) => format!("QEMU was killed by signal {s}"),
-        Ended::Matched => "the awaited text appeared".into(),
+        Ended::Matched => "every awaited pattern appeared".into(),
         Ended::TimedOut => format!(
             "no report within {:.0} s (deadline); QEMU was stopped",
             timeout.as_secs_f64()
@@ -129,7 +130,7 @@ fn attempt_once(
         image: &case.image,
         mode: case.mode,
         timeout: settings.timeout,
-        stop_on: case.stop_on.as_deref(),
+        expect: &case.expect,
         work,
         cancel,
     };

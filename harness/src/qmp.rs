@@ -1,5 +1,6 @@
 //! Just enough of the QEMU Machine Protocol to take a screenshot of a guest that did not
-//! report: greeting, `qmp_capabilities`, `screendump` as PNG.
+//! report (greeting, `qmp_capabilities`, `screendump` as PNG) and to read the VGA text
+//! screen for `--expect-screen` (the monitor's `xp`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -48,23 +49,57 @@ fn reply(r: &mut impl BufRead) -> Result<Value, QmpError> {
     }
 }
 
+/// A QMP connection past its greeting and capability negotiation.
+pub struct Monitor {
+    w: UnixStream,
+    r: BufReader<UnixStream>,
+}
+
+impl Monitor {
+    /// Connects to QEMU's QMP socket.
+    pub fn connect(socket: &Path) -> Result<Monitor, QmpError> {
+        let s = UnixStream::connect(socket)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let w = s.try_clone()?;
+        let mut r = BufReader::new(s);
+        let mut greeting = String::new();
+        r.read_line(&mut greeting)?;
+        if !greeting.contains("\"QMP\"") {
+            return Err(QmpError::NotQmp(greeting.trim().to_string()));
+        }
+        let mut m = Monitor { w, r };
+        m.send(json!({"execute": "qmp_capabilities"}))?;
+        Ok(m)
+    }
+
+    fn send(&mut self, v: Value) -> Result<Value, QmpError> {
+        writeln!(self.w, "{v}")?;
+        reply(&mut self.r)
+    }
+
+    /// The 2000 cells (character and attribute) of the VGA text buffer at 0xB8000, read with
+    /// the monitor's `xp`.
+    pub fn text_cells(&mut self) -> Result<Vec<u16>, QmpError> {
+        let v = self.send(json!({"execute": "human-monitor-command",
+            "arguments": {"command-line": "xp /2000hx 0xb8000"}}))?;
+        let text = v["return"].as_str().unwrap_or_default();
+        Ok(parse_xp(text))
+    }
+}
+
+/// The halfwords of `xp /Nhx` output (`00000000000b8000: 0x0753 0x0745 ...` per line).
+fn parse_xp(text: &str) -> Vec<u16> {
+    text.lines()
+        .filter_map(|l| l.split_once(": ").map(|(_, words)| words))
+        .flat_map(str::split_whitespace)
+        .filter_map(|w| u16::from_str_radix(w.trim_start_matches("0x"), 16).ok())
+        .collect()
+}
+
 /// Saves the guest's screen as a PNG through the QMP socket.
 pub fn screendump(socket: &Path, png: &Path) -> Result<(), QmpError> {
-    let s = UnixStream::connect(socket)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut w = s.try_clone()?;
-    let mut r = BufReader::new(s);
-    let mut greeting = String::new();
-    r.read_line(&mut greeting)?;
-    if !greeting.contains("\"QMP\"") {
-        return Err(QmpError::NotQmp(greeting.trim().to_string()));
-    }
-    let mut send = |v: Value| -> Result<Value, QmpError> {
-        writeln!(w, "{v}")?;
-        reply(&mut r)
-    };
-    send(json!({"execute": "qmp_capabilities"}))?;
-    send(json!({"execute": "screendump",
+    let mut m = Monitor::connect(socket)?;
+    m.send(json!({"execute": "screendump",
                 "arguments": {"filename": png.to_string_lossy(), "format": "png"}}))?;
     if png.exists() {
         Ok(())
@@ -76,6 +111,12 @@ pub fn screendump(socket: &Path, png: &Path) -> Result<(), QmpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xp_output_is_read_as_halfwords() {
+        let out = "00000000000b8000: 0x0753 0x0745 0x0741\r\n00000000000b8006: 0x0742\r\n";
+        assert_eq!(parse_xp(out), [0x0753, 0x0745, 0x0741, 0x0742]);
+    }
 
     #[test]
     fn replies_skip_events_and_surface_errors() {

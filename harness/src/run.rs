@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process_group, Pid, Signal};
 
+use crate::expect::{self, Expectation, SerialLog, Source};
 use crate::qmp;
 
 /// How a run may end early, and what to keep.
@@ -22,12 +23,15 @@ pub struct Limits<'a> {
     pub timeout: Duration,
     /// Between SIGTERM and SIGKILL.
     pub grace: Duration,
-    /// Stop (as a pass) once the serial log holds this text.
-    pub stop_on: Option<&'a str>,
+    /// Stop (as a pass) once these have matched, in order; each has `timeout` from the
+    /// match before it (the first from the start).
+    pub expect: &'a [Expectation],
     /// Asked between polls; `true` stops the guest (Ctrl-C).
     pub cancel: &'a (dyn Fn() -> bool + Sync),
     /// On a timeout, save a screenshot here (needs the launch's QMP socket).
     pub screenshot: Option<(&'a Path, PathBuf)>,
+    /// The launch's QMP socket, for screen expectations.
+    pub qmp: Option<&'a Path>,
 }
 
 /// How the run ended.
@@ -58,6 +62,10 @@ pub struct Outcome {
     pub screenshot: Option<PathBuf>,
     /// Why a screenshot was asked for but not taken.
     pub screenshot_error: Option<String>,
+    /// When each expectation matched (from the start), in order; as many as matched.
+    pub matched: Vec<Duration>,
+    /// The text screen last read for a screen expectation.
+    pub screen: Option<String>,
 }
 
 /// Kills the whole group and reaps the child when dropped (a panic or early return included).
@@ -134,10 +142,15 @@ pub fn run(
         let _ = stderr_pipe.read_to_end(&mut s);
         String::from_utf8_lossy(&s).into_owned()
     });
-    let deadline = start + limits.timeout;
+    // Each expectation's deadline counts from the match before it.
+    let mut deadline = start + limits.timeout;
     let mut screenshot = None;
     let mut screenshot_error = None;
-    let mut watch = Tail::default();
+    let mut log = SerialLog::default();
+    let mut matched = Vec::new();
+    let mut screen: Option<String> = None;
+    let mut monitor: Option<qmp::Monitor> = None;
+    let mut next_screen = start;
     let ended = loop {
         if let Some(st) = group.child.try_wait()? {
             group.reaped = true;
@@ -152,8 +165,41 @@ pub fn run(
             group.stop(limits.grace);
             break Ended::Cancelled;
         }
-        if let Some(text) = limits.stop_on {
-            if watch.saw(serial, text.as_bytes()) {
+        if !limits.expect.is_empty() {
+            log.poll(serial);
+            while let Some(e) = limits.expect.get(matched.len()) {
+                let hit = match e.source {
+                    Source::Serial => log.find(&e.pattern),
+                    // The screen is read four times a second: each read stops the guest's
+                    // CPU for the monitor.
+                    Source::Screen if Instant::now() >= next_screen => {
+                        next_screen = Instant::now() + Duration::from_millis(250);
+                        if monitor.is_none() {
+                            monitor = limits.qmp.and_then(|q| qmp::Monitor::connect(q).ok());
+                        }
+                        match monitor.as_mut().map(qmp::Monitor::text_cells) {
+                            Some(Ok(cells)) => {
+                                let text = expect::screen_text(&cells);
+                                let hit = e.pattern.is_match(&text);
+                                screen = Some(text);
+                                hit
+                            }
+                            Some(Err(_)) => {
+                                monitor = None;
+                                false
+                            }
+                            None => false,
+                        }
+                    }
+                    Source::Screen => false,
+                };
+                if !hit {
+                    break;
+                }
+                matched.push(start.elapsed());
+                deadline = Instant::now() + limits.timeout;
+            }
+            if matched.len() == limits.expect.len() {
                 group.stop(limits.grace);
                 break Ended::Matched;
             }
@@ -179,38 +225,9 @@ pub fn run(
         stderr,
         screenshot,
         screenshot_error,
+        matched,
+        screen,
     })
-}
-
-/// Follows a growing log: each poll reads only the bytes written since the last one, and
-/// searches the new bytes plus enough old ones to catch a match split between polls.
-#[derive(Default)]
-struct Tail {
-    file: Option<fs::File>,
-    window: Vec<u8>,
-}
-
-impl Tail {
-    fn saw(&mut self, path: &Path, needle: &[u8]) -> bool {
-        if needle.is_empty() {
-            return true;
-        }
-        if self.file.is_none() {
-            // QEMU creates the log once it starts.
-            self.file = fs::File::open(path).ok();
-        }
-        let Some(f) = &mut self.file else {
-            return false;
-        };
-        let mut new = Vec::new();
-        if f.read_to_end(&mut new).is_err() || new.is_empty() {
-            return false;
-        }
-        let keep = self.window.len().min(needle.len().saturating_sub(1));
-        self.window.drain(..self.window.len() - keep);
-        self.window.extend_from_slice(&new);
-        self.window.windows(needle.len()).any(|w| w == needle)
-    }
 }
 
 /// The serial log as text (firmware writes escape sequences and the odd invalid byte).
@@ -228,9 +245,10 @@ mod tests {
         Limits {
             timeout: Duration::from_millis(timeout_ms),
             grace: Duration::from_millis(200),
-            stop_on: None,
+            expect: &[],
             cancel: &|| false,
             screenshot: None,
+            qmp: None,
         }
     }
 
@@ -296,24 +314,49 @@ mod tests {
         let serial = dir.path().join("serial");
         let script = format!("echo 'login: ' > {}; sleep 60", serial.display());
         let args: Vec<OsString> = vec!["-c".into(), script.into()];
+        let expect = [
+            Expectation::new(Source::Serial, "log.n:").unwrap(),
+            Expectation::new(Source::Serial, r"^\s*$").unwrap(),
+        ];
         let mut l = limits(10_000);
-        l.stop_on = Some("login:");
+        l.expect = &expect;
         let out = run(Path::new("/bin/sh"), &args, &serial, &l).unwrap();
         assert_eq!(out.ended, Ended::Matched);
+        assert_eq!(out.matched.len(), 2);
         assert!(out.elapsed < Duration::from_secs(5));
     }
 
     #[test]
-    fn a_match_split_between_polls_is_found() {
+    fn each_expectation_has_its_own_deadline() {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("serial");
-        let mut t = Tail::default();
-        assert!(!t.saw(&log, b"login:"), "no log yet");
-        fs::write(&log, "boot... log").unwrap();
-        assert!(!t.saw(&log, b"login:"));
-        let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
-        std::io::Write::write_all(&mut f, b"in: ").unwrap();
-        assert!(t.saw(&log, b"login:"));
+        let expect = [
+            Expectation::new(Source::Serial, "one").unwrap(),
+            Expectation::new(Source::Serial, "two").unwrap(),
+            Expectation::new(Source::Serial, "three").unwrap(),
+        ];
+        // "one" at 0.6 s; "two" `gap` seconds later; the deadline is 1 s from the start,
+        // then 1 s from each match.
+        let boot = |gap: &str| {
+            // A fresh log for each boot, as every boot has its own directory.
+            let serial = dir.path().join(format!("serial-{gap}"));
+            let script = format!(
+                "sleep 0.6; echo one > {s}; sleep {gap}; echo two >> {s}; sleep 60",
+                s = serial.display()
+            );
+            let args: Vec<OsString> = vec!["-c".into(), script.into()];
+            let mut l = limits(1000);
+            l.expect = &expect;
+            run(Path::new("/bin/sh"), &args, &serial, &l).unwrap()
+        };
+        // "two" at 1.4 s: past 1 s from the start, within 1 s of "one".
+        let out = boot("0.8");
+        assert_eq!(out.ended, Ended::TimedOut);
+        assert_eq!(out.matched.len(), 2, "{:?}", out.matched);
+        assert!(out.matched[1] >= Duration::from_millis(1400));
+        // "two" 1.6 s after "one": past its own deadline.
+        let out = boot("1.6");
+        assert_eq!(out.ended, Ended::TimedOut);
+        assert_eq!(out.matched.len(), 1, "{:?}", out.matched);
     }
 
     #[test]

@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use isoproof_harness::expect::{Expectation, Source};
 use isoproof_harness::matrix::{self, Case, CaseResult, Check};
 use isoproof_harness::run::Ended;
 use isoproof_harness::{accel, firmware};
 use isoproof_harness::{Attempt, Firmware, Media, Mode};
 
 use crate::build::{self, BuildError, ImagePlan};
+use crate::image::structure::Structure;
 use crate::payload::{self, Reported, Via};
 
 /// Why boots could not be run (a boot that ran and failed is a result, not an error).
@@ -35,9 +37,14 @@ pub enum BootError {
     /// The image to boot is not a regular file or block device.
     #[error(transparent)]
     Input(#[from] crate::input::InputError),
-    /// An empty expected text: it would be found in any output, so every boot would pass.
-    #[error("the text to expect is empty: it would be found in any output")]
-    EmptyExpect,
+    /// The image cannot boot in the mode asked for (what `inspect` reads says why).
+    #[error("{mode}: cannot boot: {why}")]
+    CannotBoot {
+        /// The mode.
+        mode: Mode,
+        /// Why.
+        why: String,
+    },
     /// None of the scenarios turns on a boot mode (or none of the modes asked for).
     #[error("no scenario turns on a boot mode")]
     NothingToBoot,
@@ -272,23 +279,123 @@ fn describe_end(e: &Ended) -> String {
     }
 }
 
-/// The verdict for any image (`isoproof boot`): with `expect`, the text must appear on the
-/// serial console; without, QEMU must exit with the payloads' pass status. A report line,
-/// when there is one, is shown.
-pub(crate) fn image_check(expect: Option<String>, timeout: std::time::Duration) -> Check {
+/// The verdict for any image (`isoproof boot`): with expectations, every one must have
+/// matched, in order, each within the deadline from the one before; without, QEMU must exit
+/// with the payloads' pass status. A report line, when there is one, is shown.
+pub(crate) fn image_check(expect: Vec<Expectation>, timeout: std::time::Duration) -> Check {
     Arc::new(move |a: &Attempt| {
         let ended = matrix::ended_text(&a.ended, timeout);
         let line = payload::report_line(&a.serial).unwrap_or("").to_string();
-        match (&expect, &a.ended) {
-            (Some(t), _) if a.serial.contains(t.as_str()) => Ok(format!("found {t:?}")),
-            (Some(t), _) => Err(format!(
-                "{ended}; {t:?} never appeared on the serial console"
-            )),
-            (None, Ended::Exited(s)) if *s == payload::PASS_STATUS => Ok(line),
-            (None, _) if line.is_empty() => Err(ended),
-            (None, _) => Err(format!("{ended}; {line}")),
+        if !expect.is_empty() {
+            let found: Vec<String> = expect
+                .iter()
+                .zip(&a.matched)
+                .map(|(e, t)| format!("found {e} at {:.1} s", t.as_secs_f64()))
+                .collect();
+            let Some(missing) = expect.get(a.matched.len()) else {
+                return Ok(found.join("; "));
+            };
+            let after = match (a.matched.len(), &a.ended) {
+                (_, Ended::Exited(_) | Ended::Signalled(_)) => "before QEMU ended".to_string(),
+                (0, _) => format!("within {:.0} s", timeout.as_secs_f64()),
+                (n, _) => format!("within {:.0} s of {}", timeout.as_secs_f64(), expect[n - 1]),
+            };
+            let seen = match missing.source {
+                Source::Serial => last_lines(&a.serial),
+                Source::Screen => match a.screen.as_deref() {
+                    None => "  (the screen was never read)".into(),
+                    Some("") => "  (a blank text screen: firmware and loaders that draw graphics, as UEFI ones do, leave it empty)".into(),
+                    Some(s) => last_lines(s),
+                },
+            };
+            let mut why = format!("{ended}; {missing} never appeared {after}");
+            if !found.is_empty() {
+                why = format!("{}; {why}", found.join("; "));
+            }
+            return Err(format!("{why}; it showed:\n{seen}"));
+        }
+        match &a.ended {
+            Ended::Exited(s) if *s == payload::PASS_STATUS => Ok(line),
+            _ if line.is_empty() => Err(ended),
+            _ => Err(format!("{ended}; {line}")),
         }
     })
+}
+
+/// The last few non-empty lines of a text, indented, for a failure message.
+fn last_lines(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = &lines[lines.len().saturating_sub(6)..];
+    if tail.is_empty() {
+        return "  (nothing)".into();
+    }
+    tail.iter()
+        .map(|l| format!("  | {}", l.chars().take(160).collect::<String>()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Why an image cannot boot in a mode, from what `inspect` reads: no BIOS or UEFI entry in
+/// the boot catalog for a CD-ROM, no MBR boot code or no EFI system partition for a disk.
+/// `None` when it may boot (or is not an ISO 9660 image, which is left to the firmware).
+pub fn cannot_boot(image: &Path, mode: Mode) -> Option<String> {
+    use crate::image::eltorito::{BOOTABLE, PLATFORM_EFI, PLATFORM_X86};
+    let r = crate::image::inspect::inspect(image).ok()?;
+    let entry = |platform: u8| {
+        r.catalog.as_ref().is_some_and(|(_, c)| {
+            c.entries
+                .iter()
+                .any(|e| e.platform == platform && e.entry.boot_indicator == BOOTABLE)
+        })
+    };
+    match (mode.firmware, mode.media) {
+        (Firmware::Bios, Media::Cdrom) if !entry(PLATFORM_X86) => Some(match &r.catalog {
+            None => "the image has no El Torito boot catalog".into(),
+            Some(_) => "the boot catalog has no bootable BIOS (platform 0x00) entry".into(),
+        }),
+        (Firmware::Uefi, Media::Cdrom) if !entry(PLATFORM_EFI) => Some(match &r.catalog {
+            None => "the image has no El Torito boot catalog".into(),
+            Some(_) => "the boot catalog has no bootable UEFI (platform 0xEF) entry".into(),
+        }),
+        (Firmware::Bios, Media::Usb | Media::Disk) => match &r.mbr {
+            None => Some("the image has no MBR (no 0x55 0xAA at byte 510)".into()),
+            Some(m) if m.boot_code.0.iter().all(|&b| b == 0) => {
+                Some("the MBR holds no boot code (bytes 0-439 are zero)".into())
+            }
+            _ => None,
+        },
+        (Firmware::Uefi, Media::Usb | Media::Disk) => {
+            const ESP_GUID: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+            let in_mbr = r.mbr.as_ref().is_some_and(|m| {
+                m.partitions
+                    .iter()
+                    .any(|p| p.in_use() && p.os_type == crate::image::mbr::EFI_SYSTEM)
+            });
+            let in_gpt = r.gpt.as_ref().is_some_and(|g| {
+                g.entries
+                    .iter()
+                    .any(|(_, e)| e.partition_type_guid.to_string() == ESP_GUID)
+            });
+            // A FAT file system at a partition's start serves too (OVMF looks at every
+            // file system it finds).
+            let fat_at = |lba: u64| {
+                r.range_of(&Structure::EspImage)
+                    .is_some_and(|(start, _)| start == lba * crate::image::mbr::LBA)
+            };
+            let fat_partition = r.mbr.as_ref().is_some_and(|m| {
+                m.partitions
+                    .iter()
+                    .any(|p| p.in_use() && fat_at(u64::from(p.starting_lba.get())))
+            }) || r
+                .gpt
+                .as_ref()
+                .is_some_and(|g| g.entries.iter().any(|(_, e)| fat_at(e.starting_lba.get())));
+            (!(in_mbr || in_gpt || fat_partition)).then(|| {
+                "no EFI system partition: no MBR partition of type 0xEF, no GPT partition of the ESP type and no partition holding the FAT ESP".into()
+            })
+        }
+        _ => None,
+    }
 }
 
 /// The modes a plan must boot in: those its image options turn on.
@@ -347,7 +454,7 @@ pub(crate) fn cases(b: &Built, only: Option<&[Mode]>) -> Vec<Case> {
             suite: b.name.clone(),
             mode,
             image: b.image.clone(),
-            stop_on: None,
+            expect: Vec::new(),
             check: check_for(&b.plan, mode),
         })
         .collect()
@@ -360,6 +467,11 @@ pub struct MachineOptions {
     pub accel: accel::Choice,
     /// `--ovmf-code` and `--ovmf-vars`, together.
     pub ovmf: Option<(PathBuf, PathBuf)>,
+    /// Where `auto` keeps the KVM self-test's result (per QEMU binary and kernel); `None`
+    /// runs it every time.
+    pub kvm_cache: Option<PathBuf>,
+    /// Run the KVM self-test even when a result is kept (`--recheck-kvm`).
+    pub recheck_kvm: bool,
 }
 
 /// Finds QEMU and, when a UEFI boot needs it, OVMF, and picks the accelerator; also returns
@@ -386,7 +498,7 @@ pub fn machine(
             f.origin
         ));
     }
-    let decision = accel::decide(o.accel, &qemu);
+    let decision = accel::decide_cached(o.accel, &qemu, o.kvm_cache.as_deref(), o.recheck_kvm);
     notes.push(format!("accel:  {decision}"));
     Ok((
         isoproof_harness::Machine {
@@ -506,7 +618,12 @@ fn run(
 ///     retries: 1,
 ///     keep: PathBuf::from("boot-failures"),
 /// };
-/// let machine = MachineOptions { accel: Choice::Auto, ovmf: None };
+/// let machine = MachineOptions {
+///     accel: Choice::Auto,
+///     ovmf: None,
+///     kvm_cache: isoproof_harness::accel::default_cache(),
+///     recheck_kvm: false,
+/// };
 /// let scenarios = [PathBuf::from("scenarios/installer-minimal.yaml")];
 /// let report = matrix(&scenarios, &[], &machine, &settings, &|| false, &mut |e| {
 ///     if let Event::Finished { result, done, total } = e {
@@ -542,20 +659,18 @@ pub fn matrix(
     run(&cases, o, settings, cancel, on)
 }
 
-/// Boots any image in one mode: with `expect`, it passes when the text appears on the serial
-/// console; without, when QEMU exits with the payloads' pass status.
+/// Boots any image in one mode: with expectations, it passes when each has matched in order
+/// (each within the deadline from the one before); without, when QEMU exits with the
+/// payloads' pass status. A mode the image cannot boot in fails before QEMU starts.
 pub fn boot_image(
     image: &Path,
     mode: Mode,
-    expect: Option<String>,
+    expect: Vec<Expectation>,
     o: &MachineOptions,
     settings: &matrix::Settings,
     cancel: &(dyn Fn() -> bool + Sync),
     on: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Report, BootError> {
-    if expect.as_deref().is_some_and(str::is_empty) {
-        return Err(BootError::EmptyExpect);
-    }
     match crate::input::open_image(image) {
         Err(crate::input::InputError::Io { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
@@ -565,13 +680,16 @@ pub fn boot_image(
         Err(e) => return Err(e.into()),
         Ok(_) => {}
     }
+    if let Some(why) = cannot_boot(image, mode) {
+        return Err(BootError::CannotBoot { mode, why });
+    }
     let case = Case {
         suite: image
             .file_name()
             .map_or_else(|| "image".into(), |n| n.to_string_lossy().into_owned()),
         mode,
         image: image.to_path_buf(),
-        stop_on: expect.clone(),
+        expect: expect.clone(),
         check: image_check(expect, settings.timeout),
     };
     run(&[case], o, settings, cancel, on)
@@ -583,11 +701,14 @@ mod tests {
 
     /// Refused before anything runs: no QEMU is needed to find these wrong.
     #[test]
-    fn empty_expectations_and_fifos_are_refused() {
+    fn fifos_and_modes_the_image_cannot_boot_are_refused() {
+        use crate::image::{clock::Clock, mkiso, plan::Options};
         let d = tempfile::tempdir().unwrap();
         let o = MachineOptions {
             accel: accel::Choice::Tcg,
             ovmf: None,
+            kvm_cache: None,
+            recheck_kvm: false,
         };
         let settings = matrix::Settings {
             jobs: 1,
@@ -595,20 +716,17 @@ mod tests {
             retries: 0,
             keep: d.path().join("keep"),
         };
-        let boot = |image: &Path, expect: Option<&str>| {
+        let boot = |image: &Path, mode: &str| {
             boot_image(
                 image,
-                Mode::parse("bios-cdrom").unwrap(),
-                expect.map(String::from),
+                Mode::parse(mode).unwrap(),
+                Vec::new(),
                 &o,
                 &settings,
                 &|| false,
                 &mut |_| {},
             )
         };
-        let iso = d.path().join("x.iso");
-        std::fs::write(&iso, [0u8; 2048]).unwrap();
-        assert!(matches!(boot(&iso, Some("")), Err(BootError::EmptyExpect)));
         let fifo = d.path().join("fifo.iso");
         assert!(std::process::Command::new("mkfifo")
             .arg(&fifo)
@@ -616,12 +734,85 @@ mod tests {
             .unwrap()
             .success());
         assert!(matches!(
-            boot(&fifo, None),
+            boot(&fifo, "bios-cdrom"),
             Err(BootError::Input(crate::input::InputError::NotRegular {
                 kind: "a FIFO",
                 ..
             }))
         ));
+        // A plain data image: no catalog, no MBR, no ESP.
+        let src = d.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        std::fs::write(src.join("a"), "a").unwrap();
+        let iso = d.path().join("data.iso");
+        mkiso(
+            &src,
+            &iso,
+            &Options::new("DATA", Clock::at(0)),
+            &|| false,
+            &mut |_| {},
+        )
+        .unwrap();
+        for (mode, why) in [
+            ("bios-cdrom", "no El Torito boot catalog"),
+            ("uefi-cdrom", "no El Torito boot catalog"),
+            ("bios-usb", "no MBR"),
+            ("uefi-disk", "no EFI system partition"),
+        ] {
+            match boot(&iso, mode) {
+                Err(e @ BootError::CannotBoot { .. }) => {
+                    let e = e.to_string();
+                    assert!(e.starts_with(&format!("{mode}: cannot boot: ")), "{e}");
+                    assert!(e.contains(why), "{e}");
+                }
+                other => panic!("{mode}: {:?}", other.map(|r| r.passed())),
+            }
+        }
+    }
+
+    #[test]
+    fn expectations_are_judged_in_order_with_what_was_seen() {
+        let e = |s: Source, p: &str| Expectation::new(s, p).unwrap();
+        let check = image_check(
+            vec![e(Source::Serial, "ISOLINUX"), e(Source::Screen, "boot:")],
+            Duration::from_secs(30),
+        );
+        let attempt = |matched: Vec<Duration>, screen: Option<&str>| Attempt {
+            ended: if matched.len() == 2 {
+                Ended::Matched
+            } else {
+                Ended::TimedOut
+            },
+            elapsed: Duration::from_secs(1),
+            serial: "SeaBIOS\nISOLINUX 6.04\n".into(),
+            serial_log: PathBuf::new(),
+            screenshot: None,
+            matched,
+            screen: screen.map(String::from),
+            stderr: String::new(),
+            command: Vec::new(),
+        };
+        let ok = check(&attempt(
+            vec![Duration::from_millis(400), Duration::from_millis(2500)],
+            Some("boot:"),
+        ))
+        .unwrap();
+        assert_eq!(
+            ok,
+            "found /ISOLINUX/ on the serial console at 0.4 s; found /boot:/ on the screen at 2.5 s"
+        );
+        let e = check(&attempt(
+            vec![Duration::from_millis(400)],
+            Some("SeaBIOS\nBooting"),
+        ))
+        .unwrap_err();
+        assert!(e.contains("/boot:/ on the screen never appeared within 30 s of /ISOLINUX/ on the serial console"), "{e}");
+        assert!(e.ends_with("it showed:\n  | SeaBIOS\n  | Booting"), "{e}");
+        let e = check(&attempt(vec![], None)).unwrap_err();
+        assert!(
+            e.ends_with("it showed:\n  | SeaBIOS\n  | ISOLINUX 6.04"),
+            "{e}"
+        );
     }
 
     fn expected(via: Via) -> Expected {

@@ -88,11 +88,16 @@ pub(crate) enum Command {
         /// How the image is attached.
         #[arg(long, value_enum, default_value_t = MediaArg::Cdrom)]
         media: MediaArg,
-        /// Pass when the serial console shows this text (default: QEMU exits with status 33
-        /// through isa-debug-exit, as isoproof's payloads make it). Not empty: empty text is
-        /// found in any output.
-        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
-        expect: Option<String>,
+        /// Pass once the serial console shows a match of this regular expression (escape
+        /// sequences removed); repeatable, matched in order with `--expect-screen`, each
+        /// within `--timeout` of the one before (default: QEMU exits with status 33 through
+        /// isa-debug-exit, as isoproof's payloads make it).
+        #[arg(long, value_name = "REGEX")]
+        expect: Vec<String>,
+        /// Like `--expect`, on the 80x25 VGA text screen (read through QMP; BIOS firmware and
+        /// boot loaders in text mode, such as an ISOLINUX or GRUB menu).
+        #[arg(long, value_name = "REGEX")]
+        expect_screen: Vec<String>,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -186,6 +191,10 @@ pub(crate) struct RunArgs {
     /// Where the serial log and screenshot of every failed boot are kept.
     #[arg(long, default_value = "boot-failures")]
     pub(crate) keep: PathBuf,
+    /// Run the KVM self-test of `--accel auto` even when its result for this QEMU binary
+    /// and kernel is kept (in `$XDG_CACHE_HOME/isoproof/`, else `~/.cache/isoproof/`).
+    #[arg(long)]
+    pub(crate) recheck_kvm: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

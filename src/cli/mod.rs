@@ -11,13 +11,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use isoproof::build::BuildError;
 use isoproof::golden::{self, GoldenError, Outcome};
 use isoproof::image::plan::PlanError;
 use isoproof::image::ImageError;
 use isoproof::payload::PayloadError;
 use isoproof::{boot, build, diag, image, output, resolve, scenario};
+use isoproof_harness::expect::{Expectation, Source};
 use isoproof_harness::{matrix, Firmware, Media, Mode};
 
 use args::{
@@ -27,7 +28,11 @@ use args::{
 
 /// Runs the command line; returns the exit code.
 pub fn main() -> u8 {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let mut out = Out::default();
     let code = match cli.command {
         Command::Resolve { format, scenario } => resolve_cmd(&mut out, format, &scenario),
@@ -52,9 +57,20 @@ pub fn main() -> u8 {
             iso,
             firmware,
             media,
-            expect,
             run,
-        } => boot_cmd(&mut out, &iso, mode(firmware, media), expect, &run),
+            ..
+        } => {
+            let boot = matches
+                .subcommand_matches("boot")
+                .expect("the boot subcommand");
+            match expectations(boot) {
+                Ok(expect) => boot_cmd(&mut out, &iso, mode(firmware, media), expect, &run),
+                Err(e) => {
+                    out.error(&e);
+                    exit::BAD_INPUT
+                }
+            }
+        }
         Command::BootMatrix {
             modes,
             jobs,
@@ -155,8 +171,8 @@ fn boot_code(e: &boot::BootError) -> u8 {
         ) => exit::ENVIRONMENT,
         boot::BootError::Harness(H::Missing(_))
         | boot::BootError::NothingToBoot
-        | boot::BootError::Input(_)
-        | boot::BootError::EmptyExpect => exit::BAD_INPUT,
+        | boot::BootError::Input(_) => exit::BAD_INPUT,
+        boot::BootError::CannotBoot { .. } => exit::BOOT_FAILED,
         boot::BootError::Harness(H::Io { .. } | H::Junit(_)) | boot::BootError::Io { .. } => {
             exit::OUTPUT
         }
@@ -520,13 +536,40 @@ fn machine_options(run: &RunArgs) -> boot::MachineOptions {
             AccelArg::Tcg => Choice::Tcg,
         },
         ovmf: run.ovmf_code.clone().zip(run.ovmf_vars.clone()),
+        kvm_cache: isoproof_harness::accel::default_cache(),
+        recheck_kvm: run.recheck_kvm,
     }
+}
+
+/// `--expect` and `--expect-screen` in the order they were given on the command line.
+fn expectations(m: &clap::ArgMatches) -> Result<Vec<Expectation>, String> {
+    let mut v: Vec<(usize, Source, &String)> = Vec::new();
+    for (id, source) in [
+        ("expect", Source::Serial),
+        ("expect_screen", Source::Screen),
+    ] {
+        if let (Some(at), Some(values)) = (m.indices_of(id), m.get_many::<String>(id)) {
+            v.extend(at.zip(values).map(|(i, p)| (i, source, p)));
+        }
+    }
+    v.sort_by_key(|(i, _, _)| *i);
+    v.into_iter()
+        .map(|(_, source, p)| {
+            Expectation::new(source, p).map_err(|e| {
+                let flag = match source {
+                    Source::Serial => "--expect",
+                    Source::Screen => "--expect-screen",
+                };
+                format!("{flag} {p:?}: {e}")
+            })
+        })
+        .collect()
 }
 
 fn settings(run: &RunArgs, jobs: Option<usize>, retries: u32) -> Result<matrix::Settings, String> {
     if !(run.timeout.is_finite() && run.timeout > 0.0 && run.timeout < 86_400.0) {
         return Err(format!(
-            "--timeout {}: expected seconds between 0 and 86400",
+            "--timeout {}: expected seconds more than 0 and less than 86400 (a day)",
             run.timeout
         ));
     }
@@ -552,7 +595,7 @@ fn boot_event(e: boot::Event<'_>) {
     }
 }
 
-fn boot_cmd(out: &mut Out, iso: &Path, mode: Mode, expect: Option<String>, run: &RunArgs) -> u8 {
+fn boot_cmd(out: &mut Out, iso: &Path, mode: Mode, expect: Vec<Expectation>, run: &RunArgs) -> u8 {
     let settings = match settings(run, Some(1), 0) {
         Ok(s) => s,
         Err(e) => {
@@ -587,7 +630,15 @@ fn boot_cmd(out: &mut Out, iso: &Path, mode: Mode, expect: Option<String>, run: 
             if r.passed() {
                 exit::OK
             } else {
-                out.note(&r.table());
+                // One boot: its kept files, not a matrix table.
+                for a in r.results.iter().flat_map(|c| &c.attempts) {
+                    for (what, p) in [("serial log", &a.serial_log), ("screenshot", &a.screenshot)]
+                    {
+                        if let Some(p) = p {
+                            out.note(&format!("{what} kept: {}\n", p.display()));
+                        }
+                    }
+                }
                 exit::BOOT_FAILED
             }
         }
