@@ -28,6 +28,11 @@ fn isohdpfx() -> String {
 /// A small live-image tree: ISOLINUX, a config, a kernel-sized blob, a gzip cpio initrd
 /// and a squashfs store.
 fn tree(dir: &Path, append: &str) -> PathBuf {
+    tree_with(dir, append, "hello")
+}
+
+/// [`tree`] with `word` in the initrd's `/init` and the store's README.
+fn tree_with(dir: &Path, append: &str, word: &str) -> PathBuf {
     let t = sub(dir, "tree");
     fs::create_dir_all(t.join("isolinux")).unwrap();
     fs::create_dir_all(t.join("boot")).unwrap();
@@ -45,13 +50,13 @@ fn tree(dir: &Path, append: &str) -> PathBuf {
     fs::write(t.join("boot/bzImage"), bytes(300_000, 7)).unwrap();
     fs::write(t.join("etc/hostname"), "foreign\n").unwrap();
     let rd = sub(dir, "initrd");
-    fs::write(rd.join("init"), "#!/bin/sh\necho hello\n").unwrap();
+    fs::write(rd.join("init"), format!("#!/bin/sh\necho {word}\n")).unwrap();
     run(Command::new("sh").current_dir(&rd).arg("-c").arg(format!(
         "find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -n > {}",
         t.join("boot/initrd").display()
     )));
     let store = sub(dir, "store");
-    fs::write(store.join("README"), "store file\n").unwrap();
+    fs::write(store.join("README"), format!("store file of {word}\n")).unwrap();
     run(Command::new("mksquashfs")
         .arg(&store)
         .arg(t.join("nix-store.squashfs"))
@@ -104,11 +109,15 @@ fn xorriso(out: &Path, tree: &Path, args: &[&str]) {
 /// NixOS's layout (iso-image.nix): ISOLINUX with a boot info table, an appended ESP as the
 /// second El Torito entry, isohdpfx and a GPT behind a non-protective MBR.
 fn nixlike(dir: &Path, append: &str) -> PathBuf {
+    nixlike_with(dir, append, "hello")
+}
+
+fn nixlike_with(dir: &Path, append: &str, word: &str) -> PathBuf {
     need("xorriso");
     need("mksquashfs");
     need("mkfs.vfat");
     need("cpio");
-    let t = tree(dir, append);
+    let t = tree_with(dir, append, word);
     let e = esp(dir);
     let out = dir.join("nixos.iso");
     let e = e.display().to_string();
@@ -635,4 +644,24 @@ fn a_foreign_image_is_pinned_and_a_change_explained() {
         out.contains("a scenario's manifest, not an image record"),
         "{out}"
     );
+}
+
+#[test]
+fn diff_compares_files_inside_initrds_and_squashfs_images() {
+    let d = tempfile::tempdir().unwrap();
+    let a = nixlike_with(&sub(d.path(), "a"), "quiet", "hello");
+    let b = nixlike_with(&sub(d.path(), "b"), "quiet", "world");
+    let (code, out) = isoproof_in(
+        d.path(),
+        &["diff", a.to_str().unwrap(), b.to_str().unwrap()],
+    );
+    assert_eq!(code, 3, "{out}");
+    for want in [
+        "file /boot/initrd!/init\n",
+        "    -echo hello\n    +echo world\n",
+        "file /nix-store.squashfs!/README\n",
+        "    -store file of hello\n    +store file of world\n",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
 }

@@ -503,10 +503,69 @@ fn files(
                 }
                 None => first_differing_byte(c, &s, at),
             }
+            if a.extents.len() == 1 && b.extents.len() == 1 {
+                containers(&p, (ia, ra[0]), (ib, rb[0]), c);
+            }
             changed.push(p);
         }
     }
     Ok(changed)
+}
+
+/// The files inside a changed squashfs image or cpio archive, compared by path with the
+/// rules of a golden record's files (mode, link, size, sha256, text diff).
+fn containers(
+    path: &str,
+    (ia, ra): (&Img, (u64, u64)),
+    (ib, rb): (&Img, (u64, u64)),
+    c: &mut Changes,
+) {
+    use super::snapshot::{container_files, FileChange};
+    let (Some(x), Some(y)) = (container_files(ia, path, ra), container_files(ib, path, rb)) else {
+        return;
+    };
+    let s = Structure::File(path.to_string());
+    let (x, y) = match (x, y) {
+        (Ok(x), Ok(y)) => (x, y),
+        (x, y) => {
+            let show = |r: &Result<_, String>| {
+                r.as_ref().err().cloned().unwrap_or_else(|| "listed".into())
+            };
+            c.add(&s, "contents not listed", show(&x), show(&y));
+            return;
+        }
+    };
+    for (inner, change) in super::snapshot::compare_files(&x, &y) {
+        let s = Structure::File(inner);
+        match change {
+            FileChange::Added(f) => c.presence(
+                &s,
+                "presence",
+                None,
+                Some(format!("{:?} of {} bytes", f.kind, f.size)),
+            ),
+            FileChange::Removed(f) => c.presence(
+                &s,
+                "presence",
+                Some(format!("{:?} of {} bytes", f.kind, f.size)),
+                None,
+            ),
+            FileChange::Changed { fields, text } => {
+                for (f, a, b) in fields {
+                    c.add(&s, &f, a, b);
+                }
+                if !text.is_empty() {
+                    c.0.push(Change {
+                        structure: s.clone(),
+                        field: "content".into(),
+                        a: String::new(),
+                        b: String::new(),
+                        lines: text,
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// The records of one directory extent, by identifier as readers show it (`.` and `..`

@@ -293,6 +293,28 @@ fn iso_files(r: &Report, img: &Img, s: &mut Snapshot) -> Result<(), ReadError> {
     Ok(())
 }
 
+/// The files of the squashfs image or cpio archive that is the ISO file `path` (stored at
+/// `run`), keyed `path!/inner`; `None` when it is neither, `Err` when it does not read.
+pub(crate) fn container_files(
+    img: &Img,
+    path: &str,
+    run: (u64, u64),
+) -> Option<Result<BTreeMap<String, FileRecord>, String>> {
+    let mut s = Snapshot {
+        size: 0,
+        sha256: String::new(),
+        structures: BTreeMap::new(),
+        files: BTreeMap::new(),
+        unread: BTreeMap::new(),
+    };
+    container(img, path, run, &mut s);
+    match s.unread.remove(path) {
+        Some(why) => Some(Err(why)),
+        None if s.files.is_empty() => None,
+        None => Some(Ok(s.files)),
+    }
+}
+
 /// Lists the files of a squashfs image or cpio archive stored as one ISO file.
 fn container(img: &Img, path: &str, (at, len): (u64, u64), s: &mut Snapshot) {
     let Ok(magic) = img.read(&Structure::File(path.into()), at, len.min(6)) else {
@@ -547,14 +569,58 @@ fn opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "(none)".into())
 }
 
+fn add_field(v: &mut Vec<FieldChange>, f: &str, x: String, y: String) {
+    if x != y {
+        v.push((f.to_string(), x, y));
+    }
+}
+
+/// Files added, removed and changed (kind, mode, link, size, sha256, and the unified diff
+/// of their texts where both are recorded), by path.
+pub fn compare_files(
+    a: &BTreeMap<String, FileRecord>,
+    b: &BTreeMap<String, FileRecord>,
+) -> Vec<(String, FileChange)> {
+    let add = add_field;
+    let mut out = Vec::new();
+    for (path, x) in a {
+        let Some(y) = b.get(path) else {
+            out.push((path.clone(), FileChange::Removed(x.clone())));
+            continue;
+        };
+        if x == y {
+            continue;
+        }
+        let mut v = Vec::new();
+        add(
+            &mut v,
+            "kind",
+            format!("{:?}", x.kind),
+            format!("{:?}", y.kind),
+        );
+        add(&mut v, "mode", opt(&x.mode), opt(&y.mode));
+        add(&mut v, "link", opt(&x.link), opt(&y.link));
+        add(&mut v, "size", x.size.to_string(), y.size.to_string());
+        let (hx, hy) = (opt(&x.sha256), opt(&y.sha256));
+        add(&mut v, "sha256", short(&hx).into(), short(&hy).into());
+        let text = match (&x.text, &y.text) {
+            (Some(p), Some(q)) => content::unified(p, q),
+            _ => Vec::new(),
+        };
+        if !v.is_empty() || !text.is_empty() {
+            out.push((path.clone(), FileChange::Changed { fields: v, text }));
+        }
+    }
+    for (path, y) in b.iter().filter(|(p, _)| !a.contains_key(*p)) {
+        out.push((path.clone(), FileChange::Added(y.clone())));
+    }
+    out
+}
+
 /// What differs between an old record and a new one.
 pub fn compare(a: &Snapshot, b: &Snapshot) -> RecordDiff {
     let mut d = RecordDiff::default();
-    let add = |v: &mut Vec<FieldChange>, f: &str, x: String, y: String| {
-        if x != y {
-            v.push((f.to_string(), x, y));
-        }
-    };
+    let add = add_field;
     add(&mut d.image, "size", a.size.to_string(), b.size.to_string());
     add(
         &mut d.image,
@@ -600,42 +666,16 @@ pub fn compare(a: &Snapshot, b: &Snapshot) -> RecordDiff {
     {
         d.added.push((name.clone(), y.clone()));
     }
-    for (path, x) in &a.files {
-        let Some(y) = b.files.get(path) else {
-            d.files.push((path.clone(), FileChange::Removed(x.clone())));
-            continue;
-        };
-        if x == y {
-            continue;
-        }
-        let mut v = Vec::new();
-        add(
-            &mut v,
-            "kind",
-            format!("{:?}", x.kind),
-            format!("{:?}", y.kind),
-        );
-        add(&mut v, "mode", opt(&x.mode), opt(&y.mode));
-        add(&mut v, "link", opt(&x.link), opt(&y.link));
-        add(&mut v, "size", x.size.to_string(), y.size.to_string());
-        let (hx, hy) = (opt(&x.sha256), opt(&y.sha256));
-        add(&mut v, "sha256", short(&hx).into(), short(&hy).into());
-        let text = match (&x.text, &y.text) {
-            (Some(p), Some(q)) => content::unified(p, q),
-            _ => Vec::new(),
-        };
-        if path == content::CONFIG_PATH {
-            if let (Some(p), Some(q)) = (&x.text, &y.text) {
-                d.options = content::options(p, q).unwrap_or_default();
-            }
-        }
-        if !v.is_empty() || !text.is_empty() {
-            d.files
-                .push((path.clone(), FileChange::Changed { fields: v, text }));
-        }
-    }
-    for (path, y) in b.files.iter().filter(|(p, _)| !a.files.contains_key(*p)) {
-        d.files.push((path.clone(), FileChange::Added(y.clone())));
+    d.files = compare_files(&a.files, &b.files);
+    if let (Some(p), Some(q)) = (
+        a.files
+            .get(content::CONFIG_PATH)
+            .and_then(|f| f.text.as_ref()),
+        b.files
+            .get(content::CONFIG_PATH)
+            .and_then(|f| f.text.as_ref()),
+    ) {
+        d.options = content::options(p, q).unwrap_or_default();
     }
     let keys: std::collections::BTreeSet<&String> =
         a.unread.keys().chain(b.unread.keys()).collect();
