@@ -5,6 +5,9 @@
 //!   through `inspect` (text and JSON) and `diff` against the original;
 //! - `gpt_reader`: the same with the changes in the MBR, the primary GPT and the backup GPT;
 //! - `fat_reader`: the golden images' ESPs with bytes changed, through the FAT reader;
+//! - `container_readers`: an image holding a gzip cpio initrd, a plain cpio archive and a
+//!   squashfs image, with bytes changed inside them, through `snapshot` (the golden record
+//!   of any image) and `diff`, which list the files inside;
 //! - `scenario_loader`: the scenarios, bad-input fixtures and the conformance corpus with
 //!   text changed (YAML and tag tokens put in, lines duplicated, spans cut), through the
 //!   loader, the resolver and `explain`.
@@ -15,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use isoproof::image::{diff, fat, inspect, structure::Structure};
+use isoproof::image::{diff, fat, inspect, snapshot, structure::Structure};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -104,6 +107,9 @@ fn read_back(dir: &Path, seed: &Path, bytes: &[u8], cut: Option<f64>) -> Result<
     if let Ok(d) = diff::diff(&p, seed) {
         let _ = d.to_text();
     }
+    if let (Ok(a), Ok(b)) = (snapshot::snapshot(seed), snapshot::snapshot(&p)) {
+        let _ = snapshot::compare(&a, &b).lines();
+    }
     Ok(())
 }
 
@@ -177,6 +183,93 @@ fn fat_reader() {
             }
         }
         let _ = fat::read_all(&b);
+    });
+}
+
+/// An image with a gzip cpio initrd, a plain cpio archive and a squashfs image, and the
+/// byte ranges of those three files.
+fn container_image(dir: &Path) -> (PathBuf, Vec<u8>, Vec<(usize, usize)>) {
+    use std::process::Command;
+    let tree = dir.join("tree");
+    let rd = dir.join("rd");
+    let store = dir.join("store");
+    for d in [&tree, &rd, &store] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(rd.join("init"), "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::create_dir_all(rd.join("lib/modules")).unwrap();
+    std::fs::write(rd.join("lib/modules/a.ko"), vec![7u8; 3000]).unwrap();
+    std::os::unix::fs::symlink("init", rd.join("sbin-init")).unwrap();
+    std::fs::write(store.join("README"), "store\n").unwrap();
+    std::fs::write(store.join("blob"), vec![9u8; 20000]).unwrap();
+    let sh = |cmd: String| {
+        let o = Command::new("sh").arg("-c").arg(&cmd).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    sh(format!(
+        "cd {} && find . | LC_ALL=C sort | cpio -o -H newc --quiet > {t}/plain.cpio && gzip -n < {t}/plain.cpio > {t}/initrd",
+        rd.display(),
+        t = tree.display()
+    ));
+    sh(format!(
+        "mksquashfs {} {}/store.squashfs -quiet -no-progress -all-root",
+        store.display(),
+        tree.display()
+    ));
+    let iso = dir.join("containers.iso");
+    let o = Command::new(env!("CARGO_BIN_EXE_isoproof"))
+        .args(["mkiso", "--volid", "C", "-o"])
+        .arg(&iso)
+        .arg(&tree)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = inspect::inspect(&iso).unwrap();
+    let ranges = r
+        .files
+        .iter()
+        .filter(|f| !f.is_dir)
+        .map(|f| {
+            let (sector, len) = f.extents[0];
+            (sector as usize * 2048, len as usize)
+        })
+        .collect();
+    let bytes = std::fs::read(&iso).unwrap();
+    (iso, bytes, ranges)
+}
+
+#[test]
+fn container_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, bytes, ranges) = container_image(dir.path());
+    assert_eq!(ranges.len(), 3);
+    let listed = snapshot::snapshot(&seed).unwrap();
+    for inner in [
+        "/initrd!/init",
+        "/plain.cpio!/sbin-init",
+        "/store.squashfs!/README",
+    ] {
+        assert!(
+            listed.files.contains_key(inner),
+            "{inner}: {:?}",
+            listed.files.keys()
+        );
+    }
+    proptest!(config(), |(
+        which in 0..3usize,
+        head in proptest::collection::vec(change(), 1..10),
+        anywhere in proptest::collection::vec(change(), 0..6),
+    )| {
+        let (start, len) = ranges[which];
+        let mut b = bytes.clone();
+        // Headers (superblock, tables, cpio headers, the gzip header) lead each file.
+        apply(&mut b, start, len.min(512), &head);
+        apply(&mut b, start, len, &anywhere);
+        read_back(dir.path(), &seed, &b, None)?;
     });
 }
 
