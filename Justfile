@@ -64,6 +64,18 @@ bench-golden:
     cargo build --release --quiet
     for i in 1 2 3; do /usr/bin/time -f "golden check, all scenarios: %e s wall, %M KB peak" target/release/isoproof golden check > /dev/null; done
 
+# Golden records of an image built by another tool: `golden bless --image` and `check --image`
+# of xorriso's image of the 2 GiB tree (shared/bench/mktree.py) and of the live image (its
+# initrd and squashfs listed), against sha256sum of the same image, with peak memory.
+bench-record scale="1.0":
+    cargo build --release --quiet
+    test -d target/bench-tree-{{scale}} || python3 ../shared/bench/mktree.py target/bench-tree-{{scale}} {{scale}}
+    test -f target/bench-xorriso.iso || xorriso -as mkisofs -quiet -iso-level 3 -R -J -o target/bench-xorriso.iso target/bench-tree-{{scale}} > /dev/null 2>&1
+    target/release/isoproof build -o target/live-minimal.iso scenarios/live-minimal.yaml > /dev/null
+    rm -rf target/bench-golden
+    for iso in target/bench-xorriso.iso target/live-minimal.iso; do         for i in 1 2 3; do             /usr/bin/time -f "golden bless --image $iso: %e s wall, %M KB peak" target/release/isoproof golden bless --golden target/bench-golden --image $iso --name bench > /dev/null;             /usr/bin/time -f "golden check --image $iso: %e s wall, %M KB peak" target/release/isoproof golden check --golden target/bench-golden --image $iso --name bench > /dev/null;             /usr/bin/time -f "sha256sum $iso:            %e s wall, %M KB peak" sha256sum $iso > /dev/null;         done;     done
+    rm -rf target/bench-golden
+
 # The fuzz targets (ISO, GPT and FAT readers, scenario loader) on more cases than the suite's
 # 256 each; a panic is shrunk and kept in tests/fuzz.proptest-regressions.
 fuzz cases="5000":
