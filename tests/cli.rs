@@ -184,3 +184,83 @@ fn a_missing_qemu_is_an_environment_error() {
     assert_eq!(code, Some(8), "{err}");
     assert!(err.contains("/nonexistent/qemu: no such QEMU"), "{err}");
 }
+
+/// An error in one element of an `attrsOf`/`listOf` of submodules does not hide the others:
+/// every element's error is reported, in Nix's order (names sorted, list order).
+#[test]
+fn every_element_of_a_submodule_collection_reports_its_error() {
+    let d = tempfile::tempdir().unwrap();
+    let s = write(
+        d.path(),
+        "fs.yaml",
+        r#"modules:
+  - options:
+      fileSystems:
+        type: {attrsOf: {submodule: {options: {device: {type: str}, fsType: {type: str, default: auto}}}}}
+        default: {}
+      l:
+        type: {listOf: {submodule: {options: {a: {type: int}}}}}
+        default: []
+  - config:
+      fileSystems."/home": {device: /dev/sda2, fstype: ext4}
+      fileSystems."/boot": {device: /dev/sda1}
+      fileSystems."/nix": {device: 7}
+      l: [{a: 1, b: 2}, {a: x}, 5]
+  - config:
+      fileSystems."/boot": {device: /dev/sdb1}
+"#,
+    );
+    let (code, out, _) = run(isoproof(&["resolve", "--format", "json"]).arg(&s));
+    assert_eq!(code, Some(1), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let got: Vec<(String, String)> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["option"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let fs: Vec<&(String, String)> = got
+        .iter()
+        .filter(|(_, o)| o.starts_with("fileSystems"))
+        .collect();
+    assert_eq!(
+        fs,
+        [
+            &(
+                "conflict".to_string(),
+                r#"fileSystems."/boot".device"#.to_string()
+            ),
+            &(
+                "undeclared".to_string(),
+                r#"fileSystems."/home".fstype"#.to_string()
+            ),
+            &(
+                "type".to_string(),
+                r#"fileSystems."/nix".device"#.to_string()
+            ),
+        ]
+    );
+    let l: Vec<&(String, String)> = got.iter().filter(|(_, o)| o.starts_with('l')).collect();
+    assert_eq!(
+        l,
+        [
+            &(
+                "undeclared".to_string(),
+                r#"l."[definition 1-entry 1]".b"#.to_string()
+            ),
+            &(
+                "type".to_string(),
+                r#"l."[definition 1-entry 2]".a"#.to_string()
+            ),
+            &(
+                "type".to_string(),
+                r#"l."[definition 1-entry 3]""#.to_string()
+            ),
+        ]
+    );
+}

@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod de;
+pub(crate) mod ere;
 mod explain;
 pub(crate) mod limits;
 mod messages;

@@ -6,7 +6,7 @@
 
 use std::rc::Rc;
 
-use regex::Regex;
+use regex::bytes::Regex;
 
 use super::messages;
 use super::options::{merge_level, OptTree};
@@ -72,11 +72,22 @@ enum Class {
     NonRestrictiveClause,
 }
 
-const NON_EMPTY_STR: &str = r"[\s\S]*\S[\s\S]*";
-const SINGLE_LINE_STR: &str = "[^\n\r]*\n?";
+/// `nonEmptyStr`: `builtins.match "[ \t\n]*" x == null`, so not empty and not only spaces,
+/// tabs and newlines (other whitespace, a carriage return or a no-break space, counts as text).
+const NON_EMPTY_STR: &str = r"(?s-u)^(?:.*[^ \t\n].*)$";
+/// `singleLineStr`: `strMatching "[^\n\r]*\n?"` (its merge then drops the final newline).
+const SINGLE_LINE_STR: &str = r"(?s-u)^(?:[^\n\r]*\n?)$";
+/// `singleLineStr`'s description, which also marks the type for its merge.
+const SINGLE_LINE_DESCRIPTION: &str = "(optionally newline-terminated) single-line string";
 
+/// A `strMatching` pattern as `builtins.match` reads it (POSIX extended, whole string, bytes).
 fn full_match(re: &str) -> Regex {
-    Regex::new(&format!("^(?:{re})$")).expect("checked when the scenario was loaded")
+    let translated = super::ere::translate(re).expect("checked when the scenario was loaded");
+    Regex::new(&translated).expect("a translated pattern compiles")
+}
+
+fn internal(re: &str) -> Regex {
+    Regex::new(re).expect("a fixed pattern")
 }
 
 impl<'s> Ty<'s> {
@@ -97,13 +108,13 @@ impl<'s> Ty<'s> {
             TypeExpr::BoolByOr => Ty::BoolByOr,
             TypeExpr::NonEmptyStr => Ty::StrMatching(
                 Rc::from(NON_EMPTY_STR),
-                Rc::new(full_match(NON_EMPTY_STR)),
+                Rc::new(internal(NON_EMPTY_STR)),
                 Some("non-empty string"),
             ),
             TypeExpr::SingleLineStr => Ty::StrMatching(
                 Rc::from(SINGLE_LINE_STR),
-                Rc::new(full_match(SINGLE_LINE_STR)),
-                Some("(optionally newline-terminated) single-line string"),
+                Rc::new(internal(SINGLE_LINE_STR)),
+                Some(SINGLE_LINE_DESCRIPTION),
             ),
             TypeExpr::StrMatching(p) => {
                 Ty::StrMatching(Rc::from(p.as_str()), Rc::new(full_match(p)), None)
@@ -240,7 +251,7 @@ impl<'s> Ty<'s> {
             Ty::Path => v.as_str().is_some_and(|s| s.starts_with('/')),
             Ty::Anything | Ty::Raw | Ty::Unspecified => true,
             Ty::Attrs | Ty::AttrsOf(_) | Ty::LazyAttrsOf(_) | Ty::Submodule(_) => t == TypeOf::Set,
-            Ty::StrMatching(_, re, _) => v.as_str().is_some_and(|s| re.is_match(s)),
+            Ty::StrMatching(_, re, _) => v.as_str().is_some_and(|s| re.is_match(s.as_bytes())),
             Ty::IntRange(r) => v.as_int().is_some_and(|i| in_range(*r, i)),
             Ty::Enum(vs) => vs.iter().any(|e| match e {
                 EnumValue::Str(s) => v.as_str() == Some(s),
@@ -308,14 +319,18 @@ pub(crate) fn check_and_merge<'s>(
 
 fn merge_v1<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -> Res<Value<'s>> {
     match ty {
-        Ty::Str
-        | Ty::Int
-        | Ty::Bool
-        | Ty::Float
-        | Ty::Path
-        | Ty::StrMatching(..)
-        | Ty::IntRange(_)
-        | Ty::Enum(_) => merge_equal(ctx, loc, defs),
+        Ty::Str | Ty::Int | Ty::Bool | Ty::Float | Ty::Path | Ty::IntRange(_) | Ty::Enum(_) => {
+            merge_equal(ctx, loc, defs)
+        }
+        Ty::StrMatching(_, _, Some(SINGLE_LINE_DESCRIPTION)) => {
+            // `lib.removeSuffix "\n" (merge loc defs)`
+            let v = merge_equal(ctx, loc, defs)?;
+            Ok(match v.as_str().and_then(|s| s.strip_suffix('\n')) {
+                Some(s) => Value::Str(Rc::from(s)),
+                None => v,
+            })
+        }
+        Ty::StrMatching(..) => merge_equal(ctx, loc, defs),
         Ty::Sep(sep) => {
             let parts: Vec<&str> = defs
                 .iter()
@@ -474,6 +489,7 @@ fn merge_v2<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
     match ty {
         Ty::ListOf(t) | Ty::NonEmptyListOf(t) => {
             let mut out = Vec::new();
+            let mut errors = Elements::new(ctx);
             for (n, d) in defs.iter().enumerate() {
                 for (m, elem) in d.value.list_items().unwrap_or_default().enumerate() {
                     if let Some(v) = plain_element(ctx, t, &elem) {
@@ -490,11 +506,13 @@ fn merge_v2<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
                         is_default: false,
                         order: None,
                     };
-                    if let Some(v) = merge_element(ctx, eloc, t, vec![edef])? {
+                    if let Some(Some(v)) = errors.take(merge_element(ctx, eloc, t, vec![edef]))? {
+                        errors.ok(&v);
                         out.push(v);
                     }
                 }
             }
+            errors.finish()?;
             ctx.spend(out.len() * limits::PER_ELEMENT, loc)?;
             Ok(Value::List(out.into()))
         }
@@ -593,6 +611,7 @@ fn merge_attrs<'s>(
         pairs.sort_by(|a, b| name_order(a.0, b.0));
     }
     let mut out = Vec::with_capacity(pairs.len());
+    let mut errors = Elements::new(ctx);
     let mut pairs = pairs.into_iter().peekable();
     while let Some((k, d)) = pairs.next() {
         let mut ds = Vec::new();
@@ -621,11 +640,83 @@ fn merge_attrs<'s>(
                 prepared.value(ctx, kloc, &t)
             });
             out.push((k, Value::Lazy(cell)));
-        } else if let Some(v) = merge_element(ctx, kloc, t, ds)? {
+        } else if let Some(Some(v)) = errors.take(merge_element(ctx, kloc, t, ds))? {
+            errors.ok(&v);
             out.push((k, v));
         }
     }
+    errors.finish()?;
     Ok(Value::attrs(out))
+}
+
+/// The errors of a collection's elements (`attrsOf` names, `listOf` entries): Nix stops at
+/// the first, in name order or list order; isoproof reports every element's error in that
+/// order, so an error in one file system entry does not hide another's. Bounds and cycles
+/// still stop at once.
+struct Elements<'c, 's> {
+    ctx: &'c Ctx<'s>,
+    /// Elements so far, each with its error or its value (values that read other options
+    /// are thunks: their errors only show when forced).
+    seen: Vec<Result<Value<'s>, super::value::Error>>,
+    failed: bool,
+}
+
+impl<'c, 's> Elements<'c, 's> {
+    fn new(ctx: &'c Ctx<'s>) -> Self {
+        Elements {
+            ctx,
+            seen: Vec::new(),
+            failed: false,
+        }
+    }
+
+    /// An element's result: its value, or `None` after recording its error. Bounds and
+    /// cycles end the collection at once.
+    fn take<T>(&mut self, r: Res<T>) -> Res<Option<T>> {
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(e)
+                if matches!(
+                    e.kind,
+                    crate::diag::ErrorKind::Limit | crate::diag::ErrorKind::Recursion
+                ) =>
+            {
+                Err(e)
+            }
+            Err(e) => {
+                self.seen.push(Err(e));
+                self.failed = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Notes an element that merged.
+    fn ok(&mut self, v: &Value<'s>) {
+        self.seen.push(Ok(v.clone()));
+    }
+
+    /// Once every element was tried: with an error among them, the other elements are
+    /// forced too, so that their own errors are found; every error is reported in element
+    /// order and the first returned.
+    fn finish(self) -> Res<()> {
+        if !self.failed {
+            return Ok(());
+        }
+        let mut first = None;
+        for r in self.seen {
+            let e = match r {
+                Err(e) => e,
+                Ok(v) => match super::value::to_config(self.ctx, &v) {
+                    Ok(_) => continue,
+                    Err(e) => e,
+                },
+            };
+            self.ctx.report(e.clone());
+            first.get_or_insert(e);
+        }
+        first.map_or(Ok(()), Err)
+    }
 }
 
 /// A submodule: every definition becomes a module of a nested evaluation over the type's option
@@ -679,8 +770,8 @@ pub(crate) fn type_merge<'s>(a: &Ty<'s>, b: &Ty<'s>) -> Option<Ty<'s>> {
         (Ty::Unspecified, Ty::Unspecified) => Ty::Unspecified,
         (Ty::BoolByOr, Ty::BoolByOr) => Ty::BoolByOr,
         (Ty::Sep(x), Ty::Sep(y)) if x == y => Ty::Sep(x.clone()),
-        (Ty::StrMatching(p, re, _), Ty::StrMatching(q, _, _)) if p == q => {
-            Ty::StrMatching(p.clone(), re.clone(), None)
+        (Ty::StrMatching(p, re, d), Ty::StrMatching(q, _, e)) if p == q && d == e => {
+            Ty::StrMatching(p.clone(), re.clone(), *d)
         }
         (Ty::Enum(x), Ty::Enum(y)) => {
             Ty::Enum(x.iter().chain(y.iter()).cloned().collect::<Vec<_>>().into())

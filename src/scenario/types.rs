@@ -171,10 +171,23 @@ fn one_of(ts: Vec<TypeExpr>) -> TypeExpr {
     it.fold(first, |acc, t| TypeExpr::Either(Box::new(acc), Box::new(t)))
 }
 
+/// A `strMatching` pattern must be one Nix's `builtins.match` accepts (POSIX extended).
 fn str_matching(re: &str, span: Span) -> Result<TypeExpr, Diagnostic> {
-    regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| {
-        Diagnostic::parse(span, format!("bad regular expression in strMatching: {e}"))
+    let translated = crate::resolve::ere::translate(re).map_err(|e| {
+        Diagnostic::parse(
+            span,
+            format!("bad regular expression in strMatching {re:?}: {e}"),
+        )
     })?;
+    regex::bytes::RegexBuilder::new(&translated)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| {
+            Diagnostic::parse(
+                span,
+                format!("bad regular expression in strMatching {re:?}: {e}"),
+            )
+        })?;
     Ok(TypeExpr::StrMatching(re.to_string()))
 }
 
