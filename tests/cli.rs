@@ -264,3 +264,94 @@ fn every_element_of_a_submodule_collection_reports_its_error() {
         ]
     );
 }
+
+/// NixOS's `assertions` fail a build with every failed message and where it was defined;
+/// `warnings` are shown and the build goes on. The image options module asserts the volume
+/// ID's length as iso-image.nix does.
+#[test]
+fn failed_assertions_stop_the_build_and_warnings_are_shown() {
+    let d = tempfile::tempdir().unwrap();
+    let modules = root().join("scenarios/modules/installation-cd-minimal.yaml");
+    let s = write(
+        d.path(),
+        "long.yaml",
+        &format!(
+            "modules:\n  - imports: [{}]\n  - config:\n      isoImage.volumeID: NIXOS_A_VOLUME_ID_LONGER_THAN_32_BYTES\n      assertions:\n        - {{assertion: !call [equal, !config networking.hostName, nixos], message: the host must be called nixos}}\n        - {{assertion: true, message: never shown}}\n",
+            modules.display()
+        ),
+    );
+    let out = d.path().join("x.iso");
+    let (code, _, err) = run(isoproof(&["build", "-o"]).arg(&out).arg(&s));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("error: Failed assertions:\n- "), "{err}");
+    assert!(
+        err.contains("- isoImage.volumeID NIXOS_A_VOLUME_ID_LONGER_THAN_32_BYTES is 38 characters. That is 6 characters longer than the limit of 32.\n  (assertion defined at "),
+        "{err}"
+    );
+    assert!(
+        err.contains("- the host must be called nixos\n  (assertion defined at "),
+        "{err}"
+    );
+    assert!(err.contains("long.yaml:6:11)"), "{err}");
+    assert!(!err.contains("never shown"), "{err}");
+    assert!(!out.exists());
+    let ok = write(
+        d.path(),
+        "warn.yaml",
+        &format!(
+            "modules:\n  - imports: [{}]\n  - config:\n      warnings: [\"this image is for tests only\"]\n",
+            modules.display()
+        ),
+    );
+    let (code, _, err) = run(isoproof(&["build", "-o"]).arg(&out).arg(&ok));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("warning: this image is for tests only\n"),
+        "{err}"
+    );
+}
+
+/// `!call` runs the pure functions by their Nix names; a wrong name or argument count is a
+/// parse error at the call, a wrong argument type an error naming the function.
+#[test]
+fn calls_of_pure_functions() {
+    let d = tempfile::tempdir().unwrap();
+    let s = write(
+        d.path(),
+        "call.yaml",
+        "modules:\n  - options:\n      w: {type: str, default: NIXOS_MINIMAL}\n      n: {type: int}\n      s: {type: str}\n      l: {type: listOf str}\n  - config:\n      n: !call [stringLength, !config w]\n      s: !call [concatStringsSep, \",\", !call [sort, [b, a, c, a]]]\n      l: !call [unique, [b, a, b, !config w]]\n",
+    );
+    let (code, out, err) = run(isoproof(&["resolve", "--format", "json"]).arg(&s));
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["n"], 13);
+    assert_eq!(v["s"], "a,a,b,c");
+    assert_eq!(v["l"], serde_json::json!(["b", "a", "NIXOS_MINIMAL"]));
+    for (text, want) in [
+        ("!call [strlen, x]", "no function `strlen`"),
+        (
+            "!call [stringLength]",
+            "`stringLength` takes 1 argument, found 0",
+        ),
+    ] {
+        let bad = write(
+            d.path(),
+            "bad.yaml",
+            &format!("modules:\n  - options: {{n: {{type: int}}}}\n  - config: {{n: {text}}}\n"),
+        );
+        let (code, _, err) = run(isoproof(&["resolve", "--format", "text"]).arg(&bad));
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains(want), "{err}");
+    }
+    let bad = write(
+        d.path(),
+        "bad.yaml",
+        "modules:\n  - options: {n: {type: int}}\n  - config: {n: !call [stringLength, 5]}\n",
+    );
+    let (code, _, err) = run(isoproof(&["resolve", "--format", "text"]).arg(&bad));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("`stringLength` expects a string, got an integer"),
+        "{err}"
+    );
+}

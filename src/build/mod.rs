@@ -55,6 +55,12 @@ pub enum BuildError {
         /// Where the option (or the nearest option above it) is defined, `file:line:col`.
         sites: Vec<String>,
     },
+    /// NixOS's `assertions`: every failed one's message, and where it was defined.
+    #[error("Failed assertions:{}", failed_list(.failed))]
+    Assertions {
+        /// (message, `file:line:col` of its definition, when known).
+        failed: Vec<(String, Option<String>)>,
+    },
     /// A boot payload could not be assembled.
     #[error(transparent)]
     Payload(#[from] PayloadError),
@@ -69,6 +75,69 @@ fn render(sources: &scenario::Sources, errors: &[Diagnostic]) -> String {
         .map(|d| d.render(sources))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn failed_list(failed: &[(String, Option<String>)]) -> String {
+    failed
+        .iter()
+        .map(|(m, at)| match at {
+            Some(at) => format!("\n- {m}\n  (assertion defined at {at})"),
+            None => format!("\n- {m}"),
+        })
+        .collect()
+}
+
+/// NixOS's `assertions` and `warnings` (nixos/modules/misc/assertions.nix), as a system build
+/// checks them: every `{assertion, message}` whose `assertion` is false fails the build with
+/// all the failed messages; `warnings` are returned to be shown. A config without the options
+/// (a scenario that does not declare them) has neither.
+fn assertions(
+    c: &resolve::config::Config<'_>,
+    s: &scenario::Scenario,
+) -> Result<Vec<String>, BuildError> {
+    use resolve::config::Config;
+    let get = |name: &str| match c {
+        Config::Attrs(a) => a.iter().find(|(k, _)| *k == name).map(|(_, v)| v),
+        _ => None,
+    };
+    let mut failed = Vec::new();
+    if let Some(Config::List(items)) = get("assertions") {
+        let sites = resolve::element_sites(s, "assertions").filter(|v| v.len() == items.len());
+        for (i, a) in items.iter().enumerate() {
+            let field = |f: &str| match a {
+                Config::Attrs(x) => x.iter().find(|(k, _)| *k == f).map(|(_, v)| v),
+                _ => None,
+            };
+            let message = match field("message") {
+                Some(Config::Str(m)) => m.to_string(),
+                _ => format!("(assertion {} has no message string)", i + 1),
+            };
+            let site = sites.as_ref().map(|v| v[i].clone());
+            match field("assertion") {
+                Some(Config::Bool(true)) => {}
+                Some(Config::Bool(false)) => failed.push((message, site)),
+                _ => failed.push((
+                    format!(
+                        "assertion {} is not a Boolean `assertion` ({message})",
+                        i + 1
+                    ),
+                    site,
+                )),
+            }
+        }
+    }
+    if !failed.is_empty() {
+        return Err(BuildError::Assertions { failed });
+    }
+    let mut warnings = Vec::new();
+    if let Some(Config::List(items)) = get("warnings") {
+        for w in items {
+            if let Config::Str(w) = w {
+                warnings.push(w.to_string());
+            }
+        }
+    }
+    Ok(warnings)
 }
 
 fn defined_at(e: &ConfigError, sites: &[String]) -> String {
@@ -660,6 +729,8 @@ pub struct Planned {
     pub spec: ImageSpec,
     /// The image plan.
     pub plan: ImagePlan,
+    /// `warnings` of the resolved config, to be shown to the user.
+    pub warnings: Vec<String>,
 }
 
 /// Adds where the scenario defines the option an error is about (the deepest option on its
@@ -691,8 +762,12 @@ fn locate(error: ConfigError, s: &scenario::Scenario) -> BuildError {
 pub fn plan_scenario(path: &Path) -> Result<Planned, BuildError> {
     let s = scenario::load(path)?;
     let r = resolve::resolve(&s);
-    let (spec, config_json) = match &r.config {
-        Some(c) => (ImageSpec::from_config(c), output::json(c)),
+    let (spec, config_json, warnings) = match &r.config {
+        Some(c) => (
+            ImageSpec::from_config(c),
+            output::json(c),
+            assertions(c, &s)?,
+        ),
         None => {
             let errors = r.errors;
             return Err(BuildError::Resolve {
@@ -719,6 +794,7 @@ pub fn plan_scenario(path: &Path) -> Result<Planned, BuildError> {
         scenario: s,
         spec,
         plan,
+        warnings,
     })
 }
 

@@ -141,7 +141,9 @@ fn image_code(e: &ImageError) -> u8 {
 
 fn build_code(e: &BuildError) -> u8 {
     match e {
-        BuildError::Load(_) | BuildError::Config { .. } => exit::BAD_INPUT,
+        BuildError::Load(_) | BuildError::Config { .. } | BuildError::Assertions { .. } => {
+            exit::BAD_INPUT
+        }
         BuildError::Resolve { .. } => exit::RESOLVE_ERRORS,
         BuildError::Payload(PayloadError::TooLarge { .. }) => exit::BAD_INPUT,
         BuildError::Payload(_) => exit::INTERNAL,
@@ -307,6 +309,9 @@ fn build_cmd(
         Ok(p) => p,
         Err(e) => return fail(out, e),
     };
+    for w in &planned.warnings {
+        out.note(&format!("warning: {w}\n"));
+    }
     if plan_only {
         out.print(&match format {
             InspectFormat::Text => planned.plan.to_text(),

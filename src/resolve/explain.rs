@@ -182,6 +182,30 @@ fn sites(s: &Scenario, target: &[Box<str>], frames: usize) -> Vec<String> {
     })
 }
 
+/// Where each element of a list option's value was written (`file:line:col`), in the
+/// value's order; `None` when a winning definition is not a sequence written out (a
+/// reference, an `!mkIf`), whose elements cannot be told apart.
+pub(crate) fn element_sites(s: &Scenario, option: &str) -> Option<Vec<String>> {
+    let target = path::split(option).ok()?;
+    super::limits::on_big_stack(|frames| {
+        traced(s, &target, frames, |_, tracer, _| {
+            let steps = tracer.steps.borrow();
+            let step = steps.iter().find(|r| r.loc == tracer.target)?;
+            let mut sites = Vec::new();
+            for d in &step.step.winners {
+                let Value::Node(n) = &d.value else {
+                    return None;
+                };
+                let crate::scenario::Kind::List(items) = &n.kind else {
+                    return None;
+                };
+                sites.extend(items.iter().map(|i| at(&s.sources, i.span)));
+            }
+            Some(sites)
+        })
+    })
+}
+
 fn render_step<'s>(
     ctx: &Ctx<'s>,
     out: &mut String,
@@ -203,6 +227,13 @@ fn render_step<'s>(
         }
         if d.read_only {
             let _ = writeln!(out, "  read-only");
+        }
+        if let Some(a) = d.apply {
+            let _ = writeln!(
+                out,
+                "  apply: {} (the value shown is the merged value with it applied)",
+                a.func.name()
+            );
         }
     }
     let _ = writeln!(

@@ -16,6 +16,7 @@ pub mod config;
 pub mod de;
 pub(crate) mod ere;
 mod explain;
+pub mod functions;
 pub(crate) mod limits;
 mod messages;
 pub(crate) mod options;
@@ -31,8 +32,8 @@ use std::rc::Rc;
 use std::sync::{Mutex, OnceLock};
 
 pub use config::Config;
-pub(crate) use explain::definition_sites;
 pub use explain::explain;
+pub(crate) use explain::{definition_sites, element_sites};
 
 use crate::diag::{Diagnostic, ErrorKind};
 use crate::scenario::{path, FormatPart, Kind, Scenario, Span};
@@ -316,6 +317,14 @@ impl<'s> Ctx<'s> {
                     self.deeper()?;
                     self.stack.borrow_mut().push(Frame::Format(n.span));
                     let r = self.format(parts, n.span);
+                    self.stack.borrow_mut().pop();
+                    r
+                }
+                Kind::Call(f, args) => {
+                    self.deeper()?;
+                    self.stack.borrow_mut().push(Frame::Format(n.span));
+                    let args: Vec<Value<'s>> = args.iter().map(Value::Node).collect();
+                    let r = functions::call(self, *f, &args, n.span);
                     self.stack.borrow_mut().pop();
                     r
                 }

@@ -40,6 +40,8 @@ pub(crate) struct OptDecl<'s> {
     pub(crate) read_only: bool,
     /// `description`.
     pub(crate) description: Option<&'s str>,
+    /// `apply`, run on the merged value.
+    pub(crate) apply: Option<&'s crate::scenario::Apply>,
     /// Declaring modules (module index, where), in reversed module order.
     pub(crate) declarations: Vec<(u32, Span)>,
     /// Set when two declarations cannot be merged: the later-folded module, and why.
@@ -137,6 +139,7 @@ fn merge_option_decls<'s>(
         default: d0.default.as_ref().map(|n| (n, f0)),
         read_only: d0.read_only.unwrap_or(false),
         description: d0.description.as_deref(),
+        apply: d0.apply.as_ref(),
         declarations: vec![(f0, d0.span)],
         declared_twice: None,
     };
@@ -147,6 +150,8 @@ fn merge_option_decls<'s>(
             Some("both declarations set `default`")
         } else if d.description.is_some() && out.description.is_some() {
             Some("both declarations set `description`")
+        } else if d.apply.is_some() && out.apply.is_some() {
+            Some("both declarations set `apply`")
         } else if merged.is_none() {
             Some("their types cannot be merged")
         } else {
@@ -163,6 +168,9 @@ fn merge_option_decls<'s>(
         }
         if out.description.is_none() {
             out.description = d.description.as_deref();
+        }
+        if out.apply.is_none() {
+            out.apply = d.apply.as_ref();
         }
         if !read_only_set && d.read_only.is_some() {
             out.read_only = d.read_only.unwrap_or(false);
@@ -336,7 +344,16 @@ pub(crate) fn eval_option_value<'s>(
         return Err(messages::read_only(ctx, loc, &all));
     }
     let prepared = merge_definitions(ctx, loc, &decl.ty, all)?;
-    prepared.value(ctx, loc, &decl.ty)
+    let v = prepared.value(ctx, loc, &decl.ty)?;
+    match decl.apply {
+        // `apply` runs on the merged value: `config.x` is the applied one.
+        Some(a) => {
+            let mut args: Vec<Value<'s>> = a.args.iter().map(Value::Node).collect();
+            args.push(v);
+            super::functions::call(ctx, a.func, &args, a.span)
+        }
+        None => Ok(v),
+    }
 }
 
 /// FxHash (rustc's hasher): option names are short and not attacker-controlled, so a

@@ -211,7 +211,9 @@ impl<'s> Value<'s> {
                 | Kind::Merge(_)
                 | Kind::Override(..)
                 | Kind::Order(..) => TypeOf::Set,
-                Kind::Ref(_) | Kind::Format(_) => unreachable!("type_of on an unforced reference"),
+                Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) => {
+                    unreachable!("type_of on an unforced reference")
+                }
             },
         }
     }

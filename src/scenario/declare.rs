@@ -21,6 +21,71 @@ pub(crate) struct Declaration {
     pub(crate) description: Option<String>,
     /// Its `readOnly`, when given.
     pub(crate) read_only: Option<bool>,
+    /// Its `apply`: a function of `resolve::functions`, its leading arguments, and where.
+    pub(crate) apply: Option<Apply>,
+}
+
+/// An option's `apply`: `NAME` or `[NAME, ARG...]`, the merged value being the last argument.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Apply {
+    /// The function.
+    pub(crate) func: crate::resolve::functions::Func,
+    /// Its arguments before the value.
+    pub(crate) args: Vec<Node>,
+    /// Where `apply` was written.
+    pub(crate) span: Span,
+}
+
+fn parse_apply(v: &Node) -> Result<Apply, Diagnostic> {
+    use crate::resolve::functions::Func;
+    let (name, args) = match &v.kind {
+        Kind::Str(s) => (s.to_string(), Vec::new()),
+        Kind::List(items) => match items.split_first() {
+            Some((Node { kind: Kind::Str(s), .. }, rest)) => (s.to_string(), rest.to_vec()),
+            _ => {
+                return Err(Diagnostic::parse(
+                    v.span,
+                    "`apply` is a function's name, or a sequence of its name and leading arguments",
+                ))
+            }
+        },
+        _ => {
+            return Err(Diagnostic::parse(
+                v.span,
+                format!("`apply` is a function's name, or a sequence of its name and leading arguments; found {}", v.shape()),
+            ))
+        }
+    };
+    let func = Func::parse(&name).ok_or_else(|| {
+        let names: Vec<&str> = Func::names().collect();
+        Diagnostic::parse(
+            v.span,
+            format!(
+                "`apply`: no function `{name}`; there are {}",
+                names.join(", ")
+            ),
+        )
+    })?;
+    if args.len() + 1 != func.arity() {
+        return Err(Diagnostic::parse(
+            v.span,
+            format!(
+                "`apply: {name}` takes {} leading argument{} before the value, found {}",
+                func.arity() - 1,
+                if func.arity() == 2 { "" } else { "s" },
+                args.len()
+            ),
+        ));
+    }
+    let args = args
+        .into_iter()
+        .map(|a| normalize(a, 0))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Apply {
+        func,
+        args,
+        span: v.span,
+    })
 }
 
 /// Reads a flat `options:` map: full option path → declaration.
@@ -51,6 +116,7 @@ pub(crate) fn parse_declarations(node: &Node) -> Result<Vec<Declaration>, Diagno
             default: None,
             description: None,
             read_only: None,
+            apply: None,
         };
         let mut has_type = false;
         for (fk, fv) in fields {
@@ -68,8 +134,9 @@ pub(crate) fn parse_declarations(node: &Node) -> Result<Vec<Declaration>, Diagno
                     Kind::Bool(b) => d.read_only = Some(b),
                     _ => return Err(Diagnostic::parse(fv.span, "`readOnly` is true or false")),
                 },
+                "apply" => d.apply = Some(parse_apply(fv)?),
                 other => {
-                    return Err(Diagnostic::parse(fk.span, format!("unknown declaration field `{other}` of `{}`; a declaration has `type`, `default`, `description`, `readOnly`", k.name)))
+                    return Err(Diagnostic::parse(fk.span, format!("unknown declaration field `{other}` of `{}`; a declaration has `type`, `default`, `description`, `readOnly`, `apply`", k.name)))
                 }
             }
         }

@@ -63,6 +63,8 @@ pub(crate) enum Kind {
     Ref(Vec<Box<str>>),
     /// `!format "text ${a.b} more"`: string interpolation of option values.
     Format(Vec<FormatPart>),
+    /// `!call [NAME, ARG...]`: one of the pure functions of `resolve::functions`.
+    Call(crate::resolve::functions::Func, Vec<Node>),
 }
 
 /// One piece of a `!format` string.
@@ -79,7 +81,7 @@ impl Node {
     /// nodes can be merged eagerly: they cannot take part in a reference cycle.
     pub(crate) fn is_dynamic(&self) -> bool {
         match &self.kind {
-            Kind::Ref(_) | Kind::Format(_) => true,
+            Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) => true,
             Kind::Null | Kind::Bool(_) | Kind::Int(_) | Kind::Float(_) | Kind::Str(_) => false,
             Kind::List(xs) | Kind::Merge(xs) => xs.iter().any(Node::is_dynamic),
             Kind::Map(es) => es.iter().any(|(_, v)| v.is_dynamic()),
@@ -112,6 +114,7 @@ impl Node {
             Kind::Order(..) => "!mkOrder",
             Kind::Ref(_) => "!config",
             Kind::Format(_) => "!format",
+            Kind::Call(..) => "!call",
         }
     }
 }

@@ -387,6 +387,48 @@ impl Builder {
                 let text = scalar_text(name, built, span)?;
                 Kind::Format(parse_format(&text).map_err(|e| Diagnostic::parse(span, e))?)
             }
+            "call" => {
+                let items = match untagged(built, span)? {
+                    Kind::List(items) if !items.is_empty() => items,
+                    _ => {
+                        return Err(Diagnostic::parse(
+                            span,
+                            "`!call` takes a sequence: a function's name, then its arguments",
+                        ))
+                    }
+                };
+                let mut items = items.into_iter();
+                let f = items.next().expect("not empty");
+                let Kind::Str(fname) = &f.kind else {
+                    return Err(Diagnostic::parse(
+                        f.span,
+                        format!("`!call` needs a function name first, found {}", f.shape()),
+                    ));
+                };
+                let func = crate::resolve::functions::Func::parse(fname).ok_or_else(|| {
+                    let names: Vec<&str> = crate::resolve::functions::Func::names().collect();
+                    Diagnostic::parse(
+                        f.span,
+                        format!(
+                            "`!call`: no function `{fname}`; there are {}",
+                            names.join(", ")
+                        ),
+                    )
+                })?;
+                let args: Vec<Node> = items.collect();
+                if args.len() != func.arity() {
+                    return Err(Diagnostic::parse(
+                        span,
+                        format!(
+                            "`{fname}` takes {} argument{}, found {}",
+                            func.arity(),
+                            if func.arity() == 1 { "" } else { "s" },
+                            args.len()
+                        ),
+                    ));
+                }
+                Kind::Call(func, args)
+            }
             _ => {
                 let hint = suggest_tag(name)
                     .map(|t| format!(" (did you mean `!{t}`?)"))
@@ -415,6 +457,7 @@ const TAGS: &[&str] = &[
     "mkAfter",
     "config",
     "format",
+    "call",
 ];
 
 fn suggest_tag(name: &str) -> Option<&'static str> {
