@@ -400,11 +400,25 @@ impl<'s> Ctx<'s> {
 /// The modules in Nix's merge order: breadth-first over imports (the first occurrence of a
 /// file wins), then reversed, so that later modules' definitions come first.
 pub(crate) fn collect_modules(s: &Scenario) -> Vec<usize> {
+    // `disabledModules` is global: every module's list counts, a disabled module's too, and a
+    // disabled module is neither loaded nor followed into its imports.
+    let disabled: std::collections::HashSet<&std::path::Path> = s
+        .modules
+        .iter()
+        .flat_map(|m| m.disabled.iter().map(|p| p.as_path()))
+        .collect();
     let mut seen = vec![false; s.modules.len()];
     let mut order = Vec::with_capacity(s.modules.len());
     let mut queue: VecDeque<usize> = s.top.iter().copied().collect();
     while let Some(m) = queue.pop_front() {
         if std::mem::replace(&mut seen[m], true) {
+            continue;
+        }
+        if s.modules[m]
+            .path
+            .as_deref()
+            .is_some_and(|p| disabled.contains(p))
+        {
             continue;
         }
         order.push(m);

@@ -190,6 +190,8 @@ impl Loader {
             imports: Vec::new(),
             options: Vec::new(),
             config: None,
+            path: None,
+            disabled: Vec::new(),
         };
         let mut imports = None;
         for (k, v) in entries {
@@ -200,6 +202,7 @@ impl Loader {
                     }
                 }
                 "imports" => imports = Some(v),
+                "disabledModules" => self.disabled_modules(&v, dir, &mut m.disabled),
                 "options" => match parse_declarations(&v) {
                     Ok(d) => m.options = d,
                     Err(e) => self.errors.push(e),
@@ -210,7 +213,7 @@ impl Loader {
                 },
                 other => self.errors.push(Diagnostic::parse(
                     k.span,
-                    format!("unknown module attribute `{other}`; a module has `name`, `imports`, `options` and `config`"),
+                    format!("unknown module attribute `{other}`; a module has `name`, `imports`, `disabledModules`, `options` and `config`"),
                 )),
             }
         }
@@ -284,6 +287,7 @@ impl Loader {
                                 Ok((node, config)) => self.module(node, config, f.display, &f.dir),
                             };
                             if let Some(m) = m {
+                                self.modules[m].path = Some(f.canon.clone());
                                 self.by_path.insert(f.canon, m);
                             }
                             made.push(m);
@@ -295,6 +299,40 @@ impl Loader {
                     self.modules[idx].imports.push((child, span));
                 }
             }
+        }
+    }
+
+    /// A module's `disabledModules`: file paths, relative to the module's own file, as Nix
+    /// compares `toString` of a path with each module's key (its file). A path that does not
+    /// exist disables nothing, as in Nix.
+    fn disabled_modules(&mut self, v: &Node, dir: &Path, out: &mut Vec<PathBuf>) {
+        let items = match &v.kind {
+            Kind::List(items) => items,
+            Kind::Null => return,
+            _ => {
+                self.errors.push(Diagnostic::parse(
+                    v.span,
+                    format!(
+                        "`disabledModules` is a sequence of module file paths, found {}",
+                        v.shape()
+                    ),
+                ));
+                return;
+            }
+        };
+        for item in items {
+            let Kind::Str(p) = &item.kind else {
+                self.errors.push(Diagnostic::parse(
+                    item.span,
+                    format!(
+                        "an entry of `disabledModules` is a module's file path, found {}",
+                        item.shape()
+                    ),
+                ));
+                continue;
+            };
+            let joined = dir.join(&**p);
+            out.push(std::fs::canonicalize(&joined).unwrap_or(joined));
         }
     }
 

@@ -38,6 +38,10 @@ pub(crate) struct Module {
     pub(crate) options: Vec<Declaration>,
     /// Its `config:`, with keys split into nested mappings.
     pub(crate) config: Option<Node>,
+    /// The file it was read from (canonical), for an imported module.
+    pub(crate) path: Option<std::path::PathBuf>,
+    /// Its `disabledModules`: files, relative to its own (canonical when they exist).
+    pub(crate) disabled: Vec<std::path::PathBuf>,
 }
 
 /// A loaded scenario.
