@@ -436,7 +436,17 @@ fn install_root<'s>(ctx: &Ctx<'s>) {
             .iter()
             .flat_map(|&m| s.modules[m].options.iter().map(move |d| (m as u32, d)))
             .collect();
-        let tree = OptTree::build(decls);
+        let mut tree = OptTree::build(decls);
+        // `_module.freeformType`: the modules' freeform types, merged as option types merge.
+        for &m in &order {
+            if let Some(t) = &s.modules[m].freeform {
+                let t = types::Ty::from_expr(t, m as u32);
+                tree.freeform = Some(Rc::new(match &tree.freeform {
+                    Some(f) => types::type_merge(f, &t).unwrap_or(t),
+                    None => t,
+                }));
+            }
+        }
         let mut defs = Vec::new();
         for &m in &order {
             if let Some(cfg) = &s.modules[m].config {
@@ -453,12 +463,12 @@ fn install_root<'s>(ctx: &Ctx<'s>) {
                 }
             }
         }
-        let mut unmatched = Vec::new();
+        let mut unmatched = options::Stray::for_tree(&tree);
         let v = merge_level(ctx, &[], &tree, defs, &mut unmatched)?;
-        for e in unmatched {
+        for e in std::mem::take(&mut unmatched.errors) {
             ctx.report(e);
         }
-        Ok(v)
+        unmatched.finish(ctx, &[], &tree, v)
     });
     *ctx.root.borrow_mut() = Some(root);
 }

@@ -25,6 +25,9 @@ pub(crate) struct OptTree<'s> {
     pub(crate) option: Option<Rc<OptDecl<'s>>>,
     /// The declarations this tree was built from (kept so submodule types can merge trees).
     raw: Vec<(u32, &'s Declaration)>,
+    /// `freeformType`: the type undeclared definitions under this evaluation root are merged
+    /// with, instead of being errors (only at an evaluation's root: the top or a submodule).
+    pub(crate) freeform: Option<Rc<Ty<'s>>>,
     /// Child name → index in `children`: routing ~200k definitions by binary search or by
     /// sorting (name, definition) pairs spent most of the merge comparing strings.
     index: HashMap<&'s str, u32, BuildHasherDefault<FxHasher>>,
@@ -72,7 +75,12 @@ impl<'s> OptTree<'s> {
 
     /// The tree of two submodule types declared for one option (`submodule` type merge).
     pub(crate) fn merged(a: &OptTree<'s>, b: &OptTree<'s>) -> OptTree<'s> {
-        OptTree::build(a.raw.iter().chain(&b.raw).copied().collect())
+        let mut t = OptTree::build(a.raw.iter().chain(&b.raw).copied().collect());
+        t.freeform = match (&a.freeform, &b.freeform) {
+            (Some(x), Some(y)) => type_merge(x, y).map(Rc::new).or_else(|| Some(x.clone())),
+            (x, y) => x.clone().or_else(|| y.clone()),
+        };
+        t
     }
 
     fn finish(b: Build<'s>) -> OptTree<'s> {
@@ -100,6 +108,7 @@ impl<'s> OptTree<'s> {
             children,
             option,
             raw: Vec::new(),
+            freeform: None,
             index,
         }
     }
@@ -214,7 +223,7 @@ pub(crate) fn merge_level<'s>(
     prefix: &[&'s str],
     tree: &OptTree<'s>,
     modules: Vec<Def<'s>>,
-    unmatched: &mut Vec<Error>,
+    unmatched: &mut Stray<'s>,
 ) -> Res<Value<'s>> {
     // Route definitions to the tree's children, keeping module order within each name; names
     // the tree does not have are grouped (sorted) for the "undeclared" report.
@@ -274,8 +283,14 @@ pub(crate) fn merge_level<'s>(
         };
         if !take_tree {
             let (name, defs) = gi.next().expect("peeked");
-            if ctx.room_for_error(unmatched.len()) {
-                unmatched.push(messages::undeclared(ctx, prefix, name, tree, &defs));
+            if unmatched.freeform {
+                let mut loc = prefix.to_vec();
+                loc.push(name);
+                unmatched.defs.push((loc, defs));
+            } else if ctx.room_for_error(unmatched.errors.len()) {
+                unmatched
+                    .errors
+                    .push(messages::undeclared(ctx, prefix, name, tree, &defs));
             }
             continue;
         }
@@ -303,6 +318,79 @@ pub(crate) fn merge_level<'s>(
             }
         };
         out.push((name, v));
+    }
+    Ok(Value::attrs(out))
+}
+
+/// Definitions of names no option declares, below one evaluation root: "does not exist"
+/// errors, or, under a `freeformType`, definitions of the freeform value by their path.
+pub(crate) struct Stray<'s> {
+    freeform: bool,
+    /// The undeclared-option errors (without a freeform type).
+    pub(crate) errors: Vec<Error>,
+    /// (full path, definitions) of each undeclared name (with a freeform type).
+    defs: Vec<(Vec<&'s str>, Vec<Def<'s>>)>,
+}
+
+impl<'s> Stray<'s> {
+    /// Collects for an evaluation root with this tree.
+    pub(crate) fn for_tree(tree: &OptTree<'s>) -> Stray<'s> {
+        Stray {
+            freeform: tree.freeform.is_some(),
+            errors: Vec::new(),
+            defs: Vec::new(),
+        }
+    }
+
+    /// The root's value: without a freeform type, `declared` (the errors are the caller's to
+    /// report); with one, `recursiveUpdate freeformConfig declared`, where the freeform config
+    /// is the freeform type's merge, at the root, of every undeclared definition set at its path.
+    pub(crate) fn finish(
+        self,
+        ctx: &Ctx<'s>,
+        root: &[&'s str],
+        tree: &OptTree<'s>,
+        declared: Value<'s>,
+    ) -> Res<Value<'s>> {
+        let Some(ft) = &tree.freeform else {
+            return Ok(declared);
+        };
+        let mut defs = Vec::new();
+        for (loc, ds) in self.defs {
+            for d in ds {
+                let mut value = d.value.clone();
+                for name in loc[root.len()..].iter().rev() {
+                    value = Value::attrs(vec![(*name, value)]);
+                }
+                defs.push(Def { value, ..d });
+            }
+        }
+        let free = if defs.is_empty() {
+            Value::attrs(Vec::new())
+        } else {
+            let prepared = merge_definitions(ctx, root, ft, defs)?;
+            prepared.value(ctx, root, ft)?
+        };
+        recursive_update(ctx, &free, &declared)
+    }
+}
+
+/// `lib.recursiveUpdate lhs rhs`: attribute sets merge name by name, deeper while both sides
+/// are sets; anywhere else the right side wins.
+fn recursive_update<'s>(ctx: &Ctx<'s>, lhs: &Value<'s>, rhs: &Value<'s>) -> Res<Value<'s>> {
+    let (l, r) = (ctx.whnf(lhs)?, ctx.whnf(rhs)?);
+    let (Some(la), Some(ra)) = (l.attr_items(), r.attr_items()) else {
+        return Ok(r);
+    };
+    if l.type_of() != TypeOf::Set || r.type_of() != TypeOf::Set {
+        return Ok(r);
+    }
+    let mut out: Vec<(&'s str, Value<'s>)> = la.collect();
+    for (k, v) in ra {
+        match out.binary_search_by(|(n, _)| (*n).cmp(k)) {
+            Ok(i) => out[i].1 = recursive_update(ctx, &out[i].1.clone(), &v)?,
+            Err(i) => out.insert(i, (k, v)),
+        }
     }
     Ok(Value::attrs(out))
 }

@@ -128,9 +128,11 @@ impl<'s> Ty<'s> {
             TypeExpr::NullOr(t) => Ty::NullOr(sub(t)),
             TypeExpr::Unique(t) => Ty::Unique(sub(t)),
             TypeExpr::Either(a, b) => Ty::Either(sub(a), sub(b)),
-            TypeExpr::Submodule(decls) => Ty::Submodule(Rc::new(OptTree::build(
-                decls.iter().map(|d| (file, d)).collect(),
-            ))),
+            TypeExpr::Submodule(decls, freeform) => {
+                let mut tree = OptTree::build(decls.iter().map(|d| (file, d)).collect());
+                tree.freeform = freeform.as_deref().map(|t| Rc::new(Ty::from_expr(t, file)));
+                Ty::Submodule(Rc::new(tree))
+            }
         }
     }
 
@@ -742,15 +744,15 @@ pub(crate) fn merge_submodule<'s>(
             });
         }
     }
-    let mut unmatched = Vec::new();
+    let mut unmatched = super::options::Stray::for_tree(tree);
     let v = merge_level(ctx, loc, tree, modules, &mut unmatched)?;
-    if let Some(first) = unmatched.first().cloned() {
-        for e in unmatched {
+    if let Some(first) = unmatched.errors.first().cloned() {
+        for e in unmatched.errors {
             ctx.report(e);
         }
         return Err(first);
     }
-    Ok(v)
+    unmatched.finish(ctx, loc, tree, v)
 }
 
 /// `typeMerge` of two declarations' types (`mergeOptionDecls`): `None` when they cannot merge.

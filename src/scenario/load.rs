@@ -192,6 +192,7 @@ impl Loader {
             config: None,
             path: None,
             disabled: Vec::new(),
+            freeform: None,
         };
         let mut imports = None;
         for (k, v) in entries {
@@ -203,6 +204,10 @@ impl Loader {
                 }
                 "imports" => imports = Some(v),
                 "disabledModules" => self.disabled_modules(&v, dir, &mut m.disabled),
+                "freeformType" => match super::types::parse_type(&v, &parse_declarations) {
+                    Ok(t) => m.freeform = Some(t),
+                    Err(e) => self.errors.push(e),
+                },
                 "options" => match parse_declarations(&v) {
                     Ok(d) => m.options = d,
                     Err(e) => self.errors.push(e),
@@ -213,7 +218,7 @@ impl Loader {
                 },
                 other => self.errors.push(Diagnostic::parse(
                     k.span,
-                    format!("unknown module attribute `{other}`; a module has `name`, `imports`, `disabledModules`, `options` and `config`"),
+                    format!("unknown module attribute `{other}`; a module has `name`, `imports`, `disabledModules`, `freeformType`, `options` and `config`"),
                 )),
             }
         }

@@ -42,6 +42,8 @@ pub(crate) struct Module {
     pub(crate) path: Option<std::path::PathBuf>,
     /// Its `disabledModules`: files, relative to its own (canonical when they exist).
     pub(crate) disabled: Vec<std::path::PathBuf>,
+    /// Its `freeformType` (`_module.freeformType`).
+    pub(crate) freeform: Option<TypeExpr>,
 }
 
 /// A loaded scenario.

@@ -56,8 +56,8 @@ pub(crate) enum TypeExpr {
     Unique(Box<TypeExpr>),
     /// `either A B`; `oneOf [A, B, C]` is `either (either A B) C`, as in Nix.
     Either(Box<TypeExpr>, Box<TypeExpr>),
-    /// `{submodule: {options: {...}}}`
-    Submodule(Vec<Declaration>),
+    /// `{submodule: {options: {...}, freeformType: T}}`
+    Submodule(Vec<Declaration>, Option<Box<TypeExpr>>),
 }
 
 /// The named integer ranges of `lib.types.ints`.
@@ -141,22 +141,27 @@ pub(crate) fn parse_type(
                     _ => return Err(Diagnostic::parse(v.span, "`separatedString` takes a separator string")),
                 },
                 "submodule" => {
-                    let opts = match &v.kind {
+                    let (opts, freeform) = match &v.kind {
                         Kind::Map(es) => {
                             for (k2, _) in es {
-                                if &*k2.name != "options" {
-                                    return Err(Diagnostic::parse(k2.span, format!("a submodule has only `options`, found `{}`", k2.name)));
+                                if !matches!(&*k2.name, "options" | "freeformType") {
+                                    return Err(Diagnostic::parse(k2.span, format!("a submodule has `options` and `freeformType`, found `{}`", k2.name)));
                                 }
                             }
-                            match v.get("options") {
+                            let opts = match v.get("options") {
                                 Some(o) => parse_decls(o)?,
                                 None => Vec::new(),
-                            }
+                            };
+                            let freeform = match v.get("freeformType") {
+                                Some(t) => Some(Box::new(parse_type(t, parse_decls)?)),
+                                None => None,
+                            };
+                            (opts, freeform)
                         }
-                        Kind::Null => Vec::new(),
+                        Kind::Null => (Vec::new(), None),
                         _ => return Err(Diagnostic::parse(v.span, "`submodule` takes a mapping `{options: {...}}`")),
                     };
-                    TypeExpr::Submodule(opts)
+                    TypeExpr::Submodule(opts, freeform)
                 }
                 other => return Err(Diagnostic::parse(k.span, format!("unknown type constructor `{other}` in mapping form"))),
             })
