@@ -320,6 +320,11 @@ impl<'s> Ctx<'s> {
                     self.stack.borrow_mut().pop();
                     r
                 }
+                Kind::Name => Err(value::error(
+                    ErrorKind::Type,
+                    None,
+                    "`!name` is a submodule's name: it can only be the `default` of an option declared in a submodule".into(),
+                )),
                 Kind::Call(f, args) => {
                     self.deeper()?;
                     self.stack.borrow_mut().push(Frame::Format(n.span));

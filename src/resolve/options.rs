@@ -45,6 +45,9 @@ pub(crate) struct OptDecl<'s> {
     pub(crate) description: Option<&'s str>,
     /// `apply`, run on the merged value.
     pub(crate) apply: Option<&'s crate::scenario::Apply>,
+    /// How many components the declared path has below its evaluation root (the top, or its
+    /// submodule): the submodule's name is the component before them.
+    pub(crate) depth: usize,
     /// Declaring modules (module index, where), in reversed module order.
     pub(crate) declarations: Vec<(u32, Span)>,
     /// Set when two declarations cannot be merged: the later-folded module, and why.
@@ -149,6 +152,7 @@ fn merge_option_decls<'s>(
         read_only: d0.read_only.unwrap_or(false),
         description: d0.description.as_deref(),
         apply: d0.apply.as_ref(),
+        depth: d0.path.len(),
         declarations: vec![(f0, d0.span)],
         declared_twice: None,
     };
@@ -417,12 +421,21 @@ pub(crate) fn eval_option_value<'s>(
     ctx.trace_declaration(loc, decl);
     let mut all = defs;
     if let Some((node, file)) = decl.default {
+        let value = match node.kind {
+            // `{ name, ... }: { options.x.default = name; }`: the submodule's name is the
+            // last component of its location (the attribute name under `attrsOf`).
+            crate::scenario::Kind::Name => match loc.len().checked_sub(decl.depth + 1) {
+                Some(i) => Value::Str(Rc::from(loc[i])),
+                None => Value::Node(node),
+            },
+            _ => Value::Node(node),
+        };
         all.insert(
             0,
             Def {
                 file,
                 span: node.span,
-                value: Value::Node(node),
+                value,
                 is_default: true,
                 order: None,
             },

@@ -75,7 +75,12 @@ pub(crate) fn needs_discharge(def: &Def<'_>) -> bool {
     match &def.value {
         Value::Node(n) => matches!(
             n.kind,
-            Kind::If(..) | Kind::Merge(_) | Kind::Ref(_) | Kind::Format(_) | Kind::Call(..)
+            Kind::If(..)
+                | Kind::Merge(_)
+                | Kind::Ref(_)
+                | Kind::Format(_)
+                | Kind::Call(..)
+                | Kind::Name
         ),
         Value::Prop(p) => matches!(**p, Prop::If(..) | Prop::Merge(_)),
         Value::Lazy(_) => true,

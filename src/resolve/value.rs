@@ -211,7 +211,7 @@ impl<'s> Value<'s> {
                 | Kind::Merge(_)
                 | Kind::Override(..)
                 | Kind::Order(..) => TypeOf::Set,
-                Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) => {
+                Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) | Kind::Name => {
                     unreachable!("type_of on an unforced reference")
                 }
             },

@@ -65,6 +65,9 @@ pub(crate) enum Kind {
     Format(Vec<FormatPart>),
     /// `!call [NAME, ARG...]`: one of the pure functions of `resolve::functions`.
     Call(crate::resolve::functions::Func, Vec<Node>),
+    /// `!name`: a submodule's name (the attribute name under `attrsOf`), as the default of
+    /// one of its options.
+    Name,
 }
 
 /// One piece of a `!format` string.
@@ -81,7 +84,7 @@ impl Node {
     /// nodes can be merged eagerly: they cannot take part in a reference cycle.
     pub(crate) fn is_dynamic(&self) -> bool {
         match &self.kind {
-            Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) => true,
+            Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) | Kind::Name => true,
             Kind::Null | Kind::Bool(_) | Kind::Int(_) | Kind::Float(_) | Kind::Str(_) => false,
             Kind::List(xs) | Kind::Merge(xs) => xs.iter().any(Node::is_dynamic),
             Kind::Map(es) => es.iter().any(|(_, v)| v.is_dynamic()),
@@ -115,6 +118,7 @@ impl Node {
             Kind::Ref(_) => "!config",
             Kind::Format(_) => "!format",
             Kind::Call(..) => "!call",
+            Kind::Name => "!name",
         }
     }
 }

@@ -387,6 +387,15 @@ impl Builder {
                 let text = scalar_text(name, built, span)?;
                 Kind::Format(parse_format(&text).map_err(|e| Diagnostic::parse(span, e))?)
             }
+            "name" => {
+                if !matches!(untagged(built, span)?, Kind::Null) {
+                    return Err(Diagnostic::parse(
+                        span,
+                        "`!name` stands alone (the submodule's name); it takes no value",
+                    ));
+                }
+                Kind::Name
+            }
             "call" => {
                 let items = match untagged(built, span)? {
                     Kind::List(items) if !items.is_empty() => items,
@@ -458,6 +467,7 @@ const TAGS: &[&str] = &[
     "config",
     "format",
     "call",
+    "name",
 ];
 
 fn suggest_tag(name: &str) -> Option<&'static str> {
