@@ -35,6 +35,8 @@ pub enum ErrorKind {
     Parse,
     /// Evaluation passed one of isoproof's bounds (reference depth, computed sizes).
     Limit,
+    /// A definition of an option `removedOptions` removed (`mkRemovedOptionModule`).
+    Removed,
 }
 
 impl ErrorKind {
@@ -53,6 +55,7 @@ impl ErrorKind {
             ErrorKind::NullMix => "null-mix",
             ErrorKind::Parse => "parse",
             ErrorKind::Limit => "limit",
+            ErrorKind::Removed => "removed",
         }
     }
 }

@@ -113,12 +113,40 @@ fn a_config_the_image_cannot_be_is_bad_input_at_its_option() {
     );
     let (code, _, err) = run(&mut isoproof(&["build", "--plan", s.to_str().unwrap()]));
     assert_eq!(code, Some(2), "{err}");
+    // The old name (renamed in NixOS 25.05) leads to the new option, priority and all.
     assert!(
-        err.contains("isoImage.isoName: \"../escape.iso\" is not a file name"),
+        err.contains("image.fileName: \"../escape.iso\" is not a file name"),
         "{err}"
     );
     assert!(
-        err.contains("isoImage.isoName is defined at s.yaml:4:25"),
+        err.contains("image.fileName is defined at s.yaml:4:25"),
+        "{err}"
+    );
+}
+
+/// NixOS 25.05's renamed image options: the old name still sets the new one, with Nix's
+/// warning at build time.
+#[test]
+fn renamed_image_options_keep_working_with_a_warning() {
+    let d = tempfile::tempdir().unwrap();
+    let base = root().join("scenarios/modules/installation-cd-minimal.yaml");
+    let s = write(
+        d.path(),
+        "s.yaml",
+        &format!(
+            "modules:
+  - imports: [{}]
+  - config:
+      isoImage.isoName: custom.iso
+",
+            base.display()
+        ),
+    );
+    let (code, out, err) = run(&mut isoproof(&["build", "--plan", s.to_str().unwrap()]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("output        custom.iso"), "{out}");
+    assert!(
+        err.contains("warning: The option `isoImage.isoName' defined in `s.yaml#modules[1]' has been renamed to `image.fileName'."),
         "{err}"
     );
 }

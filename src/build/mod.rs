@@ -201,7 +201,7 @@ pub struct PlannedFile {
 pub struct ImagePlan {
     /// `isoImage.volumeID`.
     pub volume_id: String,
-    /// `isoImage.isoName`: the output's file name.
+    /// `image.fileName` (formerly `isoImage.isoName`): the output's file name.
     pub iso_name: String,
     /// `isoImage.publisher`.
     pub publisher: String,
@@ -464,7 +464,7 @@ pub(crate) fn plan_image(
     }
     Ok(ImagePlan {
         volume_id: i.volume_id.clone(),
-        iso_name: i.iso_name.clone(),
+        iso_name: spec.image.file_name.clone(),
         publisher: i.publisher.clone(),
         app_name: i.app_name.clone(),
         epoch: i.source_date_epoch,

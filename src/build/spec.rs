@@ -29,6 +29,16 @@ pub struct ImageSpec {
     pub boot: Boot,
     /// `networking.*`.
     pub networking: Networking,
+    /// `image.*` (nixos/modules/image/file-options.nix).
+    pub image: ImageFile,
+}
+
+/// `image.*`: the output's name (NixOS 25.05 renamed `isoImage.isoName` to `image.fileName`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ImageFile {
+    /// `image.fileName`: the output's file name.
+    #[serde(rename = "fileName")]
+    pub file_name: String,
 }
 
 /// `isoImage.*` (nixos/modules/installer/cd-dvd/iso-image.nix, and isoproof's own).
@@ -38,8 +48,6 @@ pub struct IsoImage {
     /// `isoImage.volumeID`.
     #[serde(rename = "volumeID")]
     pub volume_id: String,
-    /// `isoImage.isoName`: the output's file name.
-    pub iso_name: String,
     /// `isoImage.publisher`.
     pub publisher: String,
     /// `isoImage.appName`.
@@ -179,17 +187,11 @@ impl ImageSpec {
         Clock::checked(i.source_date_epoch)
             .map_err(|e| at(&["isoImage", "sourceDateEpoch"], e.to_string()))?;
         // The output is written into a directory the caller chose: a name, not a path.
-        if i.iso_name.is_empty()
-            || i.iso_name.contains(['/', '\0'])
-            || i.iso_name == "."
-            || i.iso_name == ".."
-        {
+        let name = &self.image.file_name;
+        if name.is_empty() || name.contains(['/', '\0']) || name == "." || name == ".." {
             return Err(at(
-                &["isoImage", "isoName"],
-                format!(
-                    "{:?} is not a file name (no `/`, not `.` or `..`)",
-                    i.iso_name
-                ),
+                &["image", "fileName"],
+                format!("{name:?} is not a file name (no `/`, not `.` or `..`)"),
             ));
         }
         if i.make_usb_bootable && !i.make_bios_bootable && !i.make_efi_bootable {
@@ -245,7 +247,6 @@ mod tests {
                     ("bootPayload", s("probe")),
                     ("contents", Config::List(vec![])),
                     ("files", Config::Attrs(vec![])),
-                    ("isoName", s("x.iso")),
                     ("makeBiosBootable", Config::Bool(true)),
                     ("makeEfiBootable", Config::Bool(false)),
                     ("makeUsbBootable", Config::Bool(false)),
@@ -254,6 +255,7 @@ mod tests {
                     ("volumeID", volume),
                 ]),
             ),
+            ("image", Config::Attrs(vec![("fileName", s("x.iso"))])),
             ("networking", Config::Attrs(vec![("hostName", s("h"))])),
             ("swapDevices", Config::List(vec![])),
         ])

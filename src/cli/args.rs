@@ -60,7 +60,7 @@ pub(crate) enum Command {
         /// Format of `--plan`.
         #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
         format: InspectFormat,
-        /// The image to write (default: `isoImage.isoName` in the current directory).
+        /// The image to write (default: `image.fileName` in the current directory).
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// The scenario file.

@@ -27,7 +27,7 @@ pub mod image;
 /// The output of a manifest: the image's file name, sha256 and size.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Output {
-    /// The output's file name (`isoImage.isoName`).
+    /// The output's file name (`image.fileName`).
     pub name: String,
     /// The output's sha256.
     pub sha256: String,

@@ -160,6 +160,8 @@ pub(crate) struct Ctx<'s> {
     limit: RefCell<Option<Error>>,
     /// Errors found past [`limits::MAX_ERRORS`] and not made.
     omitted: std::cell::Cell<usize>,
+    /// Definitions of renamed and aliased options, by the option they lead to.
+    redirects: RefCell<HashMap<Vec<String>, Vec<Def<'s>>>>,
 }
 
 impl<'s> Ctx<'s> {
@@ -174,6 +176,7 @@ impl<'s> Ctx<'s> {
             work: std::cell::Cell::new(0),
             limit: RefCell::new(None),
             omitted: std::cell::Cell::new(0),
+            redirects: RefCell::new(HashMap::new()),
         }
     }
 
@@ -251,6 +254,21 @@ impl<'s> Ctx<'s> {
     /// The shown name of module `i` (the "file" in Nix's messages).
     pub fn file_name(&self, i: u32) -> &'s str {
         &self.scenario.modules[i as usize].name
+    }
+
+    /// Sends a definition of a renamed or aliased option to the option it leads to.
+    pub(crate) fn redirect(&self, to: Vec<String>, d: Def<'s>) {
+        self.redirects.borrow_mut().entry(to).or_default().push(d);
+    }
+
+    /// The definitions sent to the option at `loc`.
+    pub(crate) fn redirected(&self, loc: &[&str]) -> Vec<Def<'s>> {
+        let map = self.redirects.borrow();
+        if map.is_empty() {
+            return Vec::new();
+        }
+        let key: Vec<String> = loc.iter().map(|s| s.to_string()).collect();
+        map.get(&key).cloned().unwrap_or_default()
     }
 
     /// Records an error found on the side (reported with the others).

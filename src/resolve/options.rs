@@ -45,6 +45,8 @@ pub(crate) struct OptDecl<'s> {
     pub(crate) description: Option<&'s str>,
     /// `apply`, run on the merged value.
     pub(crate) apply: Option<&'s crate::scenario::Apply>,
+    /// Made by `renamedOptions`, `aliasedOptions` or `removedOptions`.
+    pub(crate) alias: Option<&'s crate::scenario::Alias>,
     /// How many components the declared path has below its evaluation root (the top, or its
     /// submodule): the submodule's name is the component before them.
     pub(crate) depth: usize,
@@ -116,6 +118,16 @@ impl<'s> OptTree<'s> {
         }
     }
 
+    /// Whether every option below is one `removedOptions` made (so the subtree shows nothing).
+    fn only_removed(&self) -> bool {
+        match &self.option {
+            Some(d) => matches!(d.alias, Some(crate::scenario::Alias::Removed(_))),
+            None => {
+                !self.children.is_empty() && self.children.iter().all(|(_, c)| c.only_removed())
+            }
+        }
+    }
+
     /// The index of a direct child in `children`.
     fn position(&self, name: &str) -> Option<usize> {
         self.index.get(name).map(|&i| i as usize)
@@ -153,6 +165,7 @@ fn merge_option_decls<'s>(
         description: d0.description.as_deref(),
         apply: d0.apply.as_ref(),
         depth: d0.path.len(),
+        alias: d0.alias.as_ref(),
         declarations: vec![(f0, d0.span)],
         declared_twice: None,
     };
@@ -302,7 +315,18 @@ pub(crate) fn merge_level<'s>(
         let mut loc = prefix.to_vec();
         loc.push(name);
         let v = match &child.option {
+            Some(decl) if decl.alias.is_some() => match alias(ctx, loc, decl, defs) {
+                Some(v) => v,
+                // A removed option has no value to show.
+                None => continue,
+            },
             Some(decl) => option_value(loc, decl.clone(), defs),
+            // Nothing but removed options below: nothing to show (their definitions are
+            // reported as they are routed).
+            None if child.only_removed() => {
+                let _ = alias_defs_below(ctx, &loc, child, defs);
+                continue;
+            }
             None => {
                 let mut pushed = Vec::new();
                 for d in defs {
@@ -399,6 +423,119 @@ fn recursive_update<'s>(ctx: &Ctx<'s>, lhs: &Value<'s>, rhs: &Value<'s>) -> Res<
     Ok(Value::attrs(out))
 }
 
+/// Routes definitions into a subtree of removed options only, so that defining one is still
+/// reported.
+fn alias_defs_below<'s>(
+    ctx: &Ctx<'s>,
+    loc: &[&'s str],
+    tree: &OptTree<'s>,
+    defs: Vec<Def<'s>>,
+) -> Res<()> {
+    let mut pushed = Vec::new();
+    for d in defs {
+        let mut level = Vec::new();
+        push_down_properties(ctx, &d.value, &mut level)?;
+        for l in level {
+            if l.type_of() == TypeOf::Set {
+                pushed.push(Def {
+                    value: l,
+                    ..d.clone()
+                });
+            }
+        }
+    }
+    let mut stray = Stray::for_tree(tree);
+    merge_level(ctx, loc, tree, pushed, &mut stray)?;
+    for e in stray.errors {
+        ctx.report(e);
+    }
+    Ok(())
+}
+
+/// `shows Files`: `` `a.yaml' and `b.yaml' `` (lib/options.nix `showFiles`).
+fn show_files(ctx: &Ctx<'_>, defs: &[Def<'_>]) -> String {
+    let mut files: Vec<String> = Vec::new();
+    for d in defs {
+        let f = format!("`{}'", ctx.file_name(d.file));
+        if !files.contains(&f) {
+            files.push(f);
+        }
+    }
+    files.join(" and ")
+}
+
+/// An option of `renamedOptions`/`aliasedOptions`/`removedOptions` (`doRename`,
+/// `mkRemovedOptionModule`): its definitions go to the new option, priorities and all (with
+/// the renaming's warning in `warnings`), and its value is the new option's; a removed
+/// option's definitions are an error. `None` for a removed option (it has no value).
+fn alias<'s>(
+    ctx: &Ctx<'s>,
+    loc: Vec<&'s str>,
+    decl: &Rc<OptDecl<'s>>,
+    defs: Vec<Def<'s>>,
+) -> Option<Value<'s>> {
+    use crate::scenario::{path, Alias};
+    let shown = path::show(&loc);
+    let (file, span) = decl.declarations[0];
+    match decl.alias.expect("an alias") {
+        Alias::Removed(how) => {
+            if !defs.is_empty() {
+                let mut d = crate::diag::Diagnostic::new(
+                    crate::diag::ErrorKind::Removed,
+                    Some(shown.clone()),
+                    format!(
+                        "The option definition `{shown}' in {} no longer has any effect; please remove it.\n{how}",
+                        show_files(ctx, &defs)
+                    ),
+                );
+                for x in &defs {
+                    d.labels.push(crate::diag::Label {
+                        span: x.span,
+                        note: format!("defined in `{}`", ctx.file_name(x.file)),
+                    });
+                }
+                ctx.report(Rc::new(d));
+            }
+            None
+        }
+        Alias::Renamed(to) | Alias::Aliased(to) => {
+            // The new path is relative to the same evaluation root as the old one.
+            let root = &loc[..loc.len().saturating_sub(decl.depth)];
+            let target: Vec<Box<str>> = root
+                .iter()
+                .map(|s| Box::<str>::from(*s))
+                .chain(to.iter().cloned())
+                .collect();
+            if !defs.is_empty() {
+                if matches!(decl.alias, Some(Alias::Renamed(_))) {
+                    let msg = format!(
+                        "The option `{shown}' defined in {} has been renamed to `{}'.",
+                        show_files(ctx, &defs),
+                        path::show(&target)
+                    );
+                    ctx.redirect(
+                        vec!["warnings".into()],
+                        Def {
+                            file,
+                            span,
+                            value: Value::List(vec![Value::Str(Rc::from(msg))].into()),
+                            is_default: false,
+                            order: None,
+                        },
+                    );
+                }
+                let key: Vec<String> = target.iter().map(|s| s.to_string()).collect();
+                for d in defs {
+                    ctx.redirect(key.clone(), d);
+                }
+            }
+            Some(Value::Lazy(Lazy::new(Some(loc.into()), move |ctx, _| {
+                ctx.select(&target, span)
+            })))
+        }
+    }
+}
+
 /// An option's value: a thunk running `evalOptionValue` on first read.
 fn option_value<'s>(loc: Vec<&'s str>, decl: Rc<OptDecl<'s>>, defs: Vec<Def<'s>>) -> Value<'s> {
     Value::Lazy(Lazy::new(Some(loc.into()), move |ctx, loc| {
@@ -420,6 +557,8 @@ pub(crate) fn eval_option_value<'s>(
     }
     ctx.trace_declaration(loc, decl);
     let mut all = defs;
+    // Definitions of renamed and aliased options that lead here.
+    all.extend(ctx.redirected(loc));
     if let Some((node, file)) = decl.default {
         let value = match node.kind {
             // `{ name, ... }: { options.x.default = name; }`: the submodule's name is the

@@ -23,6 +23,82 @@ pub(crate) struct Declaration {
     pub(crate) read_only: Option<bool>,
     /// Its `apply`: a function of `resolve::functions`, its leading arguments, and where.
     pub(crate) apply: Option<Apply>,
+    /// An option made by `renamedOptions`, `aliasedOptions` or `removedOptions`.
+    pub(crate) alias: Option<Alias>,
+}
+
+/// The option-module helpers of `lib/modules.nix`, as a module's declarations.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Alias {
+    /// `mkRenamedOptionModule from to`: definitions go to `to` (priorities kept), with the
+    /// warning Nix gives; the old option reads the new one.
+    Renamed(Vec<Box<str>>),
+    /// `mkAliasOptionModule from to`: the same without a warning.
+    Aliased(Vec<Box<str>>),
+    /// `mkRemovedOptionModule path instructions`: defining it is an error with these
+    /// instructions.
+    Removed(String),
+}
+
+/// Reads `renamedOptions`/`aliasedOptions` (old path → new path) or `removedOptions` (path
+/// → replacement instructions) into declarations of the old paths.
+pub(crate) fn parse_aliases(node: &Node, which: &str) -> Result<Vec<Declaration>, Diagnostic> {
+    let Kind::Map(entries) = &node.kind else {
+        return Err(Diagnostic::parse(
+            node.span,
+            format!(
+                "`{which}` maps option paths to {}, found {}",
+                if which == "removedOptions" {
+                    "replacement instructions"
+                } else {
+                    "option paths"
+                },
+                node.shape()
+            ),
+        ));
+    };
+    let mut out = Vec::new();
+    for (k, v) in entries {
+        let from = path::split(&k.name).map_err(|e| Diagnostic::parse(k.span, e))?;
+        let Kind::Str(text) = &v.kind else {
+            return Err(Diagnostic::parse(
+                v.span,
+                format!(
+                    "the value of `{}` in `{which}` is a string, found {}",
+                    k.name,
+                    v.shape()
+                ),
+            ));
+        };
+        let alias = match which {
+            "removedOptions" => Alias::Removed(text.to_string()),
+            _ => {
+                let to = path::split(text).map_err(|e| Diagnostic::parse(v.span, e))?;
+                if to == from {
+                    return Err(Diagnostic::parse(
+                        v.span,
+                        format!("`{}` cannot be an alias of itself", k.name),
+                    ));
+                }
+                if which == "renamedOptions" {
+                    Alias::Renamed(to)
+                } else {
+                    Alias::Aliased(to)
+                }
+            }
+        };
+        out.push(Declaration {
+            path: from,
+            span: k.span,
+            ty: TypeExpr::Unspecified,
+            default: None,
+            description: None,
+            read_only: None,
+            apply: None,
+            alias: Some(alias),
+        });
+    }
+    Ok(out)
 }
 
 /// An option's `apply`: `NAME` or `[NAME, ARG...]`, the merged value being the last argument.
@@ -117,6 +193,7 @@ pub(crate) fn parse_declarations(node: &Node) -> Result<Vec<Declaration>, Diagno
             description: None,
             read_only: None,
             apply: None,
+            alias: None,
         };
         let mut has_type = false;
         for (fk, fv) in fields {

@@ -204,12 +204,18 @@ impl Loader {
                 }
                 "imports" => imports = Some(v),
                 "disabledModules" => self.disabled_modules(&v, dir, &mut m.disabled),
+                which @ ("renamedOptions" | "aliasedOptions" | "removedOptions") => {
+                    match super::parse_aliases(&v, which) {
+                        Ok(d) => m.options.extend(d),
+                        Err(e) => self.errors.push(e),
+                    }
+                }
                 "freeformType" => match super::types::parse_type(&v, &parse_declarations) {
                     Ok(t) => m.freeform = Some(t),
                     Err(e) => self.errors.push(e),
                 },
                 "options" => match parse_declarations(&v) {
-                    Ok(d) => m.options = d,
+                    Ok(d) => m.options.extend(d),
                     Err(e) => self.errors.push(e),
                 },
                 "config" => match config.take().unwrap_or_else(|| normalize(v, 0)) {
@@ -218,7 +224,7 @@ impl Loader {
                 },
                 other => self.errors.push(Diagnostic::parse(
                     k.span,
-                    format!("unknown module attribute `{other}`; a module has `name`, `imports`, `disabledModules`, `freeformType`, `options` and `config`"),
+                    format!("unknown module attribute `{other}`; a module has `name`, `imports`, `disabledModules`, `freeformType`, `options`, `renamedOptions`, `aliasedOptions`, `removedOptions` and `config`"),
                 )),
             }
         }

@@ -18,7 +18,7 @@ mod yaml;
 use std::path::Path;
 
 pub use crate::source::{FileId, Sources, Span};
-pub(crate) use declare::{parse_declarations, Apply, Declaration};
+pub(crate) use declare::{parse_aliases, parse_declarations, Alias, Apply, Declaration};
 pub(crate) use node::{FormatPart, Key, Kind, Node, Text};
 pub(crate) use normalize::normalize;
 pub(crate) use types::{EnumValue, IntRange, TypeExpr};
