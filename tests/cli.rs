@@ -383,3 +383,68 @@ fn calls_of_pure_functions() {
         "{err}"
     );
 }
+
+/// `explain` and the errors a new user meets: a path that does not exist gets the nearest
+/// option and a non-zero exit; a list element is explained; an mkIf shows the option its
+/// condition reads; a computed value shows its expression; a mount point with a dot written
+/// unquoted gets a hint about quoting; a missing import gets the nearest file name; a
+/// scenario imported as a module says so.
+#[test]
+fn explain_and_errors_a_user_can_act_on() {
+    let s = "scenarios/installer-on-host.yaml";
+    let (code, _, err) = run(&mut isoproof(&["explain", s, "boot.kernelParam"]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("did you mean `boot.kernelParams`?"), "{err}");
+    let (code, out, _) = run(&mut isoproof(&["explain", s, "boot.kernelParams.1"]));
+    assert_eq!(code, Some(0));
+    assert!(out.ends_with("value: \"loglevel=4\"\n"), "{out}");
+    let (_, out, _) = run(&mut isoproof(&["explain", s, "boot.kernelParams"]));
+    assert!(
+        out.contains("mkIf condition: true (!config services.openssh.enable)"),
+        "{out}"
+    );
+    let (_, out, _) = run(&mut isoproof(&["explain", s, "image.fileName"]));
+    assert!(
+        out.contains("computed by: !format \"${image.baseName}.${image.extension}\""),
+        "{out}"
+    );
+
+    let d = tempfile::tempdir().unwrap();
+    let options = root().join("scenarios/modules/nixos-options.yaml");
+    let dot = write(
+        d.path(),
+        "dot.yaml",
+        &format!("modules:\n  - imports: [{}]\n  - config:\n      fileSystems./mnt/data.old: {{device: /dev/sdc1}}\n", options.display()),
+    );
+    let (code, _, err) = run(isoproof(&["resolve", "--format", "text"]).arg(&dot));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("help: `/mnt/data.old` was split at its dots into `/mnt/data`, `old`: a name with a dot must be quoted inside the key, as 'fileSystems.\"/mnt/data.old\"'"),
+        "{err}"
+    );
+    let typo = write(
+        d.path(),
+        "typo.yaml",
+        &format!(
+            "modules:\n  - imports: [{}]\n",
+            options.display().to_string().replace("options", "option")
+        ),
+    );
+    let (code, _, err) = run(isoproof(&["resolve"]).arg(&typo));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("nixos-options.yaml`?"), "{err}");
+    let scen = write(
+        d.path(),
+        "scen.yaml",
+        &format!(
+            "modules:\n  - imports: [{}]\n",
+            root().join("scenarios/installer-minimal.yaml").display()
+        ),
+    );
+    let (code, _, err) = run(isoproof(&["resolve"]).arg(&scen));
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("is a scenario (it has `modules:`), not a module"),
+        "{err}"
+    );
+}

@@ -97,10 +97,23 @@ fn explain_here(s: &Scenario, option: &str, frames: usize) -> Result<String, Vec
         path::split(option).map_err(|e| vec![Diagnostic::new(ErrorKind::Parse, None, e)])?;
     traced(s, &target, frames, |ctx, tracer, value| {
         let value = value.and_then(|v| to_config(ctx, &v).map(|c| c.to_json()));
+        // `boot.kernelParams.0`: an element of a list option is shown with the option's story.
+        let value = match value {
+            Err(e) => element(ctx, &target).unwrap_or(Err(e)),
+            ok => ok,
+        };
         let steps = tracer.steps.borrow();
         if steps.is_empty() {
             if let Err(e) = value {
-                return Err(vec![(*e).clone()]);
+                let mut d = (*e).clone();
+                if let Some(near) = nearest(ctx, &target) {
+                    d.message = format!(
+                        "`{}` is not an option of this scenario; did you mean `{near}`?",
+                        path::show(&target)
+                    );
+                    d.help = Some(format!("did you mean `{near}`?"));
+                }
+                return Err(vec![d]);
             }
         }
         let mut out = String::new();
@@ -110,6 +123,62 @@ fn explain_here(s: &Scenario, option: &str, frames: usize) -> Result<String, Vec
         }
         Ok(render_value(s, out, value))
     })
+}
+
+/// The value of `a.b.N` when `a.b` is a list and `N` an index into it: the element, or why
+/// there is none. `None` when the path does not go through a list.
+fn element<'s>(ctx: &Ctx<'s>, target: &[Box<str>]) -> Option<Res<serde_json::Value>> {
+    let (last, list_path) = target.split_last()?;
+    let v = ctx.select(list_path, Span::default()).ok()?;
+    let items: Vec<Value<'s>> = v.list_items()?.collect();
+    let index: usize = match last.parse() {
+        Ok(i) => i,
+        Err(_) => {
+            return Some(Err(super::value::error(
+                ErrorKind::Undefined,
+                Some(path::show(target)),
+                format!(
+                    "`{}` is a list: its elements are chosen by index, from 0 (`{}.0`)",
+                    path::show(list_path),
+                    path::show(list_path)
+                ),
+            )))
+        }
+    };
+    Some(match items.get(index) {
+        Some(x) => to_config(ctx, x).map(|c| c.to_json()),
+        None => Err(super::value::error(
+            ErrorKind::Undefined,
+            Some(path::show(target)),
+            format!(
+                "`{}` has {} element{}: there is no element {index}",
+                path::show(list_path),
+                items.len(),
+                if items.len() == 1 { "" } else { "s" }
+            ),
+        )),
+    })
+}
+
+/// The option or value path nearest to `target`: the deepest prefix that exists, then the
+/// name under it closest to the next component (edit distance at most 3, or a prefix match).
+fn nearest(ctx: &Ctx<'_>, target: &[Box<str>]) -> Option<String> {
+    for i in (0..target.len()).rev() {
+        let Ok(v) = ctx.select(&target[..i], Span::default()) else {
+            continue;
+        };
+        let names: Vec<&str> = v.attr_items()?.map(|(k, _)| k).collect();
+        let want = &*target[i];
+        let best = names
+            .iter()
+            .map(|n| (crate::diag::levenshtein(want, n), *n))
+            .filter(|(d, n)| *d <= 3 || n.starts_with(want) || want.starts_with(n))
+            .min()?;
+        let mut p: Vec<Box<str>> = target[..i].to_vec();
+        p.push(best.1.into());
+        return Some(path::show(&p));
+    }
+    None
 }
 
 /// Evaluates `target` with a tracer recording every merge on its path, and hands the context,
@@ -129,6 +198,62 @@ fn traced<R>(
     install_root(&ctx);
     let value = ctx.select(target, Span::default());
     f(&ctx, ctx.trace.as_ref().expect("set above"), value)
+}
+
+/// The `mkIf` condition under a definition's properties: its value and, when it reads other
+/// options, the expression (`!config services.openssh.enable`).
+fn condition<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> Option<(bool, Option<String>)> {
+    let mut v = v.clone();
+    while let Some(p) = v.prop() {
+        v = match p {
+            Prop::Override(_, c) | Prop::Order(_, c) => c,
+            Prop::If(c, _) => {
+                let expr = match &c {
+                    Value::Node(n) => expression(n),
+                    _ => None,
+                };
+                let b = ctx.whnf(&c).ok().and_then(|c| c.as_bool())?;
+                return Some((b, expr));
+            }
+            Prop::Merge(_) => return None,
+        };
+    }
+    None
+}
+
+/// The expression behind a computed value, as the scenario writes it: `!config a.b`,
+/// `!format "..."`, `!call [f, ...]`; `None` for written data.
+fn expression(n: &crate::scenario::Node) -> Option<String> {
+    use crate::scenario::{FormatPart, Kind};
+    let arg = |n: &crate::scenario::Node| -> String {
+        expression(n).unwrap_or_else(|| match &n.kind {
+            Kind::Str(s) => format!("{:?}", &**s),
+            Kind::Int(i) => i.to_string(),
+            Kind::Bool(b) => b.to_string(),
+            Kind::Null => "null".into(),
+            _ => n.shape().into(),
+        })
+    };
+    Some(match &n.kind {
+        Kind::Ref(p) => format!("!config {}", path::show(p)),
+        Kind::Format(parts) => {
+            let text: String = parts
+                .iter()
+                .map(|p| match p {
+                    FormatPart::Text(t) => t.to_string(),
+                    FormatPart::Ref(r) => format!("${{{}}}", path::show(r)),
+                })
+                .collect();
+            format!("!format {text:?}")
+        }
+        Kind::Call(f, args) => {
+            let mut v = vec![f.name().to_string()];
+            v.extend(args.iter().map(arg));
+            format!("!call [{}]", v.join(", "))
+        }
+        Kind::Name => "!name".into(),
+        _ => return None,
+    })
 }
 
 /// The final `value:` section of an explanation.
@@ -256,9 +381,13 @@ fn render_step<'s>(
             .map(|(k, _)| k)
             .collect();
         if pieces.is_empty() {
+            let why = condition(ctx, &raw.value)
+                .and_then(|(_, e)| e)
+                .map(|e| format!(" ({e} is false)"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "       mkIf condition false: dropped before priorities are compared"
+                "       mkIf condition false{why}: dropped before priorities are compared"
             );
             continue;
         }
@@ -283,19 +412,20 @@ fn render_step<'s>(
         }
         // Show what was written under its properties; the properties are described above.
         let mut shown = raw.value.clone();
-        let mut cond = None;
         while let Some(p) = shown.prop() {
             shown = match p {
-                Prop::Override(_, c) | Prop::Order(_, c) => c,
-                Prop::If(c, v) => {
-                    cond = ctx.whnf(&c).ok().and_then(|c| c.as_bool());
-                    v
-                }
+                Prop::Override(_, c) | Prop::Order(_, c) | Prop::If(_, c) => c,
                 Prop::Merge(_) => break,
             };
         }
-        if let Some(c) = cond {
-            let _ = writeln!(out, "       mkIf condition: {c}");
+        if let Some((c, e)) = condition(ctx, &raw.value) {
+            let read = e.map(|e| format!(" ({e})")).unwrap_or_default();
+            let _ = writeln!(out, "       mkIf condition: {c}{read}");
+        }
+        if let Value::Node(n) = &shown {
+            if let Some(e) = expression(n) {
+                let _ = writeln!(out, "       computed by: {e}");
+            }
         }
         if let Ok(text) = pretty(ctx, &shown, "", 0) {
             let _ = writeln!(out, "       value: {}", one_line(&text));

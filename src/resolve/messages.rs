@@ -271,6 +271,27 @@ pub(crate) fn undeclared<'s>(
             help = Some(format!("did you mean {}?", list.replace('\'', "`")));
         }
     }
+    // `fileSystems./mnt/data.old` is split at every dot: `/mnt/data` and `old`. A mount point
+    // (a name starting with `/`) followed by undeclared names was most likely one name.
+    if let Some(i) = prefix.iter().rposition(|c| c.starts_with('/')) {
+        let mut parts: Vec<&str> = prefix[i..].to_vec();
+        parts.push(name);
+        let whole = parts.join(".");
+        let parent = show(&prefix[..i]);
+        let key = if parent.is_empty() {
+            format!("{whole:?}")
+        } else {
+            format!("{parent}.{whole:?}")
+        };
+        help = Some(format!(
+            "`{whole}` was split at its dots into {}: a name with a dot must be quoted inside the key, as '{key}'",
+            parts
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let mut d = Diagnostic::new(ErrorKind::Undeclared, Some(show(&loc)), msg);
     d.labels = defs
         .iter()

@@ -175,6 +175,21 @@ impl Loader {
         dir: &Path,
     ) -> Option<usize> {
         let span = node.span;
+        // A scenario imported as if it were a module (items of `modules:` are named
+        // `file#modules[i]`; an imported file by its path).
+        let imported = !default_name.contains("#modules[");
+        if let Some((k, _)) = match &node.kind {
+            Kind::Map(es) if imported => es.iter().find(|(k, _)| &*k.name == "modules"),
+            _ => None,
+        } {
+            self.errors.push(Diagnostic::parse(
+                k.span,
+                format!(
+                    "`{default_name}` is a scenario (it has `modules:`), not a module: import the module files its `modules` list imports, or copy its modules into this one"
+                ),
+            ));
+            return None;
+        }
         let Kind::Map(entries) = node.kind else {
             self.errors.push(Diagnostic::parse(
                 span,
@@ -367,10 +382,15 @@ impl Loader {
         let canon = match std::fs::canonicalize(&target) {
             Ok(c) => c,
             Err(e) => {
-                return Step::Error(Diagnostic::parse(
+                let mut d = Diagnostic::parse(
                     item.span,
                     format!("cannot import `{rel}`: {} ({e})", target.display()),
-                ))
+                );
+                if let Some(near) = near_file(&target) {
+                    let shown = Path::new(&**rel).with_file_name(&near);
+                    d.help = Some(format!("did you mean `{}`?", shown.display()));
+                }
+                return Step::Error(d);
             }
         };
         if let Some(&m) = self.by_path.get(&canon) {
@@ -554,6 +574,28 @@ fn normalize_configs(items: Vec<Node>) -> Vec<WithConfig> {
         return items.into_iter().map(take_config).collect();
     }
     in_parallel(items, take_config)
+}
+
+/// The file beside a missing import whose name is nearest to it (edit distance at most 3,
+/// YAML files first), for "did you mean".
+fn near_file(target: &Path) -> Option<String> {
+    let want = target.file_name()?.to_str()?;
+    let dir = target.parent()?;
+    let mut best: Option<(usize, bool, String)> = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten().take(10_000) {
+        let Some(name) = e.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let d = crate::diag::levenshtein(want, &name);
+        if d > 3 {
+            continue;
+        }
+        let key = (d, !name.ends_with(".yaml"), name);
+        if best.as_ref().is_none_or(|b| key < *b) {
+            best = Some(key);
+        }
+    }
+    best.map(|(_, _, n)| n)
 }
 
 #[cfg(test)]

@@ -67,6 +67,23 @@ fn parse_counted(text: &str, file: FileId, line_offset: u32) -> Result<(Node, us
                     line: m.line() as u32 + line_offset,
                     col: m.col() as u32 + 1,
                 };
+                // The parser notices an unclosed `{` or `[` only where the text ends or a
+                // line no longer fits: point at the bracket that was left open.
+                if let Some((line, col, open)) = unclosed_bracket(text, m.index()) {
+                    let at = Span {
+                        file,
+                        line: line + line_offset,
+                        col,
+                    };
+                    return Err(Diagnostic::parse(
+                        at,
+                        format!(
+                            "YAML syntax error: this `{open}` is never closed ({})",
+                            e.info()
+                        ),
+                    )
+                    .label(span, "the parser gave up here"));
+                }
                 return Err(Diagnostic::parse(
                     span,
                     format!("YAML syntax error: {}", e.info()),
@@ -83,6 +100,48 @@ fn parse_counted(text: &str, file: FileId, line_offset: u32) -> Result<(Node, us
         kind: Kind::Null,
     });
     Ok((root, b.copied))
+}
+
+/// The last `{` or `[` of flow syntax still open at byte `end` of `text` (quotes and comments
+/// skipped): its line, column and character.
+fn unclosed_bracket(text: &str, end: usize) -> Option<(u32, u32, char)> {
+    let mut stack: Vec<(u32, u32, char)> = Vec::new();
+    let (mut line, mut col) = (1u32, 0u32);
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut prev = ' ';
+    for (i, c) in text.char_indices() {
+        if i >= end {
+            break;
+        }
+        col += 1;
+        if c == '\n' {
+            line += 1;
+            col = 0;
+            comment = false;
+            prev = c;
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        match (quote, c) {
+            (Some('"'), '\\') if prev != '\\' => {}
+            (Some(q), c) if c == q && !(q == '"' && prev == '\\') => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') if matches!(prev, ' ' | '{' | '[' | ',' | ':' | '\n') => {
+                quote = Some(c)
+            }
+            (None, '#') if prev == ' ' || col == 1 => comment = true,
+            (None, '{' | '[') => stack.push((line, col, c)),
+            (None, '}' | ']') => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    stack.pop()
 }
 
 /// An open collection. Its children wait on the builder's shared scratch stacks from `start`
@@ -863,8 +922,17 @@ mod tests {
 
     #[test]
     fn bad_input_is_located() {
+        // The unclosed `[` is named where it was opened, not where the parser gave up.
         let e = parse("a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
-        assert_eq!(e.labels[0].span.line, 3);
+        assert_eq!((e.labels[0].span.line, e.labels[0].span.col), (2, 4));
+        assert!(
+            e.message.contains("this `[` is never closed"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.labels[1].span.line, 3);
+        let e = parse("a: {x: \"}\", y: [1]\n\nb: 2\n").unwrap_err();
+        assert_eq!((e.labels[0].span.line, e.labels[0].span.col), (1, 4));
         let e = parse("a: !mkFroce 1\n").unwrap_err();
         assert!(
             e.message.contains("did you mean `!mkForce`"),
