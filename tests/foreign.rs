@@ -25,6 +25,27 @@ fn isohdpfx() -> String {
         .to_string()
 }
 
+/// The mkisofs arguments of an ISOLINUX boot with a boot info table and `mbr` as the
+/// isohybrid MBR, after `extra` (Rock Ridge, Joliet...) and `-V volid`.
+fn isolinux_args<'a>(volid: &'a str, mbr: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = extra.to_vec();
+    v.extend([
+        "-V",
+        volid,
+        "-b",
+        "isolinux/isolinux.bin",
+        "-c",
+        "isolinux/boot.cat",
+        "-no-emul-boot",
+        "-boot-load-size",
+        "4",
+        "-boot-info-table",
+        "-isohybrid-mbr",
+        mbr,
+    ]);
+    v
+}
+
 /// A small live-image tree: ISOLINUX, a config, a kernel-sized blob, a gzip cpio initrd
 /// and a squashfs store.
 fn tree(dir: &Path, append: &str) -> PathBuf {
@@ -316,21 +337,7 @@ fn plain_isohybrid_mbr_and_offsets_read_as_xorriso_reports_them() {
     let h = isohdpfx();
     for extra in [&[][..], &["-partition_offset", "16"][..]] {
         let iso = d.path().join("plain.iso");
-        let mut args = vec![
-            "-R",
-            "-V",
-            "PLAIN",
-            "-b",
-            "isolinux/isolinux.bin",
-            "-c",
-            "isolinux/boot.cat",
-            "-no-emul-boot",
-            "-boot-load-size",
-            "4",
-            "-boot-info-table",
-            "-isohybrid-mbr",
-            &h,
-        ];
+        let mut args = isolinux_args("PLAIN", &h, &["-R"]);
         args.extend_from_slice(extra);
         xorriso(&iso, &t, &args);
         let j = same_as_xorriso(&iso);
@@ -349,27 +356,9 @@ fn apple_partition_maps_are_named() {
     let t = tree(d.path(), "quiet");
     let iso = d.path().join("apm.iso");
     let h = isohdpfx();
-    xorriso(
-        &iso,
-        &t,
-        &[
-            "-R",
-            "-J",
-            "-V",
-            "APM",
-            "-b",
-            "isolinux/isolinux.bin",
-            "-c",
-            "isolinux/boot.cat",
-            "-no-emul-boot",
-            "-boot-load-size",
-            "4",
-            "-boot-info-table",
-            "-isohybrid-mbr",
-            &h,
-            "-isohybrid-apm-hfsplus",
-        ],
-    );
+    let mut args = isolinux_args("APM", &h, &["-R", "-J"]);
+    args.push("-isohybrid-apm-hfsplus");
+    xorriso(&iso, &t, &args);
     let j = same_as_xorriso(&iso);
     assert_eq!(j["apm"]["block_size"], 2048);
     let sa = report(&iso, "-report_system_area");

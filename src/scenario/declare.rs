@@ -88,17 +88,27 @@ pub(crate) fn parse_aliases(node: &Node, which: &str) -> Result<Vec<Declaration>
             }
         };
         out.push(Declaration {
-            path: from,
-            span: k.span,
+            alias: Some(alias),
+            ..Declaration::new(from, k.span)
+        });
+    }
+    Ok(out)
+}
+
+impl Declaration {
+    /// A declaration of `path` written at `span`, with no type (`unspecified`) and nothing else.
+    pub(crate) fn new(path: Vec<Box<str>>, span: Span) -> Declaration {
+        Declaration {
+            path,
+            span,
             ty: TypeExpr::Unspecified,
             default: None,
             description: None,
             read_only: None,
             apply: None,
-            alias: Some(alias),
-        });
+            alias: None,
+        }
     }
-    Ok(out)
 }
 
 /// An option's `apply`: `NAME` or `[NAME, ARG...]`, the merged value being the last argument.
@@ -185,16 +195,7 @@ pub(crate) fn parse_declarations(node: &Node) -> Result<Vec<Declaration>, Diagno
         let Kind::Map(fields) = &v.kind else {
             return Err(Diagnostic::parse(v.span, format!("the declaration of `{}` is a mapping with `type`, `default`, `description`, `readOnly`; found {}", k.name, v.shape())));
         };
-        let mut d = Declaration {
-            path,
-            span: k.span,
-            ty: TypeExpr::Unspecified,
-            default: None,
-            description: None,
-            read_only: None,
-            apply: None,
-            alias: None,
-        };
+        let mut d = Declaration::new(path, k.span);
         let mut has_type = false;
         for (fk, fv) in fields {
             match &*fk.name {
