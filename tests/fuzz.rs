@@ -283,6 +283,7 @@ fn scenarios() -> Vec<(PathBuf, String)> {
         root().join("tests/bad-input"),
         root().join("tests/explain"),
         root().join("tests/error-kinds"),
+        root().join("tests/conformance"),
         root().join("../shared/conformance/merge"),
     ];
     for d in dirs {
