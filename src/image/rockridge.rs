@@ -468,6 +468,23 @@ mod tests {
         assert!(matches!(one(&e), Entry::Er(x) if x.identifier == b"RRIP_1991A"));
     }
 
+    /// mkisofs's variants (RRIP 1.09): `RR` naming the entries present, and a long-form `TF`
+    /// (flag 0x80: 17-byte ECMA-119 8.4.26.1 dates instead of 7-byte ones).
+    #[test]
+    fn mkisofs_variants() {
+        let rr = b"RR\x05\x01\x89";
+        assert_eq!(one(rr), Entry::Rr(0x89));
+        let mut t = b"TF\x16\x01\x82".to_vec();
+        t.extend_from_slice(b"2024022912000000\x00");
+        assert_eq!(t.len(), 22);
+        let Entry::Tf(0x82, stamps) = one(&t) else {
+            panic!("not a long-form TF")
+        };
+        assert_eq!(stamps, [b"2024022912000000\x00".to_vec()]);
+        // Cut short: an error, not a panic.
+        assert!(Entry::all(&t[..20]).is_err());
+    }
+
     #[test]
     fn symlink_components() {
         // "/usr/../bin": root, "usr", parent, "bin".
