@@ -448,3 +448,21 @@ fn explain_and_errors_a_user_can_act_on() {
         "{err}"
     );
 }
+
+/// `--timeout` outside its range is refused with the range as it is checked (no QEMU needed).
+#[test]
+fn boot_timeout_range_is_stated_as_checked() {
+    for t in ["0", "-1", "86400", "nan"] {
+        let flag = format!("--timeout={t}");
+        let (code, _, err) = run(&mut isoproof(&[
+            "boot",
+            "golden/installer-minimal.iso",
+            &flag,
+        ]));
+        assert_eq!(code, Some(2), "{t}: {err}");
+        assert!(
+            err.contains("expected seconds more than 0 and less than 86400 (a day)"),
+            "{t}: {err}"
+        );
+    }
+}
