@@ -286,6 +286,23 @@ fn generated_cases() -> Vec<Trial> {
                 expect(1, "error[limit]: references nest more than 30000 evaluations deep: f0 → f1 → f2 → …", "f0"),
             )
         }),
+        // `lib.unique` compares each element with those kept: 20,000 distinct elements are
+        // 200 million comparisons, bounded by the evaluation's work bound.
+        case("unique-of-20000", || {
+            let items: Vec<String> = (0..20_000).map(|i| i.to_string()).collect();
+            let text = format!(
+                "modules:\n  - options: {{l: {{type: listOf int}}}}\n  - config:\n      l: !call [unique, [{}]]\n",
+                items.join(", ")
+            );
+            generated(
+                text,
+                expect(
+                    1,
+                    "error[limit]: in `l`: evaluation would build more than",
+                    "l",
+                ),
+            )
+        }),
         // A type expression nested 10,000 deep overflowed the stack.
         case("type-nested-10000", || {
             let t = format!("{}str{}", "listOf (".repeat(10_000), ")".repeat(10_000));
