@@ -365,7 +365,6 @@ pub fn cannot_boot(image: &Path, mode: Mode) -> Option<String> {
             _ => None,
         },
         (Firmware::Uefi, Media::Usb | Media::Disk) => {
-            const ESP_GUID: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
             let in_mbr = r.mbr.as_ref().is_some_and(|m| {
                 m.partitions
                     .iter()
@@ -374,7 +373,7 @@ pub fn cannot_boot(image: &Path, mode: Mode) -> Option<String> {
             let in_gpt = r.gpt.as_ref().is_some_and(|g| {
                 g.entries
                     .iter()
-                    .any(|(_, e)| e.partition_type_guid.to_string() == ESP_GUID)
+                    .any(|(_, e)| e.partition_type_guid == crate::image::gpt::ESP_TYPE)
             });
             // A FAT file system at a partition's start serves too (OVMF looks at every
             // file system it finds).

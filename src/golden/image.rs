@@ -64,13 +64,8 @@ fn snap(image: &Path) -> Result<Snapshot, GoldenError> {
 /// Reads a record; `None` when there is none. A scenario's manifest under that name is an
 /// error that says so.
 pub fn read_record(path: &Path) -> Result<Option<ImageRecord>, GoldenError> {
-    use crate::input::{read_regular, InputError, MAX_TEXT};
-    let bytes = match read_regular(path, MAX_TEXT) {
-        Ok(b) => b,
-        Err(InputError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(None)
-        }
-        Err(e) => return Err(e.into()),
+    let Some(bytes) = super::read_optional(path)? else {
+        return Ok(None);
     };
     let bad = |source| GoldenError::Manifest {
         path: path.to_path_buf(),

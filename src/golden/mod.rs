@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::build::{self, hex, BuildError, Origin, Planned};
 use crate::image::plan::{Content, Plan};
+use crate::image::snapshot::short;
 use crate::publish::Durable;
 
 pub mod image;
@@ -316,11 +317,6 @@ pub fn image_path(golden: &Path, scenario: &Path) -> PathBuf {
     manifest_path(golden, scenario).with_extension("iso")
 }
 
-/// The first 12 characters of a digest (all of a shorter string, from a hand-edited manifest).
-fn short(h: &str) -> &str {
-    h.get(..12).unwrap_or(h)
-}
-
 /// Compares two manifests: what differs, by input, output, structure and file.
 pub(crate) fn compare(old: &Manifest, new: &Manifest) -> Outcome {
     let keys = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| {
@@ -394,15 +390,23 @@ pub(crate) fn compare(old: &Manifest, new: &Manifest) -> Outcome {
     })
 }
 
+/// The bytes of a golden file; `None` when there is none (anything else that keeps it from
+/// being read is an error).
+pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, GoldenError> {
+    use crate::input::{read_regular, InputError, MAX_TEXT};
+    match read_regular(path, MAX_TEXT) {
+        Ok(b) => Ok(Some(b)),
+        Err(InputError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Reads a manifest; `None` when there is none.
 pub fn read_manifest(path: &Path) -> Result<Option<Manifest>, GoldenError> {
-    use crate::input::{read_regular, InputError, MAX_TEXT};
-    let bytes = match read_regular(path, MAX_TEXT) {
-        Ok(b) => b,
-        Err(InputError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(None)
-        }
-        Err(e) => return Err(e.into()),
+    let Some(bytes) = read_optional(path)? else {
+        return Ok(None);
     };
     serde_json::from_slice(&bytes)
         .map(Some)

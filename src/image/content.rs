@@ -116,6 +116,26 @@ fn walk(path: &mut Vec<String>, a: Option<&Value>, b: Option<&Value>, out: &mut 
     }
 }
 
+/// The report of changed options, a line each (empty when none changed): a heading, then each
+/// option with its one change on the same line, or its list changes below it.
+pub fn option_lines(changes: &[OptionChange]) -> Vec<String> {
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    let mut o = vec![format!(
+        "options that changed ({CONFIG_PATH}), which the changes below follow from"
+    )];
+    for c in changes {
+        if let [one] = c.lines.as_slice() {
+            o.push(format!("  {}: {one}", c.option));
+        } else {
+            o.push(format!("  {}:", c.option));
+            o.extend(c.lines.iter().map(|l| format!("    {l}")));
+        }
+    }
+    o
+}
+
 /// An option path as NixOS prints it: names that are not identifiers are quoted.
 pub fn option_path(parts: &[String]) -> String {
     let ident = |s: &str| {

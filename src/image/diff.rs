@@ -91,22 +91,8 @@ impl Diff {
             return "identical\n".into();
         }
         let mut o = String::new();
-        if !self.options.is_empty() {
-            let _ = writeln!(
-                o,
-                "options that changed ({}), which the changes below follow from",
-                content::CONFIG_PATH
-            );
-            for c in &self.options {
-                if let [one] = c.lines.as_slice() {
-                    let _ = writeln!(o, "  {}: {one}", c.option);
-                } else {
-                    let _ = writeln!(o, "  {}:", c.option);
-                    for l in &c.lines {
-                        let _ = writeln!(o, "    {l}");
-                    }
-                }
-            }
+        for l in content::option_lines(&self.options) {
+            let _ = writeln!(o, "{l}");
         }
         let mut last: Option<&Structure> = None;
         for c in &self.changes {
@@ -180,12 +166,17 @@ impl Changes {
 
     /// Two texts' unified diff, as the field `content`.
     fn text(&mut self, structure: &Structure, a: &str, b: &str) {
+        self.content(structure, content::unified(a, b));
+    }
+
+    /// A unified diff's lines, as the field `content`.
+    fn content(&mut self, structure: &Structure, lines: Vec<String>) {
         self.0.push(Change {
             structure: structure.clone(),
             field: "content".into(),
             a: String::new(),
             b: String::new(),
-            lines: content::unified(a, b),
+            lines,
         });
     }
 
@@ -555,13 +546,7 @@ fn containers(
                     c.add(&s, &f, a, b);
                 }
                 if !text.is_empty() {
-                    c.0.push(Change {
-                        structure: s.clone(),
-                        field: "content".into(),
-                        a: String::new(),
-                        b: String::new(),
-                        lines: text,
-                    });
+                    c.content(&s, text);
                 }
             }
         }
@@ -589,17 +574,14 @@ fn dir_records(
             source,
         })?;
         off += r.len();
+        let tree = match s {
+            Structure::Directory(t, _) => *t,
+            _ => Tree::Primary,
+        };
         let name = match r.identifier.as_slice() {
             [0] => ".".to_string(),
             [1] => "..".to_string(),
-            id if matches!(s, Structure::Directory(Tree::Joliet, _)) => {
-                let u: Vec<u16> = id
-                    .chunks_exact(2)
-                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                    .collect();
-                String::from_utf16_lossy(&u)
-            }
-            id => String::from_utf8_lossy(id).into_owned(),
+            id => inspect::identifier_text(id, tree),
         };
         out.push((name, r));
     }

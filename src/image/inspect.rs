@@ -466,45 +466,14 @@ pub fn inspect(path: &Path) -> Result<Report, ReadError> {
         .find(|d| matches!(d.vd, VolumeDescriptor::Primary(_)))
         .and_then(Descriptor::volume)
     {
-        // The root's own record (`.`) carries SP and the ER entries.
+        // The root's own record (`.`) carries SP and the ER entries; a broken one only
+        // leaves them unnamed (the walk reports the tree's errors).
         let at = u64::from(sector) * SECTOR;
-        if let Ok(b) = img.read(
-            &Structure::Image,
-            at,
-            SECTOR.min(img.len.saturating_sub(at)),
-        ) {
+        let s = Structure::Directory(Tree::Primary, "/".into());
+        if let Ok(b) = img.read(&s, at, SECTOR.min(img.len.saturating_sub(at))) {
             if let Ok(r) = DirectoryRecord::decode(&b) {
-                let mut area = r.system_use.clone();
-                for _ in 0..MAX_CONTINUATIONS {
-                    let Ok(entries) = Entry::all(&area) else {
-                        break;
-                    };
-                    let mut next = None;
-                    for e in entries {
-                        match e {
-                            Entry::Er(er) => extensions.push(format!(
-                                "{} (version {}): {}",
-                                String::from_utf8_lossy(&er.identifier),
-                                er.version,
-                                String::from_utf8_lossy(&er.descriptor)
-                            )),
-                            Entry::Ce(ce) => next = Some(ce),
-                            _ => {}
-                        }
-                    }
-                    let Some(ce) = next else { break };
-                    let (off, len) = (u64::from(ce.offset.get()), u64::from(ce.length.get()));
-                    if off + len > SECTOR {
-                        break;
-                    }
-                    match img.read(
-                        &Structure::ContinuationArea,
-                        u64::from(ce.block.get()) * SECTOR + off,
-                        len,
-                    ) {
-                        Ok(b) => area = b,
-                        Err(_) => break,
-                    }
+                if let Ok(rr) = rock_ridge(&img, &r.system_use, &s, at, &mut |_, _, _| {}) {
+                    extensions = rr.extensions;
                 }
             }
         }
@@ -701,6 +670,8 @@ struct Rr {
     moved_to: Option<u32>,
     relocated: bool,
     zisofs: Option<(String, u64)>,
+    /// `ER` entries: identifier, version and descriptor.
+    extensions: Vec<String>,
 }
 
 /// Reads the SUSP and RRIP entries of a record, following `CE` continuation areas (each
@@ -729,6 +700,12 @@ fn rock_ridge(
                 Entry::Sl(_, comps) => components.extend(comps),
                 Entry::Cl(block) => rr.moved_to = Some(block),
                 Entry::Re => rr.relocated = true,
+                Entry::Er(er) => rr.extensions.push(format!(
+                    "{} (version {}): {}",
+                    String::from_utf8_lossy(&er.identifier),
+                    er.version,
+                    String::from_utf8_lossy(&er.descriptor)
+                )),
                 // zisofs (AAIP/zisofs spec): algorithm, header size / 4, log2 block size,
                 // the uncompressed size both-endian.
                 Entry::Other { signature, body } if &signature == b"ZF" && body.len() >= 12 => {
@@ -861,17 +838,9 @@ fn read_dir(
         } else {
             Rr::default()
         };
-        let name = match (&rr.name, tree) {
-            (Some(n), _) => n.clone(),
-            (None, Tree::Joliet) => {
-                let u: Vec<u16> = r
-                    .identifier
-                    .chunks_exact(2)
-                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                    .collect();
-                strip_version(&String::from_utf16_lossy(&u))
-            }
-            (None, Tree::Primary) => strip_version(&String::from_utf8_lossy(&r.identifier)),
+        let name = match &rr.name {
+            Some(n) => n.clone(),
+            None => strip_version(&identifier_text(&r.identifier, tree)),
         };
         let path = format!("{prefix}/{name}");
         if path.len() > MAX_PATH {
@@ -919,6 +888,21 @@ fn read_dir(
     }
     children.extend(pending.take());
     Ok(children)
+}
+
+/// A file identifier as text: UCS-2 big-endian in the Joliet tree, bytes (d-characters)
+/// in the primary one.
+pub(crate) fn identifier_text(id: &[u8], tree: Tree) -> String {
+    match tree {
+        Tree::Joliet => {
+            let u: Vec<u16> = id
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            String::from_utf16_lossy(&u)
+        }
+        Tree::Primary => String::from_utf8_lossy(id).into_owned(),
+    }
 }
 
 /// An ISO 9660 identifier as a name: the version (`;1`) and a trailing dot removed.

@@ -23,6 +23,7 @@ use super::inspect::{self, Img, ReadError, Report};
 use super::iso9660::{VolumeDescriptor, SECTOR};
 use super::record::{child_name, Record};
 use super::structure::Structure;
+use crate::build::hex;
 
 /// Text files up to this size keep their text in a record.
 pub const MAX_RECORDED_TEXT: u64 = 16 << 10;
@@ -97,10 +98,6 @@ pub struct FileRecord {
     /// The text of a small text file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-}
-
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The fields of a record, each under `prefix`.
@@ -561,7 +558,8 @@ pub struct RecordDiff {
     pub unread: Vec<FieldChange>,
 }
 
-fn short(h: &str) -> &str {
+/// The first 12 characters of a digest (all of a shorter string, from a hand-edited record).
+pub(crate) fn short(h: &str) -> &str {
     h.get(..12).unwrap_or(h)
 }
 
@@ -709,20 +707,7 @@ impl RecordDiff {
             o.push("image".into());
             fields(&mut o, &self.image, "  ");
         }
-        if !self.options.is_empty() {
-            o.push(format!(
-                "options that changed ({}), which the changes below follow from",
-                content::CONFIG_PATH
-            ));
-            for c in &self.options {
-                if let [one] = c.lines.as_slice() {
-                    o.push(format!("  {}: {one}", c.option));
-                } else {
-                    o.push(format!("  {}:", c.option));
-                    o.extend(c.lines.iter().map(|l| format!("    {l}")));
-                }
-            }
-        }
+        o.extend(content::option_lines(&self.options));
         if !self.changed.is_empty() {
             o.push("same structure, other bytes".into());
             for (name, v) in &self.changed {
