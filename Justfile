@@ -116,10 +116,15 @@ bench-live:
     done
     bash ../shared/bench/anchor-live-iso.sh ../shared/live-payload target/anchor
 
-# The conformance corpus through the release binary, with the corpus's own checker.
+# The merge conformance corpus (tests/conformance/nixpkgs: results computed by real Nix with
+# nixpkgs' lib.evalModules), one test per case, and the project's own cases.
 conformance:
-    cargo build --release --quiet
-    python3 ../shared/conformance/check.py target/release/isoproof ../shared/conformance/merge -v
+    cargo test --release --test conformance
+
+# Recompute the corpus's expected results with real Nix (nix-instantiate) and a nixpkgs lib/
+# directory; compares by default, `--write` rewrites them (tests/conformance/nixpkgs/README.md).
+conformance-recompute lib *args:
+    python3 tests/conformance/nixpkgs/recompute.py {{lib}} {{args}}
 
 # What CI runs: formatting, lints, the suite.
 ci:

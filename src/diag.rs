@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::source::{Sources, Span};
 
-/// The error kinds of the conformance contract (`shared/conformance/README.md`).
+/// The error kinds of the conformance contract (`tests/conformance/nixpkgs/README.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ErrorKind {
     /// Conflicting definition values.

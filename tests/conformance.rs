@@ -1,5 +1,5 @@
-//! Every case of the shared merge corpus (results computed by the real nixpkgs
-//! `lib.evalModules`), each its own test (`conformance::gen-1-0042`), through the real CLI,
+//! Every case of the merge corpus (`tests/conformance/nixpkgs/`: results computed by real Nix
+//! with nixpkgs' `lib.evalModules`, see its README), each its own test (`conformance::gen-1-0042`), through the real CLI,
 //! with the corpus README's comparison rules: configs equal as JSON, or exit 1 with an error
 //! of the expected kind at the expected option (`."[definition N-entry M]"` segments dropped
 //! on both sides). A case without its `.expected.json` fails; it is never skipped.
@@ -13,7 +13,7 @@ fn corpus() -> PathBuf {
     std::env::var_os("ISOPROOF_CONFORMANCE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/merge")
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/nixpkgs/merge")
         })
 }
 

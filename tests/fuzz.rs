@@ -274,7 +274,7 @@ fn container_readers() {
 }
 
 /// Every scenario text there is: the project's scenarios and fixtures, and the conformance
-/// corpus when it is beside the project. Each with the directory its imports resolve in.
+/// corpus. Each with the directory its imports resolve in.
 fn scenarios() -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     let dirs = [
@@ -284,7 +284,7 @@ fn scenarios() -> Vec<(PathBuf, String)> {
         root().join("tests/explain"),
         root().join("tests/error-kinds"),
         root().join("tests/conformance"),
-        root().join("../shared/conformance/merge"),
+        root().join("tests/conformance/nixpkgs/merge"),
     ];
     for d in dirs {
         let Ok(entries) = std::fs::read_dir(&d) else {

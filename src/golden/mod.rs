@@ -756,8 +756,8 @@ mod tests {
             "scenarios/x.yaml"
         );
         assert_eq!(
-            shown(Path::new("/a/b/checkout/scenarios/../../shared/p/k"), root),
-            "../shared/p/k"
+            shown(Path::new("/a/b/checkout/scenarios/../../inputs/p/k"), root),
+            "../inputs/p/k"
         );
         assert_eq!(
             shown(Path::new("/a/elsewhere/./p"), root),

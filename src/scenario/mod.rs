@@ -1,6 +1,6 @@
 //! Stage 1, **scenario**: YAML files → [`Scenario`], a list of modules with spans.
 //!
-//! This stage knows the scenario *format* (see `shared/conformance/README.md`): module fields,
+//! This stage knows the scenario *format* (see `docs/scenario-format.md`): module fields,
 //! flat option declarations, type expressions, tags, dotted paths and imports. It knows nothing
 //! of merge semantics; every value keeps the file, line and column it was written at so the
 //! resolver can point at it. [`load`] reads files (imports breadth-first, see `load.rs`),
