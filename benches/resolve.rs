@@ -22,7 +22,7 @@ fn main() {
         .find(|a| a.ends_with(".yaml"))
         .unwrap_or_else(|| {
             eprintln!(
-                "usage: resolve-bench SCENARIO.yaml (generate one with shared/bench/genbig.py)"
+                "usage: resolve-bench SCENARIO.yaml (generate one with `cargo run --release --example gen-scenario`)"
             );
             std::process::exit(2);
         });
