@@ -3,9 +3,9 @@
 default:
     @just --list
 
-# The whole test suite: unit, conformance (shared corpus), snapshots, bad input, property laws,
-# image readers, golden, boots (both crates of the workspace).
-test:
+# The whole test suite: unit, conformance, snapshots, bad input, property laws, image readers,
+# golden, boots (both crates of the workspace). The live tests need the payload root first.
+test: payload
     cargo test --release
 
 # Build every scenario and boot it in every mode it turns on (SeaBIOS and OVMF; CD-ROM, USB
@@ -29,15 +29,15 @@ explain scenario option:
 
 # Load, merge and render times and peak memory on the large generated scenario.
 bench:
-    python3 ../shared/bench/genbig.py target/big.yaml 10000 60 8
+    cargo run --release --quiet --example gen-scenario -- target/big.yaml 10000 60 8
     cargo bench --bench resolve -- target/big.yaml
     cargo build --release --quiet
     /usr/bin/time -f "CLI isoproof resolve: %e s wall, %M KB peak" target/release/isoproof resolve target/big.yaml > /dev/null
 
-# mkiso against xorriso and cat on the same 2 GiB tree (shared/bench/mktree.py), with peak memory.
+# mkiso against xorriso and cat on the same 2 GiB tree (examples/gen-tree.rs), with peak memory.
 bench-iso scale="1.0":
     cargo build --release --quiet
-    test -d target/bench-tree-{{scale}} || python3 ../shared/bench/mktree.py target/bench-tree-{{scale}} {{scale}}
+    test -d target/bench-tree-{{scale}} || cargo run --release --quiet --example gen-tree -- target/bench-tree-{{scale}} {{scale}}
     sync
     for i in 1 2 3; do \
         rm -f target/bench.iso target/bench-xorriso.iso target/bench-cat.bin; \
@@ -65,11 +65,11 @@ bench-golden:
     for i in 1 2 3; do /usr/bin/time -f "golden check, all scenarios: %e s wall, %M KB peak" target/release/isoproof golden check > /dev/null; done
 
 # Golden records of an image built by another tool: `golden bless --image` and `check --image`
-# of xorriso's image of the 2 GiB tree (shared/bench/mktree.py) and of the live image (its
+# of xorriso's image of the 2 GiB tree (examples/gen-tree.rs) and of the live image (its
 # initrd and squashfs listed), against sha256sum of the same image, with peak memory.
 bench-record scale="1.0":
     cargo build --release --quiet
-    test -d target/bench-tree-{{scale}} || python3 ../shared/bench/mktree.py target/bench-tree-{{scale}} {{scale}}
+    test -d target/bench-tree-{{scale}} || cargo run --release --quiet --example gen-tree -- target/bench-tree-{{scale}} {{scale}}
     test -f target/bench-xorriso.iso || xorriso -as mkisofs -quiet -iso-level 3 -R -J -o target/bench-xorriso.iso target/bench-tree-{{scale}} > /dev/null 2>&1
     target/release/isoproof build -o target/live-minimal.iso scenarios/live-minimal.yaml > /dev/null
     rm -rf target/bench-golden
@@ -85,27 +85,19 @@ fuzz cases="5000":
 bench-hostile:
     ISOPROOF_FIGURES=1 cargo test --release --test hostile -- --test-threads 1 --nocapture
 
-# A payload root for `isoImage.bootPayload = "linux"` from the current Debian packages
-# (apt-get download + dpkg-deb -x + depmod; needs a Debian machine with network). The shipped
-# scenarios use the pinned ../shared/live-payload instead: its bytes never change.
-payload-root dir="target/payload-root":
-    #!/usr/bin/env bash
-    set -euo pipefail
-    mkdir -p "{{dir}}/.debs"
-    root=$(cd "{{dir}}" && pwd)
-    cd "$root/.debs"
-    abi=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\([0-9].*-amd64\)$/\1/p' | head -1)
-    test -n "$abi" || { echo "no linux-image-*-amd64 behind linux-image-amd64" >&2; exit 1; }
-    apt-get download "linux-image-$abi" busybox-static isolinux syslinux-common systemd-boot-efi
-    for d in *.deb; do dpkg-deb -x "$d" "$root"; done
-    command -v depmod >/dev/null || PATH="$PATH:/sbin:/usr/sbin"
-    command -v depmod >/dev/null || { echo "depmod is needed (Debian package kmod)" >&2; exit 1; }
-    depmod -b "$root" "$abi"
-    echo "payload root $root: kernel $abi"
+# The live payload root (payload/root) exactly as payload/lock.json pins it: apt-get download
+# of each pinned package, its locked files unpacked without root, depmod, every file checked
+# against its sha256 (needs apt's lists, the network and kmod; a root that matches is kept).
+payload:
+    cargo run --release --quiet -- payload fetch
+
+# Re-pin payload/lock.json to the versions Debian's archive has now, and fetch them.
+payload-pin:
+    cargo run --release --quiet -- payload pin
 
 # Seconds from QEMU start to the guest's exit for live-minimal in every mode, beside the
 # NixOS-style anchor image (xorriso, ISOLINUX, GRUB EFI) booting the same kernel.
-bench-live:
+bench-live: payload
     cargo build --release --quiet
     target/release/isoproof build -o target/live-minimal.iso scenarios/live-minimal.yaml > /dev/null
     /usr/bin/time -f "isoproof build live-minimal: %e s wall, %M KB peak" target/release/isoproof build -o target/live-minimal.iso scenarios/live-minimal.yaml > /dev/null
@@ -114,7 +106,7 @@ bench-live:
         target/release/isoproof boot target/live-minimal.iso --accel tcg --timeout 180 --firmware $fw --media $media > /dev/null 2>&1 && r=ok || r=FAILED; \
         e=$(date +%s%N); printf "isoproof %-4s %-5s %s %d.%02d s\n" $fw $media $r $(( (e-s)/1000000000 )) $(( (e-s)/10000000 % 100 )); \
     done
-    bash ../shared/bench/anchor-live-iso.sh ../shared/live-payload target/anchor
+    bash benches/anchor-live-iso.sh payload/root target/anchor
 
 # The merge conformance corpus (tests/conformance/nixpkgs: results computed by real Nix with
 # nixpkgs' lib.evalModules), one test per case, and the project's own cases.

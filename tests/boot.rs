@@ -415,7 +415,7 @@ fn a_foreign_image_is_awaited_on_serial_and_screen() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let tree = dir.path().join("tree/isolinux");
     std::fs::create_dir_all(&tree)?;
-    let payload = root().join("../shared/live-payload/usr/lib");
+    let payload = root().join("payload/root/usr/lib");
     for (from, to) in [
         ("ISOLINUX/isolinux.bin", "isolinux.bin"),
         ("syslinux/modules/bios/ldlinux.c32", "ldlinux.c32"),

@@ -13,12 +13,6 @@ use std::process::Command;
 use serde_json::Value;
 use support::*;
 
-fn payload(part: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/live-payload")
-        .join(part)
-}
-
 fn isohdpfx() -> String {
     payload("usr/lib/ISOLINUX/isohdpfx.bin")
         .display()

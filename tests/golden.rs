@@ -93,12 +93,8 @@ fn builds_do_not_depend_on_the_environment() {
             &tree.join("scenarios"),
             k as u64 + 1,
         );
-        // The live scenarios read the shared payload root beside the checkout.
-        std::os::unix::fs::symlink(
-            fs::canonicalize(repo().join("../shared")).unwrap(),
-            t.path().join(format!("checkout-{k}/shared")),
-        )
-        .unwrap();
+        // The live scenarios read the payload root the checkout fetched.
+        std::os::unix::fs::symlink(repo().join("payload"), tree.join("payload")).unwrap();
         let mut got = Vec::new();
         for s in scenarios() {
             let out = t.path().join(format!("{s}.iso"));
@@ -233,7 +229,7 @@ fn a_changed_input_is_not_a_regression() {
         "{text}"
     );
     assert!(
-        text.contains("input scenarios/modules/workstation.yaml: sha256 "),
+        text.contains("input modules/workstation.yaml: sha256 "),
         "{text}"
     );
     assert!(!text.contains("REGRESSION"), "{text}");
@@ -433,12 +429,8 @@ fn manifests_pass_from_another_checkout_path() {
     let root = t.path().join("another/place/isoproof");
     copy_tree(&repo().join("scenarios"), &root.join("scenarios"), 3);
     copy_tree(&repo().join("golden"), &root.join("golden"), 5);
-    // The live scenarios read the payload root beside the checkout.
-    std::os::unix::fs::symlink(
-        fs::canonicalize(repo().join("../shared")).unwrap(),
-        t.path().join("another/place/shared"),
-    )
-    .unwrap();
+    // The live scenarios read the payload root the checkout fetched.
+    std::os::unix::fs::symlink(repo().join("payload"), root.join("payload")).unwrap();
     let o = cli(&["golden", "check"], &root);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -465,4 +457,93 @@ fn manifests_pass_from_another_checkout_path() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
+}
+
+/// A record blessed from one working directory checks from any other: its paths are
+/// relative to the scenario's folder, not to where the command ran.
+#[test]
+fn records_do_not_depend_on_the_working_directory() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("project");
+    copy_tree(&repo().join("scenarios"), &root.join("scenarios"), 2);
+    let s = "scenarios/installer-minimal.yaml";
+    let o = cli(&["golden", "bless", "--golden", "records", s], &root);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ok = |o: std::process::Output| {
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(text.starts_with("ok "), "{text}");
+    };
+    // From the scenarios folder, with the record folder given relative to it.
+    ok(cli(
+        &[
+            "golden",
+            "check",
+            "--golden",
+            "../records",
+            "installer-minimal.yaml",
+        ],
+        &root.join("scenarios"),
+    ));
+    // From somewhere else entirely, with absolute paths.
+    ok(cli(
+        &[
+            "golden",
+            "check",
+            "--golden",
+            root.join("records").to_str().unwrap(),
+            root.join(s).to_str().unwrap(),
+        ],
+        t.path(),
+    ));
+}
+
+/// `golden check` with no scenario named and no `scenarios/` folder is bad input (exit 2),
+/// and says what to do.
+#[test]
+fn no_scenarios_folder_is_bad_input() {
+    let t = tempfile::tempdir().unwrap();
+    let o = cli(&["golden", "check"], t.path());
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("scenarios: No such file or directory") && err.contains("name the scenarios"),
+        "{err}"
+    );
+}
+
+/// A live image's record is its manifest alone (no 23 MB image in git): a changed payload
+/// input is reported as such (exit 5) with the structures and files of the image that
+/// changed, from the two manifests, and no complaint about a missing blessed image.
+#[test]
+fn a_live_scenario_with_a_changed_input_shows_what_changed_in_the_image() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("checkout");
+    copy_tree(&repo().join("scenarios"), &root.join("scenarios"), 4);
+    copy_tree(&repo().join("golden"), &root.join("golden"), 5);
+    // The payload root as fetched, with one byte of busybox changed (as a re-pin would).
+    copy_tree(&payload(""), &root.join("payload/root"), 6);
+    let busybox = root.join("payload/root/bin/busybox");
+    let mut b = fs::read(&busybox).unwrap();
+    let last = b.len() - 1;
+    b[last] ^= 0xFF;
+    fs::write(&busybox, b).unwrap();
+    let o = cli(&["golden", "check", "scenarios/live-minimal.yaml"], &root);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(5), "{text}");
+    assert!(
+        text.starts_with("input changed scenarios/live-minimal.yaml"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    input ../payload/root/bin/busybox: sha256 "),
+        "{text}"
+    );
+    assert!(text.contains("    output NIXOS_MINIMAL.iso: "), "{text}");
+    assert!(text.contains("    file /boot/initrd: "), "{text}");
+    assert!(!text.contains("no blessed image"), "{text}");
 }

@@ -9,9 +9,11 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The payload root `isoproof payload fetch` makes (the test command fetches it first).
 fn payload() -> PathBuf {
-    std::fs::canonicalize(root().join("../shared/live-payload"))
-        .expect("the shared live payload beside the checkout")
+    std::fs::canonicalize(root().join("payload/root")).unwrap_or_else(|e| {
+        panic!("payload/root: {e}; the payload root is made by `isoproof payload fetch` (`just payload`)")
+    })
 }
 
 /// A scenario in `dir` that imports the installer and makes it live with `extra` config.

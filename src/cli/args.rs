@@ -121,6 +121,11 @@ pub(crate) enum Command {
         /// Scenarios (default: every `scenarios/*.yaml`).
         scenarios: Vec<PathBuf>,
     },
+    /// The live payload: the pinned Debian packages a `linux` boot payload is made of.
+    Payload {
+        #[command(subcommand)]
+        action: PayloadAction,
+    },
     /// Show an ISO's volume descriptors, boot catalog, MBR/GPT and files with extents.
     Inspect {
         /// Output format.
@@ -157,6 +162,31 @@ pub(crate) enum GoldenAction {
         /// Scenarios (default: every `scenarios/*.yaml`).
         #[arg(conflicts_with = "image")]
         scenarios: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PayloadAction {
+    /// Make the payload root hold exactly what the lock pins: `apt-get download NAME=VERSION`
+    /// of each package, its locked files unpacked without root, `depmod`, every file checked
+    /// against its sha256. A root that already matches is left alone.
+    Fetch {
+        /// The lock.
+        #[arg(long, default_value = "payload/lock.json")]
+        lock: PathBuf,
+        /// The payload root to make (default: `root` beside the lock).
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+    /// Re-pin the lock to the versions the archive has now (same packages, same modules),
+    /// make the root from them and rewrite the lock.
+    Pin {
+        /// The lock.
+        #[arg(long, default_value = "payload/lock.json")]
+        lock: PathBuf,
+        /// The payload root to make (default: `root` beside the lock).
+        #[arg(long)]
+        root: Option<PathBuf>,
     },
 }
 

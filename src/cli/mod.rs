@@ -16,6 +16,7 @@ use isoproof::build::BuildError;
 use isoproof::golden::{self, GoldenError, Outcome};
 use isoproof::image::plan::PlanError;
 use isoproof::image::ImageError;
+use isoproof::payload::linux::fetch::{self, FetchError};
 use isoproof::payload::PayloadError;
 use isoproof::{boot, build, diag, image, output, resolve, scenario};
 use isoproof_harness::expect::{Expectation, Source};
@@ -23,7 +24,7 @@ use isoproof_harness::{matrix, Firmware, Media, Mode};
 
 use args::{
     AccelArg, Cli, Command, FirmwareArg, Format, GoldenAction, ImageArgs, InspectFormat, MediaArg,
-    RunArgs,
+    PayloadAction, RunArgs,
 };
 
 /// Runs the command line; returns the exit code.
@@ -80,6 +81,7 @@ pub fn main() -> u8 {
             scenarios,
         } => boot_matrix_cmd(&mut out, &modes, jobs, junit, no_retry, &run, scenarios),
         Command::Inspect { format, iso } => inspect_cmd(&mut out, format, &iso),
+        Command::Payload { action } => payload_cmd(&mut out, action),
     };
     exit::worst(code, out.code)
 }
@@ -159,6 +161,7 @@ fn golden_code(e: &GoldenError) -> u8 {
         | GoldenError::Input(_)
         | GoldenError::Image { .. }
         | GoldenError::Name { .. }
+        | GoldenError::NoScenarios { .. }
         | GoldenError::NotAnImageRecord { .. } => exit::BAD_INPUT,
         GoldenError::Interrupted => exit::INTERRUPTED,
     }
@@ -338,13 +341,6 @@ fn build_cmd(
 }
 
 fn golden_cmd(out: &mut Out, action: GoldenAction) -> u8 {
-    let root = match std::env::current_dir().and_then(std::fs::canonicalize) {
-        Ok(r) => r,
-        Err(e) => {
-            out.error(&format!("current directory: {e}"));
-            return exit::BAD_INPUT;
-        }
-    };
     let (golden_dir, named, keep, bless, image) = match action {
         GoldenAction::Check {
             golden,
@@ -373,7 +369,6 @@ fn golden_cmd(out: &mut Out, action: GoldenAction) -> u8 {
         return code;
     }
     let settings = golden::Settings {
-        root: &root,
         golden: &golden_dir,
         keep: keep.as_deref(),
         cancel: &interrupt::requested,
@@ -514,6 +509,68 @@ fn inspect_cmd(out: &mut Out, format: InspectFormat, iso: &Path) -> u8 {
         Err(e) => {
             out.error(&e.to_string());
             exit::BAD_INPUT
+        }
+    }
+}
+
+fn payload_code(e: &FetchError) -> u8 {
+    match e {
+        FetchError::Lock(_) | FetchError::NotInPackage { .. } | FetchError::Changed { .. } => {
+            exit::BAD_INPUT
+        }
+        FetchError::ToolMissing { .. }
+        | FetchError::NotInArchive { .. }
+        | FetchError::Command { .. }
+        | FetchError::Pin(_) => exit::ENVIRONMENT,
+        FetchError::Io { .. } => exit::OUTPUT,
+    }
+}
+
+fn payload_cmd(out: &mut Out, action: PayloadAction) -> u8 {
+    let (lock, root, pin) = match action {
+        PayloadAction::Fetch { lock, root } => (lock, root, false),
+        PayloadAction::Pin { lock, root } => (lock, root, true),
+    };
+    let root = root.unwrap_or_else(|| {
+        lock.parent()
+            .map_or_else(|| PathBuf::from("root"), |d| d.join("root"))
+    });
+    let mut on = |e: fetch::Event<'_>| match e {
+        fetch::Event::UpToDate { files } => eprintln!(
+            "{}: up to date ({files} files checked against {})",
+            root.display(),
+            lock.display()
+        ),
+        fetch::Event::Downloading { name, version } => {
+            eprintln!("downloading {name} {version}")
+        }
+        fetch::Event::Depmod { version } => eprintln!("depmod {version}"),
+        fetch::Event::Installed { files } => eprintln!(
+            "{}: {files} files, each checked against {}",
+            root.display(),
+            lock.display()
+        ),
+    };
+    let done = if pin {
+        fetch::pin(&lock, &root, &mut on).map(|l| {
+            let versions: Vec<String> = l
+                .packages
+                .iter()
+                .map(|p| format!("{} {}", p.name, p.version))
+                .collect();
+            format!("pinned {}: {}\n", lock.display(), versions.join(", "))
+        })
+    } else {
+        fetch::fetch(&lock, &root, &mut on).map(|_| String::new())
+    };
+    match done {
+        Ok(text) => {
+            out.print(&text);
+            exit::OK
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            payload_code(&e)
         }
     }
 }

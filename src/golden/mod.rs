@@ -48,11 +48,13 @@ pub struct Hashed {
 /// A manifest: what a scenario's image must be.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Manifest {
-    /// The scenario, relative to the project root.
+    /// The scenario's file name.
     pub scenario: String,
     /// The image.
     pub output: Output,
-    /// Input files (scenario modules and copied contents): path → sha256.
+    /// Input files (scenario modules, copied contents, payload parts): path relative to the
+    /// scenario's folder, by its text (`modules/iso-image.yaml`, `../payload/root/bin/busybox`)
+    /// → sha256.
     pub inputs: BTreeMap<String, String>,
     /// Structures of the image: "structure at offset" → size and sha256.
     pub structures: BTreeMap<String, Hashed>,
@@ -93,6 +95,15 @@ pub enum GoldenError {
         #[source]
         source: serde_json::Error,
     },
+    /// No scenarios were named and the default folder cannot be listed.
+    #[error("{}: {source} (name the scenarios, or run from the folder that holds `scenarios/`)", dir.display())]
+    NoScenarios {
+        /// The folder.
+        dir: PathBuf,
+        /// Why it cannot be listed.
+        #[source]
+        source: std::io::Error,
+    },
     /// The caller's cancel check said stop.
     #[error("interrupted")]
     Interrupted,
@@ -132,9 +143,9 @@ fn sha256_file(p: &Path) -> Result<String, GoldenError> {
     Ok(crate::input::sha256_hex(p)?)
 }
 
-/// A path relative to the project root: inside it, the rest of the path; outside it (a
-/// sibling checkout of shared inputs), with `..` — so the same trees at another place give
-/// the same manifest.
+/// A path relative to `root` by its text: inside it, the rest of the path; outside it, with
+/// `..` — so the same trees at another place, read from any working directory, give the
+/// same manifest.
 fn shown(p: &Path, root: &Path) -> String {
     let p = &lexical(p);
     if let Ok(r) = p.strip_prefix(root) {
@@ -175,10 +186,10 @@ fn lexical(p: &Path) -> PathBuf {
     out
 }
 
-/// Builds a scenario into `dir` and describes the result as a manifest.
+/// Builds a scenario into `dir` and describes the result as a manifest, naming every input
+/// relative to the scenario's folder (what the scenario's own paths are relative to).
 pub(crate) fn build_manifest(
     scenario: &Path,
-    root: &Path,
     dir: &Path,
     cancel: &dyn Fn() -> bool,
 ) -> Result<(Manifest, PathBuf), GoldenError> {
@@ -192,12 +203,17 @@ pub(crate) fn build_manifest(
     let Planned {
         scenario: s, plan, ..
     } = build::plan_scenario(scenario).map_err(fail)?;
+    let absolute = |p: &Path| lexical(&std::path::absolute(p).unwrap_or_else(|_| p.into()));
+    let scenario_abs = absolute(scenario);
+    let root = scenario_abs.parent().unwrap_or(Path::new("/"));
     let out = dir.join(&plan.iso_name);
     // A scratch image in a private directory: hashed, maybe diffed or copied, then gone.
     let layout =
         build::build_as(&plan, &out, Durable::Scratch, cancel, &mut |_| {}).map_err(fail)?;
     let mut m = Manifest {
-        scenario: shown(&fs::canonicalize(scenario).unwrap_or(scenario.into()), root),
+        scenario: scenario
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         output: Output {
             name: plan.iso_name.clone(),
             sha256: sha256_file(&out)?,
@@ -206,14 +222,13 @@ pub(crate) fn build_manifest(
         ..Manifest::default()
     };
     for (_, p) in s.sources.iter() {
-        let real = fs::canonicalize(p).unwrap_or(p.into());
-        m.inputs.insert(shown(&real, root), sha256_file(&real)?);
+        m.inputs.insert(shown(&absolute(p), root), sha256_file(p)?);
     }
     for f in &plan.files {
         match &f.origin {
             Origin::Copy { source, size, .. } => {
                 let h = sha256_file(source)?;
-                m.inputs.insert(shown(source, root), h.clone());
+                m.inputs.insert(shown(&absolute(source), root), h.clone());
                 m.files.insert(
                     f.target.clone(),
                     Hashed {
@@ -233,7 +248,7 @@ pub(crate) fn build_manifest(
     }
     if let Some(l) = &plan.linux {
         for p in &l.inputs {
-            m.inputs.insert(shown(p, root), sha256_file(p)?);
+            m.inputs.insert(shown(&absolute(p), root), sha256_file(p)?);
         }
     }
     structures(&layout, &mut m);
@@ -336,29 +351,32 @@ pub(crate) fn compare(old: &Manifest, new: &Manifest) -> Outcome {
         v
     };
     let inputs = keys(&old.inputs, &new.inputs);
-    if !inputs.is_empty() {
-        return Outcome::InputChanged(Findings {
-            inputs,
-            ..Findings::default()
-        });
-    }
-    if old.output == new.output {
+    if inputs.is_empty() && old.output == new.output {
         return Outcome::Same;
     }
     let (o, n) = (&old.output, &new.output);
-    let renamed = if o.name == n.name {
-        String::new()
+    let output = if o == n {
+        format!(
+            "output {}: unchanged ({} bytes sha256 {})",
+            o.name,
+            o.size,
+            short(&o.sha256)
+        )
     } else {
-        format!("{} ", n.name)
+        let renamed = if o.name == n.name {
+            String::new()
+        } else {
+            format!("{} ", n.name)
+        };
+        format!(
+            "output {}: {} bytes sha256 {} -> {renamed}{} bytes sha256 {}",
+            o.name,
+            o.size,
+            short(&o.sha256),
+            n.size,
+            short(&n.sha256)
+        )
     };
-    let output = format!(
-        "output {}: {} bytes sha256 {} -> {renamed}{} bytes sha256 {}",
-        o.name,
-        o.size,
-        short(&o.sha256),
-        n.size,
-        short(&n.sha256)
-    );
     let mut lines = Vec::new();
     let pairs = |what: &str,
                  a: &BTreeMap<String, Hashed>,
@@ -383,11 +401,17 @@ pub(crate) fn compare(old: &Manifest, new: &Manifest) -> Outcome {
     };
     pairs("structure", &old.structures, &new.structures, &mut lines);
     pairs("file", &old.files, &new.files, &mut lines);
-    Outcome::Regression(Findings {
+    let findings = Findings {
+        inputs,
         output: Some(output),
         hashes: lines,
-        ..Findings::default()
-    })
+        diff: None,
+    };
+    if findings.inputs.is_empty() {
+        Outcome::Regression(findings)
+    } else {
+        Outcome::InputChanged(findings)
+    }
 }
 
 /// The bytes of a golden file; `None` when there is none (anything else that keeps it from
@@ -423,14 +447,13 @@ pub const MAX_STORED_IMAGE: u64 = 4 << 20;
 /// Checks one scenario against its manifest; `keep` keeps the rebuilt image there.
 pub fn check(
     scenario: &Path,
-    root: &Path,
     golden: &Path,
     keep: Option<&Path>,
     cancel: &dyn Fn() -> bool,
 ) -> Result<Outcome, GoldenError> {
     let mpath = manifest_path(golden, scenario);
     let tmp = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
-    let (new, out) = build_manifest(scenario, root, tmp.path(), cancel)?;
+    let (new, out) = build_manifest(scenario, tmp.path(), cancel)?;
     if let Some(k) = keep {
         fs::create_dir_all(k).map_err(io(k))?;
         let kept = k.join(&new.output.name);
@@ -440,8 +463,13 @@ pub fn check(
         return Ok(Outcome::NoManifest);
     };
     let mut outcome = compare(&old, &new);
-    if let Outcome::InputChanged(f) | Outcome::Regression(f) = &mut outcome {
-        f.diff = Some(against_blessed(&old, &image_path(golden, scenario), &out));
+    // A record of an image too large to keep is its manifest alone (see [`bless`]): the
+    // structure and file lines of the two manifests say what changed.
+    let stored = old.output.size <= MAX_STORED_IMAGE;
+    if let (Outcome::InputChanged(f) | Outcome::Regression(f), true) = (&mut outcome, stored) {
+        if old.output != new.output {
+            f.diff = Some(against_blessed(&old, &image_path(golden, scenario), &out));
+        }
     }
     Ok(outcome)
 }
@@ -476,12 +504,11 @@ fn against_blessed(old: &Manifest, blessed: &Path, rebuilt: &Path) -> Result<Vec
 /// interrupted bless leaves an image its manifest does not describe, which `check` reports.
 pub fn bless(
     scenario: &Path,
-    root: &Path,
     golden: &Path,
     cancel: &dyn Fn() -> bool,
 ) -> Result<Manifest, GoldenError> {
     let tmp = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
-    let (m, out) = build_manifest(scenario, root, tmp.path(), cancel)?;
+    let (m, out) = build_manifest(scenario, tmp.path(), cancel)?;
     fs::create_dir_all(golden).map_err(io(golden))?;
     let image = image_path(golden, scenario);
     if m.output.size <= MAX_STORED_IMAGE {
@@ -554,8 +581,6 @@ impl Summary {
 /// Where golden records live and how to run.
 #[derive(Clone, Copy)]
 pub struct Settings<'a> {
-    /// The project root (manifests name files relative to it).
-    pub root: &'a Path,
     /// The golden directory.
     pub golden: &'a Path,
     /// Keep rebuilt images here (`check` only).
@@ -573,7 +598,6 @@ pub struct Settings<'a> {
 /// use isoproof::golden::{check_all, Event, Settings};
 ///
 /// let settings = Settings {
-///     root: Path::new("."),
 ///     golden: Path::new("golden"),
 ///     keep: None,
 ///     cancel: &|| false,
@@ -593,7 +617,7 @@ pub fn check_all(
     on: &mut dyn FnMut(Event<'_>),
 ) -> Summary {
     each(scenarios, s, on, |scenario| {
-        let outcome = check(scenario, s.root, s.golden, s.keep, s.cancel)?;
+        let outcome = check(scenario, s.golden, s.keep, s.cancel)?;
         Ok((
             match &outcome {
                 Outcome::Same => Tally::Ok,
@@ -613,7 +637,7 @@ pub fn bless_all(
     on: &mut dyn FnMut(Event<'_>),
 ) -> Summary {
     each(scenarios, s, on, |scenario| {
-        let m = bless(scenario, s.root, s.golden, s.cancel)?;
+        let m = bless(scenario, s.golden, s.cancel)?;
         Ok((Tally::Ok, Done::Blessed(m)))
     })
 }
@@ -677,7 +701,10 @@ fn each(
 /// Every `*.yaml` file directly in `dir`, sorted: the scenarios a run takes by default.
 pub fn scenarios_in(dir: &Path) -> Result<Vec<PathBuf>, GoldenError> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(io(dir))?
+        .map_err(|source| GoldenError::NoScenarios {
+            dir: dir.to_path_buf(),
+            source,
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yaml") && p.is_file())
         .collect();
@@ -830,17 +857,41 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_input_wins_over_a_changed_output() {
+    fn a_changed_input_wins_over_a_changed_output_and_keeps_its_lines() {
         let old = manifest();
         let mut new = manifest();
         new.output.sha256 = "e".repeat(64);
         new.inputs.insert("scenarios/s.yaml".into(), "0".repeat(64));
+        new.files.insert(
+            "/etc/hostname".into(),
+            Hashed {
+                size: 6,
+                sha256: "f".repeat(64),
+            },
+        );
+        let Outcome::InputChanged(f) = compare(&old, &new) else {
+            panic!("not an input change")
+        };
+        // An image kept as a manifest alone (a live image) still shows what changed in it.
         assert_eq!(
-            compare(&old, &new),
-            Outcome::InputChanged(Findings {
-                inputs: vec!["input scenarios/s.yaml: sha256 bbbbbbbbbbbb -> 000000000000".into()],
-                ..Findings::default()
-            })
+            f.lines(),
+            [
+                "input scenarios/s.yaml: sha256 bbbbbbbbbbbb -> 000000000000",
+                "output S.iso: 100 bytes sha256 aaaaaaaaaaaa -> 100 bytes sha256 eeeeeeeeeeee",
+                "file /etc/hostname: 5 bytes sha256 dddddddddddd -> 6 bytes sha256 ffffffffffff",
+            ]
+        );
+        // Another input, the same image: said so.
+        let mut same_image = manifest();
+        same_image
+            .inputs
+            .insert("scenarios/s.yaml".into(), "0".repeat(64));
+        let Outcome::InputChanged(f) = compare(&old, &same_image) else {
+            panic!("not an input change")
+        };
+        assert_eq!(
+            f.output.as_deref(),
+            Some("output S.iso: unchanged (100 bytes sha256 aaaaaaaaaaaa)")
         );
     }
 }

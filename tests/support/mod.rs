@@ -33,6 +33,20 @@ pub fn need(tool: &str) {
     assert!(ok, "the oracle `{tool}` is not installed (.ci/run installs it); this test fails rather than passing silently");
 }
 
+/// A part of the live payload root that `isoproof payload fetch` makes at `payload/root` from
+/// `payload/lock.json` (the test command fetches it first); a missing one fails with the
+/// command that makes it.
+pub fn payload(part: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("payload/root");
+    let p = root.join(part);
+    assert!(
+        p.exists(),
+        "{}: no such file; the payload root is made by `isoproof payload fetch` (`just payload`)",
+        p.display()
+    );
+    p
+}
+
 /// Describes a tree: relative path → node.
 pub fn describe(root: &Path) -> BTreeMap<String, Node> {
     let mut out = BTreeMap::new();

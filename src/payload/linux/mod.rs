@@ -4,7 +4,9 @@
 //! config ([`init`]), ISOLINUX for BIOS, a Unified Kernel Image ([`uki`]) for UEFI, the
 //! store as `/nix-store.squashfs`, and the manifests stage 1 verifies every byte against.
 
+pub mod fetch;
 pub mod init;
+pub mod lock;
 pub mod modules;
 pub mod root;
 pub mod uki;
@@ -34,6 +36,9 @@ pub enum LinuxError {
         /// Where it was looked for.
         path: PathBuf,
     },
+    /// There is no payload root where the scenario says.
+    #[error("no payload root at {} (a directory in Debian's layout; `isoproof payload fetch` makes the pinned one from payload/lock.json at payload/root)", .0.display())]
+    NoRoot(PathBuf),
     /// The root holds several kernels.
     #[error("{} holds several kernels ({}); keep one", .root.display(), .versions.join(", "))]
     SeveralKernels {

@@ -31,11 +31,11 @@ impl PayloadRoot {
     /// `lib/modules/V` (with `modules.dep`), and every other part.
     pub fn open(root: &Path) -> Result<PayloadRoot, LinuxError> {
         let missing = |what: &'static str, path: PathBuf| LinuxError::Missing { what, path };
-        let meta = std::fs::metadata(root).map_err(|_| missing("payload root", root.into()))?;
-        if !meta.is_dir() {
-            return Err(missing("payload root (a directory)", root.into()));
+        let not_there = || LinuxError::NoRoot(root.into());
+        if !std::fs::metadata(root).map_err(|_| not_there())?.is_dir() {
+            return Err(not_there());
         }
-        let root = std::fs::canonicalize(root).map_err(|_| missing("payload root", root.into()))?;
+        let root = std::fs::canonicalize(root).map_err(|_| not_there())?;
         let boot = root.join("boot");
         let mut kernels: Vec<String> = std::fs::read_dir(&boot)
             .map_err(|_| missing("boot/ with a vmlinuz-VERSION kernel", boot.clone()))?

@@ -248,14 +248,16 @@ mod tests {
 
     #[test]
     fn sections_append_after_the_stub_and_read_back_with_object() {
-        // The pinned systemd-stub (the test suite reads the shared payload, as it reads the
-        // shared conformance corpus).
-        let stub = std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../shared/live-payload")
-                .join(super::super::root::EFI_STUB),
-        )
-        .expect("the shared live payload's linuxx64.efi.stub");
+        // The pinned systemd-stub, from the payload root `isoproof payload fetch` makes.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("payload/root")
+            .join(super::super::root::EFI_STUB);
+        let stub = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; the payload root is made by `isoproof payload fetch` (`just payload`)",
+                path.display()
+            )
+        });
         let uki = build(&stub, b"ID=nixos\n", b"quiet", &[1; 700], &[2; 5000]).unwrap();
         let got = sections(&uki).unwrap();
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
