@@ -322,7 +322,14 @@ pub(crate) fn plan(
         uki,
         modules: order.iter().map(|l| l.file.clone()).collect(),
         inputs: {
-            let mut v = vec![pr.kernel(), pr.modules_dir().join("modules.dep")];
+            let mut v = vec![pr.kernel()];
+            // Every index the module lookup read (modules::Index::open).
+            v.extend(
+                modules::INDEX_FILES
+                    .iter()
+                    .map(|f| pr.modules_dir().join(f))
+                    .filter(|p| p.is_file()),
+            );
             for part in [
                 root::BUSYBOX,
                 root::ISOLINUX_BIN,

@@ -58,8 +58,16 @@ fn read(dir: &Path, name: &str, required: bool) -> Result<String, LinuxError> {
     }
 }
 
+/// The indexes [`Index::open`] reads (`modules.dep` must exist, the others may).
+pub const INDEX_FILES: [&str; 4] = [
+    "modules.dep",
+    "modules.alias",
+    "modules.builtin",
+    "modules.softdep",
+];
+
 impl Index {
-    /// Reads `modules.dep`, `modules.alias`, `modules.builtin` and `modules.softdep`.
+    /// Reads the [`INDEX_FILES`].
     pub fn open(dir: &Path) -> Result<Index, LinuxError> {
         let mut ix = Index::default();
         for line in read(dir, "modules.dep", true)?.lines() {
