@@ -335,6 +335,42 @@ fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
     if !xml.contains("<testcase name=\"bios-cdrom\" classname=\"boot.netboot-root-override\"") {
         return Err(format!("JUnit: {xml}").into());
     }
+    // A scenario that does not build is a failed row with its error, in the table and in
+    // JUnit; the scenario after it is still booted; the run exits 7.
+    let broken = derived(
+        dir.path(),
+        "installation-cd-minimal.yaml",
+        "      isoImage.bootPayload: linux\n      isoImage.payloadRoot: no-such-root\n",
+    );
+    let o = run(&[
+        "boot-matrix".as_ref(),
+        "--mode=bios-cdrom".as_ref(),
+        "--accel=tcg".as_ref(),
+        "--junit".as_ref(),
+        junit.as_os_str(),
+        broken.as_os_str(),
+        scenario.as_os_str(),
+    ])?;
+    let out = String::from_utf8_lossy(&o.stdout);
+    let stem = broken.file_stem().unwrap().to_string_lossy().into_owned();
+    let xml = std::fs::read_to_string(&junit)?;
+    if o.status.code() != Some(7)
+        || !out
+            .lines()
+            .any(|l| l.starts_with(&stem) && l.ends_with("  NOT BUILT"))
+        || !out.contains("no payload root at")
+        || !out.contains("installer-minimal  ok ")
+        || !out.ends_with("1 passed, 1 failed (1 scenario not built)\n")
+        || !xml.contains(&format!(
+            "<testcase name=\"build\" classname=\"boot.{stem}\">"
+        ))
+    {
+        return Err(format!(
+            "boot-matrix with a broken scenario: {:?} {out}\n{xml}",
+            o.status
+        )
+        .into());
+    }
     Ok(())
 }
 

@@ -69,6 +69,15 @@ pub struct CaseResult {
     pub attempts: Vec<Judged>,
 }
 
+/// A suite whose image could not be made: a failed row of the matrix, with the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unbuilt {
+    /// The suite's name.
+    pub suite: String,
+    /// Why it could not be built.
+    pub why: String,
+}
+
 impl CaseResult {
     /// Whether the last attempt passed.
     pub fn passed(&self) -> bool {
@@ -258,14 +267,19 @@ pub fn progress_line(r: &CaseResult, done: usize, total: usize) -> String {
     )
 }
 
-/// The results as a table (suites down, modes across), failures explained below it, and
-/// the closing `N passed, M failed` line.
-pub fn table(results: &[CaseResult]) -> String {
+/// The results as a table (suites down, modes across; a suite that was not built is a row
+/// of its own), failures explained below it, and the closing `N passed, M failed` line (a
+/// suite not built counts as one failure).
+pub fn table(results: &[CaseResult], unbuilt: &[Unbuilt]) -> String {
     let modes = Mode::all();
     let mut suites: Vec<&str> = Vec::new();
-    for r in results {
-        if !suites.contains(&r.suite.as_str()) {
-            suites.push(&r.suite);
+    for s in results
+        .iter()
+        .map(|r| r.suite.as_str())
+        .chain(unbuilt.iter().map(|u| u.suite.as_str()))
+    {
+        if !suites.contains(&s) {
+            suites.push(s);
         }
     }
     let w = suites.iter().map(|s| s.len()).max().unwrap_or(8).max(8);
@@ -277,6 +291,10 @@ pub fn table(results: &[CaseResult]) -> String {
     o.push('\n');
     for s in &suites {
         let _ = write!(o, "{s:<w$}");
+        if unbuilt.iter().any(|u| u.suite == *s) {
+            let _ = writeln!(o, "  NOT BUILT");
+            continue;
+        }
         for m in &modes {
             let cell = match results.iter().find(|r| r.suite == *s && r.mode == *m) {
                 None => "-".to_string(),
@@ -290,6 +308,12 @@ pub fn table(results: &[CaseResult]) -> String {
             let _ = write!(o, "  {cell:<10}");
         }
         o.push('\n');
+    }
+    for u in unbuilt {
+        let _ = writeln!(o, "\n{}: not built:", u.suite);
+        for l in u.why.lines() {
+            let _ = writeln!(o, "  {l}");
+        }
     }
     for r in results.iter().filter(|r| !r.passed() || r.flaky()) {
         let _ = writeln!(o, "\n{} {}:", r.suite, r.mode);
@@ -309,7 +333,16 @@ pub fn table(results: &[CaseResult]) -> String {
     }
     let passed = results.iter().filter(|r| r.passed()).count();
     let flaky = results.iter().filter(|r| r.flaky()).count();
-    let _ = write!(o, "\n{passed} passed, {} failed", results.len() - passed);
+    let failed = results.len() - passed + unbuilt.len();
+    let _ = write!(o, "\n{passed} passed, {failed} failed");
+    if !unbuilt.is_empty() {
+        let n = unbuilt.len();
+        let _ = write!(
+            o,
+            " ({n} scenario{} not built)",
+            if n == 1 { "" } else { "s" }
+        );
+    }
     if flaky > 0 {
         let _ = write!(o, " ({flaky} passed only on retry)");
     }
@@ -318,8 +351,9 @@ pub fn table(results: &[CaseResult]) -> String {
 }
 
 /// JUnit XML: one test suite per scenario, one test case per mode; a retried case carries
-/// its failed attempts as flaky failures (the format Jenkins and GitLab read).
-pub fn junit(results: &[CaseResult]) -> Result<String, Error> {
+/// its failed attempts as flaky failures (the format Jenkins and GitLab read); a suite that
+/// was not built has one failed test case, `build`, with the reason.
+pub fn junit(results: &[CaseResult], unbuilt: &[Unbuilt]) -> Result<String, Error> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
     let mut report = Report::new("isoproof boot-matrix");
     let mut suites: Vec<TestSuite> = Vec::new();
@@ -358,6 +392,61 @@ pub fn junit(results: &[CaseResult]) -> Result<String, Error> {
         }
         suites[idx].add_test_case(tc);
     }
+    for u in unbuilt {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        status.set_message(u.why.clone());
+        let mut tc = TestCase::new("build", status);
+        tc.set_classname(format!("boot.{}", u.suite));
+        let mut suite = TestSuite::new(u.suite.clone());
+        suite.add_test_case(tc);
+        suites.push(suite);
+    }
     report.add_test_suites(suites);
     Ok(report.to_string()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_suite_not_built_is_a_failed_row_and_a_junit_failure() {
+        let mode = Mode::parse("bios-cdrom").unwrap();
+        let results = [CaseResult {
+            suite: "good".into(),
+            mode,
+            attempts: vec![Judged {
+                verdict: Ok("reported".into()),
+                elapsed: Duration::from_millis(300),
+                serial_log: None,
+                screenshot: None,
+            }],
+        }];
+        let unbuilt = [Unbuilt {
+            suite: "broken".into(),
+            why: "no payload root at x\n  defined at broken.yaml:5:29".into(),
+        }];
+        let t = table(&results, &unbuilt);
+        assert!(t.contains("\ngood      ok 0.3s"), "{t}");
+        assert!(t.contains("\nbroken    NOT BUILT\n"), "{t}");
+        assert!(
+            t.contains(
+                "\nbroken: not built:\n  no payload root at x\n    defined at broken.yaml:5:29\n"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.ends_with("\n1 passed, 1 failed (1 scenario not built)\n"),
+            "{t}"
+        );
+        let xml = junit(&results, &unbuilt).unwrap();
+        assert!(
+            xml.contains("tests=\"2\"") && xml.contains("failures=\"1\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testcase name=\"build\" classname=\"boot.broken\">"),
+            "{xml}"
+        );
+    }
 }

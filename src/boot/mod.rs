@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use isoproof_harness::expect::{Expectation, Source};
-use isoproof_harness::matrix::{self, Case, CaseResult, Check};
+use isoproof_harness::matrix::{self, Case, CaseResult, Check, Unbuilt};
 use isoproof_harness::run::Ended;
 use isoproof_harness::{accel, firmware};
 use isoproof_harness::{Attempt, Firmware, Media, Mode};
@@ -22,15 +22,6 @@ use crate::payload::{self, Reported, Via};
 /// Why boots could not be run (a boot that ran and failed is a result, not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
-    /// A scenario did not build.
-    #[error("{}: {source}", scenario.display())]
-    Build {
-        /// The scenario.
-        scenario: PathBuf,
-        /// Why.
-        #[source]
-        source: BuildError,
-    },
     /// The harness could not run (no QEMU, no OVMF, a file it needs).
     #[error(transparent)]
     Harness(#[from] isoproof_harness::Error),
@@ -522,6 +513,13 @@ pub enum Event<'a> {
         /// At once.
         jobs: usize,
     },
+    /// A scenario could not be built: a failed row; the others are still booted.
+    NotBuilt {
+        /// The scenario.
+        scenario: &'a Path,
+        /// Why.
+        error: &'a BuildError,
+    },
     /// One case finished (after its retries).
     Finished {
         /// Its result.
@@ -538,6 +536,8 @@ pub enum Event<'a> {
 pub struct Report {
     /// Every case, in order.
     pub results: Vec<CaseResult>,
+    /// The scenarios that could not be built (each a failed row).
+    pub unbuilt: Vec<Unbuilt>,
     /// Wall time of the boots.
     pub wall: Duration,
     /// Whether the cancel check stopped the run.
@@ -547,17 +547,17 @@ pub struct Report {
 impl Report {
     /// Whether every case passed (and the run was not stopped).
     pub fn passed(&self) -> bool {
-        !self.interrupted && self.results.iter().all(CaseResult::passed)
+        !self.interrupted && self.unbuilt.is_empty() && self.results.iter().all(CaseResult::passed)
     }
 
     /// The results as a table, ending with `N passed, M failed`.
     pub fn table(&self) -> String {
-        matrix::table(&self.results)
+        matrix::table(&self.results, &self.unbuilt)
     }
 
     /// Writes the results as JUnit XML at `path`, atomically.
     pub fn write_junit(&self, path: &Path) -> Result<(), BootError> {
-        let xml = matrix::junit(&self.results)?;
+        let xml = matrix::junit(&self.results, &self.unbuilt)?;
         crate::publish::write_atomic(path, xml.as_bytes()).map_err(|source| BootError::Io {
             path: path.to_path_buf(),
             source,
@@ -565,16 +565,26 @@ impl Report {
     }
 }
 
-/// Runs cases on a machine set up from `o`, reporting events.
+/// Runs cases on a machine set up from `o`, reporting events; `unbuilt` are the suites that
+/// could not be built (with no cases, nothing is booted and the report holds them alone).
 fn run(
     cases: &[Case],
+    unbuilt: Vec<Unbuilt>,
     o: &MachineOptions,
     settings: &matrix::Settings,
     cancel: &(dyn Fn() -> bool + Sync),
     on: &mut (dyn FnMut(Event<'_>) + Send),
 ) -> Result<Report, BootError> {
     if cases.is_empty() {
-        return Err(BootError::NothingToBoot);
+        if unbuilt.is_empty() {
+            return Err(BootError::NothingToBoot);
+        }
+        return Ok(Report {
+            results: Vec::new(),
+            unbuilt,
+            wall: Duration::ZERO,
+            interrupted: cancel(),
+        });
     }
     let need_uefi = cases.iter().any(|c| c.mode.firmware == Firmware::Uefi);
     let (machine, notes) = machine(o, need_uefi)?;
@@ -596,13 +606,15 @@ fn run(
     })?;
     Ok(Report {
         results,
+        unbuilt,
         wall: start.elapsed(),
         interrupted: cancel(),
     })
 }
 
 /// Builds every scenario and boots it in every mode it turns on (or only those of `only`),
-/// checking each report against the resolved config.
+/// checking each report against the resolved config. A scenario that does not build is a
+/// failed row of the report (and an [`Event::NotBuilt`]); the others are still booted.
 ///
 /// # Example
 ///
@@ -648,14 +660,34 @@ pub fn matrix(
             source,
         })?;
     let mut cases = Vec::new();
+    let mut unbuilt = Vec::new();
     for s in scenarios {
-        let b = build_scenario(s, dir.path(), cancel).map_err(|source| BootError::Build {
-            scenario: s.clone(),
-            source,
-        })?;
-        cases.extend(self::cases(&b, (!only.is_empty()).then_some(only)));
+        match build_scenario(s, dir.path(), cancel) {
+            Ok(b) => cases.extend(self::cases(&b, (!only.is_empty()).then_some(only))),
+            Err(BuildError::Image(crate::image::ImageError::Interrupted)) => {
+                return Ok(Report {
+                    results: Vec::new(),
+                    unbuilt,
+                    wall: Duration::ZERO,
+                    interrupted: true,
+                })
+            }
+            Err(error) => {
+                on(Event::NotBuilt {
+                    scenario: s,
+                    error: &error,
+                });
+                unbuilt.push(Unbuilt {
+                    suite: s.file_stem().map_or_else(
+                        || s.display().to_string(),
+                        |n| n.to_string_lossy().into_owned(),
+                    ),
+                    why: error.to_string(),
+                });
+            }
+        }
     }
-    run(&cases, o, settings, cancel, on)
+    run(&cases, unbuilt, o, settings, cancel, on)
 }
 
 /// Boots any image in one mode: with expectations, it passes when each has matched in order
@@ -691,7 +723,7 @@ pub fn boot_image(
         expect: expect.clone(),
         check: image_check(expect, settings.timeout),
     };
-    run(&[case], o, settings, cancel, on)
+    run(&[case], Vec::new(), o, settings, cancel, on)
 }
 
 #[cfg(test)]

@@ -170,7 +170,6 @@ fn golden_code(e: &GoldenError) -> u8 {
 fn boot_code(e: &boot::BootError) -> u8 {
     use isoproof_harness::Error as H;
     match e {
-        boot::BootError::Build { source, .. } => build_code(source),
         boot::BootError::Harness(
             H::QemuNotFound(_) | H::Run { .. } | H::NoOvmf(_) | H::OvmfNeeded,
         ) => exit::ENVIRONMENT,
@@ -649,6 +648,9 @@ fn boot_event(e: boot::Event<'_>) {
     match e {
         boot::Event::Machine(notes) => eprintln!("{}", notes.join("\n")),
         boot::Event::Started { boots, jobs } => eprintln!("{boots} boots, {jobs} at a time"),
+        boot::Event::NotBuilt { scenario, error } => {
+            eprintln!("NOT BUILT {}: {error}", scenario.display())
+        }
         boot::Event::Finished {
             result,
             done,
