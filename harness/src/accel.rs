@@ -1,7 +1,11 @@
-//! Choosing the accelerator. `/dev/kvm` existing proves nothing (in nested VMs KVM can exist
-//! and still fail: OVMF hangs with "KVM internal error", SeaBIOS crawls), so `auto` boots a
-//! tiny disk under KVM and uses KVM only when that boot reports within a budget a working
-//! KVM meets easily; otherwise TCG.
+//! Choosing the accelerator. `/dev/kvm` existing proves nothing: in nested VMs KVM can exist,
+//! run SeaBIOS and real-mode boot sectors, and still fail as soon as a guest takes an
+//! interrupt in protected mode (QEMU prints "KVM internal error … emulation failure" at the
+//! `iret` of ISOLINUX's interrupt handler, and pauses the guest for ever). So `auto` boots a
+//! one-sector program under KVM that does what ISOLINUX and Linux need of it — the switch to
+//! 32-bit protected mode, an interrupt through an IDT there and the `iret` back — and uses
+//! KVM only when it reports within a budget a working KVM meets easily; otherwise TCG, with
+//! QEMU's reason.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -53,14 +57,121 @@ impl fmt::Display for Decision {
 /// TCG; a KVM slower than a few times that is not worth using.
 pub const SELF_TEST_BUDGET: Duration = Duration::from_millis(1500);
 
-/// The self-test disk's boot sector: `mov al, 0x10; out 0xF4, al; hlt; jmp $-1`, then the
-/// 0x55AA signature. QEMU exits with 33 when it runs.
+/// How long the self-test is watched: longer than its budget, so that a KVM that crawls
+/// through SeaBIOS (nested ones take about 3 s) and then fails says how it fails.
+pub const SELF_TEST_DEADLINE: Duration = Duration::from_secs(6);
+
+/// Where the BIOS loads the self-test sector.
+const LOAD: u32 = 0x7C00;
+/// Where the 32-bit code starts in the sector (the real-mode part fits before it).
+const PM_OFFSET: u32 = 0x60;
+/// The GDT (null, 32-bit code 0x08, 32-bit data 0x10) and its descriptor, in the sector.
+const GDT_OFFSET: u32 = 0x1C0;
+const GDTR_OFFSET: u32 = GDT_OFFSET + 24;
+/// The IDT and its descriptor, built in free memory below the sector.
+const IDT: u32 = 0x1000;
+const IDTR: u32 = 0x0F00;
+/// The interrupt the program raises in protected mode.
+const VECTOR: u32 = 0x20;
+/// What the handler leaves in EBX, checked after the `iret`.
+const HANDLED: u32 = 0xA5;
+
+/// The self-test disk's boot sector, assembled: in real mode, A20 on, `lgdt`, CR0.PE set and
+/// a far jump into 32-bit code; there, flat segments, an IDT with one interrupt gate, `int
+/// 0x20` into a handler (`pushad; popad; mov ebx, 0xA5; iretd`), and after the `iret`
+/// `out 0xF4` with 0x10 (QEMU exits 33) when the handler ran, 0x11 (35) when not.
 pub fn self_test_sector() -> [u8; 512] {
     let mut s = [0u8; 512];
-    s[..7].copy_from_slice(&[0xB0, 0x10, 0xE6, 0xF4, 0xF4, 0xEB, 0xFD]);
+    let real = real_mode().expect("the real-mode part assembles");
+    let pm = protected_mode().expect("the protected-mode part assembles");
+    assert!(
+        real.len() <= PM_OFFSET as usize && PM_OFFSET as usize + pm.len() <= GDT_OFFSET as usize
+    );
+    s[..real.len()].copy_from_slice(&real);
+    s[PM_OFFSET as usize..PM_OFFSET as usize + pm.len()].copy_from_slice(&pm);
+    let gdt: [u64; 3] = [0, 0x00CF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF];
+    for (i, d) in gdt.iter().enumerate() {
+        let at = GDT_OFFSET as usize + 8 * i;
+        s[at..at + 8].copy_from_slice(&d.to_le_bytes());
+    }
+    let at = GDTR_OFFSET as usize;
+    s[at..at + 2].copy_from_slice(&23u16.to_le_bytes());
+    s[at + 2..at + 6].copy_from_slice(&(LOAD + GDT_OFFSET).to_le_bytes());
     s[510] = 0x55;
     s[511] = 0xAA;
     s
+}
+
+fn real_mode() -> Result<Vec<u8>, iced_x86::IcedError> {
+    use iced_x86::code_asm::*;
+    let mut a = CodeAssembler::new(16)?;
+    a.cli()?;
+    a.xor(ax, ax)?;
+    a.mov(ds, ax)?;
+    a.mov(ss, ax)?;
+    a.mov(sp, LOAD)?;
+    // Fast A20 (port 0x92), as boot loaders do before using memory above 1 MiB.
+    a.in_(al, 0x92)?;
+    a.or(al, 2)?;
+    a.and(al, 0xFE)?;
+    a.out(0x92, al)?;
+    a.lgdt(ptr(LOAD + GDTR_OFFSET))?;
+    a.mov(eax, cr0)?;
+    a.or(eax, 1)?;
+    a.mov(cr0, eax)?;
+    // jmp 0x08:LOAD+PM_OFFSET (ptr16:16; the code segment is 32-bit).
+    let target = (LOAD + PM_OFFSET) as u16;
+    a.db(&[0xEA, target as u8, (target >> 8) as u8, 0x08, 0x00])?;
+    a.assemble(u64::from(LOAD))
+}
+
+fn protected_mode() -> Result<Vec<u8>, iced_x86::IcedError> {
+    use iced_x86::code_asm::*;
+    let mut a = CodeAssembler::new(32)?;
+    let mut main = a.create_label();
+    let mut fail = a.create_label();
+    // The handler comes first, at a known address: PM_OFFSET + 2, after a short jump.
+    a.jmp(main)?;
+    a.pushad()?;
+    a.popad()?;
+    a.mov(ebx, HANDLED)?;
+    a.iretd()?;
+    a.set_label(&mut main)?;
+    a.mov(ax, 0x10u32)?;
+    for seg in [ds, es, fs, gs, ss] {
+        a.mov(seg, ax)?;
+    }
+    a.mov(esp, LOAD)?;
+    // The IDT: zeroed up to the vector, then one 32-bit interrupt gate (type 0x8E).
+    a.cld()?;
+    a.mov(edi, IDT)?;
+    a.xor(eax, eax)?;
+    a.mov(ecx, (VECTOR + 1) * 2)?;
+    a.rep().stosd()?;
+    let handler = LOAD + PM_OFFSET + 2;
+    a.mov(
+        dword_ptr(IDT + 8 * VECTOR),
+        (handler & 0xFFFF) | (0x08 << 16),
+    )?;
+    a.mov(
+        dword_ptr(IDT + 8 * VECTOR + 4),
+        (handler & 0xFFFF_0000) | 0x8E00,
+    )?;
+    a.mov(word_ptr(IDTR), 8 * (VECTOR + 1) - 1)?;
+    a.mov(dword_ptr(IDTR + 2), IDT)?;
+    a.lidt(ptr(IDTR))?;
+    a.xor(ebx, ebx)?;
+    a.int(VECTOR)?;
+    a.cmp(ebx, HANDLED)?;
+    a.jne(fail)?;
+    a.mov(al, 0x10u32)?;
+    a.out(0xF4, al)?;
+    a.hlt()?;
+    a.set_label(&mut fail)?;
+    a.mov(al, 0x11u32)?;
+    a.out(0xF4, al)?;
+    a.hlt()?;
+    a.assemble(u64::from(LOAD + PM_OFFSET))
 }
 
 /// Decides; only `auto` runs the self-test (see [`decide_cached`] to keep its result).
@@ -74,7 +185,7 @@ pub fn decide(choice: Choice, qemu: &Path) -> Decision {
             accel: Accel::Kvm,
             reason: "asked for".into(),
         },
-        Choice::Auto => match self_test(qemu) {
+        Choice::Auto => match self_test(qemu, Accel::Kvm) {
             Ok(t) => Decision {
                 accel: Accel::Kvm,
                 reason: format!("KVM self-test booted in {:.2} s", t.as_secs_f64()),
@@ -187,9 +298,15 @@ pub enum KvmUnusable {
     /// The self-test's files or QEMU could not be set up.
     #[error(transparent)]
     Setup(#[from] crate::Error),
-    /// The self-test did not finish within its budget.
-    #[error("the self-test did not boot within {:.1} s", .0.as_secs_f64())]
+    /// The self-test booted, but slower than its budget.
+    #[error("the self-test booted in {:.1} s, over its {:.1} s budget (TCG is faster)", .0.as_secs_f64(), SELF_TEST_BUDGET.as_secs_f64())]
     TooSlow(Duration),
+    /// The self-test did not finish at all.
+    #[error("the self-test did not finish within {:.1} s", SELF_TEST_DEADLINE.as_secs_f64())]
+    Hung,
+    /// KVM could not run the self-test (QEMU's lines about it).
+    #[error("the self-test's switch to protected mode and interrupt there failed under KVM: {0}")]
+    Kvm(String),
     /// The self-test ended another way (QEMU's last complaint with it).
     #[error("the self-test ended with {ended:?}: {last}")]
     Failed {
@@ -200,13 +317,17 @@ pub enum KvmUnusable {
     },
 }
 
-/// Boots the self-test disk under KVM (SeaBIOS, IDE disk, nothing else).
-pub fn self_test(qemu: &Path) -> Result<Duration, KvmUnusable> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .map_err(KvmUnusable::NoDevice)?;
+/// Boots the self-test disk with `accel` (SeaBIOS, an IDE disk, nothing else); `Ok` with
+/// the time it took when the program reported that its interrupt returned. Under TCG it
+/// proves the program and the command line.
+pub fn self_test(qemu: &Path, accel: Accel) -> Result<Duration, KvmUnusable> {
+    if accel == Accel::Kvm {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .map_err(KvmUnusable::NoDevice)?;
+    }
     let scratch = tempfile::tempdir().map_err(|e| crate::Error::io(std::env::temp_dir(), e))?;
     let disk = scratch.path().join("kvm-self-test.img");
     // One whole cylinder: SeaBIOS cannot read the boot sector of a smaller disk.
@@ -220,7 +341,7 @@ pub fn self_test(qemu: &Path) -> Result<Duration, KvmUnusable> {
         "-machine",
         "q35",
         "-accel",
-        "kvm",
+        accel.name(),
         "-m",
         "64",
         "-display",
@@ -236,11 +357,13 @@ pub fn self_test(qemu: &Path) -> Result<Duration, KvmUnusable> {
         {
             let mut o = OsString::from("driver=file,filename=");
             o.push(crate::qemu::escape(&disk));
-            o.push(",node-name=d-file,read-only=on");
+            // Writable: QEMU refuses a read-only IDE disk ("Block node is read-only"),
+            // and this scratch copy is the test's own.
+            o.push(",node-name=d-file");
             o
         },
         "-blockdev".into(),
-        "driver=raw,file=d-file,node-name=d,read-only=on".into(),
+        "driver=raw,file=d-file,node-name=d".into(),
         "-device".into(),
         "ide-hd,drive=d,bus=ide.0,bootindex=0".into(),
     ])
@@ -250,7 +373,7 @@ pub fn self_test(qemu: &Path) -> Result<Duration, KvmUnusable> {
         &args,
         &serial,
         &Limits {
-            timeout: SELF_TEST_BUDGET,
+            timeout: SELF_TEST_DEADLINE,
             grace: Duration::from_millis(500),
             expect: &[],
             cancel: &|| false,
@@ -260,8 +383,12 @@ pub fn self_test(qemu: &Path) -> Result<Duration, KvmUnusable> {
     )
     .map_err(|e| crate::Error::io(qemu, e))?;
     match out.ended {
-        Ended::Exited(33) => Ok(out.elapsed),
-        Ended::TimedOut => Err(KvmUnusable::TooSlow(SELF_TEST_BUDGET)),
+        Ended::Exited(33) if accel == Accel::Tcg || out.elapsed <= SELF_TEST_BUDGET => {
+            Ok(out.elapsed)
+        }
+        Ended::Exited(33) => Err(KvmUnusable::TooSlow(out.elapsed)),
+        Ended::TimedOut => Err(KvmUnusable::Hung),
+        Ended::KvmFailed(why) => Err(KvmUnusable::Kvm(why)),
         ended => Err(KvmUnusable::Failed {
             ended,
             last: out.stderr.lines().last().unwrap_or("").trim().to_string(),
@@ -273,12 +400,93 @@ pub fn self_test(qemu: &Path) -> Result<Duration, KvmUnusable> {
 mod tests {
     use super::*;
 
+    /// The instructions at `offset` of the sector, as NASM writes them, up to `count`.
+    fn disassemble(s: &[u8; 512], offset: u32, bits: u32, count: usize) -> Vec<String> {
+        use iced_x86::{Decoder, DecoderOptions, Formatter, NasmFormatter};
+        let mut d = Decoder::with_ip(
+            bits,
+            &s[offset as usize..],
+            u64::from(LOAD + offset),
+            DecoderOptions::NONE,
+        );
+        let mut f = NasmFormatter::new();
+        d.iter()
+            .take(count)
+            .map(|i| {
+                let mut t = String::new();
+                f.format(&i, &mut t);
+                t
+            })
+            .collect()
+    }
+
     #[test]
     fn self_test_sector_layout() {
         let s = self_test_sector();
-        // mov al,10h / out 0F4h,al / hlt / jmp short -1 (onto the hlt)
-        assert_eq!(&s[..7], [0xB0, 0x10, 0xE6, 0xF4, 0xF4, 0xEB, 0xFD]);
-        assert!(s[7..510].iter().all(|b| *b == 0));
+        assert_eq!(
+            disassemble(&s, 0, 16, 15),
+            [
+                "cli",
+                "xor ax,ax",
+                "mov ds,ax",
+                "mov ss,ax",
+                "mov sp,7C00h",
+                "in al,92h",
+                "or al,2",
+                "and al,0FEh",
+                "out 92h,al",
+                "lgdt [7DD8h]",
+                "mov eax,cr0",
+                "or eax,1",
+                "mov cr0,eax",
+                "jmp 8:7C60h",
+                "add [bx+si],al",
+            ]
+        );
+        // The handler sits right after the short jump that opens the 32-bit code.
+        let pm = disassemble(&s, PM_OFFSET, 32, 40);
+        assert_eq!(
+            pm[..5],
+            [
+                "jmp short 00007C6Ah",
+                "pusha",
+                "popa",
+                "mov ebx,0A5h",
+                "iret"
+            ]
+        );
+        assert!(pm.contains(&"lidt [0F00h]".to_string()), "{pm:?}");
+        assert!(
+            pm.contains(&"mov dword [1100h],87C62h".to_string()),
+            "the gate points at the handler, selector 8: {pm:?}"
+        );
+        assert!(
+            pm.contains(&"mov dword [1104h],8E00h".to_string()),
+            "{pm:?}"
+        );
+        let int = pm.iter().position(|i| i == "int 20h").unwrap();
+        assert_eq!(
+            pm[int..int + 9],
+            [
+                "int 20h",
+                "cmp ebx,0A5h",
+                "jne short 00007CD0h",
+                "mov al,10h",
+                "out 0F4h,al",
+                "hlt",
+                "mov al,11h",
+                "out 0F4h,al",
+                "hlt"
+            ]
+        );
+        // The failure path is where the jne goes.
+        assert_eq!(disassemble(&s, 0xD0, 32, 1), ["mov al,11h"]);
+        // GDT (Intel SDM vol. 3, 3.4.5): null, flat 32-bit code, flat data.
+        assert_eq!(&s[0x1C0..0x1C8], [0; 8]);
+        assert_eq!(&s[0x1C8..0x1D0], [0xFF, 0xFF, 0, 0, 0, 0x9A, 0xCF, 0]);
+        assert_eq!(&s[0x1D0..0x1D8], [0xFF, 0xFF, 0, 0, 0, 0x92, 0xCF, 0]);
+        // GDTR: limit 23, base 0x7DC0.
+        assert_eq!(&s[0x1D8..0x1DE], [23, 0, 0xC0, 0x7D, 0, 0]);
         assert_eq!(&s[510..], [0x55, 0xAA]);
     }
 

@@ -47,6 +47,42 @@ pub enum Ended {
     TimedOut,
     /// The caller cancelled; QEMU was stopped.
     Cancelled,
+    /// KVM could not run the guest (QEMU printed `KVM internal error` and paused the guest,
+    /// where it would wait for the deadline); QEMU was stopped. QEMU's lines about it.
+    KvmFailed(String),
+}
+
+/// What QEMU prints on standard error when KVM cannot run an instruction of the guest; QEMU
+/// then pauses the guest for ever instead of exiting.
+const KVM_FAILURE: &str = "KVM internal error";
+
+/// The gist of QEMU's KVM failure dump: the error, its kind and where the guest was.
+fn kvm_failure(stderr: &str) -> String {
+    let mut lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            l.starts_with(KVM_FAILURE)
+                || l.starts_with("emulation failure")
+                || l.starts_with("EIP=")
+                || l.starts_with("Code=")
+        })
+        .collect();
+    lines.dedup();
+    lines
+        .iter()
+        .map(|l| match l.strip_prefix("Code=") {
+            // The bytes around the failing instruction (QEMU marks it `<cf>`), not all 64.
+            Some(code) => {
+                let bytes: Vec<&str> = code.split_whitespace().collect();
+                let at = bytes.iter().position(|b| b.starts_with('<')).unwrap_or(0);
+                let near = &bytes[at.saturating_sub(4)..(at + 5).min(bytes.len())];
+                format!("Code=… {} …", near.join(" "))
+            }
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What a run left behind.
@@ -137,11 +173,26 @@ pub fn run(
         reaped: false,
     };
     let mut stderr_pipe = group.child.stderr.take().expect("stderr is piped");
-    let stderr = thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stderr_pipe.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    });
+    // Read as it comes, so that a KVM failure is seen while QEMU waits with a paused guest.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let stderr = {
+        let seen = seen.clone();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match stderr_pipe.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+    };
+    let stderr_text =
+        || String::from_utf8_lossy(&seen.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let mut kvm_failed_at: Option<Instant> = None;
     // Each expectation's deadline counts from the match before it.
     let mut deadline = start + limits.timeout;
     let mut screenshot = None;
@@ -164,6 +215,16 @@ pub fn run(
         if (limits.cancel)() {
             group.stop(limits.grace);
             break Ended::Cancelled;
+        }
+        // The dump that follows the first line comes at once; it is given a moment to arrive.
+        match kvm_failed_at {
+            Some(at) if at.elapsed() >= Duration::from_millis(200) => {
+                group.stop(limits.grace);
+                break Ended::KvmFailed(kvm_failure(&stderr_text()));
+            }
+            Some(_) => {}
+            None if stderr_text().contains(KVM_FAILURE) => kvm_failed_at = Some(Instant::now()),
+            None => {}
         }
         if !limits.expect.is_empty() {
             log.poll(serial);
@@ -218,7 +279,8 @@ pub fn run(
     };
     let elapsed = start.elapsed();
     drop(group);
-    let stderr = stderr.join().unwrap_or_default();
+    let _ = stderr.join();
+    let stderr = stderr_text();
     Ok(Outcome {
         ended,
         elapsed,
@@ -357,6 +419,30 @@ mod tests {
         let out = boot("1.6");
         assert_eq!(out.ended, Ended::TimedOut);
         assert_eq!(out.matched.len(), 1, "{:?}", out.matched);
+    }
+
+    #[test]
+    fn a_kvm_failure_ends_the_run_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // What QEMU 7.2 prints when nested KVM cannot emulate an instruction, and then it
+        // waits with the guest paused.
+        let script = "printf 'KVM internal error. Suberror: 1\\nextra data[0]: 0x1\\nemulation failure\\nEIP=000089fc EFL=00000006\\nCode=61 83 c4 04 <cf> c3\\n' >&2; sleep 60";
+        let args: Vec<OsString> = vec!["-c".into(), script.into()];
+        let out = run(
+            Path::new("/bin/sh"),
+            &args,
+            &dir.path().join("s"),
+            &limits(30_000),
+        )
+        .unwrap();
+        assert_eq!(
+            out.ended,
+            Ended::KvmFailed(
+                "KVM internal error. Suberror: 1; emulation failure; EIP=000089fc EFL=00000006; Code=… 61 83 c4 04 <cf> c3 …".into()
+            )
+        );
+        assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+        assert!(out.stderr.contains("extra data[0]"));
     }
 
     #[test]
