@@ -410,6 +410,16 @@ fn explain_and_errors_a_user_can_act_on() {
     );
 
     let d = tempfile::tempdir().unwrap();
+    // An option whose value is an error: the story is told, and the exit is 1 (resolve
+    // errors), as `resolve` of the same scenario exits.
+    let bad = write(
+        d.path(),
+        "bad.yaml",
+        "modules:\n  - options: {a: {type: int}}\n  - config: {a: not a number}\n",
+    );
+    let (code, out, _) = run(isoproof(&["explain"]).arg(&bad).arg("a"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("value: error\n  error[type]:"), "{out}");
     let options = root().join("scenarios/modules/nixos-options.yaml");
     let dot = write(
         d.path(),

@@ -233,9 +233,14 @@ fn explain_cmd(out: &mut Out, path: &Path, option: &str) -> u8 {
         Err(code) => return code,
     };
     match resolve::explain(&s, option) {
-        Ok(text) => {
-            out.print(&text);
-            exit::OK
+        // The story is told either way; a value that is an error is the scenario's error.
+        Ok(e) => {
+            out.print(&e.text);
+            if e.value_failed {
+                exit::RESOLVE_ERRORS
+            } else {
+                exit::OK
+            }
         }
         Err(errs) => {
             out.note(&diag::render_all(&s.sources, &errs));

@@ -10,10 +10,10 @@ use std::rc::Rc;
 use super::options::OptDecl;
 use super::priority::{self, DEFAULT_ORDER};
 use super::types::Ty;
-use super::value::{pretty, to_config, Prop, Res, Value};
+use super::value::{to_config, Prop, Res, Value};
 use super::{install_root, Ctx, Def};
 use crate::diag::{Diagnostic, ErrorKind};
-use crate::scenario::{path, Scenario, Sources, Span};
+use crate::scenario::{notation, path, Scenario, Sources, Span};
 
 /// One `mergeDefinitions` run, as recorded.
 pub(crate) struct Step<'s> {
@@ -76,8 +76,18 @@ fn one_line(s: &str) -> String {
     }
 }
 
-/// Explains how `option` (a dotted path) gets its value. Returns the text, or the errors that
-/// stop the scenario from loading or the option from existing.
+/// An explanation: the text, and whether the option's value is an error (a type error, an
+/// undefined option, a conflict...), which the text shows under `value: error`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explained {
+    /// The whole story, ending with the value or its error.
+    pub text: String,
+    /// The value is an error.
+    pub value_failed: bool,
+}
+
+/// Explains how `option` (a dotted path) gets its value. Returns the explanation, or the
+/// errors that stop the scenario from loading or the option from existing.
 ///
 /// # Example
 ///
@@ -85,14 +95,15 @@ fn one_line(s: &str) -> String {
 /// let text = "modules:\n  - options: {x: {type: str}}\n  - name: a.yaml\n    config: {x: !mkDefault a}\n  - name: b.yaml\n    config: {x: b}\n";
 /// let s = isoproof::scenario::load_str(text, "s.yaml", std::path::Path::new(".")).unwrap();
 /// let why = isoproof::resolve::explain(&s, "x").unwrap();
-/// assert!(why.contains("mkDefault"));
-/// assert!(why.contains("value: \"b\""));
+/// assert!(why.text.contains("mkDefault"));
+/// assert!(why.text.contains("value: \"b\""));
+/// assert!(!why.value_failed);
 /// ```
-pub fn explain(s: &Scenario, option: &str) -> Result<String, Vec<Diagnostic>> {
+pub fn explain(s: &Scenario, option: &str) -> Result<Explained, Vec<Diagnostic>> {
     super::limits::on_big_stack(|frames| explain_here(s, option, frames))
 }
 
-fn explain_here(s: &Scenario, option: &str, frames: usize) -> Result<String, Vec<Diagnostic>> {
+fn explain_here(s: &Scenario, option: &str, frames: usize) -> Result<Explained, Vec<Diagnostic>> {
     let target: Vec<Box<str>> =
         path::split(option).map_err(|e| vec![Diagnostic::new(ErrorKind::Parse, None, e)])?;
     traced(s, &target, frames, |ctx, tracer, value| {
@@ -118,10 +129,15 @@ fn explain_here(s: &Scenario, option: &str, frames: usize) -> Result<String, Vec
         }
         let mut out = String::new();
         let _ = writeln!(out, "option `{}'", path::show(&target));
-        for r in steps.iter() {
-            render_step(ctx, &mut out, r, &tracer.decls.borrow());
+        for (i, r) in steps.iter().enumerate() {
+            render_step(ctx, &mut out, r, &tracer.decls.borrow(), &tracer.target);
+            dropped_above(ctx, &mut out, &steps[..i], r);
         }
-        Ok(render_value(s, out, value))
+        let value_failed = value.is_err();
+        Ok(Explained {
+            text: render_value(s, out, value),
+            value_failed,
+        })
     })
 }
 
@@ -256,6 +272,139 @@ fn expression(n: &crate::scenario::Node) -> Option<String> {
     })
 }
 
+/// What a definition wrote on the way from its option down to `below` (the rest of the
+/// explained path): for each level it reaches, the override priority written there, if any.
+/// Its own top-level properties are not counted (the step shows them).
+fn inner_levels<'s>(ctx: &Ctx<'s>, v: &Value<'s>, below: &[String]) -> Vec<Option<f64>> {
+    let strip = |mut v: Value<'s>| -> (Value<'s>, Option<f64>) {
+        let mut prio = None;
+        while let Some(p) = v.prop() {
+            v = match p {
+                Prop::Override(pr, c) => {
+                    prio = prio.or(Some(pr));
+                    c
+                }
+                Prop::Order(_, c) | Prop::If(_, c) => c,
+                Prop::Merge(_) => break,
+            };
+        }
+        (v, prio)
+    };
+    let mut levels = Vec::new();
+    let (mut cur, _) = strip(v.clone());
+    for name in below {
+        let Ok(w) = ctx.whnf(&cur) else { break };
+        let Some(next) = w
+            .attr_items()
+            .and_then(|mut items| items.find(|(k, _)| *k == name.as_str()).map(|(_, x)| x))
+        else {
+            break;
+        };
+        let (next, prio) = strip(next);
+        levels.push(prio);
+        cur = next;
+    }
+    levels
+}
+
+/// Under a step, the definitions of this path that an option above it dropped whole: each
+/// one lost there as a whole, so what it wrote here (an `mkForce` too) never competed. Names
+/// the option to override instead.
+fn dropped_above<'s>(ctx: &Ctx<'s>, out: &mut String, above: &[Recorded<'s>], here: &Recorded<'s>) {
+    let sources = &ctx.scenario.sources;
+    for a in above.iter().filter(|a| here.loc.starts_with(&a.loc)) {
+        let st = &a.step;
+        let Some(winner) = st.winners.first() else {
+            continue;
+        };
+        for (i, raw) in st.raw.iter().enumerate() {
+            let lost = st
+                .origin
+                .iter()
+                .zip(&st.prios)
+                .any(|(o, p)| *o == i && *p != st.highest);
+            if !lost || raw.is_default {
+                continue;
+            }
+            let below = &here.loc[a.loc.len()..];
+            let levels = inner_levels(ctx, &raw.value, below);
+            if levels.len() < below.len() {
+                continue;
+            }
+            let what = match levels.last().copied().flatten() {
+                Some(p) => format!("wrote {} here", priority::override_name(p)),
+                None => "defined this".into(),
+            };
+            let _ = writeln!(
+                out,
+                "  dropped above: `{}` at {} {what}, inside its definition of `{}`, which lost there as a whole to {} of `{}`; to keep it, override `{}` itself (`{}: !mkForce …`, or any priority below {})",
+                ctx.file_name(raw.file),
+                at(sources, raw.span),
+                path::show(&a.loc),
+                priority::override_name(st.highest),
+                ctx.file_name(winner.file),
+                path::show(&a.loc),
+                path::show(&a.loc),
+                priority::show(st.highest),
+            );
+        }
+    }
+}
+
+/// How much of a definition's value `explain` shows (it is cut to one line of 72 after).
+const SHOWN: usize = 120;
+
+/// A definition's value in the scenario's notation (YAML flow with tags): written data as it
+/// was written; computed data and pushed-down properties as a scenario would write them.
+fn written<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> String {
+    let mut f = notation::Flow::new(SHOWN);
+    write_value(ctx, &mut f, v, 0);
+    f.finish()
+}
+
+fn write_value<'s>(ctx: &Ctx<'s>, f: &mut notation::Flow, v: &Value<'s>, depth: usize) {
+    if depth > 16 || f.full() {
+        f.push("...");
+        return;
+    }
+    match v {
+        Value::Node(n) => f.push(&notation::node(n, SHOWN)),
+        Value::Null => f.push("null"),
+        Value::Bool(b) => f.push(&b.to_string()),
+        Value::Int(i) => f.push(&i.to_string()),
+        Value::Float(x) => f.push(&notation::number(*x)),
+        Value::Str(s) => f.push(&notation::string(s)),
+        Value::List(xs) => f.seq("[", xs.iter(), "]", |f, x| {
+            write_value(ctx, f, x, depth + 1)
+        }),
+        Value::Attrs(xs) => f.seq("{", xs.iter(), "}", |f, (k, x)| {
+            f.push(&notation::key(k));
+            f.push(": ");
+            write_value(ctx, f, x, depth + 1);
+        }),
+        Value::Prop(p) => {
+            let inner = |x: &Value<'s>| {
+                let mut g = notation::Flow::new(SHOWN);
+                write_value(ctx, &mut g, x, depth + 1);
+                g.finish()
+            };
+            f.push(&match &**p {
+                Prop::Override(pr, c) => notation::override_tag(*pr, &inner(c)),
+                Prop::Order(pr, c) => notation::order_tag(*pr, &inner(c)),
+                Prop::If(c, x) => format!("!mkIf [{}, {}]", inner(c), inner(x)),
+                Prop::Merge(xs) => {
+                    let items: Vec<String> = xs.iter().map(inner).collect();
+                    format!("!mkMerge [{}]", items.join(", "))
+                }
+            });
+        }
+        Value::Lazy(_) => match ctx.whnf(v) {
+            Ok(w) => write_value(ctx, f, &w, depth + 1),
+            Err(_) => f.push("(an error)"),
+        },
+    }
+}
+
 /// The final `value:` section of an explanation.
 fn render_value(s: &Scenario, mut out: String, value: Res<serde_json::Value>) -> String {
     let _ = writeln!(out);
@@ -336,6 +485,7 @@ fn render_step<'s>(
     out: &mut String,
     r: &Recorded<'s>,
     decls: &[(Vec<String>, Rc<OptDecl<'s>>)],
+    tracer_target: &[String],
 ) {
     let sources = &ctx.scenario.sources;
     let st = &r.step;
@@ -391,7 +541,7 @@ fn render_step<'s>(
             );
             continue;
         }
-        for k in pieces {
+        for &k in &pieces {
             let p = st.prios[k];
             let verdict = if p == st.highest {
                 if winners_total > 1 {
@@ -427,8 +577,26 @@ fn render_step<'s>(
                 let _ = writeln!(out, "       computed by: {e}");
             }
         }
-        if let Ok(text) = pretty(ctx, &shown, "", 0) {
-            let _ = writeln!(out, "       value: {}", one_line(&text));
+        let _ = writeln!(out, "       value: {}", one_line(&written(ctx, &shown)));
+        let lost = pieces.iter().all(|k| st.prios[*k] != st.highest);
+        if lost && !raw.is_default {
+            let below = &tracer_target[r.loc.len().min(tracer_target.len())..];
+            let levels = inner_levels(ctx, &raw.value, below);
+            if let Some((depth, p)) = levels
+                .iter()
+                .enumerate()
+                .find_map(|(d, p)| p.filter(|p| *p < st.highest).map(|p| (d, p)))
+            {
+                let inner: Vec<&String> = r.loc.iter().chain(&below[..=depth]).collect();
+                let _ = writeln!(
+                    out,
+                    "       inside it, `{}` is {}, which never competes: this whole definition of `{}` lost here; override `{}` itself to keep it",
+                    path::show(&inner),
+                    priority::override_name(p),
+                    path::show(&r.loc),
+                    path::show(&r.loc),
+                );
+            }
         }
     }
     if st.raw.is_empty() {

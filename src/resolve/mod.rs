@@ -32,8 +32,8 @@ use std::rc::Rc;
 use std::sync::{Mutex, OnceLock};
 
 pub use config::Config;
-pub use explain::explain;
 pub(crate) use explain::{definition_sites, element_sites};
+pub use explain::{explain, Explained};
 
 use crate::diag::{Diagnostic, ErrorKind};
 use crate::scenario::{path, FormatPart, Kind, Scenario, Span};

@@ -11,6 +11,7 @@ mod declare;
 mod load;
 mod node;
 mod normalize;
+pub(crate) mod notation;
 pub(crate) mod path;
 pub(crate) mod types;
 mod yaml;

@@ -70,6 +70,19 @@ pub(crate) enum Kind {
     Name,
 }
 
+/// The tags that name an override priority (`!mkForce v` is `mkOverride 50 v`), as
+/// `lib.modules` defines them.
+pub(crate) const OVERRIDE_TAGS: [(&str, f64); 5] = [
+    ("mkVMOverride", 10.0),
+    ("mkForce", 50.0),
+    ("mkImageMediaOverride", 60.0),
+    ("mkDefault", 1000.0),
+    ("mkOptionDefault", 1500.0),
+];
+
+/// The tags that name an order priority (`!mkBefore v` is `mkOrder 500 v`).
+pub(crate) const ORDER_TAGS: [(&str, f64); 2] = [("mkBefore", 500.0), ("mkAfter", 1500.0)];
+
 /// One piece of a `!format` string.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum FormatPart {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YSpan, Tag};
 
-use super::node::{FileId, FormatPart, Key, Kind, Node, Span, Text};
+use super::node::{FileId, FormatPart, Key, Kind, Node, Span, Text, ORDER_TAGS, OVERRIDE_TAGS};
 use super::path;
 use crate::diag::Diagnostic;
 
@@ -392,14 +392,15 @@ impl Builder {
                 kind: untagged(built, span)?,
             }))
         };
+        if let Some(&(_, p)) = OVERRIDE_TAGS.iter().find(|(t, _)| *t == name) {
+            let kind = Kind::Override(p, one(built)?);
+            return Ok(Node { span, kind });
+        }
+        if let Some(&(_, p)) = ORDER_TAGS.iter().find(|(t, _)| *t == name) {
+            let kind = Kind::Order(p, one(built)?);
+            return Ok(Node { span, kind });
+        }
         let kind = match name {
-            "mkForce" => Kind::Override(50.0, one(built)?),
-            "mkImageMediaOverride" => Kind::Override(60.0, one(built)?),
-            "mkVMOverride" => Kind::Override(10.0, one(built)?),
-            "mkDefault" => Kind::Override(1000.0, one(built)?),
-            "mkOptionDefault" => Kind::Override(1500.0, one(built)?),
-            "mkBefore" => Kind::Order(500.0, one(built)?),
-            "mkAfter" => Kind::Order(1500.0, one(built)?),
             "mkOverride" | "mkOrder" => {
                 let [p, v] = pair(name, built, span)?;
                 let prio = match p.kind {
