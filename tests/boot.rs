@@ -579,6 +579,55 @@ fn a_foreign_image_is_awaited_on_serial_and_screen() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A live image's passing boot says what Linux saw: `isoproof boot` prints it, and
+/// `boot-matrix -v` under the boot's progress line.
+fn a_live_boot_shows_what_linux_saw() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let iso = dir.path().join("live.iso");
+    let exe = env!("CARGO_BIN_EXE_isoproof");
+    let scenario = root().join("scenarios/live-minimal.yaml");
+    let o = std::process::Command::new(exe)
+        .arg("build")
+        .arg("-o")
+        .arg(&iso)
+        .arg(&scenario)
+        .output()?;
+    if !o.status.success() {
+        return Err(format!("build: {}", String::from_utf8_lossy(&o.stderr)).into());
+    }
+    let o = std::process::Command::new(exe)
+        .arg("boot")
+        .arg(&iso)
+        .args(["--accel=tcg", "--timeout=180"])
+        .output()?;
+    let out = String::from_utf8_lossy(&o.stdout);
+    if o.status.code() != Some(0)
+        || !out.starts_with("bios-cdrom: Linux on /dev/sr0 (bios): host nixos-installer; verified ")
+        || !out.contains(", 0 failed; 0 modules failed; mounted / (tmpfs), /iso (iso9660 ")
+    {
+        return Err(format!("boot: {:?} {out}", o.status).into());
+    }
+    let o = std::process::Command::new(exe)
+        .args([
+            "boot-matrix",
+            "-v",
+            "--mode=bios-disk",
+            "--accel=tcg",
+            "--timeout=180",
+        ])
+        .arg(&scenario)
+        .output()?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    if o.status.code() != Some(0)
+        || !err.contains("live-minimal                 bios-disk")
+        || !err.contains("\n      Linux on /dev/vda (bios): host nixos-installer; verified ")
+        || !err.contains("kernelParams in order on /proc/cmdline")
+    {
+        return Err(format!("boot-matrix -v: {:?} {err}", o.status).into());
+    }
+    Ok(())
+}
+
 /// Ctrl-C during a boot: `isoproof boot` stops QEMU's whole group, exits 130 and leaves no
 /// QEMU behind.
 fn ctrl_c_stops_the_guest() -> Result<(), Failed> {
@@ -696,6 +745,10 @@ fn main() {
     trials.push(Trial::test(
         "cli::image_names_are_only_names",
         image_names_are_only_names,
+    ));
+    trials.push(Trial::test(
+        "cli::a_live_boot_shows_what_linux_saw",
+        a_live_boot_shows_what_linux_saw,
     ));
     trials.push(Trial::test(
         "cli::ctrl_c_stops_the_guest",

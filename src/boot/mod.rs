@@ -77,89 +77,75 @@ pub struct LiveExpected {
 }
 
 impl LiveExpected {
-    /// Judges the serial log of a live boot: every field compared, each mismatch named.
+    /// Judges the serial log of a live boot: every field compared, each mismatch named; a
+    /// pass says briefly what Linux saw.
     pub fn check(&self, ended: &Ended, serial: &str) -> Result<String, String> {
-        let tag = crate::payload::linux::REPORT_TAG;
-        if let Some(l) = serial.lines().find(|l| l.contains(&format!("{tag}-FAIL"))) {
-            return Err(format!("stage 1 failed: {}", l.trim()));
+        use crate::payload::linux::{LinuxReport, REPORT_TAG};
+        if let Some(why) = LinuxReport::failure(serial) {
+            return Err(format!("stage 1 failed: {REPORT_TAG}-FAIL {why}"));
         }
-        let Some(line) = serial.lines().find(|l| l.starts_with(&format!("{tag} "))) else {
+        let Some(r) = LinuxReport::find(serial) else {
             let last: Vec<&str> = serial.lines().rev().take(3).collect();
             return Err(format!(
-                "{}; no {tag} report (last serial lines: {})",
+                "{}; no {REPORT_TAG} report (last serial lines: {})",
                 describe_end(ended),
                 last.into_iter().rev().collect::<Vec<_>>().join(" | ")
             ));
         };
-        let field = |k: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(&format!("{k}=")))
-                .unwrap_or("")
-        };
         let mut wrong = Vec::new();
-        if field("host") != self.host {
+        if r.field("host") != self.host {
             wrong.push(format!(
                 "host name: expected `{}` (networking.hostName), Linux has `{}`",
                 self.host,
-                field("host")
+                r.field("host")
             ));
         }
-        if field("firmware") != self.firmware {
+        if r.field("firmware") != self.firmware {
             wrong.push(format!(
                 "firmware: expected {}, Linux saw {}",
                 self.firmware,
-                field("firmware")
+                r.field("firmware")
             ));
         }
-        if field("failed") != "0" {
+        if r.field("failed") != "0" {
             wrong.push(format!(
                 "{} files failed verification: {}",
-                field("failed"),
-                field("failed_paths").trim_end_matches(',')
+                r.field("failed"),
+                r.field("failed_paths").trim_end_matches(',')
             ));
         }
-        if field("modules_failed") != "0" {
+        if r.field("modules_failed") != "0" {
             wrong.push(format!(
                 "{} modules failed to load",
-                field("modules_failed")
+                r.field("modules_failed")
             ));
         }
-        let cmdline: Vec<&str> = serial
-            .lines()
-            .find_map(|l| l.strip_prefix("ISOPROOF-CMDLINE "))
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
         let mut at = 0;
         for p in &self.params {
-            match cmdline[at..].iter().position(|w| w == p) {
+            match r.cmdline[at..].iter().position(|w| w == p) {
                 Some(i) => at += i + 1,
                 None => wrong.push(format!(
                     "boot.kernelParams: `{p}` is not on /proc/cmdline in order ({})",
-                    cmdline.join(" ")
+                    r.cmdline.join(" ")
                 )),
             }
         }
-        let mounted: Vec<(&str, &str)> = serial
-            .lines()
-            .filter_map(|l| l.strip_prefix("ISOPROOF-MOUNT "))
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                Some((w.next()?, w.next()?))
-            })
-            .collect();
         for (point, fs_type) in &self.mounts {
-            match mounted.iter().find(|(p, _)| p == point) {
-                Some((_, t)) if t == fs_type => {}
-                Some((_, t)) => wrong.push(format!(
-                    "fileSystems.\"{point}\": mounted as {t}, fsType is {fs_type}"
+            match r.mounts.iter().find(|m| m.point == *point) {
+                Some(m) if m.fs_type == *fs_type => {}
+                Some(m) => wrong.push(format!(
+                    "fileSystems.\"{point}\": mounted as {}, fsType is {fs_type}",
+                    m.fs_type
                 )),
                 None => wrong.push(format!("fileSystems.\"{point}\" is not mounted")),
             }
         }
-        for (p, t) in &mounted {
-            if !self.mounts.iter().any(|(q, _)| q == p) {
-                wrong.push(format!("{p} ({t}) is mounted but not in fileSystems"));
+        for m in &r.mounts {
+            if !self.mounts.iter().any(|(q, _)| *q == m.point) {
+                wrong.push(format!(
+                    "{} ({}) is mounted but not in fileSystems",
+                    m.point, m.fs_type
+                ));
             }
         }
         if !wrong.is_empty() {
@@ -169,10 +155,8 @@ impl LiveExpected {
             return Err(format!("the report was right, but {}", describe_end(ended)));
         }
         Ok(format!(
-            "Linux on {} verified {} files, {} mounts",
-            field("medium"),
-            field("verified"),
-            mounted.len()
+            "{}; kernelParams in order on /proc/cmdline",
+            r.summary()
         ))
     }
 }
@@ -304,6 +288,14 @@ pub(crate) fn image_check(expect: Vec<Expectation>, timeout: std::time::Duration
                 why = format!("{}; {why}", found.join("; "));
             }
             return Err(format!("{why}; it showed:\n{seen}"));
+        }
+        // A live image's stage 1 says what Linux saw; that is the line to show.
+        let line = match payload::linux::LinuxReport::find(&a.serial) {
+            Some(r) if line.is_empty() => r.summary(),
+            _ => line,
+        };
+        if let Some(why) = payload::linux::LinuxReport::failure(&a.serial) {
+            return Err(format!("{ended}; stage 1 failed: {why}"));
         }
         match &a.ended {
             Ended::Exited(s) if *s == payload::PASS_STATUS => Ok(line),

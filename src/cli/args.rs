@@ -116,6 +116,10 @@ pub(crate) enum Command {
         /// Do not retry a failing mode (by default it is retried once, to tell flaky from broken).
         #[arg(long)]
         no_retry: bool,
+        /// Under each boot's progress line, what it showed (a live image: what Linux saw,
+        /// its mounts and the checks it ran).
+        #[arg(short, long)]
+        verbose: bool,
         #[command(flatten)]
         run: RunArgs,
         /// Scenarios (default: every `scenarios/*.yaml`).

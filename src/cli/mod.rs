@@ -77,9 +77,18 @@ pub fn main() -> u8 {
             jobs,
             junit,
             no_retry,
+            verbose,
             run,
             scenarios,
-        } => boot_matrix_cmd(&mut out, &modes, jobs, junit, no_retry, &run, scenarios),
+        } => boot_matrix_cmd(
+            &mut out,
+            &modes,
+            jobs,
+            junit,
+            (no_retry, verbose),
+            &run,
+            scenarios,
+        ),
         Command::Inspect { format, iso } => inspect_cmd(&mut out, format, &iso),
         Command::Payload { action } => payload_cmd(&mut out, action),
     };
@@ -650,6 +659,11 @@ fn settings(run: &RunArgs, jobs: Option<usize>, retries: u32) -> Result<matrix::
 
 /// Prints boot events on standard error as they come.
 fn boot_event(e: boot::Event<'_>) {
+    boot_event_shown(e, false)
+}
+
+/// [`boot_event`], with each finished boot's message under its line when `verbose`.
+fn boot_event_shown(e: boot::Event<'_>, verbose: bool) {
     match e {
         boot::Event::Machine(notes) => eprintln!("{}", notes.join("\n")),
         boot::Event::Started { boots, jobs } => eprintln!("{boots} boots, {jobs} at a time"),
@@ -660,7 +674,13 @@ fn boot_event(e: boot::Event<'_>) {
             result,
             done,
             total,
-        } => eprintln!("{}", matrix::progress_line(result, done, total)),
+        } => {
+            eprintln!("{}", matrix::progress_line(result, done, total));
+            // Failures are explained under the table; a pass says what it showed.
+            if verbose && result.passed() {
+                eprintln!("      {}", result.message());
+            }
+        }
     }
 }
 
@@ -719,7 +739,7 @@ fn boot_matrix_cmd(
     only: &[Mode],
     jobs: Option<usize>,
     junit: Option<PathBuf>,
-    no_retry: bool,
+    (no_retry, verbose): (bool, bool),
     run: &RunArgs,
     named: Vec<PathBuf>,
 ) -> u8 {
@@ -743,7 +763,7 @@ fn boot_matrix_cmd(
         &machine_options(run),
         &settings,
         &interrupt::requested,
-        &mut boot_event,
+        &mut |e| boot_event_shown(e, verbose),
     );
     let r = match report {
         Ok(r) => r,

@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod init;
 pub mod lock;
 pub mod modules;
+pub mod report;
 pub mod root;
 pub mod uki;
 
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::image::cpio;
 
+pub use report::LinuxReport;
 pub use root::PayloadRoot;
 
 /// Where stage 1 finds the verification manifests, in the image.
