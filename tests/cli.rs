@@ -476,3 +476,57 @@ fn boot_timeout_range_is_stated_as_checked() {
         );
     }
 }
+
+/// A truncated image: `inspect` shows what it can read, says the volume claims more sectors
+/// than the file holds (both numbers) and exits 2; one cut inside its directories fails with
+/// the same words before the read that found the end; `diff` says the same.
+#[test]
+fn a_truncated_image_is_named_as_such() {
+    let d = tempfile::tempdir().unwrap();
+    let full = std::fs::read(root().join("golden/installer-minimal.iso")).unwrap();
+    let cut = |n: usize| {
+        let p = d.path().join(format!("cut-{n}.iso"));
+        std::fs::write(&p, &full[..n]).unwrap();
+        p
+    };
+    let claim = "its volume space size claims 61 sectors (124928 bytes), but the file holds";
+    let (code, out, err) = run(isoproof(&["inspect"]).arg(cut(100_000)));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        out.starts_with(&format!(
+            "TRUNCATED: the image is truncated: {claim} 100000 bytes (48 whole sectors)\n"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("/etc/hostname"), "{out}");
+    assert!(err.contains(claim), "{err}");
+    let (code, out, _) = run(isoproof(&["inspect", "--format", "json"]).arg(cut(100_000)));
+    assert_eq!(code, Some(2));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["truncated"]["claimed_sectors"], 61);
+    assert_eq!(v["truncated"]["size"], 100_000);
+    let short = cut(60_000);
+    let (code, _, err) = run(isoproof(&["inspect"]).arg(&short));
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains(&format!(
+            "the image is truncated: {claim} 60000 bytes (29 whole sectors): directory "
+        )),
+        "{err}"
+    );
+    let (code, _, err) = run(isoproof(&["diff"])
+        .arg(root().join("golden/installer-minimal.iso"))
+        .arg(&short));
+    assert_eq!(code, Some(2));
+    assert!(err.contains(&format!("{claim} 60000 bytes")), "{err}");
+    let (code, out, _) = run(isoproof(&["diff"])
+        .arg(root().join("golden/installer-minimal.iso"))
+        .arg(cut(100_000)));
+    assert_eq!(code, Some(3));
+    assert!(
+        out.contains(&format!(
+            "  truncated: no -> yes: {claim} 100000 bytes (48 whole sectors)\n"
+        )),
+        "{out}"
+    );
+}

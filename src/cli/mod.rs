@@ -517,10 +517,21 @@ fn inspect_cmd(out: &mut Out, format: InspectFormat, iso: &Path) -> u8 {
                 InspectFormat::Text => r.to_text(),
                 InspectFormat::Json => output::json(&r.to_json()),
             });
-            exit::OK
+            // What could be read is shown; a truncated image is still a broken one.
+            match r.truncation() {
+                Some(t) => {
+                    out.error(&format!("{}: {t}", iso.display()));
+                    exit::BAD_INPUT
+                }
+                None => exit::OK,
+            }
+        }
+        Err(e @ (image::inspect::ReadError::Io { .. } | image::inspect::ReadError::Input(_))) => {
+            out.error(&e.to_string());
+            exit::BAD_INPUT
         }
         Err(e) => {
-            out.error(&e.to_string());
+            out.error(&format!("{}: {e}", iso.display()));
             exit::BAD_INPUT
         }
     }

@@ -234,12 +234,28 @@ pub fn diff(a_path: &Path, b_path: &Path) -> Result<Diff, DiffError> {
         ra.size.to_string(),
         rb.size.to_string(),
     );
+    // A truncated image says so, as a change of the image and in any read it cut short.
+    let shown =
+        |t: Option<inspect::Truncation>| t.map_or("no".into(), |t| format!("yes: {}", t.claims()));
+    c.add(
+        &Structure::Image,
+        "truncated",
+        shown(ra.truncation()),
+        shown(rb.truncation()),
+    );
     mbr_gpt(&ra, &rb, &mut c);
     descriptors(&ra, &rb, &mut c);
     catalogs(&ra, &rb, &mut c);
-    let read = |e: ReadError, p: &Path| DiffError {
-        path: p.to_path_buf(),
-        source: e,
+    let read = |e: ReadError, p: &Path| {
+        let t = if p == a_path {
+            ra.truncation()
+        } else {
+            rb.truncation()
+        };
+        DiffError {
+            path: p.to_path_buf(),
+            source: inspect::explain_end(e, t),
+        }
     };
     let mut options = Vec::new();
     let changed_files = files(&ra, &rb, &ia, &ib, &mut c, &mut options)

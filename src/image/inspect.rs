@@ -66,6 +66,14 @@ pub enum ReadError {
         /// The image size.
         size: u64,
     },
+    /// The image is shorter than its volume says, and something was cut off.
+    #[error("{truncation}: {cause}")]
+    Truncated {
+        /// What the volume claims against what the file holds.
+        truncation: Truncation,
+        /// The read that found the end.
+        cause: Box<ReadError>,
+    },
     /// A record of a structure does not decode.
     #[error("{structure} at byte {offset}: {source}")]
     Record {
@@ -87,6 +95,55 @@ pub enum ReadError {
         /// What is wrong.
         what: String,
     },
+}
+
+/// An image shorter than its primary volume descriptor's volume space size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Truncation {
+    /// The sectors the volume claims.
+    pub claimed_sectors: u64,
+    /// The bytes the file holds.
+    pub size: u64,
+}
+
+impl std::fmt::Display for Truncation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the image is truncated: {}", self.claims())
+    }
+}
+
+impl Truncation {
+    /// `its volume space size claims N sectors (B bytes), but the file holds S bytes (W whole
+    /// sectors)`.
+    pub fn claims(&self) -> String {
+        format!(
+            "its volume space size claims {} sectors ({} bytes), but the file holds {} bytes ({} whole sectors)",
+            self.claimed_sectors,
+            self.claimed_sectors * SECTOR,
+            self.size,
+            self.size / SECTOR
+        )
+    }
+
+    /// The truncation of an image whose primary volume descriptor claims `sectors`.
+    fn of(sectors: u64, size: u64) -> Option<Truncation> {
+        (sectors.saturating_mul(SECTOR) > size).then_some(Truncation {
+            claimed_sectors: sectors,
+            size,
+        })
+    }
+}
+
+/// A read that ran past the end of a truncated image is reported as the truncation, with
+/// the read that found it.
+pub(crate) fn explain_end(e: ReadError, truncation: Option<Truncation>) -> ReadError {
+    match (e, truncation) {
+        (e @ ReadError::PastEnd { .. }, Some(truncation)) => ReadError::Truncated {
+            truncation,
+            cause: Box::new(e),
+        },
+        (e, _) => e,
+    }
 }
 
 /// A volume descriptor and its sector.
@@ -351,6 +408,28 @@ fn fat_size(img: &Img, at: u64) -> Option<u64> {
 /// Reads an image.
 pub fn inspect(path: &Path) -> Result<Report, ReadError> {
     let img = Img::open(path)?;
+    read_report(&img).map_err(|e| {
+        // What the primary volume descriptor claims, read on its own (the descriptors after
+        // it may be what was cut off).
+        let pvd = img
+            .read(
+                &Structure::PrimaryVolumeDescriptor,
+                FIRST_DESCRIPTOR * SECTOR,
+                SECTOR,
+            )
+            .ok()
+            .and_then(|b| VolumeDescriptor::decode(&b).ok().flatten());
+        let claimed = match pvd {
+            Some(VolumeDescriptor::Primary(p)) => {
+                Truncation::of(u64::from(p.volume_space_size.get()), img.len)
+            }
+            _ => None,
+        };
+        explain_end(e, claimed)
+    })
+}
+
+fn read_report(img: &Img) -> Result<Report, ReadError> {
     let mut own: Vec<Owned> = Vec::new();
     let mut claim = |start: u64, len: u64, structure: Structure| {
         let end = start.saturating_add(len).min(img.len);
@@ -948,6 +1027,15 @@ fn platform_name(p: u8) -> String {
 }
 
 impl Report {
+    /// Whether the file is shorter than its primary volume says.
+    pub fn truncation(&self) -> Option<Truncation> {
+        self.descriptors
+            .iter()
+            .find(|d| matches!(d.vd, VolumeDescriptor::Primary(_)))
+            .and_then(Descriptor::volume)
+            .and_then(|(_, sectors, _)| Truncation::of(u64::from(sectors), self.size))
+    }
+
     /// The primary tree's volume: identifier, space size and root extent.
     pub fn primary(&self) -> Option<(String, u32, (u32, u32))> {
         self.descriptors
@@ -960,6 +1048,11 @@ impl Report {
     pub fn to_json(&self) -> Value {
         json!({
             "size": self.size,
+            "truncated": self.truncation().map(|t| json!({
+                "claimed_sectors": t.claimed_sectors,
+                "claimed_bytes": t.claimed_sectors * SECTOR,
+                "size": t.size,
+            })),
             "volume_descriptors": self.descriptors.iter().map(|d| {
                 let mut v = json!({"sector": d.sector, "type": d.structure().to_string()});
                 if let Some((id, space, root)) = d.volume() {
@@ -1022,6 +1115,9 @@ impl Report {
     pub fn to_text(&self) -> String {
         use std::fmt::Write as _;
         let mut o = String::new();
+        if let Some(t) = self.truncation() {
+            let _ = writeln!(o, "TRUNCATED: {t}");
+        }
         let _ = writeln!(o, "Volume descriptors");
         for d in &self.descriptors {
             let _ = write!(o, "  sector {:>4}  {}", d.sector, d.structure());
