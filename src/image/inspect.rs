@@ -451,8 +451,8 @@ fn read_report(img: &Img) -> Result<Report, ReadError> {
     if mbr.is_some() {
         claim(0, LBA, Structure::Mbr);
     }
-    let gpt = read_gpt(&img, &mut claim)?;
-    let apm = read_apm(&img, &mut claim)?;
+    let gpt = read_gpt(img, &mut claim)?;
+    let apm = read_apm(img, &mut claim)?;
 
     let mut descriptors = Vec::new();
     for i in 0..MAX_DESCRIPTORS {
@@ -518,7 +518,7 @@ fn read_report(img: &Img) -> Result<Report, ReadError> {
                 // Without a partition, a FAT image says its own size (the 16-bit count
                 // cannot hold an ESP over 32 MiB, and writers often put 1 there).
                 let size = part
-                    .or_else(|| fat_size(&img, at))
+                    .or_else(|| fat_size(img, at))
                     .unwrap_or(count.max(1) * LBA);
                 claim(at, size, Structure::EspImage);
             } else {
@@ -551,7 +551,7 @@ fn read_report(img: &Img) -> Result<Report, ReadError> {
         let s = Structure::Directory(Tree::Primary, "/".into());
         if let Ok(b) = img.read(&s, at, SECTOR.min(img.len.saturating_sub(at))) {
             if let Ok(r) = DirectoryRecord::decode(&b) {
-                if let Ok(rr) = rock_ridge(&img, &r.system_use, &s, at, &mut |_, _, _| {}) {
+                if let Ok(rr) = rock_ridge(img, &r.system_use, &s, at, &mut |_, _, _| {}) {
                     extensions = rr.extensions;
                 }
             }
@@ -594,7 +594,7 @@ fn read_report(img: &Img) -> Result<Report, ReadError> {
         );
         let (_, _, root) = d.volume().expect("a primary or supplementary descriptor");
         let mut walked = Vec::new();
-        walk(&img, root, tree, &mut walked, &mut path_bytes, &mut claim)?;
+        walk(img, root, tree, &mut walked, &mut path_bytes, &mut claim)?;
         match tree {
             Tree::Primary if files.is_empty() => files = walked,
             Tree::Joliet if joliet_dirs.is_empty() => {
