@@ -209,3 +209,44 @@ fn initramfs_and_store_read_back_with_other_tools() {
     assert!(list.contains("hello -> bin/hello"), "{list}");
     assert!(list.contains("root/root"), "{list}");
 }
+
+/// A store given by an absolute path (as `isoImage.contents` may be), and a kernel command
+/// line changed between two builds: `diff` shows the UKI's `.cmdline` section as the text
+/// that changed, not as a first differing byte.
+#[test]
+fn a_changed_command_line_shows_as_the_uki_s_cmdline_text() {
+    let d = tempfile::tempdir().unwrap();
+    let store = root().join("scenarios/data/store/hello-2.12.1");
+    let images: Vec<PathBuf> = ["", "      boot.kernelParams: [nomodeset]\n"]
+        .iter()
+        .enumerate()
+        .map(|(i, extra)| {
+            let dir = d.path().join(format!("{i}"));
+            std::fs::create_dir(&dir).unwrap();
+            let s = scenario(
+                &dir,
+                &payload(),
+                &format!(
+                    "      isoImage.storeContents: [{}]\n{extra}",
+                    store.display()
+                ),
+            );
+            let (code, err) = build(&dir, &s);
+            assert_eq!(code, Some(0), "{err}");
+            dir.join("out.iso")
+        })
+        .collect();
+    let o = Command::new(env!("CARGO_BIN_EXE_isoproof"))
+        .arg("diff")
+        .args(&images)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(
+        out.contains("ESP file /EFI/BOOT/BOOTX64.EFI\n  content:\n    section .cmdline:\n    @@ -1 +1 @@\n    -root=LABEL=NIXOS_MINIMAL panic=-1 loglevel=4"),
+        "{out}"
+    );
+    assert!(out.contains(" nomodeset\n"), "{out}");
+    assert!(!out.contains("first differing byte"), "{out}");
+}

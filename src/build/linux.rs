@@ -278,10 +278,13 @@ pub(crate) fn plan(
 
     // The store.
     let mut store = Vec::new();
+    // The files the store is made of: inputs of the golden record, as copied contents are.
+    let mut store_inputs = Vec::new();
     for (n, rel) in i.store_contents.iter().enumerate() {
         let option = OptionPath::of(&["isoImage", "storeContents"]).child(Segment::Index(n));
         let bad = |e: String| ConfigError::at(option.clone(), Problem::Value(e));
-        let real = super::confine(rel, base, &option, false)?;
+        // Inside the scenario's folder, or absolute, as isoImage.contents.
+        let real = super::confine(rel, base, &option, true)?;
         let name = real
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -290,9 +293,11 @@ pub(crate) fn plan(
         if md.is_dir() {
             let t = tree::scan(&real).map_err(|e| bad(e.to_string()))?;
             store.push(StoreNode::Dir(name.clone()));
-            store_nodes(&t, &name, &mut store).map_err(|e| bad(e.to_string()))?;
+            store_nodes(&t, &name, &mut store, &mut store_inputs)
+                .map_err(|e| bad(e.to_string()))?;
         } else {
             let b = linux::read_part(&real).map_err(|e| bad(e.to_string()))?;
+            store_inputs.push(real.clone());
             let mode = if md_exec(&md) { 0o755 } else { 0o644 };
             store.push(StoreNode::File(name, mode, b));
         }
@@ -347,6 +352,7 @@ pub(crate) fn plan(
                     Ok(r) => root_path.join(r),
                     Err(_) => p,
                 })
+                .chain(store_inputs)
                 .collect()
         },
         mounts: mounts
@@ -361,18 +367,26 @@ fn md_exec(md: &std::fs::Metadata) -> bool {
     md.permissions().mode() & 0o100 != 0
 }
 
-fn store_nodes(e: &Entry, at: &str, out: &mut Vec<StoreNode>) -> Result<(), LinuxError> {
+fn store_nodes(
+    e: &Entry,
+    at: &str,
+    out: &mut Vec<StoreNode>,
+    inputs: &mut Vec<std::path::PathBuf>,
+) -> Result<(), LinuxError> {
     for c in e.children() {
         let p = format!("{at}/{}", c.name);
         match &c.kind {
             EntryKind::Dir(_) => {
                 out.push(StoreNode::Dir(p.clone()));
-                store_nodes(c, &p, out)?;
+                store_nodes(c, &p, out, inputs)?;
             }
             EntryKind::Symlink(t) => out.push(StoreNode::Symlink(p, t.clone())),
             EntryKind::File { source, .. } => {
                 let b = match source {
-                    Source::Path(path, _) => linux::read_part(path)?,
+                    Source::Path(path, _) => {
+                        inputs.push(path.clone());
+                        linux::read_part(path)?
+                    }
                     Source::Bytes(b) => b.to_vec(),
                 };
                 let mode = if c.perm & 0o100 != 0 { 0o755 } else { 0o644 };

@@ -432,6 +432,85 @@ fn paired<'m, K: Ord + Clone, T>(
     )
 }
 
+/// EFI binaries up to this size are compared section by section (a UKI is tens of MB).
+const MAX_PE: u64 = 256 << 20;
+
+/// Two files that differ: as texts, as PE images section by section (a UKI's `.cmdline` as
+/// its text), else by their first differing byte.
+fn changed_content(
+    c: &mut Changes,
+    s: &Structure,
+    x: (&Img, &[(u64, u64)], u64),
+    y: (&Img, &[(u64, u64)], u64),
+    at: u64,
+) -> Result<Option<(String, String)>, (ReadError, usize)> {
+    if let Some((tx, ty)) = texts(x, y)? {
+        c.text(s, &tx, &ty);
+        return Ok(Some((tx, ty)));
+    }
+    let head = |(img, runs, _): (&Img, &[(u64, u64)], u64), which| {
+        run_bytes(img, runs, 0, 2).map_err(|e| (e, which))
+    };
+    let pe = head(x, 0)? == b"MZ" && head(y, 1)? == b"MZ" && x.2 <= MAX_PE && y.2 <= MAX_PE;
+    if pe {
+        let a = run_bytes(x.0, x.1, 0, x.2 as usize).map_err(|e| (e, 0))?;
+        let b = run_bytes(y.0, y.1, 0, y.2 as usize).map_err(|e| (e, 1))?;
+        if let (Ok(sa), Ok(sb)) = (super::pe::sections(&a), super::pe::sections(&b)) {
+            pe_sections(c, s, &sa, &sb, at);
+            return Ok(None);
+        }
+    }
+    first_differing_byte(c, s, at);
+    Ok(None)
+}
+
+/// Two PE images by section: a changed text section as a unified diff, another by size and
+/// sha256, sections added or removed; a change outside every section as the first differing
+/// header byte.
+fn pe_sections(
+    c: &mut Changes,
+    s: &Structure,
+    a: &[(String, &[u8])],
+    b: &[(String, &[u8])],
+    at: u64,
+) {
+    use sha2::{Digest, Sha256};
+    let digest = |d: &[u8]| crate::build::hex(&Sha256::digest(d))[..12].to_string();
+    let ma: BTreeMap<&str, &[u8]> = a.iter().map(|(n, d)| (n.as_str(), *d)).collect();
+    let mb: BTreeMap<&str, &[u8]> = b.iter().map(|(n, d)| (n.as_str(), *d)).collect();
+    let mut any = false;
+    for (name, x, y) in paired(&ma, &mb) {
+        let field = format!("section {name}");
+        match (x, y) {
+            (Some(x), Some(y)) if x == y => {}
+            (Some(x), Some(y)) => {
+                any = true;
+                match content::as_text(x).zip(content::as_text(y)) {
+                    Some((tx, ty)) => {
+                        let mut lines = vec![format!("section {name}:")];
+                        lines.extend(content::unified(tx, ty));
+                        c.content(s, lines);
+                    }
+                    None => c.add(
+                        s,
+                        &field,
+                        format!("{} bytes sha256 {}", x.len(), digest(x)),
+                        format!("{} bytes sha256 {}", y.len(), digest(y)),
+                    ),
+                }
+            }
+            (x, y) => {
+                any = true;
+                let show = |d: &&[u8]| format!("{} bytes", d.len());
+                c.presence(s, &field, x.map(show), y.map(show));
+            }
+        }
+    }
+    if !any {
+        first_differing_byte(c, s, at);
+    }
+}
+
 fn first_differing_byte(c: &mut Changes, s: &Structure, at: u64) {
     c.add(
         s,
@@ -500,15 +579,9 @@ fn files(
         c.add(&s, "size", a.size.to_string(), b.size.to_string());
         let (ra, rb) = (iso_runs(a), iso_runs(b));
         if let Some(at) = first_difference((ia, &ra, a.size), (ib, &rb, b.size))? {
-            let texts = texts((ia, &ra, a.size), (ib, &rb, b.size))?;
-            match texts {
-                Some((x, y)) => {
-                    if p == content::CONFIG_PATH {
-                        *options = content::options(&x, &y).unwrap_or_default();
-                    }
-                    c.text(&s, &x, &y)
-                }
-                None => first_differing_byte(c, &s, at),
+            let texts = changed_content(c, &s, (ia, &ra, a.size), (ib, &rb, b.size), at)?;
+            if let (Some((x, y)), true) = (texts, p == content::CONFIG_PATH) {
+                *options = content::options(&x, &y).unwrap_or_default();
             }
             if a.extents.len() == 1 && b.extents.len() == 1 {
                 containers(&p, (ia, ra[0]), (ib, rb[0]), c);
@@ -698,10 +771,7 @@ fn esp_files(
         c.add(&s, "size", xs.to_string(), ys.to_string());
         let (x, y) = ((wa.img(), &xr[..], *xs), (wb.img(), &yr[..], *ys));
         if let Some(at) = first_difference(x, y)? {
-            match texts(x, y)? {
-                Some((x, y)) => c.text(&s, &x, &y),
-                None => first_differing_byte(c, &s, at),
-            }
+            changed_content(c, &s, x, y, at)?;
         }
     }
     Ok(())

@@ -42,6 +42,7 @@ pub mod inspect;
 pub mod iso9660;
 pub(crate) mod joliet;
 pub mod mbr;
+pub mod pe;
 pub mod plan;
 pub mod record;
 pub mod rockridge;
