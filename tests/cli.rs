@@ -530,3 +530,45 @@ fn a_truncated_image_is_named_as_such() {
         "{out}"
     );
 }
+
+/// What a new user tripped over: "Did you mean" said once per error; `build` of a scenario
+/// that resolves to errors names each error's kind once (`error[undeclared]`, no `error:`
+/// before it) and ends with the count; `inspect`'s file list has column headers.
+#[test]
+fn each_thing_is_said_once() {
+    let d = tempfile::tempdir().unwrap();
+    let s = write(
+        d.path(),
+        "typo.yaml",
+        "modules:\n  - options: {networking.hostName: {type: str, default: x}}\n  - config: {networking.hostNam: y}\n",
+    );
+    let (code, _, err) = run(isoproof(&["resolve", "--format", "text"]).arg(&s));
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err.to_lowercase().matches("did you mean").count(),
+        1,
+        "{err}"
+    );
+    let (code, _, err) = run(isoproof(&["build", "-o"])
+        .arg(d.path().join("x.iso"))
+        .arg(&s));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.starts_with("error[undeclared]: The option `networking.hostNam'"),
+        "{err}"
+    );
+    assert!(!err.contains("error: error["), "{err}");
+    assert!(err.ends_with("\n1 error\n"), "{err}");
+    assert_eq!(
+        err.to_lowercase().matches("did you mean").count(),
+        1,
+        "{err}"
+    );
+    let (code, out, _) =
+        run(isoproof(&["inspect"]).arg(root().join("golden/installer-minimal.iso")));
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("Files\n     mode        bytes extents (sector+bytes)   path\n"),
+        "{out}"
+    );
+}

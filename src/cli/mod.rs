@@ -318,7 +318,11 @@ fn build_cmd(
     scenario: &Path,
 ) -> u8 {
     let fail = |out: &mut Out, e: BuildError| {
-        out.error(&e.to_string());
+        match &e {
+            // Each diagnostic names its own kind (`error[undeclared]`), then the count.
+            BuildError::Resolve { sources, errors } => out.note(&diag::render_all(sources, errors)),
+            _ => out.error(&e.to_string()),
+        }
         build_code(&e)
     };
     let planned = match build::plan_scenario(scenario) {

@@ -1239,6 +1239,11 @@ impl Report {
             }
         }
         let _ = writeln!(o, "Files");
+        let _ = writeln!(
+            o,
+            "  {:>7} {:>12} {:<24} {}",
+            "mode", "bytes", "extents (sector+bytes)", "path"
+        );
         for f in &self.files {
             let ext: Vec<String> = f.extents.iter().map(|(s, n)| format!("{s}+{n}")).collect();
             let _ = write!(

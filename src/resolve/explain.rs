@@ -122,7 +122,6 @@ fn explain_here(s: &Scenario, option: &str, frames: usize) -> Result<Explained, 
                         "`{}` is not an option of this scenario; did you mean `{near}`?",
                         path::show(&target)
                     );
-                    d.help = Some(format!("did you mean `{near}`?"));
                 }
                 return Err(vec![d]);
             }

@@ -267,8 +267,8 @@ pub(crate) fn undeclared<'s>(
                 1 => shown[0].clone(),
                 n => format!("{} or {}", shown[..n - 1].join(", "), shown[n - 1]),
             };
+            // Nix's message says it; a help line would say it twice.
             msg.push_str(&format!("\n\nDid you mean {list}?"));
-            help = Some(format!("did you mean {}?", list.replace('\'', "`")));
         }
     }
     // `fileSystems./mnt/data.old` is split at every dot: `/mnt/data` and `old`. A mount point
