@@ -1241,8 +1241,8 @@ impl Report {
         let _ = writeln!(o, "Files");
         let _ = writeln!(
             o,
-            "  {:>7} {:>12} {:<24} {}",
-            "mode", "bytes", "extents (sector+bytes)", "path"
+            "  {:>7} {:>12} {:<24} path",
+            "mode", "bytes", "extents (sector+bytes)"
         );
         for f in &self.files {
             let ext: Vec<String> = f.extents.iter().map(|(s, n)| format!("{s}+{n}")).collect();
