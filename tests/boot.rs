@@ -317,16 +317,20 @@ fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
         return Err("the failed boot's serial log was not kept".into());
     }
     let junit = dir.path().join("junit.xml");
-    let o = run(&[
-        "boot-matrix".as_ref(),
-        "--mode=bios-cdrom".as_ref(),
-        "--accel=tcg".as_ref(),
-        "--junit".as_ref(),
-        junit.as_os_str(),
-        root()
-            .join("scenarios/netboot-root-override.yaml")
-            .as_os_str(),
-    ])?;
+    // A BIOS CD-ROM boot-matrix of `scenarios`, with its JUnit report.
+    let matrix = |scenarios: &[&std::ffi::OsStr]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "boot-matrix".as_ref(),
+            "--mode=bios-cdrom".as_ref(),
+            "--accel=tcg".as_ref(),
+            "--junit".as_ref(),
+            junit.as_os_str(),
+        ];
+        args.extend(scenarios);
+        run(&args)
+    };
+    let netboot = root().join("scenarios/netboot-root-override.yaml");
+    let o = matrix(&[netboot.as_os_str()])?;
     let out = String::from_utf8_lossy(&o.stdout);
     if o.status.code() != Some(0) || !out.ends_with("1 passed, 0 failed\n") {
         return Err(format!("boot-matrix: {:?} {out}", o.status).into());
@@ -342,15 +346,7 @@ fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
         "installation-cd-minimal.yaml",
         "      isoImage.bootPayload: linux\n      isoImage.payloadRoot: no-such-root\n",
     );
-    let o = run(&[
-        "boot-matrix".as_ref(),
-        "--mode=bios-cdrom".as_ref(),
-        "--accel=tcg".as_ref(),
-        "--junit".as_ref(),
-        junit.as_os_str(),
-        broken.as_os_str(),
-        scenario.as_os_str(),
-    ])?;
+    let o = matrix(&[broken.as_os_str(), scenario.as_os_str()])?;
     let out = String::from_utf8_lossy(&o.stdout);
     let stem = broken.file_stem().unwrap().to_string_lossy().into_owned();
     let xml = std::fs::read_to_string(&junit)?;

@@ -237,38 +237,14 @@ fn condition<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> Option<(bool, Option<String>)>
 }
 
 /// The expression behind a computed value, as the scenario writes it: `!config a.b`,
-/// `!format "..."`, `!call [f, ...]`; `None` for written data.
+/// `!format "..."`, `!call [f, ...]`, `!name`; `None` for written data.
 fn expression(n: &crate::scenario::Node) -> Option<String> {
-    use crate::scenario::{FormatPart, Kind};
-    let arg = |n: &crate::scenario::Node| -> String {
-        expression(n).unwrap_or_else(|| match &n.kind {
-            Kind::Str(s) => format!("{:?}", &**s),
-            Kind::Int(i) => i.to_string(),
-            Kind::Bool(b) => b.to_string(),
-            Kind::Null => "null".into(),
-            _ => n.shape().into(),
-        })
-    };
-    Some(match &n.kind {
-        Kind::Ref(p) => format!("!config {}", path::show(p)),
-        Kind::Format(parts) => {
-            let text: String = parts
-                .iter()
-                .map(|p| match p {
-                    FormatPart::Text(t) => t.to_string(),
-                    FormatPart::Ref(r) => format!("${{{}}}", path::show(r)),
-                })
-                .collect();
-            format!("!format {text:?}")
-        }
-        Kind::Call(f, args) => {
-            let mut v = vec![f.name().to_string()];
-            v.extend(args.iter().map(arg));
-            format!("!call [{}]", v.join(", "))
-        }
-        Kind::Name => "!name".into(),
-        _ => return None,
-    })
+    use crate::scenario::Kind;
+    matches!(
+        n.kind,
+        Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) | Kind::Name
+    )
+    .then(|| notation::node(n, SHOWN))
 }
 
 /// What a definition wrote on the way from its option down to `below` (the rest of the
