@@ -733,15 +733,10 @@ fn kernel_files(
 ) -> Result<(String, Vec<String>), FetchError> {
     run(Command::new(&t.dpkg_deb).arg("-x").arg(deb).arg(full))?;
     let boot = full.join("boot");
-    let version = std::fs::read_dir(&boot)
+    let version = super::root::kernel_versions(&boot)
         .map_err(io(&boot))?
-        .flatten()
-        .find_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix("vmlinuz-"))
-                .map(str::to_string)
-        })
+        .into_iter()
+        .next()
         .ok_or_else(|| FetchError::NotInPackage {
             name: name.into(),
             version: String::new(),

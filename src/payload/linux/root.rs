@@ -37,17 +37,8 @@ impl PayloadRoot {
         }
         let root = std::fs::canonicalize(root).map_err(|_| not_there())?;
         let boot = root.join("boot");
-        let mut kernels: Vec<String> = std::fs::read_dir(&boot)
-            .map_err(|_| missing("boot/ with a vmlinuz-VERSION kernel", boot.clone()))?
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_prefix("vmlinuz-"))
-                    .map(str::to_string)
-            })
-            .collect();
-        kernels.sort();
+        let kernels = kernel_versions(&boot)
+            .map_err(|_| missing("boot/ with a vmlinuz-VERSION kernel", boot.clone()))?;
         let version = match kernels.as_slice() {
             [] => return Err(missing("kernel boot/vmlinuz-VERSION", boot)),
             [one] => one.clone(),
@@ -99,6 +90,21 @@ impl PayloadRoot {
     pub fn part(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
+}
+
+/// The versions of the kernels in a `boot/` directory (`vmlinuz-VERSION`), sorted.
+pub(crate) fn kernel_versions(boot: &Path) -> std::io::Result<Vec<String>> {
+    let mut v: Vec<String> = std::fs::read_dir(boot)?
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("vmlinuz-"))
+                .map(str::to_string)
+        })
+        .collect();
+    v.sort();
+    Ok(v)
 }
 
 fn part_name(rel: &str) -> &'static str {
