@@ -97,9 +97,14 @@ fn read_back(dir: &Path, seed: &Path, bytes: &[u8], cut: Option<f64>) -> Result<
     let p = dir.join("mutated.iso");
     let len = cut.map_or(bytes.len(), |c| (c * bytes.len() as f64) as usize);
     std::fs::write(&p, &bytes[..len]).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    if let Ok(r) = inspect::inspect(&p) {
-        let _ = r.to_text();
-        let _ = r.to_json();
+    let image = &bytes[..len];
+    match inspect::inspect(&p) {
+        Ok(r) => {
+            let _ = r.to_text();
+            let _ = r.to_json();
+            holds(&r, image)?;
+        }
+        Err(e) => names_a_place(&e, image.len() as u64)?,
     }
     if let Ok(d) = diff::diff(seed, &p) {
         let _ = d.to_text();
@@ -109,6 +114,61 @@ fn read_back(dir: &Path, seed: &Path, bytes: &[u8], cut: Option<f64>) -> Result<
     }
     if let (Ok(a), Ok(b)) = (snapshot::snapshot(seed), snapshot::snapshot(&p)) {
         let _ = snapshot::compare(&a, &b).lines();
+    }
+    Ok(())
+}
+
+/// What a report read from any bytes must hold: every record decoded re-encodes to the bytes
+/// it was read from, and every structure lies inside the image.
+fn holds(r: &inspect::Report, image: &[u8]) -> Result<(), TestCaseError> {
+    use isoproof::image::iso9660::VolumeDescriptor;
+    use isoproof::image::record::Record;
+    for d in &r.descriptors {
+        let at = d.sector as usize * 2048;
+        let encoded = match &d.vd {
+            VolumeDescriptor::Primary(p) => p.encode(),
+            VolumeDescriptor::Supplementary(s) => s.encode(),
+            VolumeDescriptor::ElTorito(b) => b.encode(),
+            VolumeDescriptor::Terminator(t) => t.encode(),
+            VolumeDescriptor::Other(h) => h.encode(),
+        };
+        prop_assert_eq!(
+            &image[at..at + encoded.len()],
+            &encoded[..],
+            "descriptor at sector {} does not re-encode to its bytes",
+            d.sector
+        );
+    }
+    if let Some(m) = &r.mbr {
+        prop_assert_eq!(&image[..512], &m.encode()[..], "the MBR does not re-encode");
+    }
+    for o in &r.structures {
+        prop_assert!(
+            o.start < o.end && o.end <= image.len() as u64,
+            "{} claims {}..{} of a {}-byte image",
+            o.structure,
+            o.start,
+            o.end,
+            image.len()
+        );
+    }
+    Ok(())
+}
+
+/// An error about bytes of the image names a place inside it (a read past the end names
+/// where the structure starts, which may be anywhere, and how long the image is).
+fn names_a_place(e: &inspect::ReadError, len: u64) -> Result<(), TestCaseError> {
+    use inspect::ReadError as E;
+    match e {
+        E::Record { offset, .. } | E::Invalid { offset, .. } => {
+            prop_assert!(
+                *offset < len,
+                "{e}: offset {offset} outside a {len}-byte image"
+            )
+        }
+        E::PastEnd { size, .. } => prop_assert_eq!(*size, len, "{}", e),
+        E::Truncated { cause, .. } => names_a_place(cause, len)?,
+        E::NotIso | E::Io { .. } | E::Input(_) => {}
     }
     Ok(())
 }
@@ -179,7 +239,14 @@ fn fat_reader() {
         apply(&mut b, 0, n, &anywhere);
         if let Ok(files) = fat::files(&b[..]) {
             for f in files {
-                let _ = f.bytes(&b[..]);
+                // A file read back is as long as its directory entry says, and its runs lie
+                // inside the file system.
+                for &(at, n) in &f.runs {
+                    prop_assert!(at + n <= b.len() as u64, "{}: run {at}+{n} outside", f.path);
+                }
+                if let Ok(bytes) = f.bytes(&b[..]) {
+                    prop_assert_eq!(bytes.len() as u64, f.size, "{}", f.path);
+                }
             }
         }
         let _ = fat::read_all(&b);

@@ -70,6 +70,20 @@ fn measure(args: &[OsString]) -> ! {
         let [report, program, rest @ ..] = args else {
             return Err("usage: --measure REPORT PROGRAM ARGS...".into());
         };
+        // A test may cap the run's address space (the child inherits the limit).
+        if let Some(bytes) = std::env::var("HOSTILE_ADDRESS_SPACE")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            // SAFETY: setrlimit with a filled struct, on this process only.
+            if unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) } != 0 {
+                return Err(format!("setrlimit: {}", std::io::Error::last_os_error()).into());
+            }
+        }
         let child = Command::new(program).args(rest).spawn()?;
         let (status, usage) = reap(child.id() as libc::pid_t, None)?;
         std::fs::write(report, format!("{status} {}", usage.ru_maxrss))?;
@@ -87,12 +101,21 @@ fn measure(args: &[OsString]) -> ! {
 /// Runs `isoproof ARGS` with its output in files (no pipe to fill), through [`measure`] for
 /// its own peak memory, and kills it if the watchdog fires.
 fn run(args: &[OsString]) -> Result<Ended, Failed> {
+    run_limited(args, None)
+}
+
+/// [`run`], with the run's address space capped at `limit` bytes.
+fn run_limited(args: &[OsString], limit: Option<u64>) -> Result<Ended, Failed> {
     use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir()?;
     let err_path = dir.path().join("stderr");
     let report = dir.path().join("report");
     let started = Instant::now();
-    let child = Command::new(std::env::current_exe()?)
+    let mut trampoline = Command::new(std::env::current_exe()?);
+    if let Some(bytes) = limit {
+        trampoline.env("HOSTILE_ADDRESS_SPACE", bytes.to_string());
+    }
+    let child = trampoline
         .arg("--measure")
         .arg(&report)
         .arg(env!("CARGO_BIN_EXE_isoproof"))
@@ -507,8 +530,7 @@ fn file_cases() -> Vec<Trial> {
         }),
         case("output-is-a-device", |d| {
             // A device node of our own, like /dev/null (1, 3): a regression must not destroy
-            // the real one. Making it needs root, as CI has; elsewhere the FIFO and link
-            // cases below stand for it.
+            // the real one. Making it needs root, as CI has.
             let src = d.join("src");
             std::fs::create_dir(&src)?;
             let dev = d.join("null");
@@ -519,7 +541,7 @@ fn file_cases() -> Vec<Trial> {
                 .status()?
                 .success();
             if !made {
-                return Ok(());
+                return Err("mknod failed: this test needs root to make a device node (.ci/run runs as root); it fails rather than passing silently".into());
             }
             files_case(
                 os(&[&"mkiso", &"-o", &dev, &src]),
@@ -529,7 +551,7 @@ fn file_cases() -> Vec<Trial> {
             )
         }),
         case("output-disk-is-full", |d| {
-            // A 1 MiB tmpfs of our own (root, as in CI; elsewhere skipped) and a 2 MB source:
+            // A 1 MiB tmpfs of our own (root, as in CI) and a 2 MB source:
             // the error names the output, not the source, and no partial image stays.
             let src = d.join("src");
             std::fs::create_dir(&src)?;
@@ -548,7 +570,7 @@ fn file_cases() -> Vec<Trial> {
                 .status()
                 .is_ok_and(|s| s.success());
             if !mounted {
-                return Ok(());
+                return Err("mount -t tmpfs failed: this test needs root (.ci/run runs as root); it fails rather than passing silently".into());
             }
             let target = small.join("x.iso");
             let text = format!("{}: No space left on device", target.display());
@@ -805,6 +827,47 @@ fn image_cases() -> Vec<Trial> {
                 (2, "reaches past the end of the image"),
                 (2, "reaches past the end of the image"),
             )
+        }),
+        case("root-directory-claims-4-gib-in-a-sparse-10-gb-file", |d| {
+            // The claim fits the file, so only a bound on directory extents stops a 4 GiB
+            // read: under a 4 GiB address space, it must end with the reason, quickly.
+            let good = image(d, "g", &["a-file"], &[])?;
+            let bad = corrupt(&good, |b| {
+                iso::set_both32(b, 16 * iso::SECTOR + 156 + 10, 4_294_965_248);
+            })?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&bad)?
+                .set_len(10 << 30)?;
+            for args in [
+                os(&[&"inspect", &bad]),
+                os(&[
+                    &"golden",
+                    &"bless",
+                    &"--golden",
+                    &d,
+                    &"--image",
+                    &bad,
+                    &"--name",
+                    &"x",
+                ]),
+                os(&[&"diff", &good, &bad]),
+            ] {
+                let e = run_limited(&args, Some(4 << 30))?;
+                bounded(&e)?;
+                let want = ": a directory extent of 4294965248 bytes; isoproof reads directories of at most 64 MiB";
+                let named = e.stderr.contains("directory / at byte ") && e.stderr.contains(want);
+                if e.code != Some(2) || !named || e.wall > Duration::from_secs(20) {
+                    return Err(format!(
+                        "{args:?}: exit {:?} after {:.1} s (expected 2 with `{want}` within 20 s):\n{}",
+                        e.code,
+                        e.wall.as_secs_f64(),
+                        e.stderr
+                    )
+                    .into());
+                }
+            }
+            Ok(())
         }),
         case("continuation-area-claims-4-gib", |d| {
             // A 250-character name does not fit its record: Rock Ridge continues in a CE area.

@@ -649,20 +649,13 @@ fn dir_records(
     s: &Structure,
     (start, end): (u64, u64),
 ) -> Result<Vec<(String, DirectoryRecord)>, ReadError> {
-    let data = img.read(s, start, end - start)?;
+    let mut records = Vec::new();
+    inspect::for_each_record(img, s, start, end - start, &mut |_, r| {
+        records.push(r);
+        Ok(())
+    })?;
     let mut out = Vec::new();
-    let mut off = 0usize;
-    while off < data.len() {
-        if data[off] == 0 {
-            off = (off / SECTOR as usize + 1) * SECTOR as usize;
-            continue;
-        }
-        let r = DirectoryRecord::decode(&data[off..]).map_err(|source| ReadError::Record {
-            structure: s.clone(),
-            offset: start + off as u64,
-            source,
-        })?;
-        off += r.len();
+    for r in records {
         let tree = match s {
             Structure::Directory(t, _) => *t,
             _ => Tree::Primary,

@@ -882,6 +882,60 @@ impl Sectors {
     }
 }
 
+/// The largest directory extent read: about 500,000 entries, far more than any real image
+/// puts in one directory (a 4 GiB claim would otherwise be read whole).
+pub(crate) const MAX_DIRECTORY: u64 = 64 << 20;
+
+/// How much of a directory extent is read at once (whole sectors: records never cross one).
+const DIRECTORY_PIECE: u64 = 32 * SECTOR;
+
+/// Every record of the directory extent at `at` of `size` bytes, with its offset in the
+/// image, read a piece at a time (ECMA-119 9.1: a zero length byte pads to the sector's end).
+pub(crate) fn for_each_record(
+    img: &Img,
+    structure: &Structure,
+    at: u64,
+    size: u64,
+    each: &mut dyn FnMut(u64, DirectoryRecord) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    if !img.fits(at, size) {
+        return Err(ReadError::PastEnd {
+            structure: structure.clone(),
+            offset: at,
+            len: size,
+            size: img.len,
+        });
+    }
+    if size > MAX_DIRECTORY {
+        return Err(ReadError::Invalid {
+            structure: structure.clone(),
+            offset: at,
+            what: format!(
+                "a directory extent of {size} bytes; isoproof reads directories of at most {} MiB",
+                MAX_DIRECTORY >> 20
+            ),
+        });
+    }
+    let mut piece_at = 0u64;
+    while piece_at < size {
+        let n = DIRECTORY_PIECE.min(size - piece_at);
+        let data = img.read(structure, at + piece_at, n)?;
+        let mut off = 0usize;
+        while off < data.len() {
+            if data[off] == 0 {
+                off = (off / SECTOR as usize + 1) * SECTOR as usize;
+                continue;
+            }
+            let rec_at = at + piece_at + off as u64;
+            let r = DirectoryRecord::decode(&data[off..]).map_err(record_err(structure, rec_at))?;
+            off += r.len();
+            each(rec_at, r)?;
+        }
+        piece_at += n;
+    }
+    Ok(())
+}
+
 /// The entries of one directory extent (multi-extent files joined).
 fn read_dir(
     img: &Img,
@@ -894,21 +948,15 @@ fn read_dir(
     let shown = if prefix.is_empty() { "/" } else { prefix };
     let structure = Structure::Directory(tree, shown.to_string());
     let at = u64::from(sector) * SECTOR;
-    let data = img.read(&structure, at, u64::from(size))?;
+    let mut records = Vec::new();
+    for_each_record(img, &structure, at, u64::from(size), &mut |rec_at, r| {
+        records.push((rec_at, r));
+        Ok(())
+    })?;
     claim(at, u64::from(size), structure.clone());
     let mut children: Vec<FileInfo> = Vec::new();
-    let mut off = 0usize;
     let mut pending: Option<FileInfo> = None;
-    while off < data.len() {
-        let l = usize::from(data[off]);
-        if l == 0 {
-            // The rest of the sector is padding (9.1: records never cross sectors).
-            off = (off / SECTOR as usize + 1) * SECTOR as usize;
-            continue;
-        }
-        let rec_at = at + off as u64;
-        let r = DirectoryRecord::decode(&data[off..]).map_err(record_err(&structure, rec_at))?;
-        off += r.len();
+    for (rec_at, r) in records {
         if r.identifier == [0] || r.identifier == [1] {
             continue;
         }
