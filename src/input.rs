@@ -172,7 +172,7 @@ pub fn sha256_hex(path: &Path) -> Result<String, InputError> {
         }
         h.update(&buf[..n]);
     }
-    Ok(crate::build::hex(&h.finalize()))
+    Ok(crate::hex::hex(&h.finalize()))
 }
 
 #[cfg(test)]

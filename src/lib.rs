@@ -11,12 +11,13 @@
 //! |---|---|---|
 //! | [`scenario`] | [`scenario::load`] | YAML modules with spans, or every [`scenario::LoadError`] |
 //! | [`resolve`] | [`resolve::resolve`], [`resolve::explain`] | the resolved [`resolve::Config`], or every error |
-//! | [`build`] | [`build::plan_scenario`], [`build::build`] | the [`build::ImageSpec`] and [`build::ImagePlan`], then the image |
+//! | [`compose`] | [`compose::plan_scenario`], [`compose::build`] | the [`compose::ImageSpec`] and [`compose::ImagePlan`], then the image (what `isoproof build` does) |
 //! | [`image`] | [`image::mkiso`], [`image::inspect::inspect`], [`image::diff::diff`] | images, and images read back as decoded records |
 //! | [`golden`] | [`golden::check_all`], [`golden::bless_all`] | golden records and what changed |
 //! | [`boot`] | [`boot::matrix`], [`boot::boot_image`] | boots under QEMU, judged against the config |
 //!
 //! Besides: [`payload`] (the boot programs images carry), [`output`] (renderings of a config),
+//! [`hex`] (digests as text),
 //! [`diag`] and [`source`] (diagnostics with the files and positions they point at), [`input`]
 //! (opening what users name: regular files only, bounded reads), [`publish`] (writing outputs
 //! whole or not at all). Stages
@@ -37,9 +38,10 @@
 #![allow(clippy::result_large_err)]
 
 pub mod boot;
-pub mod build;
+pub mod compose;
 pub mod diag;
 pub mod golden;
+pub mod hex;
 pub mod image;
 pub mod input;
 pub mod output;

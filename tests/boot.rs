@@ -174,12 +174,12 @@ fn silent_guest_is_killed_at_its_deadline(mode: Mode) -> Result<(), Failed> {
 fn wrong_hostname_fails(mode: Mode) -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let scenario = root().join("scenarios/installer-minimal.yaml");
-    let planned = isoproof::build::plan_scenario(&scenario).map_err(|e| e.to_string())?;
+    let planned = isoproof::compose::plan_scenario(&scenario).map_err(|e| e.to_string())?;
     // The image's payload claims another hostname than the resolved config has.
     let mut lying = planned.plan.clone();
     lying.report.hostname = "impostor".into();
     let image = dir.path().join("lying.iso");
-    isoproof::build::build(&lying, &image, &|| false, &mut |_| {}).map_err(|e| e.to_string())?;
+    isoproof::compose::build(&lying, &image, &|| false, &mut |_| {}).map_err(|e| e.to_string())?;
     let a = boot_in(dir.path(), &image, mode, Duration::from_secs(60))?;
     let want = Expected::new(&planned.plan, mode);
     match want.check(&a.ended, &a.serial) {
@@ -682,7 +682,7 @@ fn main() {
     scenarios.sort();
     for s in scenarios {
         let name = s.file_stem().unwrap().to_string_lossy().into_owned();
-        let plan = match isoproof::build::plan_scenario(&s) {
+        let plan = match isoproof::compose::plan_scenario(&s) {
             Ok(p) => p.plan,
             Err(e) => {
                 let msg = format!("{}: {e}", s.display());

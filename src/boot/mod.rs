@@ -15,7 +15,7 @@ use isoproof_harness::run::Ended;
 use isoproof_harness::{accel, firmware};
 use isoproof_harness::{Attempt, Firmware, Media, Mode};
 
-use crate::build::{self, BuildError, ImagePlan};
+use crate::compose::{self, BuildError, ImagePlan};
 use crate::image::structure::Structure;
 use crate::payload::{self, Reported, Via};
 
@@ -408,12 +408,12 @@ pub fn build_scenario(
     dir: &Path,
     cancel: &dyn Fn() -> bool,
 ) -> Result<Built, BuildError> {
-    let planned = build::plan_scenario(scenario)?;
+    let planned = compose::plan_scenario(scenario)?;
     let name = scenario
         .file_stem()
         .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
     let image = dir.join(format!("{name}.iso"));
-    build::build(&planned.plan, &image, cancel, &mut |_| {})?;
+    compose::build(&planned.plan, &image, cancel, &mut |_| {})?;
     Ok(Built {
         name,
         plan: planned.plan,

@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
-use isoproof::build::BuildError;
+use isoproof::compose::BuildError;
 use isoproof::golden::{self, GoldenError, Outcome};
 use isoproof::image::plan::PlanError;
 use isoproof::image::ImageError;
 use isoproof::payload::linux::fetch::{self, FetchError};
 use isoproof::payload::PayloadError;
-use isoproof::{boot, build, diag, image, output, resolve, scenario};
+use isoproof::{boot, compose, diag, image, output, resolve, scenario};
 use isoproof_harness::expect::{Expectation, Source};
 use isoproof_harness::{matrix, Firmware, Media, Mode};
 
@@ -325,7 +325,7 @@ fn build_cmd(
         }
         build_code(&e)
     };
-    let planned = match build::plan_scenario(scenario) {
+    let planned = match compose::plan_scenario(scenario) {
         Ok(p) => p,
         Err(e) => return fail(out, e),
     };
@@ -344,7 +344,7 @@ fn build_cmd(
         return code;
     }
     let mut bar = progress::Bar::new();
-    let made = build::build(&planned.plan, &target, &interrupt::requested, &mut |p| {
+    let made = compose::build(&planned.plan, &target, &interrupt::requested, &mut |p| {
         bar.update(p)
     });
     drop(bar);

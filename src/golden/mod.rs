@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::build::{self, hex, BuildError, Origin, Planned};
+use crate::compose::{self, BuildError, Origin, Planned};
+use crate::hex::hex;
 use crate::image::plan::{Content, Plan};
 use crate::image::snapshot::short;
 use crate::publish::Durable;
@@ -202,14 +203,14 @@ pub(crate) fn build_manifest(
     };
     let Planned {
         scenario: s, plan, ..
-    } = build::plan_scenario(scenario).map_err(fail)?;
+    } = compose::plan_scenario(scenario).map_err(fail)?;
     let absolute = |p: &Path| lexical(&std::path::absolute(p).unwrap_or_else(|_| p.into()));
     let scenario_abs = absolute(scenario);
     let root = scenario_abs.parent().unwrap_or(Path::new("/"));
     let out = dir.join(&plan.iso_name);
     // A scratch image in a private directory: hashed, maybe diffed or copied, then gone.
     let layout =
-        build::build_as(&plan, &out, Durable::Scratch, cancel, &mut |_| {}).map_err(fail)?;
+        compose::build_as(&plan, &out, Durable::Scratch, cancel, &mut |_| {}).map_err(fail)?;
     let mut m = Manifest {
         scenario: scenario
             .file_name()

@@ -475,7 +475,7 @@ fn pe_sections(
     at: u64,
 ) {
     use sha2::{Digest, Sha256};
-    let digest = |d: &[u8]| crate::build::hex(&Sha256::digest(d))[..12].to_string();
+    let digest = |d: &[u8]| crate::hex::hex(&Sha256::digest(d))[..12].to_string();
     let ma: BTreeMap<&str, &[u8]> = a.iter().map(|(n, d)| (n.as_str(), *d)).collect();
     let mb: BTreeMap<&str, &[u8]> = b.iter().map(|(n, d)| (n.as_str(), *d)).collect();
     let mut any = false;

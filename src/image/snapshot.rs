@@ -23,7 +23,7 @@ use super::inspect::{self, Img, ReadError, Report};
 use super::iso9660::{VolumeDescriptor, SECTOR};
 use super::record::{child_name, Record};
 use super::structure::Structure;
-use crate::build::hex;
+use crate::hex::hex;
 
 /// Text files up to this size keep their text in a record.
 pub const MAX_RECORDED_TEXT: u64 = 16 << 10;

@@ -238,7 +238,7 @@ pub fn squashfs(nodes: &[StoreNode], mtime: u32) -> Result<Vec<u8>, LinuxError> 
 
 /// `sha256sum` lines: `HEX  ./PATH`.
 pub fn sha256_line(path: &str, bytes: &[u8]) -> String {
-    format!("{}  .{path}\n", crate::build::hex(&Sha256::digest(bytes)))
+    format!("{}  .{path}\n", crate::hex::hex(&Sha256::digest(bytes)))
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ pub(crate) fn blocks(layout: &crate::image::plan::Plan) -> String {
                 "{:>12} {:>10} {} {name:<48}\n",
                 e.offset,
                 b.len(),
-                crate::build::hex(&Sha256::digest(b))
+                crate::hex::hex(&Sha256::digest(b))
             ));
         }
     }
@@ -405,7 +405,7 @@ pub fn isolinux_cfg(cmdline: &str) -> String {
 }
 
 fn digest_of(f: &PlannedFile) -> Result<Option<String>, LinuxError> {
-    let hex = |d: &[u8]| crate::build::hex(d);
+    let hex = |d: &[u8]| crate::hex::hex(d);
     match &f.origin {
         Origin::Generated { bytes, .. } => Ok(Some(hex(&Sha256::digest(bytes)))),
         Origin::Copy { source, .. } => {
@@ -444,7 +444,7 @@ fn manifests(files: &mut Vec<PlannedFile>, store_sums: String) -> Result<(), Lin
             // The writer patches the boot info table (bytes 8..64) with the image's layout:
             // the rest must be the payload root's bytes.
             Origin::Generated { bytes, .. } if f.target == ISOLINUX_BIN => {
-                let tail = crate::build::hex(&Sha256::digest(bytes.get(64..).unwrap_or_default()));
+                let tail = crate::hex::hex(&Sha256::digest(bytes.get(64..).unwrap_or_default()));
                 meta.push_str(&format!("tail64 {tail} {}\n", f.target));
                 meta.push_str(&format!("mode {:o} {}\n", f.mode, f.target));
             }

@@ -1,4 +1,4 @@
-//! Stage 3a, **build**: a resolved config → [`ImageSpec`] (the image options as types, see
+//! Stage 3a, **compose** (what `isoproof build` runs): a resolved config → [`ImageSpec`] (the image options as types, see
 //! [`spec`]) → [`ImagePlan`] — every file of the image, where its bytes come from, and the
 //! boot structures — → the image, through the writer of the image stage.
 //!
@@ -338,7 +338,7 @@ pub(crate) fn plan_image(
         volume_id: i.volume_id.clone(),
         hostname: hostname.clone(),
         kernel_params: params.join(" "),
-        config_sha256: hex(&Sha256::digest(config_json.as_bytes())),
+        config_sha256: crate::hex::hex(&Sha256::digest(config_json.as_bytes())),
     };
 
     let mut files: Vec<PlannedFile> = Vec::new();
@@ -485,14 +485,6 @@ fn describe(o: &Origin) -> String {
         Origin::Symlink(t) => format!("a symlink to {t}"),
         Origin::Dir => "a directory".into(),
     }
-}
-
-/// Lower-case hex.
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().fold(String::new(), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
 }
 
 impl ImagePlan {
@@ -751,11 +743,11 @@ fn locate(error: ConfigError, s: &scenario::Scenario) -> BuildError {
 /// # Example
 ///
 /// ```
-/// let planned = isoproof::build::plan_scenario("scenarios/installer-minimal.yaml".as_ref())?;
+/// let planned = isoproof::compose::plan_scenario("scenarios/installer-minimal.yaml".as_ref())?;
 /// assert_eq!(planned.spec.networking.host_name, "nixos-installer");
 /// assert!(planned.plan.files.iter().any(|f| f.target == "/etc/hostname"));
 /// let dir = tempfile::tempdir()?;
-/// let plan = isoproof::build::build(&planned.plan, &dir.path().join("x.iso"), &|| false, &mut |_| {})?;
+/// let plan = isoproof::compose::build(&planned.plan, &dir.path().join("x.iso"), &|| false, &mut |_| {})?;
 /// assert_eq!(plan.size % 2048, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
