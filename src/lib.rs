@@ -40,6 +40,7 @@
 pub mod boot;
 pub mod compose;
 pub mod diag;
+pub(crate) mod ere;
 pub mod golden;
 pub mod hex;
 pub mod image;

@@ -1,4 +1,5 @@
-//! The pure functions scenarios can call, by their Nix names: in a definition with
+//! What the pure functions scenarios can call do (their names and arities are the scenario
+//! language's, [`crate::scenario::functions`]): in a definition with
 //! `!call [NAME, ARG...]` (an assertion's condition, a computed message) and in an option
 //! declaration's `apply: NAME` or `apply: [NAME, ARG...]` (the merged value is the last
 //! argument), as NixOS modules use `builtins` and `lib`. Each does what its Nix namesake
@@ -7,93 +8,12 @@
 
 use std::rc::Rc;
 
+pub use crate::scenario::functions::Func;
+
 use super::value::{equal, error, Res, TypeOf, Value};
 use super::Ctx;
 use crate::diag::{ErrorKind, Label};
 use crate::scenario::Span;
-
-/// A function `!call` and `apply` know.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Func {
-    /// `toString x`: strings as they are, integers in decimal, `true` as `"1"`, `false` and
-    /// `null` as `""`, lists joined with spaces.
-    ToString,
-    /// `stringLength s`: bytes.
-    StringLength,
-    /// `length l`.
-    Length,
-    /// `lessThan a b` (`a < b`): numbers, or strings by their bytes.
-    LessThan,
-    /// `!b`.
-    Not,
-    /// `a && b`.
-    And,
-    /// `a || b`.
-    Or,
-    /// `a == b`.
-    Equal,
-    /// `a + b` (integers).
-    Add,
-    /// `a - b` (integers).
-    Sub,
-    /// `elem x l`.
-    Elem,
-    /// `lib.unique l`: the first of each value, in order.
-    Unique,
-    /// `lib.sort lessThan l` (`builtins.sort builtins.lessThan`), stable.
-    Sort,
-    /// `concatStringsSep sep l`.
-    ConcatStringsSep,
-    /// `concatStrings l`.
-    ConcatStrings,
-    /// `attrNames s`, sorted.
-    AttrNames,
-}
-
-const ALL: &[(&str, Func, usize)] = &[
-    ("toString", Func::ToString, 1),
-    ("stringLength", Func::StringLength, 1),
-    ("length", Func::Length, 1),
-    ("lessThan", Func::LessThan, 2),
-    ("not", Func::Not, 1),
-    ("and", Func::And, 2),
-    ("or", Func::Or, 2),
-    ("equal", Func::Equal, 2),
-    ("add", Func::Add, 2),
-    ("sub", Func::Sub, 2),
-    ("elem", Func::Elem, 2),
-    ("unique", Func::Unique, 1),
-    ("sort", Func::Sort, 1),
-    ("concatStringsSep", Func::ConcatStringsSep, 2),
-    ("concatStrings", Func::ConcatStrings, 1),
-    ("attrNames", Func::AttrNames, 1),
-];
-
-impl Func {
-    /// The function of a name.
-    pub fn parse(name: &str) -> Option<Func> {
-        ALL.iter().find(|(n, _, _)| *n == name).map(|(_, f, _)| *f)
-    }
-
-    /// Its Nix name.
-    pub fn name(self) -> &'static str {
-        ALL.iter()
-            .find(|(_, f, _)| *f == self)
-            .map_or("", |(n, _, _)| n)
-    }
-
-    /// How many arguments it takes.
-    pub fn arity(self) -> usize {
-        ALL.iter()
-            .find(|(_, f, _)| *f == self)
-            .map_or(0, |(_, _, a)| *a)
-    }
-
-    /// Every name, for suggestions and the documentation.
-    pub fn names() -> impl Iterator<Item = &'static str> {
-        ALL.iter().map(|(n, _, _)| *n)
-    }
-}
 
 fn what(t: TypeOf) -> &'static str {
     match t {
@@ -276,18 +196,4 @@ fn to_string<'s>(
         }
         TypeOf::Set => return Err(bad("a value that converts to a string (not a set)", v)),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_and_arities() {
-        assert_eq!(Func::parse("stringLength"), Some(Func::StringLength));
-        assert_eq!(Func::StringLength.name(), "stringLength");
-        assert_eq!(Func::ConcatStringsSep.arity(), 2);
-        assert_eq!(Func::parse("strlen"), None);
-        assert_eq!(Func::names().count(), ALL.len());
-    }
 }

@@ -14,7 +14,6 @@
 
 pub mod config;
 pub mod de;
-pub(crate) mod ere;
 mod explain;
 pub mod functions;
 pub(crate) mod limits;

@@ -82,7 +82,7 @@ const SINGLE_LINE_DESCRIPTION: &str = "(optionally newline-terminated) single-li
 
 /// A `strMatching` pattern as `builtins.match` reads it (POSIX extended, whole string, bytes).
 fn full_match(re: &str) -> Regex {
-    let translated = super::ere::translate(re).expect("checked when the scenario was loaded");
+    let translated = crate::ere::translate(re).expect("checked when the scenario was loaded");
     Regex::new(&translated).expect("a translated pattern compiles")
 }
 

@@ -115,7 +115,7 @@ impl Declaration {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Apply {
     /// The function.
-    pub(crate) func: crate::resolve::functions::Func,
+    pub(crate) func: super::functions::Func,
     /// Its arguments before the value.
     pub(crate) args: Vec<Node>,
     /// Where `apply` was written.
@@ -123,7 +123,7 @@ pub(crate) struct Apply {
 }
 
 fn parse_apply(v: &Node) -> Result<Apply, Diagnostic> {
-    use crate::resolve::functions::Func;
+    use super::functions::Func;
     let (name, args) = match &v.kind {
         Kind::Str(s) => (s.to_string(), Vec::new()),
         Kind::List(items) => match items.split_first() {

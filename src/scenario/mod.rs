@@ -8,6 +8,7 @@
 //! `normalize.rs` splits dotted keys of configs.
 
 mod declare;
+pub mod functions;
 mod load;
 mod node;
 mod normalize;

@@ -64,7 +64,7 @@ pub(crate) enum Kind {
     /// `!format "text ${a.b} more"`: string interpolation of option values.
     Format(Vec<FormatPart>),
     /// `!call [NAME, ARG...]`: one of the pure functions of `resolve::functions`.
-    Call(crate::resolve::functions::Func, Vec<Node>),
+    Call(super::functions::Func, Vec<Node>),
     /// `!name`: a submodule's name (the attribute name under `attrsOf`), as the default of
     /// one of its options.
     Name,

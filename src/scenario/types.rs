@@ -178,7 +178,7 @@ fn one_of(ts: Vec<TypeExpr>) -> TypeExpr {
 
 /// A `strMatching` pattern must be one Nix's `builtins.match` accepts (POSIX extended).
 fn str_matching(re: &str, span: Span) -> Result<TypeExpr, Diagnostic> {
-    let translated = crate::resolve::ere::translate(re).map_err(|e| {
+    let translated = crate::ere::translate(re).map_err(|e| {
         Diagnostic::parse(
             span,
             format!("bad regular expression in strMatching {re:?}: {e}"),

@@ -474,8 +474,8 @@ impl Builder {
                         format!("`!call` needs a function name first, found {}", f.shape()),
                     ));
                 };
-                let func = crate::resolve::functions::Func::parse(fname).ok_or_else(|| {
-                    let names: Vec<&str> = crate::resolve::functions::Func::names().collect();
+                let func = super::functions::Func::parse(fname).ok_or_else(|| {
+                    let names: Vec<&str> = super::functions::Func::names().collect();
                     Diagnostic::parse(
                         f.span,
                         format!(
