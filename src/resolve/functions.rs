@@ -15,18 +15,6 @@ use super::Ctx;
 use crate::diag::{ErrorKind, Label};
 use crate::scenario::Span;
 
-fn what(t: TypeOf) -> &'static str {
-    match t {
-        TypeOf::Int => "an integer",
-        TypeOf::Float => "a float",
-        TypeOf::Bool => "a Boolean",
-        TypeOf::Null => "null",
-        TypeOf::List => "a list",
-        TypeOf::Set => "a set",
-        TypeOf::String => "a string",
-    }
-}
-
 /// Calls `f` on `args` (as many as its arity), at `span` (for errors).
 pub(crate) fn call<'s>(ctx: &Ctx<'s>, f: Func, args: &[Value<'s>], span: Span) -> Res<Value<'s>> {
     let bad = |expected: &str, got: &Value<'s>| {
@@ -36,7 +24,7 @@ pub(crate) fn call<'s>(ctx: &Ctx<'s>, f: Func, args: &[Value<'s>], span: Span) -
             format!(
                 "`{}` expects {expected}, got {}",
                 f.name(),
-                what(got.type_of())
+                got.type_of().noun()
             ),
         );
         d.labels.push(Label {

@@ -2,7 +2,8 @@
 //! the resolver overflow its stack, run for ever or exhaust memory. Nix has no such bounds
 //! (it overflows its stack at `max-call-depth`, and a string that doubles forty times exhausts
 //! it); each bound here is far above what real configurations need, and passing one is an
-//! error of kind `limit` that says which bound and where.
+//! error of kind `limit` that says which bound and where. A leaf: numbers only (what a value
+//! costs is `value`'s to say).
 
 /// Nested evaluations at once (an option read by a reference read by an option …): a chain
 /// of `!config` or `!format` references is about three frames a link, so this allows chains
@@ -19,17 +20,10 @@ pub(crate) const MAX_VALUE_DEPTH: usize = 1_000;
 /// Bytes of values that merging, `!format`, error messages and hints may build in all:
 /// inputs that double in size with every reference (`a: !mkMerge [!config b, !config b]` …)
 /// stop here instead of exhausting memory. Each step is charged what it builds (a list
-/// element is a [`Value`](super::value::Value), a string its bytes); the resolved config
+/// element the size of a value, a string its bytes); the resolved config
 /// itself is built again and kept, so peak memory stays within a few times this. A scenario
 /// of 10,000 options in 60 modules spends about 5 MiB of it.
 pub(crate) const MAX_WORK: u64 = 32 << 20;
-
-/// What [`MAX_WORK`] charges a list element.
-pub(crate) const PER_ELEMENT: usize = std::mem::size_of::<super::value::Value<'static>>();
-
-/// What [`MAX_WORK`] charges an attribute.
-pub(crate) const PER_ATTRIBUTE: usize =
-    std::mem::size_of::<(&'static str, super::value::Value<'static>)>();
 
 /// What [`MAX_WORK`] charges comparing a name with one declared option for a hint.
 pub(crate) const PER_HINT: usize = 16;

@@ -1,16 +1,30 @@
 //! Every user-facing resolve error, in NixOS's wording (`lib/modules.nix` `messages`,
-//! `lib/options.nix`, `lib/types.nix`), kept out of the logic. Each also carries the
+//! `lib/options.nix`, `lib/types.nix`), kept out of the logic as nixpkgs keeps its messages
+//! apart. A leaf of the resolver: it takes plain data (names, paths, definitions as
+//! [`Shown`]) and knows nothing of values or evaluation. Each error also carries the
 //! file:line:col of every definition involved, which Nix cannot show.
 
 use std::rc::Rc;
 
-use super::options::{OptDecl, OptTree};
-use super::priority;
-use super::value::{pretty, Error, Value};
-use super::{Ctx, Def};
 use crate::diag::{levenshtein, Near};
 use crate::diag::{Diagnostic, ErrorKind, Label};
 use crate::scenario::{path, Span};
+
+/// An error, shared by everything that depends on it.
+type Error = Rc<Diagnostic>;
+
+/// A definition as a message shows it.
+#[derive(Clone, Debug)]
+pub(crate) struct Shown {
+    /// The module it is in, as errors name it.
+    pub(crate) file: String,
+    /// Where it was written.
+    pub(crate) span: Span,
+    /// Its value as `lib.generators.toPretty` writes it (`None` when it does not evaluate).
+    pub(crate) value: Option<String>,
+    /// What it is, for its label: `definition`, `definition, mkForce (50)`, `option default`.
+    pub(crate) role: String,
+}
 
 const PRIORITY_SUGGESTION: &str = "Use `lib.mkForce value` or `lib.mkDefault value` to change the priority on any of these definitions.";
 
@@ -19,19 +33,11 @@ fn show(loc: &[&str]) -> String {
 }
 
 /// `showDefs`: `- In `FILE': VALUE` per definition, values pretty-printed (at most 5 lines).
-pub(crate) fn show_defs<'s>(ctx: &Ctx<'s>, defs: &[Def<'s>]) -> String {
+pub(crate) fn show_defs(defs: &[Shown]) -> String {
     let mut out = String::new();
     for d in defs {
-        out.push_str(&format!("\n- In `{}'", ctx.file_name(d.file)));
-        let shown = if d.is_default {
-            Ok(format!(
-                "{{ _type = \"override\"; content = {}; priority = 1500; }}",
-                pretty(ctx, &d.value, "", 0).unwrap_or_default()
-            ))
-        } else {
-            pretty(ctx, &d.value, "", 0)
-        };
-        if let Ok(text) = shown {
+        out.push_str(&format!("\n- In `{}'", d.file));
+        if let Some(text) = &d.value {
             let lines: Vec<&str> = text.split('\n').collect();
             let mut value = lines
                 .iter()
@@ -53,128 +59,92 @@ pub(crate) fn show_defs<'s>(ctx: &Ctx<'s>, defs: &[Def<'s>]) -> String {
     out
 }
 
-fn def_label(ctx: &Ctx<'_>, d: &Def<'_>) -> Label {
-    let what = if d.is_default {
-        "option default".to_string()
-    } else {
-        match d.value.prop() {
-            Some(super::value::Prop::Override(p, _)) => {
-                format!("definition, {}", priority::override_name(p))
-            }
-            _ => "definition".to_string(),
-        }
-    };
+fn def_label(d: &Shown) -> Label {
     Label {
         span: d.span,
-        note: format!("{what} in `{}`", ctx.file_name(d.file)),
+        note: format!("{} in `{}`", d.role, d.file),
     }
 }
 
-fn diag<'s>(
-    ctx: &Ctx<'s>,
-    kind: ErrorKind,
-    loc: &[&str],
-    message: String,
-    defs: &[Def<'s>],
-) -> Error {
+fn diag(kind: ErrorKind, loc: &[&str], message: String, defs: &[Shown]) -> Error {
     let mut d = Diagnostic::new(kind, Some(show(loc)), message);
-    d.labels = defs.iter().map(|x| def_label(ctx, x)).collect();
+    d.labels = defs.iter().map(def_label).collect();
     Rc::new(d)
 }
 
 /// `mergeEqualOption`: two different values at the winning priority.
-pub(crate) fn conflict<'s>(ctx: &Ctx<'s>, loc: &[&str], first: &Def<'s>, other: &Def<'s>) -> Error {
-    let pair = [first.clone(), other.clone()];
+pub(crate) fn conflict(loc: &[&str], pair: &[Shown; 2]) -> Error {
     let msg = format!(
         "The option `{}' has conflicting definition values:{}\n{PRIORITY_SUGGESTION}",
         show(loc),
-        show_defs(ctx, &pair)
+        show_defs(pair)
     );
-    let mut e = (*diag(ctx, ErrorKind::Conflict, loc, msg, &pair)).clone();
+    let mut e = (*diag(ErrorKind::Conflict, loc, msg, pair)).clone();
     e.help = Some("both definitions won at the same priority; give the one that should win a lower number (`!mkForce`, 50) or the other a higher one (`!mkDefault`, 1000)".into());
     Rc::new(e)
 }
 
 /// A value not of the option's type. `v2` types say `TypeError:`.
-pub(crate) fn not_of_type<'s>(
-    ctx: &Ctx<'s>,
-    loc: &[&str],
-    desc: &str,
-    invalid: &[Def<'s>],
-    v2: bool,
-) -> Error {
+pub(crate) fn not_of_type(loc: &[&str], desc: &str, invalid: &[Shown], v2: bool) -> Error {
     let msg = if v2 {
-        format!("A definition for option `{}' is not of type `{desc}'. TypeError: Definition values: {}", show(loc), show_defs(ctx, invalid))
+        format!("A definition for option `{}' is not of type `{desc}'. TypeError: Definition values: {}", show(loc), show_defs(invalid))
     } else {
         format!(
             "A definition for option `{}' is not of type `{desc}'. Definition values:{}",
             show(loc),
-            show_defs(ctx, invalid)
+            show_defs(invalid)
         )
     };
-    diag(ctx, ErrorKind::Type, loc, msg, invalid)
+    diag(ErrorKind::Type, loc, msg, invalid)
 }
 
 /// `either`: no branch takes every definition.
-pub(crate) fn neither<'s>(
-    ctx: &Ctx<'s>,
-    loc: &[&str],
-    desc: &str,
-    a: &str,
-    b: &str,
-    defs: &[Def<'s>],
-) -> Error {
+pub(crate) fn neither(loc: &[&str], desc: &str, a: &str, b: &str, defs: &[Shown]) -> Error {
     let msg = format!(
         "A definition for option `{}' is not of type `{desc}'. TypeError: The option `{}` is neither a value of type `{a}` nor `{b}`, Definition values: {}",
         show(loc),
         show(loc),
-        show_defs(ctx, defs)
+        show_defs(defs)
     );
-    diag(ctx, ErrorKind::Type, loc, msg, defs)
+    diag(ErrorKind::Type, loc, msg, defs)
 }
 
 /// `uniq`/`unique`/`raw`: more than one definition.
-pub(crate) fn not_unique<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
-    let msg = format!("The option `{}' is defined multiple times while it's expected to be unique.\n\nDefinition values:{}\n{PRIORITY_SUGGESTION}", show(loc), show_defs(ctx, defs));
-    diag(ctx, ErrorKind::Unique, loc, msg, defs)
+pub(crate) fn not_unique(loc: &[&str], defs: &[Shown]) -> Error {
+    let msg = format!("The option `{}' is defined multiple times while it's expected to be unique.\n\nDefinition values:{}\n{PRIORITY_SUGGESTION}", show(loc), show_defs(defs));
+    diag(ErrorKind::Unique, loc, msg, defs)
 }
 
 /// `nullOr`: null and non-null definitions.
-pub(crate) fn null_mix<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
-    let files: Vec<String> = defs
-        .iter()
-        .map(|d| format!("`{}'", ctx.file_name(d.file)))
-        .collect();
+pub(crate) fn null_mix(loc: &[&str], defs: &[Shown]) -> Error {
+    let files: Vec<String> = defs.iter().map(|d| format!("`{}'", d.file)).collect();
     let msg = format!(
         "The option `{}` is defined both null and not null, in {}.",
         show(loc),
         files.join(" and ")
     );
-    diag(ctx, ErrorKind::NullMix, loc, msg, defs)
+    diag(ErrorKind::NullMix, loc, msg, defs)
 }
 
 /// `anything`: definitions of different kinds.
-pub(crate) fn conflicting_types<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
-    let files: Vec<String> = defs
-        .iter()
-        .map(|d| format!("`{}'", ctx.file_name(d.file)))
-        .collect();
+pub(crate) fn conflicting_types(loc: &[&str], defs: &[Shown]) -> Error {
+    let files: Vec<String> = defs.iter().map(|d| format!("`{}'", d.file)).collect();
     let msg = format!(
         "The option `{}' has conflicting option types in {}",
         show(loc),
         files.join(" and ")
     );
-    diag(ctx, ErrorKind::Conflict, loc, msg, defs)
+    diag(ErrorKind::Conflict, loc, msg, defs)
 }
 
 /// `mergeDefaultOption` (no type): values it cannot combine.
-pub(crate) fn cannot_merge<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
+pub(crate) fn cannot_merge(loc: &[&str], defs: &[Shown]) -> Error {
     let msg = format!(
         "Cannot merge definitions of `{}'. Definition values:{}",
         show(loc),
-        show_defs(ctx, defs)
+        show_defs(defs)
     );
-    diag(ctx, ErrorKind::Conflict, loc, msg, defs)
+    diag(ErrorKind::Conflict, loc, msg, defs)
 }
 
 /// An option without any definition and without an empty value.
@@ -190,27 +160,26 @@ pub(crate) fn undefined(loc: &[&str]) -> Error {
 }
 
 /// `mkIf` whose condition is not a boolean.
-pub(crate) fn non_bool_condition<'s>(ctx: &Ctx<'s>, def: &Def<'s>, cond: &Value<'s>) -> Error {
-    let shown = pretty(ctx, cond, "", 0).unwrap_or_else(|_| "?".into());
+pub(crate) fn non_bool_condition(def: &Shown, cond: &str) -> Error {
     let mut d = Diagnostic::new(
         ErrorKind::Condition,
         None,
-        format!("‘mkIf’ called with a non-Boolean condition\nwhile evaluating definitions from `{}': the condition is {shown}", ctx.file_name(def.file)),
+        format!("‘mkIf’ called with a non-Boolean condition\nwhile evaluating definitions from `{}': the condition is {cond}", def.file),
     );
     d.labels.push(Label {
         span: def.span,
-        note: format!("mkIf in `{}`", ctx.file_name(def.file)),
+        note: format!("mkIf in `{}`", def.file),
     });
     Rc::new(d)
 }
 
 /// A definition of an option that does not exist, with Nix's suggestions.
-pub(crate) fn undeclared<'s>(
-    ctx: &Ctx<'s>,
-    prefix: &[&'s str],
-    name: &'s str,
-    tree: &OptTree<'s>,
-    defs: &[Def<'s>],
+pub(crate) fn undeclared(
+    prefix: &[&str],
+    name: &str,
+    siblings: &[&str],
+    hints: bool,
+    defs: &[Shown],
 ) -> Error {
     let mut loc = prefix.to_vec();
     loc.push(name);
@@ -218,10 +187,10 @@ pub(crate) fn undeclared<'s>(
     let mut msg = format!(
         "The option `{}' does not exist. Definition values:{}",
         show(&loc),
-        show_defs(ctx, first)
+        show_defs(first)
     );
     let mut help = None;
-    if tree.children.is_empty() {
+    if siblings.is_empty() {
         if prefix.is_empty() {
             msg.push_str("\n\nIt seems as if you're trying to declare an option by placing it into `config' rather than `options'!");
         } else {
@@ -234,19 +203,16 @@ pub(crate) fn undeclared<'s>(
         // Nix ranks every sibling when there are fewer than 100, and only those within two
         // edits otherwise; the bounded distance gives up on a pair as soon as it passes two,
         // so thousands of undeclared names among thousands of options stay cheap.
-        let mut cands: Vec<(usize, &str)> = if tree.children.len() < 100 {
-            tree.children
+        let mut cands: Vec<(usize, &str)> = if siblings.len() < 100 {
+            siblings
                 .iter()
-                .map(|(n, _)| (levenshtein(name, n), *n))
+                .map(|n| (levenshtein(name, n), *n))
                 .collect()
-        } else if ctx
-            .spend(tree.children.len() * super::limits::PER_HINT, prefix)
-            .is_ok()
-        {
+        } else if hints {
             let mut near = Near::new(name, 2);
-            tree.children
+            siblings
                 .iter()
-                .filter_map(|(n, _)| Some((near.distance(n)?, *n)))
+                .filter_map(|n| Some((near.distance(n)?, *n)))
                 .collect()
         } else {
             // Past the work bound the run ends with that error; this one goes without hints.
@@ -297,7 +263,7 @@ pub(crate) fn undeclared<'s>(
         .iter()
         .map(|x| Label {
             span: x.span,
-            note: format!("defined in `{}`", ctx.file_name(x.file)),
+            note: format!("defined in `{}`", x.file),
         })
         .collect();
     d.help = help;
@@ -306,32 +272,28 @@ pub(crate) fn undeclared<'s>(
 
 /// Two declarations of one option that cannot be merged.
 pub(crate) fn declared_twice(
-    ctx: &Ctx<'_>,
     loc: &[&str],
-    decl: &OptDecl<'_>,
-    file: u32,
+    declarations: &[(String, Span)],
+    file: &str,
     span: Span,
     why: &str,
 ) -> Error {
-    let earlier: Vec<String> = decl
-        .declarations
+    let earlier: Vec<String> = declarations
         .iter()
         .filter(|(_, s)| *s != span)
-        .map(|(f, _)| format!("`{}'", ctx.file_name(*f)))
+        .map(|(f, _)| format!("`{f}'"))
         .collect();
     let msg = format!(
-        "The option `{}' in `{}' is already declared in {}.",
+        "The option `{}' in `{file}' is already declared in {}.",
         show(loc),
-        ctx.file_name(file),
         earlier.join(" and ")
     );
     let mut d = Diagnostic::new(ErrorKind::DeclaredTwice, Some(show(loc)), msg);
-    d.labels = decl
-        .declarations
+    d.labels = declarations
         .iter()
         .map(|(f, s)| Label {
             span: *s,
-            note: format!("declared in `{}`", ctx.file_name(*f)),
+            note: format!("declared in `{f}`"),
         })
         .collect();
     d.help = Some(format!("{why}; declare the option once, or drop `default`/`description` from all but one declaration"));
@@ -339,33 +301,27 @@ pub(crate) fn declared_twice(
 }
 
 /// A `readOnly` option with more than one definition (the default counts).
-pub(crate) fn read_only<'s>(ctx: &Ctx<'s>, loc: &[&str], defs: &[Def<'s>]) -> Error {
+pub(crate) fn read_only(loc: &[&str], defs: &[Shown]) -> Error {
     let msg = format!(
         "The option `{}' is read-only, but it's set multiple times. Definition values:{}",
         show(loc),
-        show_defs(ctx, defs)
+        show_defs(defs)
     );
-    diag(ctx, ErrorKind::ReadOnly, loc, msg, defs)
+    diag(ErrorKind::ReadOnly, loc, msg, defs)
 }
 
 /// A definition that is not an attribute set where options are expected below.
-pub(crate) fn not_attrset_module<'s>(
-    ctx: &Ctx<'s>,
-    loc: &[&str],
-    def: &Def<'s>,
-    v: &Value<'s>,
-) -> Error {
+pub(crate) fn not_attrset_module(loc: &[&str], def: &Shown, type_name: &str) -> Error {
     let msg = format!(
-        "In module `{}', you're trying to define a value of type `{}'\nrather than an attribute set for the option\n`{}'!",
-        ctx.file_name(def.file),
-        v.type_of().nix_name(),
+        "In module `{}', you're trying to define a value of type `{type_name}'\nrather than an attribute set for the option\n`{}'!",
+        def.file,
         show(loc)
     );
-    diag(ctx, ErrorKind::Type, loc, msg, std::slice::from_ref(def))
+    diag(ErrorKind::Type, loc, msg, std::slice::from_ref(def))
 }
 
 /// `!config a.b` where `a` is not an attribute set.
-pub(crate) fn select_non_set(_ctx: &Ctx<'_>, prefix: &[Box<str>], span: Span) -> Error {
+pub(crate) fn select_non_set(prefix: &[Box<str>], span: Span) -> Error {
     let mut d = Diagnostic::new(
         ErrorKind::Type,
         Some(path::show(prefix)),
@@ -382,7 +338,7 @@ pub(crate) fn select_non_set(_ctx: &Ctx<'_>, prefix: &[Box<str>], span: Span) ->
 }
 
 /// `!config a.b` where `a` has no attribute `b`.
-pub(crate) fn select_missing(_ctx: &Ctx<'_>, p: &[Box<str>], i: usize, span: Span) -> Error {
+pub(crate) fn select_missing(p: &[Box<str>], i: usize, span: Span) -> Error {
     let mut d = Diagnostic::new(
         ErrorKind::Undefined,
         Some(path::show(&p[..=i])),
@@ -400,15 +356,14 @@ pub(crate) fn select_missing(_ctx: &Ctx<'_>, p: &[Box<str>], i: usize, span: Spa
     Rc::new(d)
 }
 
-/// A `!format` whose result would pass the bound on computed strings.
-pub(crate) fn string_too_long(span: Span) -> Error {
+/// A `!format` whose result would pass `max` bytes, the bound on computed strings.
+pub(crate) fn string_too_long(span: Span, max: usize) -> Error {
     Rc::new(
         Diagnostic::new(
             ErrorKind::Limit,
             None,
             format!(
-                "`!format` would make a string longer than {} bytes (a string that doubles with every reference?); isoproof stops here",
-                super::limits::MAX_STRING
+                "`!format` would make a string longer than {max} bytes (a string that doubles with every reference?); isoproof stops here"
             ),
         )
         .label(span, "this `!format`"),
@@ -416,21 +371,8 @@ pub(crate) fn string_too_long(span: Span) -> Error {
 }
 
 /// `!format` interpolating a value that is not a string.
-pub(crate) fn cannot_coerce<'s>(
-    _ctx: &Ctx<'s>,
-    p: &[Box<str>],
-    v: &Value<'s>,
-    span: Span,
-) -> Error {
-    let what = match v.type_of() {
-        super::value::TypeOf::Int => "an integer",
-        super::value::TypeOf::Float => "a float",
-        super::value::TypeOf::Bool => "a Boolean",
-        super::value::TypeOf::Null => "null",
-        super::value::TypeOf::List => "a list",
-        super::value::TypeOf::Set => "a set",
-        super::value::TypeOf::String => "a string",
-    };
+/// `what` is the value's kind as a noun (`an integer`).
+pub(crate) fn cannot_coerce(p: &[Box<str>], what: &str, span: Span) -> Error {
     let mut d = Diagnostic::new(
         ErrorKind::Type,
         Some(path::show(p)),

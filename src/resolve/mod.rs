@@ -164,6 +164,40 @@ pub(crate) struct Ctx<'s> {
 }
 
 impl<'s> Ctx<'s> {
+    /// Definitions as messages show them: the module's name, the value as `toPretty`
+    /// writes it (an option's default as the `mkOptionDefault` it is), and what it is.
+    pub(crate) fn shown(&self, defs: &[Def<'s>]) -> Vec<messages::Shown> {
+        defs.iter().map(|d| self.shown_one(d)).collect()
+    }
+
+    /// One definition as messages show it.
+    pub(crate) fn shown_one(&self, d: &Def<'s>) -> messages::Shown {
+        let pretty = value::pretty(self, &d.value, "", 0);
+        let (value, role) = if d.is_default {
+            (
+                Some(format!(
+                    "{{ _type = \"override\"; content = {}; priority = 1500; }}",
+                    pretty.unwrap_or_default()
+                )),
+                "option default".to_string(),
+            )
+        } else {
+            let role = match d.value.prop() {
+                Some(value::Prop::Override(p, _)) => {
+                    format!("definition, {}", priority::override_name(p))
+                }
+                _ => "definition".to_string(),
+            };
+            (pretty.ok(), role)
+        };
+        messages::Shown {
+            file: self.file_name(d.file).to_string(),
+            span: d.span,
+            value,
+            role,
+        }
+    }
+
     fn new(scenario: &'s Scenario, trace: Option<explain::Tracer<'s>>, max_frames: usize) -> Self {
         Ctx {
             scenario,
@@ -370,11 +404,11 @@ impl<'s> Ctx<'s> {
         let mut v = self.root()?;
         for (i, part) in p.iter().enumerate() {
             if v.attr_items().is_none() || v.type_of() != TypeOf::Set {
-                return Err(messages::select_non_set(self, &p[..i], span));
+                return Err(messages::select_non_set(&p[..i], span));
             }
             match v.attr_get(part) {
                 Some(x) => v = self.whnf(&x)?,
-                None => return Err(messages::select_missing(self, p, i, span)),
+                None => return Err(messages::select_missing(p, i, span)),
             }
         }
         Ok(v)
@@ -390,8 +424,8 @@ impl<'s> Ctx<'s> {
                     let v = self.select(p, span)?;
                     match v.as_str() {
                         Some(s) if out.len() + s.len() <= limits::MAX_STRING => out.push_str(s),
-                        Some(_) => return Err(messages::string_too_long(span)),
-                        None => return Err(messages::cannot_coerce(self, p, &v, span)),
+                        Some(_) => return Err(messages::string_too_long(span, limits::MAX_STRING)),
+                        None => return Err(messages::cannot_coerce(p, v.type_of().noun(), span)),
                     }
                 }
             }

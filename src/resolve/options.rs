@@ -12,6 +12,8 @@ use std::rc::Rc;
 
 use super::messages;
 use super::properties::push_down_properties;
+// Options merge by their types, and a submodule type merges through options again: the
+// circle Nix's own submodules make (see types.rs).
 use super::types::{type_merge, Ty};
 use super::value::{Error, Lazy, Res, TypeOf, Value};
 use super::{merge_definitions, Ctx, Def};
@@ -305,9 +307,20 @@ pub(crate) fn merge_level<'s>(
                 loc.push(name);
                 unmatched.defs.push((loc, defs));
             } else if ctx.room_for_error(unmatched.errors.len()) {
-                unmatched
-                    .errors
-                    .push(messages::undeclared(ctx, prefix, name, tree, &defs));
+                // Nix ranks every sibling when there are fewer than 100, and only those
+                // within two edits otherwise, which is charged to the work bound.
+                let siblings: Vec<&str> = tree.children.iter().map(|(n, _)| *n).collect();
+                let hints = siblings.len() < 100
+                    || ctx
+                        .spend(siblings.len() * super::limits::PER_HINT, prefix)
+                        .is_ok();
+                unmatched.errors.push(messages::undeclared(
+                    prefix,
+                    name,
+                    &siblings,
+                    hints,
+                    &ctx.shown(&defs),
+                ));
             }
             continue;
         }
@@ -334,7 +347,11 @@ pub(crate) fn merge_level<'s>(
                     push_down_properties(ctx, &d.value, &mut level)?;
                     for l in level {
                         if l.type_of() != TypeOf::Set {
-                            return Err(messages::not_attrset_module(ctx, &loc, &d, &l));
+                            return Err(messages::not_attrset_module(
+                                &loc,
+                                &ctx.shown_one(&d),
+                                l.type_of().nix_name(),
+                            ));
                         }
                         pushed.push(Def {
                             value: l,
@@ -553,7 +570,17 @@ pub(crate) fn eval_option_value<'s>(
     defs: Vec<Def<'s>>,
 ) -> Res<Value<'s>> {
     if let Some((file, span, why)) = decl.declared_twice {
-        return Err(messages::declared_twice(ctx, loc, decl, file, span, why));
+        return Err(messages::declared_twice(
+            loc,
+            &decl
+                .declarations
+                .iter()
+                .map(|(f, s)| (ctx.file_name(*f).to_string(), *s))
+                .collect::<Vec<_>>(),
+            ctx.file_name(file),
+            span,
+            why,
+        ));
     }
     ctx.trace_declaration(loc, decl);
     let mut all = defs;
@@ -581,7 +608,7 @@ pub(crate) fn eval_option_value<'s>(
         );
     }
     if decl.read_only && all.len() > 1 {
-        return Err(messages::read_only(ctx, loc, &all));
+        return Err(messages::read_only(loc, &ctx.shown(&all)));
     }
     let prepared = merge_definitions(ctx, loc, &decl.ty, all)?;
     let v = prepared.value(ctx, loc, &decl.ty)?;

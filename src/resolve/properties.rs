@@ -134,7 +134,10 @@ pub(crate) fn discharge_properties<'s>(
                     )?;
                 }
                 Some(false) => {}
-                None => return Err(messages::non_bool_condition(ctx, &def, &c)),
+                None => {
+                    let cond = super::value::pretty(ctx, &c, "", 0).unwrap_or_else(|_| "?".into());
+                    return Err(messages::non_bool_condition(&ctx.shown_one(&def), &cond));
+                }
             }
         }
         _ => out.push(Def { value: v, ..def }),

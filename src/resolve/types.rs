@@ -9,10 +9,13 @@ use std::rc::Rc;
 use regex::bytes::Regex;
 
 use super::messages;
+// The one import circle of `src/` (tests/layers.rs allows exactly this one): a submodule's
+// value is a nested evaluation, as `types.submodule` calls `evalModules`, so merging a
+// submodule goes back into the option tree's merge, which merges every option by its type.
 use super::options::{merge_level, OptTree};
 use super::properties::push_down_properties;
 use super::value::{check_depth, equal, name_order, Res, TypeOf, Value};
-use super::{limits, merge_definitions, Ctx, Def};
+use super::{merge_definitions, Ctx, Def};
 use crate::scenario::{EnumValue, IntRange, Kind, TypeExpr};
 
 /// A runtime option type.
@@ -309,10 +312,9 @@ pub(crate) fn check_and_merge<'s>(
     }
     if !invalid.is_empty() {
         return Err(messages::not_of_type(
-            ctx,
             loc,
             &ty.description(),
-            &invalid,
+            &ctx.shown(&invalid),
             false,
         ));
     }
@@ -346,7 +348,7 @@ fn merge_v1<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
         Ty::Raw => merge_one(ctx, loc, defs),
         Ty::Unique(t) => {
             if defs.len() > 1 {
-                return Err(messages::not_unique(ctx, loc, defs));
+                return Err(messages::not_unique(loc, &ctx.shown(defs)));
             }
             check_and_merge(ctx, loc, t, defs)
         }
@@ -371,7 +373,7 @@ fn merge_v1<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
             if nulls == defs.len() {
                 Ok(Value::Null)
             } else if nulls > 0 {
-                Err(messages::null_mix(ctx, loc, defs))
+                Err(messages::null_mix(loc, &ctx.shown(defs)))
             } else {
                 check_and_merge(ctx, loc, t, defs)
             }
@@ -394,7 +396,10 @@ fn merge_equal<'s>(ctx: &Ctx<'s>, loc: &[&'s str], defs: &[Def<'s>]) -> Res<Valu
     let first = &defs[0];
     for d in &defs[1..] {
         if !equal(ctx, &first.value, &d.value)? {
-            return Err(messages::conflict(ctx, loc, first, d));
+            return Err(messages::conflict(
+                loc,
+                &[ctx.shown_one(first), ctx.shown_one(d)],
+            ));
         }
     }
     Ok(first.value.clone())
@@ -403,7 +408,7 @@ fn merge_equal<'s>(ctx: &Ctx<'s>, loc: &[&'s str], defs: &[Def<'s>]) -> Res<Valu
 /// `mergeOneOption`: exactly one definition, even equal duplicates are refused.
 fn merge_one<'s>(ctx: &Ctx<'s>, loc: &[&'s str], defs: &[Def<'s>]) -> Res<Value<'s>> {
     if defs.len() > 1 {
-        return Err(messages::not_unique(ctx, loc, defs));
+        return Err(messages::not_unique(loc, &ctx.shown(defs)));
     }
     Ok(defs[0].value.clone())
 }
@@ -412,7 +417,7 @@ fn merge_one<'s>(ctx: &Ctx<'s>, loc: &[&'s str], defs: &[Def<'s>]) -> Res<Value<
 fn merge_anything<'s>(ctx: &Ctx<'s>, loc: &[&'s str], defs: &[Def<'s>]) -> Res<Value<'s>> {
     let t = defs[0].value.type_of();
     if defs.iter().any(|d| d.value.type_of() != t) {
-        return Err(messages::conflicting_types(ctx, loc, defs));
+        return Err(messages::conflicting_types(loc, &ctx.shown(defs)));
     }
     if t == TypeOf::Set {
         merge_attrs(ctx, loc, &Rc::new(Ty::Anything), defs, false)
@@ -432,7 +437,7 @@ fn merge_default<'s>(ctx: &Ctx<'s>, loc: &[&'s str], defs: &[Def<'s>]) -> Res<Va
             .iter()
             .flat_map(|d| d.value.list_items().unwrap_or_default())
             .collect();
-        ctx.spend(items.len() * limits::PER_ELEMENT, loc)?;
+        ctx.spend(items.len() * super::value::PER_ELEMENT, loc)?;
         Ok(Value::List(items.into()))
     } else if all(TypeOf::Set) {
         merge_v1(ctx, loc, &Ty::Attrs, defs)
@@ -453,7 +458,7 @@ fn merge_default<'s>(ctx: &Ctx<'s>, loc: &[&'s str], defs: &[Def<'s>]) -> Res<Va
     {
         Ok(defs[0].value.clone())
     } else {
-        Err(messages::cannot_merge(ctx, loc, defs))
+        Err(messages::cannot_merge(loc, &ctx.shown(defs)))
     }
 }
 
@@ -481,10 +486,9 @@ fn merge_v2<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
     }
     if !invalid.is_empty() {
         return Err(messages::not_of_type(
-            ctx,
             loc,
             &ty.description(),
-            &invalid,
+            &ctx.shown(&invalid),
             true,
         ));
     }
@@ -515,7 +519,7 @@ fn merge_v2<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
                 }
             }
             errors.finish()?;
-            ctx.spend(out.len() * limits::PER_ELEMENT, loc)?;
+            ctx.spend(out.len() * super::value::PER_ELEMENT, loc)?;
             Ok(Value::List(out.into()))
         }
         Ty::AttrsOf(t) => merge_attrs(ctx, loc, t, defs, false),
@@ -535,12 +539,11 @@ fn merge_v2<'s>(ctx: &Ctx<'s>, loc: &[&'s str], ty: &Ty<'s>, defs: &[Def<'s>]) -
                 }
             }
             Err(messages::neither(
-                ctx,
                 loc,
                 &ty.description(),
                 &a.description(),
                 &b.description(),
-                defs,
+                &ctx.shown(defs),
             ))
         }
         _ => unreachable!("v1 types merge in merge_v1"),
@@ -594,7 +597,7 @@ fn merge_attrs<'s>(
     // Merging walks as deep as the sets nest, which references make unbounded, and each
     // level copies its path: both are bounded.
     check_depth(loc.len())?;
-    ctx.spend((total + loc.len()) * limits::PER_ATTRIBUTE, loc)?;
+    ctx.spend((total + loc.len()) * super::value::PER_ATTRIBUTE, loc)?;
     let mut pairs: Vec<(&'s str, Def<'s>)> = Vec::with_capacity(total);
     for d in defs {
         for (k, v) in d.value.attr_items().unwrap_or_default() {
@@ -736,7 +739,11 @@ pub(crate) fn merge_submodule<'s>(
         push_down_properties(ctx, &d.value, &mut pushed)?;
         for p in pushed {
             if p.type_of() != TypeOf::Set {
-                return Err(messages::not_attrset_module(ctx, loc, &d, &p));
+                return Err(messages::not_attrset_module(
+                    loc,
+                    &ctx.shown_one(&d),
+                    p.type_of().nix_name(),
+                ));
             }
             modules.push(Def {
                 value: p,

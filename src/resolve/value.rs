@@ -185,7 +185,26 @@ impl TypeOf {
             TypeOf::Set => "set",
         }
     }
+
+    /// The kind as a noun, for messages: `an integer`, `a Boolean`, `null`.
+    pub(crate) fn noun(self) -> &'static str {
+        match self {
+            TypeOf::Int => "an integer",
+            TypeOf::Float => "a float",
+            TypeOf::Bool => "a Boolean",
+            TypeOf::Null => "null",
+            TypeOf::List => "a list",
+            TypeOf::Set => "a set",
+            TypeOf::String => "a string",
+        }
+    }
 }
+
+/// What [`limits::MAX_WORK`](super::limits::MAX_WORK) charges a list element.
+pub(crate) const PER_ELEMENT: usize = std::mem::size_of::<Value<'static>>();
+
+/// What [`limits::MAX_WORK`](super::limits::MAX_WORK) charges an attribute.
+pub(crate) const PER_ATTRIBUTE: usize = std::mem::size_of::<(&'static str, Value<'static>)>();
 
 impl<'s> Value<'s> {
     /// `builtins.typeOf` of a value in WHNF.
@@ -545,7 +564,7 @@ pub(crate) fn pretty<'s>(ctx: &Ctx<'s>, v: &Value<'s>, indent: &str, depth: usiz
             // Every error shows its definitions' values in full (as Nix's `showDefs` renders
             // them before cutting to 5 lines): counted, so that many errors showing one large
             // value stay bounded.
-            ctx.spend(xs.len() * super::limits::PER_ELEMENT, &[])?;
+            ctx.spend(xs.len() * PER_ELEMENT, &[])?;
             if xs.is_empty() {
                 "[ ]".into()
             } else {
@@ -564,7 +583,7 @@ pub(crate) fn pretty<'s>(ctx: &Ctx<'s>, v: &Value<'s>, indent: &str, depth: usiz
         }
         TypeOf::Set => {
             let xs: Vec<_> = v.attr_items().unwrap().collect();
-            ctx.spend(xs.len() * super::limits::PER_ATTRIBUTE, &[])?;
+            ctx.spend(xs.len() * PER_ATTRIBUTE, &[])?;
             if xs.is_empty() {
                 "{ }".into()
             } else {
