@@ -12,7 +12,7 @@
 //! | [`scenario`] | [`scenario::load`] | YAML modules with spans, or every [`scenario::LoadError`] |
 //! | [`resolve`] | [`resolve::resolve`], [`resolve::explain`] | the resolved [`resolve::Config`], or every error |
 //! | [`compose`] | [`compose::plan_scenario`], [`compose::build`] | the [`compose::ImageSpec`] and [`compose::ImagePlan`], then the image (what `isoproof build` does) |
-//! | [`image`] | [`image::mkiso`], [`image::inspect::inspect`], [`image::diff::diff`] | images, and images read back as decoded records |
+//! | [`image`] | [`image::mkiso`], [`image::read::inspect::inspect`], [`image::read::diff::diff`] | images, and images read back as decoded records |
 //! | [`golden`] | [`golden::check_all`], [`golden::bless_all`] | golden records and what changed |
 //! | [`boot`] | [`boot::matrix`], [`boot::boot_image`] | boots under QEMU, judged against the config |
 //!

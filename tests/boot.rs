@@ -200,7 +200,8 @@ fn corrupted_file_is_named(mode: Mode) -> Result<(), Failed> {
         &|| false,
     )
     .map_err(|e| e.to_string())?;
-    let report = isoproof::image::inspect::inspect(&built.image).map_err(|e| e.to_string())?;
+    let report =
+        isoproof::image::read::inspect::inspect(&built.image).map_err(|e| e.to_string())?;
     let f = report
         .files
         .iter()

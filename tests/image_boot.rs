@@ -145,7 +145,7 @@ fn the_fat_reader_reads_what_mkfs_fat_and_mtools_make() {
                 .arg(&src)
                 .arg(format!("::/{path}")));
         }
-        let got = isoproof::image::fat::read_all(&fs::read(&img).unwrap()).unwrap();
+        let got = isoproof::image::read::fat::read_all(&fs::read(&img).unwrap()).unwrap();
         let mut want: Vec<(String, Vec<u8>)> = files
             .into_iter()
             .map(|(p, b)| (format!("/{p}"), b))

@@ -16,7 +16,7 @@ use isoproof_harness::{accel, firmware};
 use isoproof_harness::{Attempt, Firmware, Media, Mode};
 
 use crate::compose::{self, BuildError, ImagePlan};
-use crate::image::structure::Structure;
+use crate::image::format::structure::Structure;
 use crate::payload::{self, Reported, Via};
 
 /// Why boots could not be run (a boot that ran and failed is a result, not an error).
@@ -322,8 +322,8 @@ fn last_lines(s: &str) -> String {
 /// the boot catalog for a CD-ROM, no MBR boot code or no EFI system partition for a disk.
 /// `None` when it may boot (or is not an ISO 9660 image, which is left to the firmware).
 pub fn cannot_boot(image: &Path, mode: Mode) -> Option<String> {
-    use crate::image::eltorito::{BOOTABLE, PLATFORM_EFI, PLATFORM_X86};
-    let r = crate::image::inspect::inspect(image).ok()?;
+    use crate::image::format::eltorito::{BOOTABLE, PLATFORM_EFI, PLATFORM_X86};
+    let r = crate::image::read::inspect::inspect(image).ok()?;
     let entry = |platform: u8| {
         r.catalog.as_ref().is_some_and(|(_, c)| {
             c.entries
@@ -351,18 +351,18 @@ pub fn cannot_boot(image: &Path, mode: Mode) -> Option<String> {
             let in_mbr = r.mbr.as_ref().is_some_and(|m| {
                 m.partitions
                     .iter()
-                    .any(|p| p.in_use() && p.os_type == crate::image::mbr::EFI_SYSTEM)
+                    .any(|p| p.in_use() && p.os_type == crate::image::format::mbr::EFI_SYSTEM)
             });
             let in_gpt = r.gpt.as_ref().is_some_and(|g| {
                 g.entries
                     .iter()
-                    .any(|(_, e)| e.partition_type_guid == crate::image::gpt::ESP_TYPE)
+                    .any(|(_, e)| e.partition_type_guid == crate::image::format::gpt::ESP_TYPE)
             });
             // A FAT file system at a partition's start serves too (OVMF looks at every
             // file system it finds).
             let fat_at = |lba: u64| {
                 r.range_of(&Structure::EspImage)
-                    .is_some_and(|(start, _)| start == lba * crate::image::mbr::LBA)
+                    .is_some_and(|(start, _)| start == lba * crate::image::format::mbr::LBA)
             };
             let fat_partition = r.mbr.as_ref().is_some_and(|m| {
                 m.partitions
@@ -725,7 +725,7 @@ mod tests {
     /// Refused before anything runs: no QEMU is needed to find these wrong.
     #[test]
     fn fifos_and_modes_the_image_cannot_boot_are_refused() {
-        use crate::image::{clock::Clock, mkiso, plan::Options};
+        use crate::image::{clock::Clock, mkiso, write::plan::Options};
         let d = tempfile::tempdir().unwrap();
         let o = MachineOptions {
             accel: accel::Choice::Tcg,

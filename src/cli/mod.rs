@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches};
 use isoproof::compose::BuildError;
 use isoproof::golden::{self, GoldenError, Outcome};
-use isoproof::image::plan::PlanError;
+use isoproof::image::write::plan::PlanError;
 use isoproof::image::ImageError;
 use isoproof::payload::linux::fetch::{self, FetchError};
 use isoproof::payload::PayloadError;
@@ -274,7 +274,7 @@ fn mkiso_cmd(
             return exit::BAD_INPUT;
         }
     };
-    let mut opts = image::plan::Options::new(volid, clock);
+    let mut opts = image::write::plan::Options::new(volid, clock);
     opts.hybrid = hybrid;
     // Boot files are regular files of at most 64 MiB (`/dev/zero` would read for ever).
     let read = |p: &Path| isoproof::input::read_regular(p, 64 << 20).map_err(|e| e.to_string());
@@ -498,7 +498,7 @@ fn scenarios_or_all(out: &mut Out, named: Vec<PathBuf>) -> Result<Vec<PathBuf>, 
 }
 
 fn diff_cmd(out: &mut Out, a: &Path, b: &Path) -> u8 {
-    match image::diff::diff(a, b) {
+    match image::read::diff::diff(a, b) {
         Ok(d) => {
             out.print(&d.to_text());
             if d.is_empty() {
@@ -515,7 +515,7 @@ fn diff_cmd(out: &mut Out, a: &Path, b: &Path) -> u8 {
 }
 
 fn inspect_cmd(out: &mut Out, format: InspectFormat, iso: &Path) -> u8 {
-    match image::inspect::inspect(iso) {
+    match image::read::inspect::inspect(iso) {
         Ok(r) => {
             out.print(&match format {
                 InspectFormat::Text => r.to_text(),
@@ -530,7 +530,10 @@ fn inspect_cmd(out: &mut Out, format: InspectFormat, iso: &Path) -> u8 {
                 None => exit::OK,
             }
         }
-        Err(e @ (image::inspect::ReadError::Io { .. } | image::inspect::ReadError::Input(_))) => {
+        Err(
+            e @ (image::read::inspect::ReadError::Io { .. }
+            | image::read::inspect::ReadError::Input(_)),
+        ) => {
             out.error(&e.to_string());
             exit::BAD_INPUT
         }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::spec::ImageSpec;
 use super::{Origin, PlannedFile};
-use crate::image::tree::{self, Entry, EntryKind, Source};
+use crate::image::write::tree::{self, Entry, EntryKind, Source};
 use crate::payload::linux::{self, init, modules, root, LinuxError, PayloadRoot, StoreNode};
 use crate::resolve::de::{ConfigError, OptionPath, Problem, Segment};
 
@@ -42,8 +42,8 @@ pub const BLOCKS: &str = "/isoproof/verify/blocks.sha256";
 
 /// The [`BLOCKS`] text of a laid-out image. Fixed-width fields, so a placeholder of the
 /// same length can be planned first.
-pub(crate) fn blocks(layout: &crate::image::plan::Plan) -> String {
-    use crate::image::plan::Content;
+pub(crate) fn blocks(layout: &crate::image::write::plan::Plan) -> String {
+    use crate::image::write::plan::Content;
     let mut out = String::new();
     for e in &layout.extents {
         if e.what.is_file() {
@@ -452,7 +452,10 @@ fn manifests(files: &mut Vec<PlannedFile>, store_sums: String) -> Result<(), Lin
                 meta.push_str(&format!("mode {:o} {}\n", f.mode, f.target));
                 if let Some(d) = digest_of(f)? {
                     let line = format!("{d}  .{}\n", f.target);
-                    if f.target[1..].split('/').all(crate::image::joliet::holds) {
+                    if f.target[1..]
+                        .split('/')
+                        .all(crate::image::format::joliet::holds)
+                    {
                         joliet.push_str(&line);
                     }
                     sums.push(line);

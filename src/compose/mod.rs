@@ -22,9 +22,9 @@ use sha2::{Digest, Sha256};
 
 use crate::diag::Diagnostic;
 use crate::image::clock::Clock;
-use crate::image::plan::{self, Options, Plan};
-use crate::image::structure::Structure;
-use crate::image::tree::{self, Entry, EntryKind, Source};
+use crate::image::format::structure::Structure;
+use crate::image::write::plan::{self, Options, Plan};
+use crate::image::write::tree::{self, Entry, EntryKind, Source};
 use crate::image::{write, ImageError};
 use crate::payload::{self, PayloadError};
 use crate::publish::Durable;

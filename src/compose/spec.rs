@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::image::clock::Clock;
-use crate::image::plan::check_volume_id;
+use crate::image::write::plan::check_volume_id;
 use crate::payload;
 use crate::resolve::de::{ConfigError, OptionPath, Problem, Segment};
 use crate::resolve::Config;

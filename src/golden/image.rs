@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::GoldenError;
-use crate::image::snapshot::{self, RecordDiff, Snapshot};
+use crate::image::read::snapshot::{self, RecordDiff, Snapshot};
 
 /// What `golden bless --image` keeps.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

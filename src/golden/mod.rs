@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 
 use crate::compose::{self, BuildError, Origin, Planned};
 use crate::hex::hex;
-use crate::image::plan::{Content, Plan};
-use crate::image::snapshot::short;
+use crate::image::read::snapshot::short;
+use crate::image::write::plan::{Content, Plan};
 use crate::publish::Durable;
 
 pub mod image;
@@ -115,7 +115,7 @@ pub enum GoldenError {
         path: PathBuf,
         /// Why.
         #[source]
-        source: crate::image::inspect::ReadError,
+        source: crate::image::read::inspect::ReadError,
     },
     /// A record name (`--name`) that cannot name a file in the golden directory.
     #[error("record name {name:?}: {why}")]
@@ -494,7 +494,7 @@ fn against_blessed(old: &Manifest, blessed: &Path, rebuilt: &Path) -> Result<Vec
         }
         Ok(_) => {}
     }
-    let d = crate::image::diff::diff(blessed, rebuilt)
+    let d = crate::image::read::diff::diff(blessed, rebuilt)
         .map_err(|e| format!("cannot diff against {shown}: {e}"))?;
     let mut v = vec![format!("diff {shown} -> rebuilt image:")];
     v.extend(d.to_text().lines().map(|l| format!("  {l}")));

@@ -1,22 +1,26 @@
 //! Stage 3, **image**: a directory tree → a reproducible ISO 9660 image with Rock Ridge,
-//! Joliet, El Torito (BIOS and UEFI), a FAT ESP and an isohybrid MBR/GPT.
+//! Joliet, El Torito (BIOS and UEFI), a FAT ESP and an isohybrid MBR/GPT; and any image read
+//! back. Three rooms, as gimli and object keep shared record types apart from their readers
+//! and writers:
 //!
-//! The pipeline inside the stage, behind [`mkiso`]: `tree` reads the source tree (sorted,
-//! modes only), [`plan`] lays out every extent and builds every structure, `write` streams
-//! the plan into place atomically. [`inspect`] reads any ISO back into decoded records and a
-//! map of which [`structure::Structure`] owns which bytes, and [`diff`] compares two images
-//! by structure.
+//! - [`format`]: every on-disk record, defined once with the `record!` macro — its layout,
+//!   encoder, bounds-checked decoder and field list — beside its layout test, in the module
+//!   of its specification (ECMA-119, SUSP/RRIP, El Torito, MBR, GPT, APM, FAT, cpio, PE), and
+//!   the names of the structures ([`format::structure::Structure`]). It knows no reader or
+//!   writer.
+//! - [`write`]: behind [`mkiso`], `tree` reads the source tree (sorted, modes only), `plan`
+//!   lays out every extent and builds every structure, and the module streams the plan into
+//!   place atomically.
+//! - [`read`]: `inspect` reads any ISO back into decoded records and a map of which structure
+//!   owns which bytes; one walk over those records feeds inspect's JSON, `snapshot` (golden
+//!   records of any image) and `diff`.
 //!
-//! Each on-disk record is one type, defined once with [`record`]'s macro — its layout,
-//! encoder, bounds-checked decoder and the diff's field list — beside its layout test, in
-//! the module of its specification: [`iso9660`] (ECMA-119), [`susp`] and [`rockridge`]
-//! (SUSP, RRIP), [`eltorito`], [`mbr`], [`gpt`] (UEFI) and [`fat`]. Every date comes from one
-//! [`clock::Clock`].
+//! Every date comes from one [`clock::Clock`].
 //!
 //! # Example
 //!
 //! ```
-//! use isoproof::image::{clock::Clock, inspect, mkiso, plan::Options};
+//! use isoproof::image::{clock::Clock, read::inspect, mkiso, write::plan::Options};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let src = dir.path().join("src");
@@ -30,26 +34,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod apm;
 pub mod clock;
-pub mod content;
-pub mod cpio;
-pub mod diff;
-pub mod eltorito;
-pub mod fat;
-pub mod gpt;
-pub mod inspect;
-pub mod iso9660;
-pub(crate) mod joliet;
-pub mod mbr;
-pub mod pe;
-pub mod plan;
-pub mod record;
-pub mod rockridge;
-pub mod snapshot;
-pub mod structure;
-pub mod susp;
-pub mod tree;
+pub mod format;
+pub mod read;
 pub mod write;
 
 use std::path::{Path, PathBuf};
@@ -77,10 +64,10 @@ pub enum ImageError {
     },
     /// The source tree cannot become an image.
     #[error(transparent)]
-    Scan(#[from] tree::ScanError),
+    Scan(#[from] write::tree::ScanError),
     /// The image cannot be laid out.
     #[error(transparent)]
-    Plan(#[from] plan::PlanError),
+    Plan(#[from] write::plan::PlanError),
     /// A source file changed (its size, times or inode) between planning and the end of
     /// its copy.
     #[error("{}: the file changed while the image was being written", .0.display())]
@@ -129,12 +116,12 @@ pub(crate) fn first_free<T>(
 pub fn mkiso(
     dir: &Path,
     out: &Path,
-    opts: &plan::Options,
+    opts: &write::plan::Options,
     cancel: &dyn Fn() -> bool,
     progress: &mut dyn FnMut(write::Progress),
-) -> Result<plan::Plan, ImageError> {
-    let root = tree::scan(dir)?;
-    let p = plan::plan(&root, opts)?;
+) -> Result<write::plan::Plan, ImageError> {
+    let root = write::tree::scan(dir)?;
+    let p = write::plan::plan(&root, opts)?;
     write::write(&p, out, crate::publish::Durable::Yes, cancel, progress)?;
     Ok(p)
 }

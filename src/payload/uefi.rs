@@ -160,7 +160,7 @@ pub fn uefi_app(report: &Report, kind: Kind) -> Result<Vec<u8>, PayloadError> {
         }
         a.set_label(&mut guid_loaded_image)?;
         // EFI_LOADED_IMAGE_PROTOCOL_GUID 5B1B31A1-9562-11D2-8E3F-00A0C969723B
-        a.db(&crate::image::gpt::Guid::new(
+        a.db(&crate::image::format::gpt::Guid::new(
             0x5B1B_31A1,
             0x9562,
             0x11D2,
@@ -169,7 +169,7 @@ pub fn uefi_app(report: &Report, kind: Kind) -> Result<Vec<u8>, PayloadError> {
         .0)?;
         a.set_label(&mut guid_file_system)?;
         // EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID 964E5B22-6459-11D2-8E39-00A0C969723B
-        a.db(&crate::image::gpt::Guid::new(
+        a.db(&crate::image::format::gpt::Guid::new(
             0x964E_5B22,
             0x6459,
             0x11D2,
@@ -261,7 +261,7 @@ mod tests {
             "CRC-32 polynomial"
         );
         // The protocol GUIDs and the UTF-16 path are in the section.
-        let li = crate::image::gpt::Guid::new(
+        let li = crate::image::format::gpt::Guid::new(
             0x5B1B_31A1,
             0x9562,
             0x11D2,

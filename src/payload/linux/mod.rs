@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use crate::image::cpio;
+use crate::image::format::cpio;
 
 pub use report::LinuxReport;
 pub use root::PayloadRoot;

@@ -4,8 +4,10 @@
 //! file offset to FileAlignment — and SizeOfImage and the section count updated. The stub
 //! finds the kernel, initrd and command line by section name (`systemd-stub(7)`).
 
-use crate::image::pe::{layout, put32, SectionHeader, DATA_READ, OPT_CHECKSUM, OPT_SIZE_OF_IMAGE};
-use crate::image::record::{Bytes, Field, Le};
+use crate::image::format::pe::{
+    layout, put32, SectionHeader, DATA_READ, OPT_CHECKSUM, OPT_SIZE_OF_IMAGE,
+};
+use crate::image::format::record::{Bytes, Field, Le};
 
 use super::LinuxError;
 
@@ -108,7 +110,7 @@ mod tests {
             )
         });
         let uki = build(&stub, b"ID=nixos\n", b"quiet", &[1; 700], &[2; 5000]).unwrap();
-        let got = crate::image::pe::sections(&uki).unwrap();
+        let got = crate::image::format::pe::sections(&uki).unwrap();
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             &names[names.len() - 4..],

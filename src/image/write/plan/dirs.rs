@@ -7,12 +7,12 @@ use std::ops::Range;
 
 use super::Options;
 use crate::image::clock::Clock;
-use crate::image::iso9660::{self, flags, DirectoryRecord, SECTOR};
-use crate::image::joliet;
-use crate::image::rockridge as rr;
-use crate::image::structure::Tree;
-use crate::image::susp;
-use crate::image::tree::{Entry, EntryKind};
+use crate::image::format::iso9660::{self, flags, DirectoryRecord, SECTOR};
+use crate::image::format::joliet;
+use crate::image::format::rockridge as rr;
+use crate::image::format::structure::Tree;
+use crate::image::format::susp;
+use crate::image::write::tree::{Entry, EntryKind};
 
 /// The largest extent a directory record can describe, a whole number of sectors (files
 /// this size and larger become multi-extent, ISO level 3).
@@ -210,7 +210,12 @@ fn rr_entries(
     nlink: u32,
     clock: Clock,
 ) -> Vec<Vec<u8>> {
-    let mut v = vec![rr::px(mode, nlink), rr::tf(clock.dir_date())];
+    let mut v = vec![
+        rr::px(mode, nlink),
+        rr::tf(crate::image::format::iso9660::DirDateTime::at(
+            clock.civil(),
+        )),
+    ];
     if let Some(n) = name {
         v.extend(rr::nm(n));
     }

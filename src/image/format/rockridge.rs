@@ -4,9 +4,9 @@
 //! (4.1.6) and mkisofs's `RR` — each with its encoder and bounds-checked decoder, and
 //! [`Entry`], which reads any SUSP or RRIP entry of a system use area.
 
-use super::iso9660::DirDateTime;
-use super::record::{record, BothEndian, DecodeError, Field, Record};
-use super::susp::{self, CeEntry, Er, RawEntry, SpEntry, SuspHeader};
+use crate::image::format::iso9660::DirDateTime;
+use crate::image::format::record::{record, BothEndian, DecodeError, Field, Record};
+use crate::image::format::susp::{self, CeEntry, Er, RawEntry, SpEntry, SuspHeader};
 
 /// The ER entry's identifier, description and source (RRIP 1991A, as mkisofs writes them).
 const ER_ID: &[u8] = b"RRIP_1991A";

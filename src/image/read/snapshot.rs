@@ -1,5 +1,5 @@
 //! An image as a record of what it holds, for golden records of images built by any tool
-//! (`golden bless --image`): every structure [`inspect`](super::inspect) finds, with its
+//! (`golden bless --image`): every structure [`inspect`](crate::image::read::inspect) finds, with its
 //! offset, size, sha256 and decoded fields; every file with its kind, mode, link target,
 //! size and sha256 — the files of the ISO 9660 tree, of the ESP, of squashfs images and of
 //! cpio archives (initrds, plain or gzip) inside it — and the text of small text files, so
@@ -16,14 +16,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::content;
-use super::cpio;
-use super::fat;
-use super::inspect::{self, Img, ReadError, Report};
-use super::iso9660::{VolumeDescriptor, SECTOR};
-use super::record::{child_name, Record};
-use super::structure::Structure;
 use crate::hex::hex;
+use crate::image::format::cpio;
+use crate::image::format::iso9660::{VolumeDescriptor, SECTOR};
+use crate::image::format::record::{child_name, Record};
+use crate::image::format::structure::Structure;
+use crate::image::read::content;
+use crate::image::read::inspect::{self, Img, ReadError, Report};
+use crate::image::{format::fat::BootSector, read::fat};
 
 /// Text files up to this size keep their text in a record.
 pub const MAX_RECORDED_TEXT: u64 = 16 << 10;
@@ -216,14 +216,14 @@ fn decoded(r: &Report, img: &Img, at: u64, st: &Structure, f: &mut BTreeMap<Stri
         }
         Structure::EspImage => {
             if let Ok(b) = img.read(st, at, 512) {
-                if let Ok(bs) = fat::BootSector::decode(&b) {
+                if let Ok(bs) = BootSector::decode(&b) {
                     fields_of("boot sector", &bs, f);
                 }
             }
         }
         Structure::BiosBootImage => {
             if let Ok(b) = img.read(st, at + 8, 56) {
-                if let Ok(t) = super::eltorito::BootInfoTable::decode(&b) {
+                if let Ok(t) = crate::image::format::eltorito::BootInfoTable::decode(&b) {
                     fields_of("boot info table", &t, f);
                 }
             }
@@ -405,7 +405,7 @@ fn cpio_files(
 }
 
 fn squashfs(img: &Img, at: u64, len: u64, path: &str, s: &mut Snapshot) -> Result<(), String> {
-    let window = super::inspect::Window::new(img, at, len);
+    let window = crate::image::read::inspect::Window::new(img, at, len);
     // The reader is a third-party parser of untrusted bytes: a panic in it is this
     // container's failure, not the record's.
     let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -488,7 +488,7 @@ fn esp_files(r: &Report, img: &Img, s: &mut Snapshot) {
     let Some((start, end)) = r.range_of(&Structure::EspImage) else {
         return;
     };
-    let window = super::inspect::Window::new(img, start, end - start);
+    let window = crate::image::read::inspect::Window::new(img, start, end - start);
     let files = match fat::files(&window) {
         Ok(f) => f,
         Err(e) => {

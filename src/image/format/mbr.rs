@@ -2,7 +2,7 @@
 //! and the protective MBR of 5.2.3): boot code room, disk signature, four partition entries
 //! and the 0x55 0xAA signature, each one type with its encoder, decoder and layout test.
 
-use super::record::{record, Bytes, Hex, Le, Record};
+use crate::image::format::record::{record, Bytes, Hex, Le, Record};
 
 /// Bytes of a disk's logical block (the disk view of an image).
 pub const LBA: u64 = 512;

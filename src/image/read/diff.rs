@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::content::{self, OptionChange};
-use super::eltorito::BootCatalog;
-use super::fat;
-use super::inspect::{self, FileInfo, Img, ReadError, Report, Window};
-use super::iso9660::{DirectoryRecord, VolumeDescriptor, SECTOR};
-use super::record::{child_name, Record};
-use super::structure::{Owned, Structure, Tree};
+use crate::image::format::eltorito::BootCatalog;
+use crate::image::format::iso9660::{DirectoryRecord, VolumeDescriptor, SECTOR};
+use crate::image::format::record::{child_name, Record};
+use crate::image::format::structure::{Owned, Structure, Tree};
+use crate::image::read::content::{self, OptionChange};
+use crate::image::read::fat;
+use crate::image::read::inspect::{self, FileInfo, Img, ReadError, Report, Window};
 
 /// One structural difference.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,7 +201,7 @@ impl Changes {
 /// # Example
 ///
 /// ```
-/// use isoproof::image::{clock::Clock, diff::diff, mkiso, plan::Options};
+/// use isoproof::image::{clock::Clock, read::diff::diff, mkiso, write::plan::Options};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let src = dir.path().join("src");
@@ -303,7 +303,7 @@ fn mbr_gpt(ra: &Report, rb: &Report, c: &mut Changes) {
                 match (p, q) {
                     (Some(p), Some(q)) => c.record(&s, &name, *p, *q),
                     (p, q) => {
-                        let show = |e: &&super::gpt::GptEntry| {
+                        let show = |e: &&crate::image::format::gpt::GptEntry| {
                             format!(
                                 "{:?} LBA {}..={}",
                                 e.partition_name.text(),
@@ -403,14 +403,14 @@ fn catalogs(ra: &Report, rb: &Report, c: &mut Changes) {
     }
     for i in 0..x.entries.len().max(y.entries.len()) {
         let (p, q) = (x.entries.get(i), y.entries.get(i));
-        let name = |e: &super::eltorito::CatalogEntry| match e.section {
+        let name = |e: &crate::image::format::eltorito::CatalogEntry| match e.section {
             None => "default entry".to_string(),
             Some(s) => format!("section {s} entry {}", i),
         };
         match (p, q) {
             (Some(p), Some(q)) => c.record(&s, &name(p), &p.entry, &q.entry),
             (p, q) => {
-                let show = |e: &super::eltorito::CatalogEntry| {
+                let show = |e: &crate::image::format::eltorito::CatalogEntry| {
                     format!("image at sector {}", e.entry.load_rba.get())
                 };
                 let field = p.or(q).map(name).unwrap_or_default();
@@ -455,7 +455,10 @@ fn changed_content(
     if pe {
         let a = run_bytes(x.0, x.1, 0, x.2 as usize).map_err(|e| (e, 0))?;
         let b = run_bytes(y.0, y.1, 0, y.2 as usize).map_err(|e| (e, 1))?;
-        if let (Ok(sa), Ok(sb)) = (super::pe::sections(&a), super::pe::sections(&b)) {
+        if let (Ok(sa), Ok(sb)) = (
+            crate::image::format::pe::sections(&a),
+            crate::image::format::pe::sections(&b),
+        ) {
             pe_sections(c, s, &sa, &sb, at);
             return Ok(None);
         }
@@ -600,7 +603,7 @@ fn containers(
     (ib, rb): (&Img, (u64, u64)),
     c: &mut Changes,
 ) {
-    use super::snapshot::{container_files, FileChange};
+    use crate::image::read::snapshot::{container_files, FileChange};
     let (Some(x), Some(y)) = (container_files(ia, path, ra), container_files(ib, path, rb)) else {
         return;
     };
@@ -615,7 +618,7 @@ fn containers(
             return;
         }
     };
-    for (inner, change) in super::snapshot::compare_files(&x, &y) {
+    for (inner, change) in crate::image::read::snapshot::compare_files(&x, &y) {
         let s = Structure::File(inner);
         match change {
             FileChange::Added(f) => c.presence(

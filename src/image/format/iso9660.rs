@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-use super::clock::Civil;
-use super::record::{
+use crate::image::clock::Civil;
+use crate::image::format::record::{
     record, AChars, Be, BothEndian, Bytes, DChars, DecodeError, Field, Le, Record, Ucs2Be,
 };
 
@@ -554,12 +554,12 @@ pub struct IdentifierError {
     pub field: &'static str,
     /// Why.
     #[source]
-    pub source: super::record::FieldError,
+    pub source: crate::image::format::record::FieldError,
 }
 
 fn ident<T>(
     field: &'static str,
-    r: Result<T, super::record::FieldError>,
+    r: Result<T, crate::image::format::record::FieldError>,
 ) -> Result<T, IdentifierError> {
     r.map_err(|source| IdentifierError { field, source })
 }
@@ -789,7 +789,7 @@ pub enum VolumeDescriptor {
     /// Type 2.
     Supplementary(Box<SupplementaryVolumeDescriptor>),
     /// Type 0 with El Torito's boot system identifier.
-    ElTorito(Box<super::eltorito::BootRecordVolumeDescriptor>),
+    ElTorito(Box<crate::image::format::eltorito::BootRecordVolumeDescriptor>),
     /// Type 255.
     Terminator(Box<Terminator>),
     /// Any other type (another boot system, a volume partition).
@@ -811,7 +811,7 @@ impl VolumeDescriptor {
             }
             255 => VolumeDescriptor::Terminator(Box::new(Terminator::decode(b)?)),
             0 => {
-                let br = super::eltorito::BootRecordVolumeDescriptor::decode(b)?;
+                let br = crate::image::format::eltorito::BootRecordVolumeDescriptor::decode(b)?;
                 if br.is_el_torito() {
                     VolumeDescriptor::ElTorito(Box::new(br))
                 } else {
@@ -854,7 +854,7 @@ pub(crate) fn primary_name(name: &str, is_dir: bool, taken: &dyn Fn(&str) -> boo
     let ext: String = ext.chars().take(8).collect();
     let room = 30 - if is_dir { 0 } else { ext.len() + 1 };
     // Deterministic disambiguation: the shortest counter suffix that is free.
-    super::first_free(
+    crate::image::first_free(
         true,
         |suffix| {
             let keep: String = stem.chars().take(room - suffix.len()).collect();

@@ -150,7 +150,7 @@ macro_rules! record {
 
         const _: () = {
             let offsets: &[usize] = &[$($off),*];
-            let lens: &[usize] = &[$(<$ty as $crate::image::record::Field>::LEN),*];
+            let lens: &[usize] = &[$(<$ty as $crate::image::format::record::Field>::LEN),*];
             let mut i = 0;
             let mut at = 0;
             while i < offsets.len() {
@@ -165,38 +165,38 @@ macro_rules! record {
             assert!(::core::mem::size_of::<$name>() == $size);
         };
 
-        impl $crate::image::record::Field for $name {
+        impl $crate::image::format::record::Field for $name {
             const LEN: usize = $size;
 
             fn read(b: &[u8]) -> Self {
                 $name {
-                    $( $field: <$ty as $crate::image::record::Field>::read(
-                        &b[$off..$off + <$ty as $crate::image::record::Field>::LEN],
+                    $( $field: <$ty as $crate::image::format::record::Field>::read(
+                        &b[$off..$off + <$ty as $crate::image::format::record::Field>::LEN],
                     ), )*
                 }
             }
 
             fn write(&self, out: &mut [u8]) {
-                $( $crate::image::record::Field::write(
+                $( $crate::image::format::record::Field::write(
                     &self.$field,
-                    &mut out[$off..$off + <$ty as $crate::image::record::Field>::LEN],
+                    &mut out[$off..$off + <$ty as $crate::image::format::record::Field>::LEN],
                 ); )*
             }
 
             fn show(b: &[u8]) -> String {
-                <$crate::image::record::Bytes<$size> as $crate::image::record::Field>::show(b)
+                <$crate::image::format::record::Bytes<$size> as $crate::image::format::record::Field>::show(b)
             }
 
-            fn leaves(name: &str, offset: usize, out: &mut Vec<$crate::image::record::Leaf>) {
-                $( <$ty as $crate::image::record::Field>::leaves(
-                    &$crate::image::record::child_name(name, stringify!($field)),
+            fn leaves(name: &str, offset: usize, out: &mut Vec<$crate::image::format::record::Leaf>) {
+                $( <$ty as $crate::image::format::record::Field>::leaves(
+                    &$crate::image::format::record::child_name(name, stringify!($field)),
                     offset + $off,
                     out,
                 ); )*
             }
         }
 
-        impl $crate::image::record::Record for $name {
+        impl $crate::image::format::record::Record for $name {
             const NAME: &'static str = $spec;
         }
     };
@@ -867,7 +867,10 @@ mod tests {
 #[cfg(test)]
 mod laws {
     use super::Record;
-    use crate::image::{eltorito, fat, gpt, iso9660, mbr, rockridge, susp};
+    use crate::image::{
+        format::eltorito, format::fat, format::gpt, format::iso9660, format::mbr,
+        format::rockridge, format::susp,
+    };
     use proptest::prelude::*;
 
     /// Any bytes decode, and encode back to the same bytes: a record loses nothing it reads.
@@ -938,7 +941,7 @@ mod laws {
         fn system_use_areas_decode_or_refuse(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
             let _ = rockridge::Entry::all(&bytes);
             let _ = eltorito::BootCatalog::decode(&bytes);
-            let _ = fat::read_all(&bytes);
+            let _ = crate::image::read::fat::read_all(&bytes);
         }
     }
 }

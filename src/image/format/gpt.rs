@@ -8,8 +8,8 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use super::mbr::{Mbr, LBA};
-use super::record::{record, Bytes, Field, Hex, Le, Record, Utf16Le};
+use crate::image::format::mbr::{Mbr, LBA};
+use crate::image::format::record::{record, Bytes, Field, Hex, Le, Record, Utf16Le};
 
 /// Partition entries in the array (and so 32 sectors of 128-byte entries).
 pub(crate) const ENTRIES: usize = 128;

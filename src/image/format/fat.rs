@@ -1,16 +1,22 @@
 //! FAT12/16 (Microsoft's FAT specification) for the UEFI ESP: the records — boot sector with
 //! its BIOS parameter block, directory entry and long-name (LFN) entry — with their encoders,
-//! decoders and layout tests, the 8.3 name rules both sides share, the writer (`build`) and
-//! the reader ([`files`]) that `diff` uses on ESPs of any origin.
-
-mod read;
-mod write;
-
-pub use read::{files, read_all, FatFile, FatReadError, ReadFile, Source};
-pub(crate) use write::build;
-pub use write::FatError;
+//! decoders and layout tests, the FAT table's entry packing and the 8.3 name rules both
+//! sides share. The writer is `image::write::fat`, the reader `image::read::fat`.
 
 use super::record::{record, Bytes, Hex, Le};
+use crate::image::clock::Civil;
+
+/// FAT date and time words (Microsoft FAT spec, "Date and Time Formats") of a civil time;
+/// FAT cannot go below 1980, so earlier times are written as 1980-01-01 00:00:00.
+pub fn date_time(c: &Civil) -> (u16, u16) {
+    if c.year < 1980 {
+        return (0x0021, 0);
+    }
+    let date =
+        (((c.year - 1980).min(127) as u16) << 9) | (u16::from(c.month) << 5) | u16::from(c.day);
+    let time = (u16::from(c.hour) << 11) | (u16::from(c.minute) << 5) | u16::from(c.second / 2);
+    (date, time)
+}
 
 /// Directory entry attributes (FAT spec, "Directory Structure").
 pub mod attr {
@@ -164,8 +170,24 @@ pub(crate) fn lfn_checksum(short: &[u8; 11]) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    use crate::image::clock::{Clock, DEFAULT_EPOCH};
+
+    #[test]
+    fn fat_words() {
+        let words = |epoch| date_time(&Clock::at(epoch).civil());
+        // 1980-01-01 00:00:00 → date 0x0021 (day 1, month 1, year 0), time 0.
+        assert_eq!(words(DEFAULT_EPOCH), (0x0021, 0));
+        // Before 1980 clamps to 1980.
+        assert_eq!(words(0), (0x0021, 0));
+        // 2024-02-29 12:34:56 → year 44, month 2, day 29; 12:34:28 (2-second units).
+        assert_eq!(
+            words(1_709_210_096),
+            ((44 << 9) | (2 << 5) | 29, (12 << 11) | (34 << 5) | 28)
+        );
+    }
+
     use super::*;
-    use crate::image::record::Record;
+    use crate::image::format::record::Record;
 
     #[test]
     fn record_layouts() {

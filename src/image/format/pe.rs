@@ -3,7 +3,7 @@
 //! data by name. The linux payload appends a Unified Kernel Image's sections to systemd-stub
 //! with it; `diff` compares two EFI binaries section by section.
 
-use super::record::{record, Bytes, Field, Le, Record};
+use crate::image::format::record::{record, Bytes, Field, Le, Record};
 
 /// Why bytes are not a PE image this module can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

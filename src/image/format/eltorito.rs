@@ -3,7 +3,7 @@
 //! (2.4), and the boot info table that `mkisofs -boot-info-table` patches into a BIOS boot
 //! image. Each is one type with its encoder, its bounds-checked decoder and a layout test.
 
-use super::record::{record, Bytes, DecodeError, Field, Hex, Le, Record};
+use crate::image::format::record::{record, Bytes, DecodeError, Field, Hex, Le, Record};
 
 /// Platform ID of BIOS (x86) entries.
 pub const PLATFORM_X86: u8 = 0x00;
@@ -46,7 +46,7 @@ impl BootRecordVolumeDescriptor {
     pub fn new(catalog_sector: u32) -> BootRecordVolumeDescriptor {
         BootRecordVolumeDescriptor {
             boot_record_indicator: 0,
-            iso_identifier: Bytes(super::iso9660::STANDARD_ID),
+            iso_identifier: Bytes(crate::image::format::iso9660::STANDARD_ID),
             version: 1,
             boot_system_identifier: Bytes::padded(EL_TORITO_ID).expect("23 of 32 bytes"),
             unused_1: Bytes::zeroed(),

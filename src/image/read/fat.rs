@@ -7,8 +7,8 @@
 //! directory and directory clusters are read, so `diff` compares ESP files a piece at a time
 //! with memory bounded by those structures, whatever the files claim.
 
-use super::{attr, BootSector, DirEntry, LfnEntry, FREE};
-use crate::image::record::Record;
+use crate::image::format::fat::{attr, BootSector, DirEntry, LfnEntry, FREE};
+use crate::image::format::record::Record;
 
 /// One file read back from a FAT image: its `/`-separated path and its bytes.
 pub type ReadFile = (String, Vec<u8>);
@@ -424,8 +424,8 @@ pub fn read_all(img: &[u8]) -> Result<Vec<ReadFile>, FatReadError> {
 mod tests {
     use super::*;
     use crate::image::clock::{Clock, DEFAULT_EPOCH};
-    use crate::image::fat::build;
-    use crate::image::fat::write::tests::esp;
+    use crate::image::write::fat::build;
+    use crate::image::write::fat::tests::esp;
 
     /// Sets FAT12 entry `c` (both FATs are not needed: the reader uses the first).
     fn set12(img: &mut [u8], c: usize, v: u16) {

@@ -20,18 +20,18 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use super::clock::Clock;
-use super::eltorito::{self, BootEntry, BootRecordVolumeDescriptor};
-use super::fat::{self, FatError};
-use super::gpt::{self, Gpt, Guid, Partition};
-use super::iso9660::{
+use crate::image::clock::Clock;
+use crate::image::format::eltorito::{self, BootEntry, BootRecordVolumeDescriptor};
+use crate::image::format::gpt::{self, Gpt, Guid, Partition};
+use crate::image::format::iso9660::{
     IdentifierError, PathTableOrder, PrimaryVolumeDescriptor, RecordTooLong,
     SupplementaryVolumeDescriptor, Terminator, Volume, SECTOR,
 };
-use super::mbr;
-use super::record::{DChars, Record};
-use super::structure::{Order, Structure, Tree};
-use super::tree::{Entry, EntryKind, Source};
+use crate::image::format::mbr;
+use crate::image::format::record::{DChars, Record};
+use crate::image::format::structure::{Order, Structure, Tree};
+use crate::image::write::fat::{self, FatError};
+use crate::image::write::tree::{Entry, EntryKind, Source};
 use crate::input::Stamp;
 use dirs::Nodes;
 
@@ -197,7 +197,7 @@ pub(crate) fn plan(root: &Entry, opts: &Options) -> Result<Plan, PlanError> {
         opts.bios_boot.is_some() || opts.bios_boot_file.is_some() || !opts.esp_files.is_empty();
 
     // Start calculating sectors of everything.
-    let mut next = super::iso9660::FIRST_DESCRIPTOR;
+    let mut next = crate::image::format::iso9660::FIRST_DESCRIPTOR;
     let mut take = |sectors: u64| {
         let s = next;
         next += sectors;
@@ -307,8 +307,8 @@ pub(crate) fn plan(root: &Entry, opts: &Options) -> Result<Plan, PlanError> {
         publisher: opts.publisher.clone(),
         preparer: "ISOPROOF".into(),
         application: opts.application.clone(),
-        date: clock.volume_date(),
-        root_date: clock.dir_date(),
+        date: crate::image::format::iso9660::DecDateTime::at(clock.civil()),
+        root_date: crate::image::format::iso9660::DirDateTime::at(clock.civil()),
     };
     push(
         pvd,

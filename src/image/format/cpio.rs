@@ -4,7 +4,7 @@
 //! entries, directories first, inode numbers in order, nlink 1, owner root, one mtime), and a
 //! bounds-checked reader.
 
-use super::record::{record, AsciiHex32, Bytes, DecodeError, Field, Record};
+use crate::image::format::record::{record, AsciiHex32, Bytes, DecodeError, Field, Record};
 
 /// The magic of a newc header (no checksums).
 pub const MAGIC: &[u8; 6] = b"070701";

@@ -3,7 +3,7 @@
 //! count; Inside Macintosh: Devices, 3-12) and a Partition Map Entry (`PM`, 3-13) per
 //! block after it. Read, named and shown; never written.
 
-use super::record::{record, Be, Bytes};
+use crate::image::format::record::{record, Be, Bytes};
 
 /// Signature of the driver descriptor map.
 pub const DDM_SIGNATURE: &[u8; 2] = b"ER";
@@ -68,7 +68,7 @@ impl PartitionMapEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::record::Record;
+    use crate::image::format::record::Record;
 
     #[test]
     fn entry_layout_from_inside_macintosh() {

@@ -15,14 +15,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::apm::{self, DriverDescriptorMap, PartitionMapEntry};
-use super::eltorito::{BootCatalog, PLATFORM_EFI, PLATFORM_X86};
-use super::gpt::{GptEntry, GptHeader};
-use super::iso9660::{DirectoryRecord, VolumeDescriptor, FIRST_DESCRIPTOR, SECTOR};
-use super::mbr::{Mbr, LBA};
-use super::record::{DecodeError, Field, Record};
-use super::rockridge::{self, Entry};
-use super::structure::{Order, Owned, Structure, Tree};
+use crate::image::format::apm::{self, DriverDescriptorMap, PartitionMapEntry};
+use crate::image::format::eltorito::{BootCatalog, PLATFORM_EFI, PLATFORM_X86};
+use crate::image::format::gpt::{GptEntry, GptHeader};
+use crate::image::format::iso9660::{DirectoryRecord, VolumeDescriptor, FIRST_DESCRIPTOR, SECTOR};
+use crate::image::format::mbr::{Mbr, LBA};
+use crate::image::format::record::{DecodeError, Field, Record};
+use crate::image::format::rockridge::{self, Entry};
+use crate::image::format::structure::{Order, Owned, Structure, Tree};
 
 /// At most this many volume descriptors are read before a terminator.
 const MAX_DESCRIPTORS: u64 = 100;
@@ -188,7 +188,7 @@ impl Descriptor {
     }
 }
 
-fn root(r: &super::iso9660::RootDirectoryRecord) -> (u32, u32) {
+fn root(r: &crate::image::format::iso9660::RootDirectoryRecord) -> (u32, u32) {
     (r.header.extent.get(), r.header.data_length.get())
 }
 
@@ -308,7 +308,7 @@ impl Img {
     }
 }
 
-/// A byte range of an image, read on demand: an ESP as a FAT [`super::fat::Source`], a
+/// A byte range of an image, read on demand: an ESP as a FAT [`crate::image::read::fat::Source`], a
 /// squashfs image as `Read + Seek`. Reads never leave the range.
 #[derive(Clone)]
 pub(crate) struct Window<'a> {
@@ -336,7 +336,7 @@ impl<'a> Window<'a> {
     }
 }
 
-impl super::fat::Source for Window<'_> {
+impl crate::image::read::fat::Source for Window<'_> {
     fn size(&self) -> u64 {
         self.len
     }
@@ -393,7 +393,7 @@ fn record_err(structure: &Structure, offset: u64) -> impl Fn(DecodeError) -> Rea
 /// The size a FAT boot sector at `at` gives its file system, if one is there.
 fn fat_size(img: &Img, at: u64) -> Option<u64> {
     let b = img.read(&Structure::EspImage, at, 512).ok()?;
-    let bs = super::fat::BootSector::decode(&b).ok()?;
+    let bs = crate::image::format::fat::BootSector::decode(&b).ok()?;
     let bps = u64::from(bs.bytes_per_sector.get());
     if bs.signature.0 != [0x55, 0xAA] || !matches!(bps, 512 | 1024 | 2048 | 4096) {
         return None;
@@ -533,7 +533,7 @@ fn read_report(img: &Img) -> Result<Report, ReadError> {
         let table = img
             .read(&Structure::BiosBootImage, at + 8, 56)
             .ok()
-            .and_then(|b| super::eltorito::BootInfoTable::decode(&b).ok());
+            .and_then(|b| crate::image::format::eltorito::BootInfoTable::decode(&b).ok());
         boot_info_tables.push(table.is_some_and(|t| {
             t.pvd_lba.get() == FIRST_DESCRIPTOR as u32 && t.file_lba.get() == e.entry.load_rba.get()
         }));
@@ -1121,7 +1121,7 @@ impl Report {
             "boot_catalog": self.catalog.as_ref().map_or(Vec::new(), |(_, c)| c.entries.iter().enumerate().map(|(i, e)| json!({
                 "platform": platform_name(e.platform),
                 "section": e.section,
-                "bootable": e.entry.boot_indicator == super::eltorito::BOOTABLE,
+                "bootable": e.entry.boot_indicator == crate::image::format::eltorito::BOOTABLE,
                 "emulation": e.entry.boot_media_type,
                 "emulation_name": emulation_name(e.entry.boot_media_type),
                 "system_type": e.entry.system_type,
@@ -1200,7 +1200,7 @@ impl Report {
                     i + 1,
                     section,
                     platform_short(e.platform),
-                    if e.entry.boot_indicator == super::eltorito::BOOTABLE {
+                    if e.entry.boot_indicator == crate::image::format::eltorito::BOOTABLE {
                         "y"
                     } else {
                         "n"

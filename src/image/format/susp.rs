@@ -3,8 +3,8 @@
 //! `ST` (5.4) — a bounds-checked walk over a system use area, and the rule that spills
 //! entries a directory record has no room for into continuation areas.
 
-use super::iso9660::SECTOR;
-use super::record::{record, BothEndian, Bytes, DecodeError, Field, Record};
+use crate::image::format::iso9660::SECTOR;
+use crate::image::format::record::{record, BothEndian, Bytes, DecodeError, Field, Record};
 
 record! {
     /// SUSP 4: the header of every system use entry.

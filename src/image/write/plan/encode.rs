@@ -5,11 +5,11 @@
 use super::dirs::{rec_len, Dir, Node, Target, MAX_EXTENT};
 use super::PlanError;
 use crate::image::clock::Clock;
-use crate::image::iso9660::{DirectoryRecord, PathTableOrder, PathTableRecord, SECTOR};
-use crate::image::record::{BothEndian, Field};
-use crate::image::rockridge as rr;
-use crate::image::structure::{Structure, Tree};
-use crate::image::susp;
+use crate::image::format::iso9660::{DirectoryRecord, PathTableOrder, PathTableRecord, SECTOR};
+use crate::image::format::record::{BothEndian, Field};
+use crate::image::format::rockridge as rr;
+use crate::image::format::structure::{Structure, Tree};
+use crate::image::format::susp;
 
 /// Where every source node's data went: (first sector, size), for files.
 pub(super) type DataMap = Vec<Option<(u64, u64)>>;
@@ -120,9 +120,16 @@ fn directory(
                 len as u32,
             ));
         }
-        DirectoryRecord::new(extent, size, clock.dir_date(), r.flags, r.name.clone(), su)
-            .map_err(PlanError::Record)?
-            .encode(&mut out);
+        DirectoryRecord::new(
+            extent,
+            size,
+            crate::image::format::iso9660::DirDateTime::at(clock.civil()),
+            r.flags,
+            r.name.clone(),
+            su,
+        )
+        .map_err(PlanError::Record)?
+        .encode(&mut out);
     }
     out.resize(d.size as usize, 0);
     Ok(out)

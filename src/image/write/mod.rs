@@ -5,12 +5,16 @@
 //! The caller says when to stop (`cancel`, asked between pieces) and hears how far the write
 //! is (`progress`); the writer draws nothing itself.
 
+pub(crate) mod fat;
+pub mod plan;
+pub mod tree;
+
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::path::Path;
 
-use super::plan::{Content, Plan};
-use super::ImageError;
+use crate::image::write::plan::{Content, Plan};
+use crate::image::ImageError;
 use crate::input::{self, InputError, Stamp};
 use crate::publish::{Durable, Pending};
 
@@ -77,12 +81,9 @@ fn write_into(
     let mut buf = io::BufWriter::with_capacity(1 << 20, f);
     for e in &plan.extents {
         sink.at(pos)?;
-        let gap =
-            e.offset
-                .checked_sub(pos)
-                .ok_or(ImageError::Plan(super::plan::PlanError::Internal(
-                    "an extent overlaps the one before",
-                )))?;
+        let gap = e.offset.checked_sub(pos).ok_or(ImageError::Plan(
+            crate::image::write::plan::PlanError::Internal("an extent overlaps the one before"),
+        ))?;
         zeros(&mut buf, gap).map_err(io_err)?;
         pos = e.offset;
         match &e.content {
@@ -98,12 +99,9 @@ fn write_into(
         }
         pos += e.content.len();
     }
-    let tail =
-        plan.size
-            .checked_sub(pos)
-            .ok_or(ImageError::Plan(super::plan::PlanError::Internal(
-                "extents past the image size",
-            )))?;
+    let tail = plan.size.checked_sub(pos).ok_or(ImageError::Plan(
+        crate::image::write::plan::PlanError::Internal("extents past the image size"),
+    ))?;
     zeros(&mut buf, tail).map_err(io_err)?;
     buf.flush().map_err(io_err)?;
     let f = buf.get_mut();
@@ -182,7 +180,7 @@ fn copy_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::{clock::Clock, plan, tree};
+    use crate::image::{clock::Clock, write::plan, write::tree};
     use std::fs;
 
     #[test]

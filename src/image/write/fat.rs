@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{attr, lfn_checksum, BootSector, DirEntry, LfnEntry};
 use crate::image::clock::Clock;
-use crate::image::record::{Bytes, Field, Hex, Le, Record};
+use crate::image::format::fat::{attr, lfn_checksum, BootSector, DirEntry, LfnEntry};
+use crate::image::format::record::{Bytes, Field, Hex, Le, Record};
 
 /// Bytes per sector.
 const SECTOR: usize = 512;
@@ -225,7 +225,7 @@ fn basis(name: &str, taken: &dyn Fn(&[u8; 11]) -> bool) -> [u8; 11] {
 
 /// A directory entry; every date is the image clock's.
 fn dirent(name: &[u8; 11], attributes: u8, cluster: u16, size: u32, clock: Clock) -> [u8; 32] {
-    let (date, time) = clock.fat_date_time();
+    let (date, time) = crate::image::format::fat::date_time(&clock.civil());
     let e = DirEntry {
         name: Bytes(*name),
         attributes,
@@ -451,11 +451,11 @@ fn boot_sector(g: Geometry, label: &[u8; 11]) -> BootSector {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A small ESP: a boot loader and a configuration file.
-    pub(in crate::image::fat) fn esp() -> (Vec<u8>, Geometry) {
+    pub(crate) fn esp() -> (Vec<u8>, Geometry) {
         let files = vec![
             ("EFI/BOOT/BOOTX64.EFI".to_string(), vec![0xAB; 3000]),
             ("EFI/BOOT/grub.cfg".to_string(), b"set timeout=0\n".to_vec()),
