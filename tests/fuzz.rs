@@ -123,8 +123,8 @@ fn read_back(dir: &Path, seed: &Path, bytes: &[u8], cut: Option<f64>) -> Result<
 /// What a report read from any bytes must hold: every record decoded re-encodes to the bytes
 /// it was read from, and every structure lies inside the image.
 fn holds(r: &inspect::Report, image: &[u8]) -> Result<(), TestCaseError> {
-    use isoproof::image::format::iso9660::VolumeDescriptor;
     use isoproof::image::format::record::Record;
+    use isoproof::image::read::descriptor::VolumeDescriptor;
     for d in &r.descriptors {
         let at = d.sector as usize * 2048;
         let encoded = match &d.vd {

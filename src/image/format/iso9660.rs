@@ -781,59 +781,6 @@ impl PathTableRecord {
     }
 }
 
-/// A volume descriptor as read: one of the kinds isoproof knows, or another kind kept whole.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VolumeDescriptor {
-    /// Type 1.
-    Primary(Box<PrimaryVolumeDescriptor>),
-    /// Type 2.
-    Supplementary(Box<SupplementaryVolumeDescriptor>),
-    /// Type 0 with El Torito's boot system identifier.
-    ElTorito(Box<crate::image::format::eltorito::BootRecordVolumeDescriptor>),
-    /// Type 255.
-    Terminator(Box<Terminator>),
-    /// Any other type (another boot system, a volume partition).
-    Other(DescriptorHeader),
-}
-
-impl VolumeDescriptor {
-    /// Decodes the 2048-byte descriptor at the start of `b`; `None` when it does not start
-    /// with the standard identifier.
-    pub fn decode(b: &[u8]) -> Result<Option<VolumeDescriptor>, DecodeError> {
-        let header = DescriptorHeader::decode(b)?;
-        if header.standard_identifier.0 != STANDARD_ID {
-            return Ok(None);
-        }
-        Ok(Some(match header.descriptor_type {
-            1 => VolumeDescriptor::Primary(Box::new(PrimaryVolumeDescriptor::decode(b)?)),
-            2 => {
-                VolumeDescriptor::Supplementary(Box::new(SupplementaryVolumeDescriptor::decode(b)?))
-            }
-            255 => VolumeDescriptor::Terminator(Box::new(Terminator::decode(b)?)),
-            0 => {
-                let br = crate::image::format::eltorito::BootRecordVolumeDescriptor::decode(b)?;
-                if br.is_el_torito() {
-                    VolumeDescriptor::ElTorito(Box::new(br))
-                } else {
-                    VolumeDescriptor::Other(header)
-                }
-            }
-            _ => VolumeDescriptor::Other(header),
-        }))
-    }
-
-    /// The descriptor's type byte (BP 1).
-    pub fn descriptor_type(&self) -> u8 {
-        match self {
-            VolumeDescriptor::Primary(_) => 1,
-            VolumeDescriptor::Supplementary(_) => 2,
-            VolumeDescriptor::ElTorito(_) => 0,
-            VolumeDescriptor::Terminator(_) => 255,
-            VolumeDescriptor::Other(h) => h.descriptor_type,
-        }
-    }
-}
-
 /// A primary-tree identifier (ISO level 3 with "full" names as xorriso's
 /// `-full-iso9660-filenames`): d-characters only (`A-Z 0-9 _`), at most 30 characters with one
 /// dot for files and none for directories, files ending in `;1`. Everything else maps to `_`.
@@ -1047,27 +994,10 @@ mod tests {
     }
 
     #[test]
-    fn descriptors_read_by_type() {
-        let p = PrimaryVolumeDescriptor::new(&volume()).unwrap().encode();
-        assert!(matches!(
-            VolumeDescriptor::decode(&p),
-            Ok(Some(VolumeDescriptor::Primary(_)))
-        ));
+    fn terminator_layout() {
         let t = Terminator::new().encode();
         assert_eq!(&t[0..7], b"\xffCD001\x01");
         assert!(t[7..].iter().all(|b| *b == 0));
-        assert!(matches!(
-            VolumeDescriptor::decode(&t),
-            Ok(Some(VolumeDescriptor::Terminator(_)))
-        ));
-        let mut other = t.clone();
-        other[0] = 3;
-        assert!(matches!(
-            VolumeDescriptor::decode(&other),
-            Ok(Some(VolumeDescriptor::Other(_)))
-        ));
-        assert_eq!(VolumeDescriptor::decode(&[0u8; 2048]), Ok(None));
-        assert!(VolumeDescriptor::decode(&p[..100]).is_err());
     }
 
     #[test]

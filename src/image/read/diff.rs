@@ -11,10 +11,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::image::format::eltorito::BootCatalog;
-use crate::image::format::iso9660::{DirectoryRecord, VolumeDescriptor, SECTOR};
+use crate::image::format::iso9660::{DirectoryRecord, SECTOR};
 use crate::image::format::record::{child_name, Record};
 use crate::image::format::structure::{Owned, Structure, Tree};
 use crate::image::read::content::{self, OptionChange};
+use crate::image::read::descriptor::VolumeDescriptor;
 use crate::image::read::fat;
 use crate::image::read::inspect::{self, FileInfo, Img, ReadError, Report, Window};
 

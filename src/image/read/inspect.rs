@@ -18,11 +18,12 @@ use serde_json::{json, Value};
 use crate::image::format::apm::{self, DriverDescriptorMap, PartitionMapEntry};
 use crate::image::format::eltorito::{BootCatalog, PLATFORM_EFI, PLATFORM_X86};
 use crate::image::format::gpt::{GptEntry, GptHeader};
-use crate::image::format::iso9660::{DirectoryRecord, VolumeDescriptor, FIRST_DESCRIPTOR, SECTOR};
+use crate::image::format::iso9660::{DirectoryRecord, FIRST_DESCRIPTOR, SECTOR};
 use crate::image::format::mbr::{Mbr, LBA};
 use crate::image::format::record::{DecodeError, Field, Record};
 use crate::image::format::rockridge::{self, Entry};
 use crate::image::format::structure::{Order, Owned, Structure, Tree};
+use crate::image::read::descriptor::VolumeDescriptor;
 
 /// At most this many volume descriptors are read before a terminator.
 const MAX_DESCRIPTORS: u64 = 100;

@@ -5,6 +5,7 @@
 //! text and the embedded config; [`fat`] reads ESPs of any origin.
 
 pub mod content;
+pub mod descriptor;
 pub mod diff;
 pub mod fat;
 pub mod inspect;

@@ -18,10 +18,11 @@ use sha2::{Digest, Sha256};
 
 use crate::hex::hex;
 use crate::image::format::cpio;
-use crate::image::format::iso9660::{VolumeDescriptor, SECTOR};
+use crate::image::format::iso9660::SECTOR;
 use crate::image::format::record::{child_name, Record};
 use crate::image::format::structure::Structure;
 use crate::image::read::content;
+use crate::image::read::descriptor::VolumeDescriptor;
 use crate::image::read::inspect::{self, Img, ReadError, Report};
 use crate::image::{format::fat::BootSector, read::fat};
 
