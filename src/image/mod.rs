@@ -95,22 +95,6 @@ impl ImageError {
     }
 }
 
-/// The first free name among `build("")`, `build("~1")`, `build("~2")`, ... (from `"~1"` on
-/// when `plain` is false, as FAT basis names go). Every name mapping of the image (primary,
-/// Joliet, FAT) disambiguates by this one rule.
-pub(crate) fn first_free<T>(
-    plain: bool,
-    build: impl Fn(&str) -> T,
-    taken: impl Fn(&T) -> bool,
-) -> T {
-    std::iter::once(String::new())
-        .filter(|_| plain)
-        .chain((1u32..).map(|n| format!("~{n}")))
-        .map(|suffix| build(&suffix))
-        .find(|c| !taken(c))
-        .expect("an unbounded search finds a free name")
-}
-
 /// Scans `dir`, plans and writes the image to `out` atomically; returns the plan. `cancel`
 /// is asked between pieces of work; `progress` hears how far the write is.
 pub fn mkiso(

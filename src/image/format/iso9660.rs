@@ -801,7 +801,7 @@ pub(crate) fn primary_name(name: &str, is_dir: bool, taken: &dyn Fn(&str) -> boo
     let ext: String = ext.chars().take(8).collect();
     let room = 30 - if is_dir { 0 } else { ext.len() + 1 };
     // Deterministic disambiguation: the shortest counter suffix that is free.
-    crate::image::first_free(
+    super::first_free(
         true,
         |suffix| {
             let keep: String = stem.chars().take(room - suffix.len()).collect();

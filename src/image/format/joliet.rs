@@ -31,7 +31,7 @@ pub fn joliet_name(name: &str, is_dir: bool, taken: &dyn Fn(&[u16]) -> bool) -> 
     // Keep the extension (up to 10 units) when the name must be shortened.
     let ext: Vec<u16> = if ext.len() > 10 { Vec::new() } else { ext };
     let stem = if ext.is_empty() { units } else { stem };
-    crate::image::first_free(
+    super::first_free(
         true,
         |suffix| {
             let suffix: Vec<u16> = suffix.encode_utf16().collect();

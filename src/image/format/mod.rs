@@ -15,3 +15,19 @@ pub mod record;
 pub mod rockridge;
 pub mod structure;
 pub mod susp;
+
+/// The first free name among `build("")`, `build("~1")`, `build("~2")`, ... (from `"~1"` on
+/// when `plain` is false, as FAT basis names go). Every name mapping of the image (primary,
+/// Joliet, FAT) disambiguates by this one rule.
+pub(crate) fn first_free<T>(
+    plain: bool,
+    build: impl Fn(&str) -> T,
+    taken: impl Fn(&T) -> bool,
+) -> T {
+    std::iter::once(String::new())
+        .filter(|_| plain)
+        .chain((1u32..).map(|n| format!("~{n}")))
+        .map(|suffix| build(&suffix))
+        .find(|c| !taken(c))
+        .expect("an unbounded search finds a free name")
+}

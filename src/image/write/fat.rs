@@ -203,7 +203,7 @@ fn basis(name: &str, taken: &dyn Fn(&[u8; 11]) -> bool) -> [u8; 11] {
         Some(i) if i > 0 => (clean(&name[..i]), clean(&name[i + 1..])),
         _ => (clean(name), Vec::new()),
     };
-    crate::image::first_free(
+    crate::image::format::first_free(
         false,
         |tail| {
             let mut out = [b' '; 11];
