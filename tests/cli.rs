@@ -572,3 +572,48 @@ fn each_thing_is_said_once() {
         "{out}"
     );
 }
+
+/// One walk names every record's fields for inspect's JSON, golden records of any image and
+/// diff alike: the second GPT entry's GUID is `entry 2.unique_partition_guid` in all three,
+/// and the catalog's default entry `default entry.load_rba`.
+#[test]
+fn a_field_has_one_name_everywhere() {
+    let a = root().join("golden/installer-minimal.iso");
+    let b = root().join("golden/installer-on-host.iso");
+    let (code, out, _) = run(isoproof(&["inspect", "--format", "json"]).arg(&a));
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let named = |structure: &str, name: &str, field: &str| {
+        v["records"].as_array().unwrap().iter().any(|r| {
+            r["structure"] == structure && r["name"] == name && r["fields"][field].is_string()
+        })
+    };
+    assert!(
+        named("primary GPT entries", "entry 2", "unique_partition_guid"),
+        "{out}"
+    );
+    assert!(
+        named("El Torito boot catalog", "default entry", "load_rba"),
+        "{out}"
+    );
+    let d = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(isoproof(&["golden", "bless", "--golden"])
+        .arg(d.path())
+        .arg("--image")
+        .arg(&a)
+        .args(["--name", "a"]));
+    assert_eq!(code, Some(0), "{err}");
+    let record = std::fs::read_to_string(d.path().join("a.json")).unwrap();
+    assert!(
+        record.contains("\"entry 2.unique_partition_guid\""),
+        "{record}"
+    );
+    assert!(record.contains("\"default entry.load_rba\""), "{record}");
+    let (code, out, _) = run(isoproof(&["diff"]).arg(&a).arg(&b));
+    assert_eq!(code, Some(3));
+    assert!(
+        out.contains("primary GPT entries\n  entry 1.unique_partition_guid: ")
+            && out.contains("\n  entry 2.unique_partition_guid: "),
+        "{out}"
+    );
+}

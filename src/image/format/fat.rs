@@ -18,6 +18,36 @@ pub fn date_time(c: &Civil) -> (u16, u16) {
     (date, time)
 }
 
+/// Entry `c` of a FAT (FAT spec, "FAT Data Structure"): 12 bits packed two to three bytes
+/// (an even entry in the low 12 bits of its 16-bit word, an odd one in the high 12), or 16
+/// bits; `None` past the table's end.
+pub fn entry(table: &[u8], fat12: bool, c: usize) -> Option<u16> {
+    let word = |o: usize| Some(u16::from_le_bytes([*table.get(o)?, *table.get(o + 1)?]));
+    if fat12 {
+        let w = word(c + c / 2)?;
+        Some(if c % 2 == 0 { w & 0x0FFF } else { w >> 4 })
+    } else {
+        word(2 * c)
+    }
+}
+
+/// Sets entry `c` of a FAT to `v` (its low 12 bits for FAT12), leaving the neighbouring
+/// entry's bits as they are. The table must hold the entry.
+pub fn set_entry(table: &mut [u8], fat12: bool, c: usize, v: u16) {
+    if fat12 {
+        let o = c + c / 2;
+        let w = u16::from_le_bytes([table[o], table[o + 1]]);
+        let w = if c % 2 == 0 {
+            (w & 0xF000) | (v & 0x0FFF)
+        } else {
+            (w & 0x000F) | ((v & 0x0FFF) << 4)
+        };
+        table[o..o + 2].copy_from_slice(&w.to_le_bytes());
+    } else {
+        table[2 * c..2 * c + 2].copy_from_slice(&v.to_le_bytes());
+    }
+}
+
 /// Directory entry attributes (FAT spec, "Directory Structure").
 pub mod attr {
     /// A volume label.
@@ -171,6 +201,25 @@ pub(crate) fn lfn_checksum(short: &[u8; 11]) -> u8 {
 #[cfg(test)]
 mod tests {
     use crate::image::clock::{Clock, DEFAULT_EPOCH};
+
+    #[test]
+    fn fat12_entries_pack_two_to_three_bytes() {
+        // FAT spec: entries 0x123 and 0x456 are stored as 23 61 45.
+        let mut t = vec![0u8; 6];
+        set_entry(&mut t, true, 0, 0x123);
+        set_entry(&mut t, true, 1, 0x456);
+        assert_eq!(&t[..3], &[0x23, 0x61, 0x45]);
+        assert_eq!(entry(&t, true, 0), Some(0x123));
+        assert_eq!(entry(&t, true, 1), Some(0x456));
+        set_entry(&mut t, true, 2, 0xFFF);
+        assert_eq!(&t[3..5], &[0xFF, 0x0F]);
+        assert_eq!(entry(&t, true, 1), Some(0x456));
+        assert_eq!(entry(&t, true, 4), None);
+        let mut t16 = vec![0u8; 4];
+        set_entry(&mut t16, false, 1, 0xFFF8);
+        assert_eq!(t16, [0, 0, 0xF8, 0xFF]);
+        assert_eq!(entry(&t16, false, 1), Some(0xFFF8));
+    }
 
     #[test]
     fn fat_words() {

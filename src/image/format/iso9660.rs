@@ -302,6 +302,16 @@ impl DirectoryRecord {
         self.header.file_flags & flags::DIRECTORY != 0
     }
 
+    /// ECMA-119 6.8.2.2: the directory's own record (identifier 0x00) is `.`, its parent's
+    /// (0x01) `..`; `None` for every other record.
+    pub fn dot_name(&self) -> Option<&'static str> {
+        match self.identifier.as_slice() {
+            [0] => Some("."),
+            [1] => Some(".."),
+            _ => None,
+        }
+    }
+
     /// Whether another record of the same file follows (a multi-extent file).
     pub fn continues(&self) -> bool {
         self.header.file_flags & flags::MULTI_EXTENT != 0
@@ -781,6 +791,36 @@ impl PathTableRecord {
     }
 }
 
+/// The directory records in `bytes`, whole sectors of a directory extent, with their offset
+/// in `bytes`: a zero length byte pads to the end of its sector (9.1: records never cross
+/// one). A record that does not decode ends the walk with its offset and why.
+pub fn directory_records(
+    bytes: &[u8],
+) -> impl Iterator<Item = Result<(usize, DirectoryRecord), (usize, DecodeError)>> + '_ {
+    let mut off = 0usize;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        while !failed && off < bytes.len() {
+            if bytes[off] == 0 {
+                off = (off / SECTOR as usize + 1) * SECTOR as usize;
+                continue;
+            }
+            let at = off;
+            return Some(match DirectoryRecord::decode(&bytes[off..]) {
+                Ok(r) => {
+                    off += r.len();
+                    Ok((at, r))
+                }
+                Err(e) => {
+                    failed = true;
+                    Err((at, e))
+                }
+            });
+        }
+        None
+    })
+}
+
 /// A primary-tree identifier (ISO level 3 with "full" names as xorriso's
 /// `-full-iso9660-filenames`): d-characters only (`A-Z 0-9 _`), at most 30 characters with one
 /// dot for files and none for directories, files ending in `;1`. Everything else maps to `_`.
@@ -850,6 +890,31 @@ pub(crate) fn record_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn directory_records_skip_sector_padding() {
+        // Two sectors: one record, padding, then one record at the second sector's start.
+        let rec = |name: &[u8]| {
+            let mut b = Vec::new();
+            DirectoryRecord::new(20, 2048, DirDateTime([0; 7]), 0, name.to_vec(), Vec::new())
+                .unwrap()
+                .encode(&mut b);
+            b
+        };
+        let mut bytes = rec(b"A;1");
+        bytes.resize(SECTOR as usize, 0);
+        bytes.extend(rec(b"B;1"));
+        bytes.resize(2 * SECTOR as usize, 0);
+        let found: Vec<(usize, Vec<u8>)> = directory_records(&bytes)
+            .map(|r| r.map(|(at, r)| (at, r.identifier)).unwrap())
+            .collect();
+        assert_eq!(found, [(0, b"A;1".to_vec()), (2048, b"B;1".to_vec())]);
+        // A length that runs past the bytes ends the walk with its offset.
+        bytes[2048] = 250;
+        bytes.truncate(2048 + 100);
+        let last = directory_records(&bytes).last().unwrap();
+        assert!(matches!(last, Err((2048, _))), "{last:?}");
+    }
     use super::*;
     use crate::image::clock::Clock;
 

@@ -614,6 +614,16 @@ impl<const N: usize> DChars<N> {
 #[repr(transparent)]
 pub struct Ucs2Be<const N: usize>([u8; N]);
 
+/// UCS-2 big-endian bytes as text (Joliet's identifiers; an unpaired last byte ignored,
+/// unpaired surrogates replaced).
+pub fn ucs2_be(b: &[u8]) -> String {
+    let units: Vec<u16> = b
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    String::from_utf16_lossy(&units)
+}
+
 impl<const N: usize> Ucs2Be<N> {
     /// The field holding `s` (characters of the Basic Multilingual Plane only).
     pub fn new(s: &str) -> Result<Self, FieldError> {
@@ -646,14 +656,7 @@ impl<const N: usize> Ucs2Be<N> {
     }
     /// Its text, trailing spaces removed (an unpaired last byte ignored).
     pub fn text(&self) -> String {
-        let units: Vec<u16> = self
-            .0
-            .chunks_exact(2)
-            .map(|c| u16::from_be_bytes([c[0], c[1]]))
-            .collect();
-        String::from_utf16_lossy(&units)
-            .trim_end_matches([' ', '\0'])
-            .to_string()
+        ucs2_be(&self.0).trim_end_matches([' ', '\0']).to_string()
     }
 }
 

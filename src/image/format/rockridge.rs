@@ -5,7 +5,7 @@
 //! [`Entry`], which reads any SUSP or RRIP entry of a system use area.
 
 use crate::image::format::iso9660::DirDateTime;
-use crate::image::format::record::{record, BothEndian, DecodeError, Field, Record};
+use crate::image::format::record::{record, BothEndian, Bytes, DecodeError, Field, Record};
 use crate::image::format::susp::{self, CeEntry, Er, RawEntry, SpEntry, SuspHeader};
 
 /// The ER entry's identifier, description and source (RRIP 1991A, as mkisofs writes them).
@@ -51,6 +51,22 @@ record! {
         0 header: SuspHeader,
         /// BP 5-12: Location of the directory (both-byte order).
         4 block: BothEndian<u32>,
+    }
+}
+
+record! {
+    /// zisofs (libisofs's AAIP/zisofs document): `ZF`, a file stored compressed.
+    pub struct ZfEntry("zisofs ZF entry", 16) {
+        /// BP 1-4: header (`ZF`, 16, 1).
+        0 header: SuspHeader,
+        /// BP 5-6: the algorithm (`pz` for zisofs).
+        4 algorithm: Bytes<2>,
+        /// BP 7: the header size in 4-byte words.
+        6 header_size: u8,
+        /// BP 8: log2 of the block size.
+        7 block_size_log2: u8,
+        /// BP 9-16: the uncompressed size (both-byte order).
+        8 uncompressed_size: BothEndian<u32>,
     }
 }
 
@@ -265,7 +281,9 @@ pub enum Entry {
     Tf(u8, Vec<Vec<u8>>),
     /// mkisofs's `RR` (RRIP 1.09): which RRIP entries this record has.
     Rr(u8),
-    /// Any other entry (`ZF`, `AL`, `PD`, vendor entries), kept as it is.
+    /// zisofs's `ZF`.
+    Zf(ZfEntry),
+    /// Any other entry (`AL`, `PD`, vendor entries), kept as it is.
     Other {
         /// Its signature.
         signature: [u8; 2],
@@ -317,6 +335,7 @@ impl Entry {
                 }
             }
             b"RE" => Entry::Re,
+            b"ZF" => Entry::Zf(ZfEntry::decode(b).map_err(|_| too_short(b"ZF", b.len(), 16))?),
             b"NM" => {
                 need(5)?;
                 Entry::Nm(b[4], b[5..].to_vec())
@@ -401,6 +420,20 @@ pub fn symlink_target<'a>(components: impl IntoIterator<Item = &'a SlComponent>)
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn zf_layout() {
+        // mkisofs -z: "pz", header 16 bytes (4 words), blocks of 2^15, 100000 bytes.
+        let b = b"ZF\x10\x01pz\x04\x0f\xa0\x86\x01\x00\x00\x01\x86\xa0";
+        let Entry::Zf(z) = one(b) else {
+            panic!("not ZF")
+        };
+        assert_eq!(&z.algorithm.0, b"pz");
+        assert_eq!(z.header_size, 4);
+        assert_eq!(z.block_size_log2, 15);
+        assert_eq!(z.uncompressed_size.get(), 100_000);
+        assert_eq!(z.encode(), b.to_vec());
+    }
     use super::*;
 
     fn both32(v: u32) -> [u8; 8] {
@@ -542,11 +575,13 @@ mod tests {
         assert!(Entry::all(b"NM\x04\x01").is_err());
         // Unknown entries are kept.
         assert_eq!(
-            one(b"ZF\x06\x01ab"),
+            one(b"AL\x06\x01ab"),
             Entry::Other {
-                signature: *b"ZF",
+                signature: *b"AL",
                 body: b"ab".to_vec()
             }
         );
+        // A cut-short ZF is an error, not a silent other entry.
+        assert!(Entry::all(b"ZF\x06\x01ab").is_err());
     }
 }

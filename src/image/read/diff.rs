@@ -10,12 +10,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::image::format::eltorito::BootCatalog;
 use crate::image::format::iso9660::{DirectoryRecord, SECTOR};
 use crate::image::format::record::{child_name, Record};
 use crate::image::format::structure::{Owned, Structure, Tree};
 use crate::image::read::content::{self, OptionChange};
-use crate::image::read::descriptor::VolumeDescriptor;
 use crate::image::read::fat;
 use crate::image::read::inspect::{self, FileInfo, Img, ReadError, Report, Window};
 
@@ -244,9 +242,7 @@ pub fn diff(a_path: &Path, b_path: &Path) -> Result<Diff, DiffError> {
         shown(ra.truncation()),
         shown(rb.truncation()),
     );
-    mbr_gpt(&ra, &rb, &mut c);
-    descriptors(&ra, &rb, &mut c);
-    catalogs(&ra, &rb, &mut c);
+    records(&ra, &rb, &mut c);
     let read = |e: ReadError, p: &Path| {
         let t = if p == a_path {
             ra.truncation()
@@ -276,147 +272,59 @@ pub fn diff(a_path: &Path, b_path: &Path) -> Result<Diff, DiffError> {
     })
 }
 
-fn mbr_gpt(ra: &Report, rb: &Report, c: &mut Changes) {
-    let s = Structure::Mbr;
-    match (&ra.mbr, &rb.mbr) {
-        (Some(x), Some(y)) => c.record(&s, "", x, y),
-        (x, y) => c.presence(
-            &s,
-            "presence",
-            x.as_ref().map(|_| "an MBR".into()),
-            y.as_ref().map(|_| "an MBR".into()),
-        ),
-    }
-    match (&ra.gpt, &rb.gpt) {
-        (Some(x), Some(y)) => {
-            c.record(&Structure::PrimaryGptHeader, "", &x.primary, &y.primary);
-            c.add(
-                &Structure::PrimaryGptHeader,
-                "valid (both headers' CRCs, the entries' CRC, the backup)",
-                x.valid.to_string(),
-                y.valid.to_string(),
-            );
-            let s = Structure::PrimaryGptEntries;
-            let ea: BTreeMap<usize, _> = x.entries.iter().map(|(i, e)| (*i, e)).collect();
-            let eb: BTreeMap<usize, _> = y.entries.iter().map(|(i, e)| (*i, e)).collect();
-            for (i, p, q) in paired(&ea, &eb) {
-                let name = format!("entry {i}");
-                match (p, q) {
-                    (Some(p), Some(q)) => c.record(&s, &name, *p, *q),
-                    (p, q) => {
-                        let show = |e: &&crate::image::format::gpt::GptEntry| {
-                            format!(
-                                "{:?} LBA {}..={}",
-                                e.partition_name.text(),
-                                e.starting_lba.get(),
-                                e.ending_lba.get()
-                            )
-                        };
-                        c.presence(&s, &name, p.map(show), q.map(show))
-                    }
-                }
-            }
-            match (&x.backup, &y.backup) {
-                (Some(p), Some(q)) => c.record(&Structure::BackupGptHeader, "", p, q),
-                (p, q) => c.presence(
-                    &Structure::BackupGptHeader,
-                    "presence",
-                    p.as_ref().map(|_| "a backup header".into()),
-                    q.as_ref().map(|_| "a backup header".into()),
-                ),
-            }
-        }
-        (x, y) => c.presence(
-            &Structure::PrimaryGptHeader,
-            "presence",
-            x.as_ref().map(|_| "a GPT".into()),
-            y.as_ref().map(|_| "a GPT".into()),
-        ),
-    }
-}
-
-fn descriptors(ra: &Report, rb: &Report, c: &mut Changes) {
-    for i in 0..ra.descriptors.len().max(rb.descriptors.len()) {
-        let (da, db) = (ra.descriptors.get(i), rb.descriptors.get(i));
-        let (Some(da), Some(db)) = (da, db) else {
-            let show =
-                |d: &inspect::Descriptor| format!("{} at sector {}", d.structure(), d.sector);
-            c.presence(
-                &Structure::Image,
-                &format!("volume descriptor {}", i + 1),
-                da.map(show),
-                db.map(show),
-            );
-            continue;
-        };
-        let s = da.structure();
-        if s != db.structure() || da.sector != db.sector {
-            c.add(
-                &Structure::Image,
-                &format!("volume descriptor {}", i + 1),
-                format!("{s} at sector {}", da.sector),
-                format!("{} at sector {}", db.structure(), db.sector),
-            );
-            continue;
-        }
-        match (&da.vd, &db.vd) {
-            (VolumeDescriptor::Primary(x), VolumeDescriptor::Primary(y)) => {
-                c.record(&s, "", &**x, &**y)
-            }
-            (VolumeDescriptor::Supplementary(x), VolumeDescriptor::Supplementary(y)) => {
-                c.record(&s, "", &**x, &**y)
-            }
-            (VolumeDescriptor::ElTorito(x), VolumeDescriptor::ElTorito(y)) => {
-                c.record(&s, "", &**x, &**y)
-            }
-            (VolumeDescriptor::Terminator(x), VolumeDescriptor::Terminator(y)) => {
-                c.record(&s, "", &**x, &**y)
-            }
-            (VolumeDescriptor::Other(x), VolumeDescriptor::Other(y)) => c.record(&s, "", x, y),
-            _ => {}
-        }
-    }
-}
-
-fn catalogs(ra: &Report, rb: &Report, c: &mut Changes) {
-    let s = Structure::BootCatalog;
-    let (x, y): (Option<&BootCatalog>, Option<&BootCatalog>) = (
-        ra.catalog.as_ref().map(|(_, c)| c),
-        rb.catalog.as_ref().map(|(_, c)| c),
-    );
-    let (Some(x), Some(y)) = (x, y) else {
-        let show = |k: &BootCatalog| format!("{} entries", k.entries.len());
-        c.presence(&s, "presence", x.map(show), y.map(show));
-        return;
+/// The records of both images ([`walk`](crate::image::read::walk), as `inspect` and
+/// `snapshot` name them), paired by structure and name (the n-th of that name when a
+/// structure has several): every field that differs, a record that moved, and the records
+/// one image has and the other not.
+fn records(ra: &Report, rb: &Report, c: &mut Changes) {
+    use crate::image::read::walk::Decoded;
+    let keyed = |r: &'_ Report| -> Vec<((Structure, String, usize), Decoded)> {
+        let mut seen: Vec<(Structure, String)> = Vec::new();
+        r.records
+            .iter()
+            .map(|d| {
+                let k = (d.structure.clone(), d.name.clone());
+                let n = seen.iter().filter(|x| **x == k).count();
+                seen.push(k.clone());
+                ((k.0, k.1, n), d.clone())
+            })
+            .collect()
     };
-    c.record(&s, "validation entry", &x.validation, &y.validation);
-    for i in 0..x.headers.len().max(y.headers.len()) {
-        let name = format!("section header {}", i + 1);
-        match (x.headers.get(i), y.headers.get(i)) {
-            (Some((_, p)), Some((_, q))) => c.record(&s, &name, p, q),
-            (p, q) => c.presence(
-                &s,
-                &name,
-                p.map(|_| "present".into()),
-                q.map(|_| "present".into()),
-            ),
+    let (a, b) = (keyed(ra), keyed(rb));
+    let presence = |d: &Decoded| {
+        if d.name.is_empty() {
+            "presence".to_string()
+        } else {
+            d.name.clone()
+        }
+    };
+    for (key, x) in &a {
+        let Some((_, y)) = b.iter().find(|(k, _)| k == key) else {
+            c.presence(&x.structure, &presence(x), Some(x.summary.clone()), None);
+            continue;
+        };
+        if x.at != y.at {
+            c.add(
+                &x.structure,
+                &child_name(&x.name, "offset"),
+                x.at.to_string(),
+                y.at.to_string(),
+            );
+        }
+        for (field, va) in &x.fields {
+            if let Some((_, vb)) = y.fields.iter().find(|(f, _)| f == field) {
+                c.add(
+                    &x.structure,
+                    &child_name(&x.name, field),
+                    va.clone(),
+                    vb.clone(),
+                );
+            }
         }
     }
-    for i in 0..x.entries.len().max(y.entries.len()) {
-        let (p, q) = (x.entries.get(i), y.entries.get(i));
-        let name = |e: &crate::image::format::eltorito::CatalogEntry| match e.section {
-            None => "default entry".to_string(),
-            Some(s) => format!("section {s} entry {}", i),
-        };
-        match (p, q) {
-            (Some(p), Some(q)) => c.record(&s, &name(p), &p.entry, &q.entry),
-            (p, q) => {
-                let show = |e: &crate::image::format::eltorito::CatalogEntry| {
-                    format!("image at sector {}", e.entry.load_rba.get())
-                };
-                let field = p.or(q).map(name).unwrap_or_default();
-                c.presence(&s, &field, p.map(show), q.map(show))
-            }
+    for (key, y) in &b {
+        if !a.iter().any(|(k, _)| k == key) {
+            c.presence(&y.structure, &presence(y), None, Some(y.summary.clone()));
         }
     }
 }
@@ -664,10 +572,9 @@ fn dir_records(
             Structure::Directory(t, _) => *t,
             _ => Tree::Primary,
         };
-        let name = match r.identifier.as_slice() {
-            [0] => ".".to_string(),
-            [1] => "..".to_string(),
-            id => inspect::identifier_text(id, tree),
+        let name = match r.dot_name() {
+            Some(dot) => dot.to_string(),
+            None => inspect::identifier_text(&r.identifier, tree),
         };
         out.push((name, r));
     }

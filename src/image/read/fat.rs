@@ -191,24 +191,7 @@ impl Layout {
     /// The cluster after `c` in its chain; `None` at the end of the chain or at a value that
     /// is not a data cluster (free, bad, reserved).
     fn next(&self, c: usize) -> Option<usize> {
-        let v = if self.fat12 {
-            let o = c + c / 2;
-            let w = usize::from(u16::from_le_bytes([
-                *self.fat.get(o)?,
-                *self.fat.get(o + 1)?,
-            ]));
-            if c % 2 == 0 {
-                w & 0xFFF
-            } else {
-                w >> 4
-            }
-        } else {
-            let o = 2 * c;
-            usize::from(u16::from_le_bytes([
-                *self.fat.get(o)?,
-                *self.fat.get(o + 1)?,
-            ]))
-        };
+        let v = usize::from(crate::image::format::fat::entry(&self.fat, self.fat12, c)?);
         self.is_data(v).then_some(v)
     }
 
@@ -429,14 +412,7 @@ mod tests {
 
     /// Sets FAT12 entry `c` (both FATs are not needed: the reader uses the first).
     fn set12(img: &mut [u8], c: usize, v: u16) {
-        let o = 512 + c + c / 2;
-        let w = u16::from_le_bytes([img[o], img[o + 1]]);
-        let w = if c % 2 == 0 {
-            (w & 0xF000) | v
-        } else {
-            (w & 0x000F) | (v << 4)
-        };
-        img[o..o + 2].copy_from_slice(&w.to_le_bytes());
+        crate::image::format::fat::set_entry(&mut img[512..], true, c, v);
     }
 
     #[test]

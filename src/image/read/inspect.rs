@@ -256,6 +256,10 @@ pub struct Report {
     pub joliet_dirs: Vec<(String, (u32, u32))>,
     /// Which structure owns which bytes, sorted by start.
     pub structures: Vec<Owned>,
+    /// Every decoded record, as JSON, snapshots and diffs name it ([`walk`]).
+    ///
+    /// [`walk`]: crate::image::read::walk
+    pub records: Vec<crate::image::read::walk::Decoded>,
 }
 
 /// An open image with bounds-checked reads.
@@ -531,10 +535,15 @@ fn read_report(img: &Img) -> Result<Report, ReadError> {
     let mut boot_info_tables = Vec::new();
     for e in catalog.iter().flat_map(|(_, c)| &c.entries) {
         let at = u64::from(e.entry.load_rba.get()) * SECTOR;
+        use crate::image::format::eltorito::{BootInfoTable, BOOT_INFO_OFFSET};
         let table = img
-            .read(&Structure::BiosBootImage, at + 8, 56)
+            .read(
+                &Structure::BiosBootImage,
+                at + BOOT_INFO_OFFSET as u64,
+                BootInfoTable::LEN as u64,
+            )
             .ok()
-            .and_then(|b| crate::image::format::eltorito::BootInfoTable::decode(&b).ok());
+            .and_then(|b| BootInfoTable::decode(&b).ok());
         boot_info_tables.push(table.is_some_and(|t| {
             t.pvd_lba.get() == FIRST_DESCRIPTOR as u32 && t.file_lba.get() == e.entry.load_rba.get()
         }));
@@ -618,7 +627,7 @@ fn read_report(img: &Img) -> Result<Report, ReadError> {
         }
     }
     own.sort_by_key(|o| (o.start, o.end));
-    Ok(Report {
+    let mut report = Report {
         size: img.len,
         mbr,
         gpt,
@@ -630,7 +639,10 @@ fn read_report(img: &Img) -> Result<Report, ReadError> {
         files,
         joliet_dirs,
         structures: own,
-    })
+        records: Vec::new(),
+    };
+    report.records = crate::image::read::walk::records(&report, img);
+    Ok(report)
 }
 
 /// An Apple Partition Map: a driver descriptor map (`ER`) in block 0 and `PM` entries in
@@ -786,13 +798,10 @@ fn rock_ridge(
                     er.version,
                     String::from_utf8_lossy(&er.descriptor)
                 )),
-                // zisofs (AAIP/zisofs spec): algorithm, header size / 4, log2 block size,
-                // the uncompressed size both-endian.
-                Entry::Other { signature, body } if &signature == b"ZF" && body.len() >= 12 => {
-                    let size = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
+                Entry::Zf(z) => {
                     rr.zisofs = Some((
-                        String::from_utf8_lossy(&body[..2]).into_owned(),
-                        size.into(),
+                        String::from_utf8_lossy(&z.algorithm.0).into_owned(),
+                        z.uncompressed_size.get().into(),
                     ));
                 }
                 _ => {}
@@ -921,16 +930,10 @@ pub(crate) fn for_each_record(
     while piece_at < size {
         let n = DIRECTORY_PIECE.min(size - piece_at);
         let data = img.read(structure, at + piece_at, n)?;
-        let mut off = 0usize;
-        while off < data.len() {
-            if data[off] == 0 {
-                off = (off / SECTOR as usize + 1) * SECTOR as usize;
-                continue;
-            }
-            let rec_at = at + piece_at + off as u64;
-            let r = DirectoryRecord::decode(&data[off..]).map_err(record_err(structure, rec_at))?;
-            off += r.len();
-            each(rec_at, r)?;
+        for found in crate::image::format::iso9660::directory_records(&data) {
+            let (off, r) =
+                found.map_err(|(off, e)| record_err(structure, at + piece_at + off as u64)(e))?;
+            each(at + piece_at + off as u64, r)?;
         }
         piece_at += n;
     }
@@ -958,7 +961,7 @@ fn read_dir(
     let mut children: Vec<FileInfo> = Vec::new();
     let mut pending: Option<FileInfo> = None;
     for (rec_at, r) in records {
-        if r.identifier == [0] || r.identifier == [1] {
+        if r.dot_name().is_some() {
             continue;
         }
         let rr = if tree == Tree::Primary {
@@ -1022,13 +1025,7 @@ fn read_dir(
 /// in the primary one.
 pub(crate) fn identifier_text(id: &[u8], tree: Tree) -> String {
     match tree {
-        Tree::Joliet => {
-            let u: Vec<u16> = id
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                .collect();
-            String::from_utf16_lossy(&u)
-        }
+        Tree::Joliet => crate::image::format::record::ucs2_be(id),
         Tree::Primary => String::from_utf8_lossy(id).into_owned(),
     }
 }
@@ -1097,6 +1094,13 @@ impl Report {
     pub fn to_json(&self) -> Value {
         json!({
             "size": self.size,
+            // Every decoded record, with the names snapshots and diffs give its fields.
+            "records": self.records.iter().map(|d| json!({
+                "structure": d.structure.to_string(),
+                "offset": d.at,
+                "name": d.name,
+                "fields": d.fields.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect::<serde_json::Map<String, Value>>(),
+            })).collect::<Vec<_>>(),
             "truncated": self.truncation().map(|t| json!({
                 "claimed_sectors": t.claimed_sectors,
                 "claimed_bytes": t.claimed_sectors * SECTOR,

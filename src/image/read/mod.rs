@@ -10,3 +10,4 @@ pub mod diff;
 pub mod fat;
 pub mod inspect;
 pub mod snapshot;
+pub mod walk;

@@ -19,12 +19,10 @@ use sha2::{Digest, Sha256};
 use crate::hex::hex;
 use crate::image::format::cpio;
 use crate::image::format::iso9660::SECTOR;
-use crate::image::format::record::{child_name, Record};
 use crate::image::format::structure::Structure;
 use crate::image::read::content;
-use crate::image::read::descriptor::VolumeDescriptor;
+use crate::image::read::fat;
 use crate::image::read::inspect::{self, Img, ReadError, Report};
-use crate::image::{format::fat::BootSector, read::fat};
 
 /// Text files up to this size keep their text in a record.
 pub const MAX_RECORDED_TEXT: u64 = 16 << 10;
@@ -101,15 +99,6 @@ pub struct FileRecord {
     pub text: Option<String>,
 }
 
-/// The fields of a record, each under `prefix`.
-fn fields_of<R: Record>(prefix: &str, r: &R, out: &mut BTreeMap<String, String>) {
-    let bytes = r.encode();
-    for leaf in R::fields() {
-        let v = (leaf.show)(&bytes[leaf.offset..leaf.offset + leaf.len]);
-        out.insert(child_name(prefix, &leaf.name), v);
-    }
-}
-
 /// Reads bytes `(offset, len)` runs of the image in pieces: sha256 and, when `keep` allows,
 /// the bytes themselves.
 fn digest_runs(
@@ -165,8 +154,12 @@ fn structures(r: &Report, img: &Img, s: &mut Snapshot) -> Result<(), ReadError> 
             format!("{base} #{n}")
         };
         let (sha256, _) = digest_runs(img, &[(o.start, o.end - o.start)], 0)?;
-        let mut fields = BTreeMap::new();
-        decoded(r, img, o.start, &o.structure, &mut fields);
+        let fields: BTreeMap<String, String> = r
+            .records
+            .iter()
+            .filter(|d| d.structure == o.structure && d.at == o.start)
+            .flat_map(|d| d.named_fields().map(|(k, v)| (k, v.to_string())))
+            .collect();
         s.structures.insert(
             name,
             StructureRecord {
@@ -178,69 +171,6 @@ fn structures(r: &Report, img: &Img, s: &mut Snapshot) -> Result<(), ReadError> 
         );
     }
     Ok(())
-}
-
-/// The decoded fields of one structure (those with a record type).
-fn decoded(r: &Report, img: &Img, at: u64, st: &Structure, f: &mut BTreeMap<String, String>) {
-    match st {
-        Structure::Mbr => {
-            if let Some(m) = &r.mbr {
-                fields_of("", m, f);
-            }
-        }
-        Structure::PrimaryGptHeader => {
-            if let Some(g) = &r.gpt {
-                fields_of("", &g.primary, f);
-                f.insert("valid".into(), g.valid.to_string());
-            }
-        }
-        Structure::PrimaryGptEntries => {
-            for (i, e) in r.gpt.iter().flat_map(|g| &g.entries) {
-                fields_of(&format!("entry {i}"), e, f);
-            }
-        }
-        Structure::BackupGptHeader => {
-            if let Some(b) = r.gpt.as_ref().and_then(|g| g.backup.as_ref()) {
-                fields_of("", b, f);
-            }
-        }
-        Structure::BootCatalog => {
-            if let Some((_, c)) = &r.catalog {
-                fields_of("validation entry", &c.validation, f);
-                for (i, (_, h)) in c.headers.iter().enumerate() {
-                    fields_of(&format!("section header {}", i + 1), h, f);
-                }
-                for (i, e) in c.entries.iter().enumerate() {
-                    fields_of(&format!("entry {}", i + 1), &e.entry, f);
-                }
-            }
-        }
-        Structure::EspImage => {
-            if let Ok(b) = img.read(st, at, 512) {
-                if let Ok(bs) = BootSector::decode(&b) {
-                    fields_of("boot sector", &bs, f);
-                }
-            }
-        }
-        Structure::BiosBootImage => {
-            if let Ok(b) = img.read(st, at + 8, 56) {
-                if let Ok(t) = crate::image::format::eltorito::BootInfoTable::decode(&b) {
-                    fields_of("boot info table", &t, f);
-                }
-            }
-        }
-        _ => {
-            for d in r.descriptors.iter().filter(|d| d.sector * SECTOR == at) {
-                match &d.vd {
-                    VolumeDescriptor::Primary(x) => fields_of("", &**x, f),
-                    VolumeDescriptor::Supplementary(x) => fields_of("", &**x, f),
-                    VolumeDescriptor::ElTorito(x) => fields_of("", &**x, f),
-                    VolumeDescriptor::Terminator(x) => fields_of("", &**x, f),
-                    VolumeDescriptor::Other(x) => fields_of("", x, f),
-                }
-            }
-        }
-    }
 }
 
 fn text_of(bytes: Option<&[u8]>, size: u64) -> Option<String> {

@@ -398,18 +398,7 @@ fn write(root: &Dir, label: &str, clock: Clock, g: Geometry) -> Vec<u8> {
     let mut fat = vec![0u8; g.fat_sectors * SECTOR];
     for (i, &v) in w.fat.iter().enumerate() {
         let v = if v == 0xFFFF_FFFF { eoc } else { v & mask };
-        if g.fat_bits == 16 {
-            fat[i * 2..i * 2 + 2].copy_from_slice(&(v as u16).to_le_bytes());
-        } else {
-            let off = i * 3 / 2;
-            if i % 2 == 0 {
-                fat[off] = v as u8;
-                fat[off + 1] = (fat[off + 1] & 0xF0) | ((v >> 8) as u8 & 0x0F);
-            } else {
-                fat[off] = (fat[off] & 0x0F) | ((v << 4) as u8);
-                fat[off + 1] = (v >> 4) as u8;
-            }
-        }
+        crate::image::format::fat::set_entry(&mut fat, g.fat_bits == 12, i, v as u16);
     }
     for k in 0..2 {
         let off = (1 + k * g.fat_sectors) * SECTOR;
