@@ -277,7 +277,7 @@ pub fn diff(a_path: &Path, b_path: &Path) -> Result<Diff, DiffError> {
 /// structure has several): every field that differs, a record that moved, and the records
 /// one image has and the other not.
 fn records(ra: &Report, rb: &Report, c: &mut Changes) {
-    use crate::image::read::walk::Decoded;
+    use crate::image::read::report::Decoded;
     let keyed = |r: &'_ Report| -> Vec<((Structure, String, usize), Decoded)> {
         let mut seen: Vec<(Structure, String)> = Vec::new();
         r.records

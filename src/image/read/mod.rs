@@ -7,7 +7,11 @@
 pub mod content;
 pub mod descriptor;
 pub mod diff;
+pub mod error;
 pub mod fat;
+pub(crate) mod img;
 pub mod inspect;
+mod render;
+pub mod report;
 pub mod snapshot;
 pub mod walk;

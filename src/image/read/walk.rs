@@ -10,35 +10,11 @@
 use crate::image::format::eltorito::{BootInfoTable, BOOT_INFO_OFFSET};
 use crate::image::format::fat::BootSector;
 use crate::image::format::iso9660::SECTOR;
-use crate::image::format::record::{child_name, Field, Record};
+use crate::image::format::record::{Field, Record};
 use crate::image::format::structure::Structure;
 use crate::image::read::descriptor::VolumeDescriptor;
-use crate::image::read::inspect::{Img, Report};
-
-/// One record of a read image.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decoded {
-    /// The structure it belongs to.
-    pub structure: Structure,
-    /// Where that structure starts in the image.
-    pub at: u64,
-    /// Its name within the structure (`""` for the structure's one record, `entry 2`,
-    /// `default entry`, `boot sector`).
-    pub name: String,
-    /// What it is, in a few words, for a report that one image has it and the other not.
-    pub summary: String,
-    /// Its fields: (name, as the field shows it), names without [`Decoded::name`].
-    pub fields: Vec<(String, String)>,
-}
-
-impl Decoded {
-    /// The record's fields under its name (`entry 2.starting_lba`).
-    pub fn named_fields(&self) -> impl Iterator<Item = (String, &str)> {
-        self.fields
-            .iter()
-            .map(|(k, v)| (child_name(&self.name, k), v.as_str()))
-    }
-}
+use crate::image::read::img::Img;
+use crate::image::read::report::{Decoded, Report};
 
 /// The fields of a record, as its definition names and shows them.
 pub fn fields<R: Record>(r: &R) -> Vec<(String, String)> {
