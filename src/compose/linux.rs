@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::spec::ImageSpec;
-use super::{Origin, PlannedFile};
+use super::{OptionError, Origin, PlannedFile};
 use crate::image::write::tree::{self, Entry, EntryKind, Source};
 use crate::payload::linux::{self, init, modules, root, LinuxError, PayloadRoot, StoreNode};
 use crate::resolve::de::{ConfigError, OptionPath, Problem, Segment};
@@ -122,11 +122,14 @@ const MEDIUM_DRIVERS: &[&str] = &[
     "nvme",
 ];
 
-fn at(names: &[&str], e: impl ToString) -> ConfigError {
-    ConfigError::at(OptionPath::of(names), Problem::Value(e.to_string()))
+fn at(names: &[&str], source: LinuxError) -> OptionError {
+    OptionError::Live {
+        path: OptionPath::of(names),
+        source,
+    }
 }
 
-fn root_err(e: LinuxError) -> ConfigError {
+fn root_err(e: LinuxError) -> OptionError {
     at(&["isoImage", "payloadRoot"], e)
 }
 
@@ -136,13 +139,13 @@ pub(crate) fn plan(
     base: &Path,
     epoch: i64,
     files: &mut Vec<PlannedFile>,
-) -> Result<LinuxBoot, ConfigError> {
+) -> Result<LinuxBoot, OptionError> {
     let i = &spec.iso_image;
     let rel = i.payload_root.as_deref().ok_or_else(|| {
-        at(
-            &["isoImage", "payloadRoot"],
-            "the linux payload needs a payload root (kernel, modules, busybox, ISOLINUX, systemd-stub in Debian's layout)",
-        )
+        OptionError::from(ConfigError::at(
+            OptionPath::of(&["isoImage", "payloadRoot"]),
+            Problem::Value("the linux payload needs a payload root (kernel, modules, busybox, ISOLINUX, systemd-stub in Debian's layout)".into()),
+        ))
     })?;
     let root_path = base.join(rel);
     let pr = PayloadRoot::open(&root_path).map_err(root_err)?;
@@ -204,7 +207,8 @@ pub(crate) fn plan(
                         "stage 1 cannot mount {point}: kernel {} has no file system {:?}",
                         pr.version, fs.fs_type
                     )),
-                ))
+                )
+                .into())
             }
         };
         if fs.options.iter().any(|o| o == "loop") {
@@ -283,6 +287,10 @@ pub(crate) fn plan(
     for (n, rel) in i.store_contents.iter().enumerate() {
         let option = OptionPath::of(&["isoImage", "storeContents"]).child(Segment::Index(n));
         let bad = |e: String| ConfigError::at(option.clone(), Problem::Value(e));
+        let live = |source: LinuxError| OptionError::Live {
+            path: option.clone(),
+            source,
+        };
         // Inside the scenario's folder, or absolute, as isoImage.contents.
         let real = super::confine(rel, base, &option, true)?;
         let name = real
@@ -291,12 +299,14 @@ pub(crate) fn plan(
             .unwrap_or_default();
         let md = std::fs::metadata(&real).map_err(|e| bad(format!("source {rel}: {e}")))?;
         if md.is_dir() {
-            let t = tree::scan(&real).map_err(|e| bad(e.to_string()))?;
+            let t = tree::scan(&real).map_err(|source| OptionError::Scan {
+                path: option.clone(),
+                source,
+            })?;
             store.push(StoreNode::Dir(name.clone()));
-            store_nodes(&t, &name, &mut store, &mut store_inputs)
-                .map_err(|e| bad(e.to_string()))?;
+            store_nodes(&t, &name, &mut store, &mut store_inputs).map_err(live)?;
         } else {
-            let b = linux::read_part(&real).map_err(|e| bad(e.to_string()))?;
+            let b = linux::read_part(&real).map_err(live)?;
             store_inputs.push(real.clone());
             let mode = if md_exec(&md) { 0o755 } else { 0o644 };
             store.push(StoreNode::File(name, mode, b));

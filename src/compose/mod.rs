@@ -51,7 +51,8 @@ pub enum BuildError {
     #[error("{error}{}", defined_at(.error, .sites))]
     Config {
         /// The option and the problem.
-        error: ConfigError,
+        #[source]
+        error: OptionError,
         /// Where the option (or the nearest option above it) is defined, `file:line:col`.
         sites: Vec<String>,
     },
@@ -140,8 +141,45 @@ fn assertions(
     Ok(warnings)
 }
 
-fn defined_at(e: &ConfigError, sites: &[String]) -> String {
-    match (e.path.options().first(), sites.is_empty()) {
+/// An option the image cannot be made from: where, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionError {
+    /// Its resolved value is not one the image can take.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The live system it names cannot be made: the payload root, its kernel and modules,
+    /// the store.
+    #[error("{path}: {source}")]
+    Live {
+        /// The option.
+        path: OptionPath,
+        /// Why.
+        #[source]
+        source: crate::payload::linux::LinuxError,
+    },
+    /// A tree it names cannot be read as image contents.
+    #[error("{path}: {source}")]
+    Scan {
+        /// The option.
+        path: OptionPath,
+        /// Why.
+        #[source]
+        source: crate::image::write::tree::ScanError,
+    },
+}
+
+impl OptionError {
+    /// The option it is about.
+    pub fn path(&self) -> &OptionPath {
+        match self {
+            OptionError::Config(e) => &e.path,
+            OptionError::Live { path, .. } | OptionError::Scan { path, .. } => path,
+        }
+    }
+}
+
+fn defined_at(e: &OptionError, sites: &[String]) -> String {
+    match (e.path().options().first(), sites.is_empty()) {
         (Some(o), false) => format!("\n  {o} is defined at {}", sites.join(", ")),
         _ => String::new(),
     }
@@ -150,7 +188,7 @@ fn defined_at(e: &ConfigError, sites: &[String]) -> String {
 impl From<ConfigError> for BuildError {
     fn from(error: ConfigError) -> Self {
         BuildError::Config {
-            error,
+            error: error.into(),
             sites: Vec::new(),
         }
     }
@@ -330,7 +368,7 @@ pub(crate) fn plan_image(
     spec: &ImageSpec,
     base: &Path,
     config_json: String,
-) -> Result<ImagePlan, ConfigError> {
+) -> Result<ImagePlan, OptionError> {
     let i = &spec.iso_image;
     let hostname = spec.networking.host_name.clone();
     let params = &spec.boot.kernel_params;
@@ -421,7 +459,8 @@ pub(crate) fn plan_image(
                     c.source,
                     crate::input::kind_name(md.file_type())
                 ),
-            ));
+            )
+            .into());
         }
     }
     let linux = match i.boot_payload {
@@ -441,7 +480,7 @@ pub(crate) fn plan_image(
                 Origin::Copy { .. } => option_of(&w[1]),
                 _ => option_of(&w[0]),
             };
-            ConfigError::at(o, Problem::Value(problem))
+            OptionError::from(ConfigError::at(o, Problem::Value(problem)))
         };
         if w[0].target == w[1].target {
             return Err(clash(format!(
@@ -727,9 +766,10 @@ pub struct Planned {
 
 /// Adds where the scenario defines the option an error is about (the deepest option on its
 /// path that has definitions), so the user finds the line to fix.
-fn locate(error: ConfigError, s: &scenario::Scenario) -> BuildError {
+fn locate(error: impl Into<OptionError>, s: &scenario::Scenario) -> BuildError {
+    let error = error.into();
     let sites = error
-        .path
+        .path()
         .options()
         .iter()
         .map(|o| resolve::definition_sites(s, o))
