@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use isoproof::boot::{self, Expected, MachineOptions};
 use isoproof_harness::accel::Choice;
 use isoproof_harness::boot::Request;
+use isoproof_harness::matrix::Verdict;
 use isoproof_harness::run::Ended;
 use isoproof_harness::{Firmware, Machine, Mode};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -82,10 +83,10 @@ fn scenario_mode(scenario: &Path, mode: Mode) -> Result<(), Failed> {
         mode,
         Duration::from_secs(deadline),
     )?;
-    Expected::new(&built.plan, mode)
-        .check(&a.ended, &a.serial)
-        .map(|_| ())
-        .map_err(|e| format!("{e}\nserial log:\n{}", a.serial).into())
+    match Expected::new(&built.plan, mode).check(&a.ended, &a.serial) {
+        Verdict::Pass(_) => Ok(()),
+        Verdict::Fail(e) => Err(format!("{e}\nserial log:\n{}", a.serial).into()),
+    }
 }
 
 /// A scenario that imports a shipped module (`scenarios/modules/<base>`) and sets more.
@@ -162,9 +163,9 @@ fn silent_guest_is_killed_at_its_deadline(mode: Mode) -> Result<(), Failed> {
     if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Err("the screenshot is not a PNG".into());
     }
-    let e = Expected::new(&built.plan, mode)
-        .check(&a.ended, &a.serial)
-        .expect_err("a silent guest cannot pass");
+    let Verdict::Fail(e) = Expected::new(&built.plan, mode).check(&a.ended, &a.serial) else {
+        return Err("a silent guest passed".into());
+    };
     if !e.contains("never finished before the deadline") {
         return Err(format!("unexpected verdict: {e}").into());
     }
@@ -183,9 +184,11 @@ fn wrong_hostname_fails(mode: Mode) -> Result<(), Failed> {
     let a = boot_in(dir.path(), &image, mode, Duration::from_secs(60))?;
     let want = Expected::new(&planned.plan, mode);
     match want.check(&a.ended, &a.serial) {
-        Ok(_) => Err("a wrong hostname passed the check".into()),
-        Err(e) if e.contains("hostname: expected `nixos-installer`, got `impostor`") => Ok(()),
-        Err(e) => Err(format!("unexpected verdict: {e}").into()),
+        Verdict::Pass(_) => Err("a wrong hostname passed the check".into()),
+        Verdict::Fail(e) if e.contains("hostname: expected `nixos-installer`, got `impostor`") => {
+            Ok(())
+        }
+        Verdict::Fail(e) => Err(format!("unexpected verdict: {e}").into()),
     }
 }
 
@@ -217,15 +220,15 @@ fn corrupted_file_is_named(mode: Mode) -> Result<(), Failed> {
     std::fs::write(&built.image, &bytes)?;
     let a = boot_in(dir.path(), &built.image, mode, Duration::from_secs(180))?;
     match Expected::new(&built.plan, mode).check(&a.ended, &a.serial) {
-        Ok(_) => Err("a corrupted image passed".into()),
-        Err(e)
+        Verdict::Pass(_) => Err("a corrupted image passed".into()),
+        Verdict::Fail(e)
             if e.contains("rr:/etc/fstab")
                 && e.contains("joliet:/etc/fstab")
                 && e.contains("raw:backup_GPT_entries") =>
         {
             Ok(())
         }
-        Err(e) => Err(format!("unexpected verdict: {e}\n{}", a.serial).into()),
+        Verdict::Fail(e) => Err(format!("unexpected verdict: {e}\n{}", a.serial).into()),
     }
 }
 
@@ -249,9 +252,11 @@ fn volume_is_read_from_the_image(mode: Mode) -> Result<(), Failed> {
     std::fs::write(&built.image, &bytes)?;
     let a = boot_in(dir.path(), &built.image, mode, Duration::from_secs(60))?;
     match Expected::new(&built.plan, mode).check(&a.ended, &a.serial) {
-        Ok(_) => Err("a changed volume ID passed".into()),
-        Err(e) if e.contains("volume: expected `NIXOS_MINIMAL`, got `MIXOS_MINIMAL`") => Ok(()),
-        Err(e) => Err(format!("unexpected verdict: {e}").into()),
+        Verdict::Pass(_) => Err("a changed volume ID passed".into()),
+        Verdict::Fail(e) if e.contains("volume: expected `NIXOS_MINIMAL`, got `MIXOS_MINIMAL`") => {
+            Ok(())
+        }
+        Verdict::Fail(e) => Err(format!("unexpected verdict: {e}").into()),
     }
 }
 

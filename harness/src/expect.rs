@@ -31,16 +31,26 @@ pub struct Expectation {
 
 impl Expectation {
     /// A pattern on `source`; an empty pattern is refused, as it matches any output.
-    pub fn new(source: Source, pattern: &str) -> Result<Expectation, String> {
+    pub fn new(source: Source, pattern: &str) -> Result<Expectation, PatternError> {
         if pattern.is_empty() {
-            return Err("an empty pattern would match any output".into());
+            return Err(PatternError::Empty);
         }
         let pattern = regex::RegexBuilder::new(pattern)
             .size_limit(1 << 20)
-            .build()
-            .map_err(|e| e.to_string())?;
+            .build()?;
         Ok(Expectation { source, pattern })
     }
+}
+
+/// Why a pattern cannot be awaited.
+#[derive(Debug, thiserror::Error)]
+pub enum PatternError {
+    /// The empty pattern.
+    #[error("an empty pattern would match any output")]
+    Empty,
+    /// Not a regular expression (or one too large).
+    #[error(transparent)]
+    Regex(#[from] regex::Error),
 }
 
 impl fmt::Display for Expectation {
@@ -200,9 +210,13 @@ mod tests {
 
     #[test]
     fn bad_and_empty_patterns_are_refused() {
-        assert!(Expectation::new(Source::Serial, "").is_err());
+        assert!(matches!(
+            Expectation::new(Source::Serial, ""),
+            Err(PatternError::Empty)
+        ));
         let e = Expectation::new(Source::Screen, "(unclosed").unwrap_err();
-        assert!(e.contains("unclosed"), "{e}");
+        assert!(matches!(e, PatternError::Regex(_)));
+        assert!(e.to_string().contains("unclosed"), "{e}");
         assert_eq!(
             Expectation::new(Source::Screen, "boot:")
                 .unwrap()

@@ -163,7 +163,7 @@ pub struct NotFound {
     /// Descriptor directories searched.
     pub dirs: Vec<PathBuf>,
     /// Descriptor files seen, with why each was not used.
-    pub refused: Vec<(PathBuf, String)>,
+    pub refused: Vec<(PathBuf, Unfit)>,
     /// Known paths tried.
     pub known: Vec<PathBuf>,
 }
@@ -202,10 +202,47 @@ fn glob(pattern: &str, s: &str) -> bool {
     }
 }
 
+/// Why a firmware descriptor cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum Unfit {
+    /// It does not read as a descriptor.
+    #[error("{0}")]
+    Unreadable(#[source] std::io::Error),
+    /// It is not JSON of a descriptor's shape.
+    #[error("{0}")]
+    NotADescriptor(#[source] serde_json::Error),
+    /// Not a UEFI firmware.
+    #[error("interface {0:?}, not uefi")]
+    Interface(Vec<String>),
+    /// No x86_64 q35 machine.
+    #[error("no x86_64 q35 target")]
+    NoQ35,
+    /// A feature the harness does not want (Secure Boot with keys, AMD SEV, ...).
+    #[error("feature {0:?}")]
+    Feature(String),
+    /// Not split flash.
+    #[error("mapping {device} {mode}, not split flash")]
+    Mapping {
+        /// The device.
+        device: String,
+        /// The mode.
+        mode: String,
+    },
+    /// The code and variables files are not named.
+    #[error("no executable and nvram-template")]
+    NoFiles,
+    /// A file in a format other than raw.
+    #[error("{} is not raw", .0.display())]
+    NotRaw(PathBuf),
+    /// A file that does not exist.
+    #[error("{} does not exist", .0.display())]
+    Absent(PathBuf),
+}
+
 /// Why a descriptor cannot serve, or its (code, vars).
-fn judge(d: &Descriptor) -> Result<(PathBuf, PathBuf), String> {
+fn judge(d: &Descriptor) -> Result<(PathBuf, PathBuf), Unfit> {
     if !d.interface_types.iter().any(|t| t == "uefi") {
-        return Err(format!("interface {:?}, not uefi", d.interface_types));
+        return Err(Unfit::Interface(d.interface_types.clone()));
     }
     // Any pc-q35-<version> machine type.
     if !d
@@ -213,27 +250,26 @@ fn judge(d: &Descriptor) -> Result<(PathBuf, PathBuf), String> {
         .iter()
         .any(|t| t.architecture == "x86_64" && t.machines.iter().any(|m| glob(m, "pc-q35-9.9")))
     {
-        return Err("no x86_64 q35 target".into());
+        return Err(Unfit::NoQ35);
     }
     if let Some(bad) = d.features.iter().find(|f| UNWANTED.contains(&f.as_str())) {
-        return Err(format!("feature {bad:?}"));
+        return Err(Unfit::Feature(bad.clone()));
     }
     if d.mapping.device != "flash" || d.mapping.mode.as_deref().is_some_and(|m| m != "split") {
-        return Err(format!(
-            "mapping {} {}, not split flash",
-            d.mapping.device,
-            d.mapping.mode.as_deref().unwrap_or("")
-        ));
+        return Err(Unfit::Mapping {
+            device: d.mapping.device.clone(),
+            mode: d.mapping.mode.clone().unwrap_or_default(),
+        });
     }
     let (Some(code), Some(vars)) = (&d.mapping.executable, &d.mapping.nvram_template) else {
-        return Err("no executable and nvram-template".into());
+        return Err(Unfit::NoFiles);
     };
     for f in [code, vars] {
         if f.format.as_deref().is_some_and(|x| x != "raw") {
-            return Err(format!("{} is not raw", f.filename.display()));
+            return Err(Unfit::NotRaw(f.filename.clone()));
         }
         if !f.filename.is_file() {
-            return Err(format!("{} does not exist", f.filename.display()));
+            return Err(Unfit::Absent(f.filename.clone()));
         }
     }
     Ok((code.filename.clone(), vars.filename.clone()))
@@ -259,8 +295,8 @@ pub fn find_ovmf(search: &Search) -> Result<Ovmf, NotFound> {
     let mut fits: Vec<(bool, PathBuf, PathBuf, PathBuf)> = Vec::new();
     for path in files.into_values() {
         let parsed = std::fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|s| serde_json::from_str::<Descriptor>(&s).map_err(|e| e.to_string()));
+            .map_err(Unfit::Unreadable)
+            .and_then(|s| serde_json::from_str::<Descriptor>(&s).map_err(Unfit::NotADescriptor));
         match parsed.and_then(|d| {
             let secure = d.features.iter().any(|f| f == "secure-boot");
             judge(&d).map(|(c, v)| (secure, c, v))

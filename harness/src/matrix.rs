@@ -14,8 +14,39 @@ use crate::qemu::Mode;
 use crate::run::Ended;
 use crate::Error;
 
-/// Judges an attempt: `Ok(summary)` passes, `Err(why)` fails.
-pub type Check = Arc<dyn Fn(&Attempt) -> Result<String, String> + Send + Sync>;
+/// Judges an attempt.
+pub type Check = Arc<dyn Fn(&Attempt) -> Verdict + Send + Sync>;
+
+/// What a check says of an attempt, with the text a user reads either way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It passed: what the guest showed.
+    Pass(String),
+    /// It failed: why.
+    Fail(String),
+}
+
+impl Verdict {
+    /// Whether it passed.
+    pub fn passed(&self) -> bool {
+        matches!(self, Verdict::Pass(_))
+    }
+
+    /// What it says.
+    pub fn text(&self) -> &str {
+        match self {
+            Verdict::Pass(s) | Verdict::Fail(s) => s,
+        }
+    }
+
+    /// The failure's reason, if it failed.
+    pub fn failure(&self) -> Option<&str> {
+        match self {
+            Verdict::Pass(_) => None,
+            Verdict::Fail(s) => Some(s),
+        }
+    }
+}
 
 /// One cell: a suite (a scenario) booted in one mode.
 #[derive(Clone)]
@@ -48,8 +79,8 @@ pub struct Settings {
 /// One attempt, judged.
 #[derive(Clone, Debug)]
 pub struct Judged {
-    /// `Ok(summary)` or `Err(why)`.
-    pub verdict: Result<String, String>,
+    /// What the check said.
+    pub verdict: Verdict,
     /// Wall time.
     pub elapsed: Duration,
     /// The kept serial log (failed attempts only).
@@ -81,7 +112,7 @@ pub struct Unbuilt {
 impl CaseResult {
     /// Whether the last attempt passed.
     pub fn passed(&self) -> bool {
-        self.attempts.last().is_some_and(|a| a.verdict.is_ok())
+        self.attempts.last().is_some_and(|a| a.verdict.passed())
     }
 
     /// Passed, but only after failing.
@@ -91,10 +122,7 @@ impl CaseResult {
 
     /// The final verdict's text.
     pub fn message(&self) -> &str {
-        match self.attempts.last().map(|a| &a.verdict) {
-            Some(Ok(s)) | Some(Err(s)) => s,
-            None => "not run",
-        }
+        self.attempts.last().map_or("not run", |a| a.verdict.text())
     }
 }
 
@@ -119,7 +147,7 @@ impl Judged {
     /// An attempt that could not boot at all.
     fn broken(why: String) -> Judged {
         Judged {
-            verdict: Err(why),
+            verdict: Verdict::Fail(why),
             elapsed: Duration::ZERO,
             serial_log: None,
             screenshot: None,
@@ -150,7 +178,7 @@ fn attempt_once(
         Err(e) => Judged::broken(e.to_string()),
         Ok(a) => Judged {
             verdict: if a.ended == Ended::Cancelled {
-                Err("interrupted".into())
+                Verdict::Fail("interrupted".into())
             } else {
                 (case.check)(&a)
             },
@@ -190,7 +218,7 @@ fn run_case(
     for n in 1..=1 + settings.retries as usize {
         let work = scratch.join(format!("{n}"));
         let mut j = attempt_once(machine, case, settings, &work, cancel);
-        let failed = j.verdict.is_err();
+        let failed = !j.verdict.passed();
         if failed {
             keep_files(&mut j, &settings.keep, case, n);
         } else {
@@ -321,10 +349,12 @@ pub fn table(results: &[CaseResult], unbuilt: &[Unbuilt]) -> String {
     for r in results.iter().filter(|r| !r.passed() || r.flaky()) {
         let _ = writeln!(o, "\n{} {}:", r.suite, r.mode);
         for (n, a) in r.attempts.iter().enumerate() {
-            let (word, text) = match &a.verdict {
-                Ok(t) => ("passed", t),
-                Err(t) => ("failed", t),
+            let word = if a.verdict.passed() {
+                "passed"
+            } else {
+                "failed"
             };
+            let text = a.verdict.text();
             let _ = writeln!(o, "  attempt {} {word}: {text}", n + 1);
             if let Some(p) = &a.serial_log {
                 let _ = writeln!(o, "    serial log: {}", p.display());
@@ -369,18 +399,18 @@ pub fn junit(results: &[CaseResult], unbuilt: &[Unbuilt]) -> Result<String, Erro
             }
         };
         let last = r.attempts.last();
-        let mut status = match last.map(|a| &a.verdict) {
-            Some(Ok(_)) | None => TestCaseStatus::success(),
-            Some(Err(why)) => {
+        let mut status = match last.and_then(|a| a.verdict.failure()) {
+            None => TestCaseStatus::success(),
+            Some(why) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(why.clone());
+                s.set_message(why);
                 s
             }
         };
         for a in &r.attempts[..r.attempts.len().saturating_sub(1)] {
             let mut rerun = TestRerun::new(NonSuccessKind::Failure);
-            if let Err(why) = &a.verdict {
-                rerun.set_message(why.clone());
+            if let Some(why) = a.verdict.failure() {
+                rerun.set_message(why);
             }
             rerun.set_time(a.elapsed);
             status.add_rerun(rerun);
@@ -419,7 +449,7 @@ mod tests {
             suite: "good".into(),
             mode,
             attempts: vec![Judged {
-                verdict: Ok("reported".into()),
+                verdict: Verdict::Pass("reported".into()),
                 elapsed: Duration::from_millis(300),
                 serial_log: None,
                 screenshot: None,

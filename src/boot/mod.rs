@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use isoproof_harness::expect::{Expectation, Source};
-use isoproof_harness::matrix::{self, Case, CaseResult, Check, Unbuilt};
+use isoproof_harness::matrix::{self, Case, CaseResult, Check, Unbuilt, Verdict};
 use isoproof_harness::run::Ended;
 use isoproof_harness::{accel, firmware};
 use isoproof_harness::{Attempt, Firmware, Media, Mode};
@@ -34,7 +34,8 @@ pub enum BootError {
         /// The mode.
         mode: Mode,
         /// Why.
-        why: String,
+        #[source]
+        why: Unbootable,
     },
     /// None of the scenarios turns on a boot mode (or none of the modes asked for).
     #[error("no scenario turns on a boot mode")]
@@ -79,14 +80,14 @@ pub struct LiveExpected {
 impl LiveExpected {
     /// Judges the serial log of a live boot: every field compared, each mismatch named; a
     /// pass says briefly what Linux saw.
-    pub fn check(&self, ended: &Ended, serial: &str) -> Result<String, String> {
+    pub fn check(&self, ended: &Ended, serial: &str) -> Verdict {
         use crate::payload::linux::{LinuxReport, REPORT_TAG};
         if let Some(why) = LinuxReport::failure(serial) {
-            return Err(format!("stage 1 failed: {REPORT_TAG}-FAIL {why}"));
+            return Verdict::Fail(format!("stage 1 failed: {REPORT_TAG}-FAIL {why}"));
         }
         let Some(r) = LinuxReport::find(serial) else {
             let last: Vec<&str> = serial.lines().rev().take(3).collect();
-            return Err(format!(
+            return Verdict::Fail(format!(
                 "{}; no {REPORT_TAG} report (last serial lines: {})",
                 describe_end(ended),
                 last.into_iter().rev().collect::<Vec<_>>().join(" | ")
@@ -149,12 +150,12 @@ impl LiveExpected {
             }
         }
         if !wrong.is_empty() {
-            return Err(format!("wrong live system: {}", wrong.join("; ")));
+            return Verdict::Fail(format!("wrong live system: {}", wrong.join("; ")));
         }
         if *ended != Ended::Exited(payload::PASS_STATUS) {
-            return Err(format!("the report was right, but {}", describe_end(ended)));
+            return Verdict::Fail(format!("the report was right, but {}", describe_end(ended)));
         }
-        Ok(format!(
+        Verdict::Pass(format!(
             "{}; kernelParams in order on /proc/cmdline",
             r.summary()
         ))
@@ -194,7 +195,7 @@ impl Expected {
 
     /// Judges a boot: QEMU must exit with the payload's pass status and the serial log must
     /// hold the expected report. A mismatch names every field that differs.
-    pub fn check(&self, ended: &Ended, serial: &str) -> Result<String, String> {
+    pub fn check(&self, ended: &Ended, serial: &str) -> Verdict {
         if let Some(l) = &self.linux {
             return l.check(ended, serial);
         }
@@ -212,7 +213,7 @@ impl Expected {
             }
         };
         let Some(got) = Reported::find(serial) else {
-            return Err(format!(
+            return Verdict::Fail(format!(
                 "{}; no {} line ({})",
                 describe_end(ended),
                 payload::REPORT_TAG,
@@ -232,12 +233,12 @@ impl Expected {
             wrong.insert(0, format!("the payload reported error `{e}`"));
         }
         if !wrong.is_empty() {
-            return Err(format!("wrong report: {}", wrong.join("; ")));
+            return Verdict::Fail(format!("wrong report: {}", wrong.join("; ")));
         }
         if *ended != Ended::Exited(payload::PASS_STATUS) {
-            return Err(format!("the report was right, but {}", describe_end(ended)));
+            return Verdict::Fail(format!("the report was right, but {}", describe_end(ended)));
         }
-        Ok(format!("reported {}", got.get("via").unwrap_or("?")))
+        Verdict::Pass(format!("reported {}", got.get("via").unwrap_or("?")))
     }
 }
 
@@ -268,7 +269,7 @@ pub(crate) fn image_check(expect: Vec<Expectation>, timeout: std::time::Duration
                 .map(|(e, t)| format!("found {e} at {:.1} s", t.as_secs_f64()))
                 .collect();
             let Some(missing) = expect.get(a.matched.len()) else {
-                return Ok(found.join("; "));
+                return Verdict::Pass(found.join("; "));
             };
             let after = match (a.matched.len(), &a.ended) {
                 (_, Ended::Exited(_) | Ended::Signalled(_)) => "before QEMU ended".to_string(),
@@ -287,7 +288,7 @@ pub(crate) fn image_check(expect: Vec<Expectation>, timeout: std::time::Duration
             if !found.is_empty() {
                 why = format!("{}; {why}", found.join("; "));
             }
-            return Err(format!("{why}; it showed:\n{seen}"));
+            return Verdict::Fail(format!("{why}; it showed:\n{seen}"));
         }
         // A live image's stage 1 says what Linux saw; that is the line to show.
         let line = match payload::linux::LinuxReport::find(&a.serial) {
@@ -295,12 +296,12 @@ pub(crate) fn image_check(expect: Vec<Expectation>, timeout: std::time::Duration
             _ => line,
         };
         if let Some(why) = payload::linux::LinuxReport::failure(&a.serial) {
-            return Err(format!("{ended}; stage 1 failed: {why}"));
+            return Verdict::Fail(format!("{ended}; stage 1 failed: {why}"));
         }
         match &a.ended {
-            Ended::Exited(s) if *s == payload::PASS_STATUS => Ok(line),
-            _ if line.is_empty() => Err(ended),
-            _ => Err(format!("{ended}; {line}")),
+            Ended::Exited(s) if *s == payload::PASS_STATUS => Verdict::Pass(line),
+            _ if line.is_empty() => Verdict::Fail(ended),
+            _ => Verdict::Fail(format!("{ended}; {line}")),
         }
     })
 }
@@ -318,10 +319,33 @@ fn last_lines(s: &str) -> String {
         .join("\n")
 }
 
+/// Why an image cannot boot in a mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unbootable {
+    /// A CD-ROM boot needs El Torito.
+    #[error("the image has no El Torito boot catalog")]
+    NoCatalog,
+    /// A BIOS CD-ROM boot needs a BIOS entry.
+    #[error("the boot catalog has no bootable BIOS (platform 0x00) entry")]
+    NoBiosEntry,
+    /// A UEFI CD-ROM boot needs an EFI entry.
+    #[error("the boot catalog has no bootable UEFI (platform 0xEF) entry")]
+    NoUefiEntry,
+    /// A BIOS disk boot needs an MBR.
+    #[error("the image has no MBR (no 0x55 0xAA at byte 510)")]
+    NoMbr,
+    /// ... with boot code.
+    #[error("the MBR holds no boot code (bytes 0-439 are zero)")]
+    NoBootCode,
+    /// A UEFI disk boot needs an EFI system partition.
+    #[error("no EFI system partition: no MBR partition of type 0xEF, no GPT partition of the ESP type and no partition holding the FAT ESP")]
+    NoEsp,
+}
+
 /// Why an image cannot boot in a mode, from what `inspect` reads: no BIOS or UEFI entry in
 /// the boot catalog for a CD-ROM, no MBR boot code or no EFI system partition for a disk.
 /// `None` when it may boot (or is not an ISO 9660 image, which is left to the firmware).
-pub fn cannot_boot(image: &Path, mode: Mode) -> Option<String> {
+pub fn cannot_boot(image: &Path, mode: Mode) -> Option<Unbootable> {
     use crate::image::format::eltorito::{BOOTABLE, PLATFORM_EFI, PLATFORM_X86};
     let r = crate::image::read::inspect::inspect(image).ok()?;
     let entry = |platform: u8| {
@@ -333,18 +357,16 @@ pub fn cannot_boot(image: &Path, mode: Mode) -> Option<String> {
     };
     match (mode.firmware, mode.media) {
         (Firmware::Bios, Media::Cdrom) if !entry(PLATFORM_X86) => Some(match &r.catalog {
-            None => "the image has no El Torito boot catalog".into(),
-            Some(_) => "the boot catalog has no bootable BIOS (platform 0x00) entry".into(),
+            None => Unbootable::NoCatalog,
+            Some(_) => Unbootable::NoBiosEntry,
         }),
         (Firmware::Uefi, Media::Cdrom) if !entry(PLATFORM_EFI) => Some(match &r.catalog {
-            None => "the image has no El Torito boot catalog".into(),
-            Some(_) => "the boot catalog has no bootable UEFI (platform 0xEF) entry".into(),
+            None => Unbootable::NoCatalog,
+            Some(_) => Unbootable::NoUefiEntry,
         }),
         (Firmware::Bios, Media::Usb | Media::Disk) => match &r.mbr {
-            None => Some("the image has no MBR (no 0x55 0xAA at byte 510)".into()),
-            Some(m) if m.boot_code.0.iter().all(|&b| b == 0) => {
-                Some("the MBR holds no boot code (bytes 0-439 are zero)".into())
-            }
+            None => Some(Unbootable::NoMbr),
+            Some(m) if m.boot_code.0.iter().all(|&b| b == 0) => Some(Unbootable::NoBootCode),
             _ => None,
         },
         (Firmware::Uefi, Media::Usb | Media::Disk) => {
@@ -372,9 +394,7 @@ pub fn cannot_boot(image: &Path, mode: Mode) -> Option<String> {
                 .gpt
                 .as_ref()
                 .is_some_and(|g| g.entries.iter().any(|(_, e)| fat_at(e.starting_lba.get())));
-            (!(in_mbr || in_gpt || fat_partition)).then(|| {
-                "no EFI system partition: no MBR partition of type 0xEF, no GPT partition of the ESP type and no partition holding the FAT ESP".into()
-            })
+            (!(in_mbr || in_gpt || fat_partition)).then_some(Unbootable::NoEsp)
         }
         _ => None,
     }
@@ -819,7 +839,8 @@ mod tests {
             vec![Duration::from_millis(400), Duration::from_millis(2500)],
             Some("boot:"),
         ))
-        .unwrap();
+        .text()
+        .to_string();
         assert_eq!(
             ok,
             "found /ISOLINUX/ on the serial console at 0.4 s; found /boot:/ on the screen at 2.5 s"
@@ -828,10 +849,15 @@ mod tests {
             vec![Duration::from_millis(400)],
             Some("SeaBIOS\nBooting"),
         ))
-        .unwrap_err();
+        .failure()
+        .expect("it fails")
+        .to_string();
         assert!(e.contains("/boot:/ on the screen never appeared within 30 s of /ISOLINUX/ on the serial console"), "{e}");
         assert!(e.ends_with("it showed:\n  | SeaBIOS\n  | Booting"), "{e}");
-        let e = check(&attempt(vec![], None)).unwrap_err();
+        let e = check(&attempt(vec![], None))
+            .failure()
+            .expect("it fails")
+            .to_string();
         assert!(
             e.ends_with("it showed:\n  | SeaBIOS\n  | ISOLINUX 6.04"),
             "{e}"
@@ -872,7 +898,7 @@ mod tests {
     #[test]
     fn live_reports_are_judged_field_by_field() {
         let pass = Ended::Exited(payload::PASS_STATUS);
-        assert!(live().check(&pass, LIVE_LOG).is_ok());
+        assert!(live().check(&pass, LIVE_LOG).passed());
         let e = live()
             .check(
                 &pass,
@@ -881,7 +907,9 @@ mod tests {
                     "failed=1 failed_paths=rr:/etc/hostname,",
                 ),
             )
-            .unwrap_err();
+            .failure()
+            .expect("it fails")
+            .to_string();
         assert!(
             e.contains("1 files failed verification: rr:/etc/hostname"),
             "{e}"
@@ -891,26 +919,35 @@ mod tests {
                 &pass,
                 &format!("{LIVE_LOG}ISOPROOF-MOUNT /boot vfat /dev/sda1 rw\n"),
             )
-            .unwrap_err();
+            .failure()
+            .expect("it fails")
+            .to_string();
         assert!(
             e.contains("/boot (vfat) is mounted but not in fileSystems"),
             "{e}"
         );
         let e = live()
             .check(&pass, &LIVE_LOG.replace("host=workstation", "host=nixos"))
-            .unwrap_err();
+            .failure()
+            .expect("it fails")
+            .to_string();
         assert!(e.contains("host name: expected `workstation`"), "{e}");
         let e = live()
             .check(&pass, &LIVE_LOG.replace(" quiet console", " console"))
-            .unwrap_err();
+            .failure()
+            .expect("it fails")
+            .to_string();
         assert!(e.contains("`quiet` is not on /proc/cmdline"), "{e}");
         let e = live()
             .check(&pass, &LIVE_LOG.replace("/iso iso9660", "/iso vfat"))
-            .unwrap_err();
+            .failure()
+            .expect("it fails")
+            .to_string();
         assert!(e.contains("mounted as vfat, fsType is iso9660"), "{e}");
         assert!(live()
             .check(&pass, "ISOPROOF-LINUX-FAIL step=mount /iso: no medium\n")
-            .unwrap_err()
+            .failure()
+            .expect("it fails")
             .contains("step=mount /iso"));
     }
 
@@ -918,7 +955,10 @@ mod tests {
     fn the_right_line_and_exit_pass() {
         let e = expected(Via::Esp);
         let log = format!("BdsDxe: loading\r\n{}", e.line());
-        assert_eq!(e.check(&Ended::Exited(33), &log), Ok("reported esp".into()));
+        assert_eq!(
+            e.check(&Ended::Exited(33), &log),
+            Verdict::Pass("reported esp".into())
+        );
     }
 
     #[test]
@@ -927,7 +967,11 @@ mod tests {
         let mut other = e.clone();
         other.report.hostname = "evil".into();
         other.via = Via::ElTorito;
-        let err = e.check(&Ended::Exited(33), &other.line()).unwrap_err();
+        let err = e
+            .check(&Ended::Exited(33), &other.line())
+            .failure()
+            .expect("it fails")
+            .to_string();
         assert_eq!(
             err,
             "wrong report: via: expected `mbr`, got `eltorito`; hostname: expected `host`, got `evil`"
@@ -939,16 +983,26 @@ mod tests {
         let e = expected(Via::ElTorito);
         let err = e
             .check(&Ended::TimedOut, "SeaBIOS\nBooting from DVD/CD...\n")
-            .unwrap_err();
+            .failure()
+            .expect("it fails")
+            .to_string();
         assert!(err.starts_with("the guest never finished"), "{err}");
         assert!(err.contains("Booting from DVD/CD..."), "{err}");
-        let err = e.check(&Ended::Exited(1), &e.line()).unwrap_err();
+        let err = e
+            .check(&Ended::Exited(1), &e.line())
+            .failure()
+            .expect("it fails")
+            .to_string();
         assert_eq!(err, "the report was right, but QEMU exited with status 1");
         let esp = expected(Via::Esp);
         let broken = esp
             .line()
             .replace("esp-crc32=1234abcd", "esp-crc32=error-open-file");
-        let err = esp.check(&Ended::Exited(33), &broken).unwrap_err();
+        let err = esp
+            .check(&Ended::Exited(33), &broken)
+            .failure()
+            .expect("it fails")
+            .to_string();
         assert!(
             err.contains("esp-crc32: expected `1234abcd`, got `error-open-file`"),
             "{err}"

@@ -276,7 +276,7 @@ fn structures(layout: &Plan, m: &mut Manifest) {
 }
 
 /// The result of checking one scenario.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Outcome {
     /// The image is what the manifest says.
     Same,
@@ -289,7 +289,7 @@ pub enum Outcome {
 }
 
 /// What a check found when the image is not what its manifest says.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Findings {
     /// Inputs changed, added or removed.
     pub inputs: Vec<String>,
@@ -298,7 +298,34 @@ pub struct Findings {
     /// Structures and files whose hashes differ between the manifests (regressions).
     pub hashes: Vec<String>,
     /// The structural diff of the rebuilt image against the blessed one, or why there is none.
-    pub diff: Option<Result<Vec<String>, String>>,
+    pub diff: Option<Result<Vec<String>, NoDiff>>,
+}
+
+/// Why a changed image could not be diffed against the blessed one.
+#[derive(Debug, thiserror::Error)]
+pub enum NoDiff {
+    /// No blessed image is stored (manifest-only records, or it was removed).
+    #[error("no blessed image {} to diff against (`isoproof golden bless` stores it)", .0.display())]
+    Missing(PathBuf),
+    /// The stored image is not the one the manifest describes.
+    #[error("{} is not the image its manifest describes (sha256 {}, manifest {}); bless again", path.display(), short(found), short(manifest))]
+    NotBlessed {
+        /// The stored image.
+        path: PathBuf,
+        /// Its sha256.
+        found: String,
+        /// The manifest's.
+        manifest: String,
+    },
+    /// One of the two images does not read.
+    #[error("cannot diff against {}: {source}", path.display())]
+    Diff {
+        /// The blessed image.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<crate::image::read::diff::DiffError>,
+    },
 }
 
 impl Findings {
@@ -311,7 +338,7 @@ impl Findings {
             Some(Ok(d)) => v.extend(d.iter().cloned()),
             Some(Err(why)) => {
                 v.extend(self.hashes.iter().cloned());
-                v.push(why.clone());
+                v.push(why.to_string());
             }
             None => v.extend(self.hashes.iter().cloned()),
         }
@@ -477,25 +504,23 @@ pub fn check(
 
 /// The structural diff of the rebuilt image against the blessed one, as report lines; or why
 /// there is none.
-fn against_blessed(old: &Manifest, blessed: &Path, rebuilt: &Path) -> Result<Vec<String>, String> {
+fn against_blessed(old: &Manifest, blessed: &Path, rebuilt: &Path) -> Result<Vec<String>, NoDiff> {
     let shown = blessed.display();
     match sha256_file(blessed) {
-        Err(_) => {
-            return Err(format!(
-                "no blessed image {shown} to diff against (`isoproof golden bless` stores it)"
-            ))
-        }
+        Err(_) => return Err(NoDiff::Missing(blessed.to_path_buf())),
         Ok(h) if h != old.output.sha256 => {
-            return Err(format!(
-            "{shown} is not the image its manifest describes (sha256 {}, manifest {}); bless again",
-            short(&h),
-            short(&old.output.sha256)
-        ))
+            return Err(NoDiff::NotBlessed {
+                path: blessed.to_path_buf(),
+                found: h,
+                manifest: old.output.sha256.clone(),
+            })
         }
         Ok(_) => {}
     }
-    let d = crate::image::read::diff::diff(blessed, rebuilt)
-        .map_err(|e| format!("cannot diff against {shown}: {e}"))?;
+    let d = crate::image::read::diff::diff(blessed, rebuilt).map_err(|e| NoDiff::Diff {
+        path: blessed.to_path_buf(),
+        source: Box::new(e),
+    })?;
     let mut v = vec![format!("diff {shown} -> rebuilt image:")];
     v.extend(d.to_text().lines().map(|l| format!("  {l}")));
     Ok(v)
@@ -843,18 +868,22 @@ mod tests {
         // With a diff against the blessed image, the diff replaces the hash lines.
         let with_diff = Findings {
             diff: Some(Ok(vec!["diff ...".into()])),
-            ..f.clone()
+            inputs: f.inputs.clone(),
+            output: f.output.clone(),
+            hashes: f.hashes.clone(),
         };
         assert_eq!(with_diff.lines()[1..], ["diff ..."]);
         let no_image = Findings {
-            diff: Some(Err("no blessed image".into())),
+            diff: Some(Err(NoDiff::Missing("golden/x.iso".into()))),
             ..f
         };
         assert_eq!(
             no_image.lines().last().map(String::as_str),
-            Some("no blessed image")
+            Some(
+                "no blessed image golden/x.iso to diff against (`isoproof golden bless` stores it)"
+            )
         );
-        assert_eq!(compare(&old, &old), Outcome::Same);
+        assert!(matches!(compare(&old, &old), Outcome::Same));
     }
 
     #[test]

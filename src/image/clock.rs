@@ -2,8 +2,6 @@
 //! records, Rock Ridge `TF`, FAT entries) comes from here, never from the wall clock or from
 //! source mtimes, so the same tree gives the same bytes anywhere.
 
-use std::fmt;
-
 /// The default when `SOURCE_DATE_EPOCH` is not set: 1980-01-01T00:00:00Z, the value nixpkgs'
 /// stdenv exports (and the earliest date FAT can store).
 pub const DEFAULT_EPOCH: i64 = 315_532_800;
@@ -16,18 +14,11 @@ pub struct Clock {
 }
 
 /// `SOURCE_DATE_EPOCH` is set but is not a decimal number of seconds in range.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "SOURCE_DATE_EPOCH={0:?} is not a number of seconds between 0 and 253402300799 (year 9999)"
+)]
 pub struct BadEpoch(pub String);
-
-impl fmt::Display for BadEpoch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "SOURCE_DATE_EPOCH={:?} is not a number of seconds between 0 and 253402300799 (year 9999)",
-            self.0
-        )
-    }
-}
 
 /// A broken-down UTC time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -75,9 +75,17 @@ pub enum PayloadError {
         /// Its room.
         room: usize,
     },
+    /// The text section did not land where the code was assembled for.
+    #[error("writing the UEFI application's PE32+ image: the text section landed at {got:#x}, not {want:#x}")]
+    PeLayout {
+        /// Where the code expects it.
+        want: u64,
+        /// Where the writer put it.
+        got: u64,
+    },
     /// The PE writer failed.
     #[error("writing the UEFI application's PE32+ image: {0}")]
-    Pe(String),
+    Pe(#[from] object::write::Error),
 }
 
 /// Which boot payload an image carries (`isoImage.bootPayload`).

@@ -16,14 +16,13 @@ pub fn pe32plus(code: &[u8], text_rva: u64) -> Result<Vec<u8>, PayloadError> {
     w.reserve_section_headers(2);
     let text = w.reserve_text_section(code.len() as u32);
     if u64::from(text.virtual_address) != text_rva {
-        return Err(PayloadError::Pe(format!(
-            "the text section landed at {:#x}, not {text_rva:#x}",
-            text.virtual_address
-        )));
+        return Err(PayloadError::PeLayout {
+            want: text_rva,
+            got: u64::from(text.virtual_address),
+        });
     }
     w.reserve_reloc_section();
-    w.write_dos_header_and_stub()
-        .map_err(|e| PayloadError::Pe(e.to_string()))?;
+    w.write_dos_header_and_stub()?;
     w.write_nt_headers(NtHeaders {
         machine: pe::IMAGE_FILE_MACHINE_AMD64,
         time_date_stamp: 0,

@@ -104,8 +104,8 @@ pub fn explain(s: &Scenario, option: &str) -> Result<Explained, Vec<Diagnostic>>
 }
 
 fn explain_here(s: &Scenario, option: &str, frames: usize) -> Result<Explained, Vec<Diagnostic>> {
-    let target: Vec<Box<str>> =
-        path::split(option).map_err(|e| vec![Diagnostic::new(ErrorKind::Parse, None, e)])?;
+    let target: Vec<Box<str>> = path::split(option)
+        .map_err(|e| vec![Diagnostic::new(ErrorKind::Parse, None, e.to_string())])?;
     traced(s, &target, frames, |ctx, tracer, value| {
         let value = value.and_then(|v| to_config(ctx, &v).map(|c| c.to_json()));
         // `boot.kernelParams.0`: an element of a list option is shown with the option's story.

@@ -59,7 +59,7 @@ pub(crate) fn parse_aliases(node: &Node, which: &str) -> Result<Vec<Declaration>
     };
     let mut out = Vec::new();
     for (k, v) in entries {
-        let from = path::split(&k.name).map_err(|e| Diagnostic::parse(k.span, e))?;
+        let from = path::split(&k.name).map_err(|e| Diagnostic::parse(k.span, e.to_string()))?;
         let Kind::Str(text) = &v.kind else {
             return Err(Diagnostic::parse(
                 v.span,
@@ -73,7 +73,7 @@ pub(crate) fn parse_aliases(node: &Node, which: &str) -> Result<Vec<Declaration>
         let alias = match which {
             "removedOptions" => Alias::Removed(text.to_string()),
             _ => {
-                let to = path::split(text).map_err(|e| Diagnostic::parse(v.span, e))?;
+                let to = path::split(text).map_err(|e| Diagnostic::parse(v.span, e.to_string()))?;
                 if to == from {
                     return Err(Diagnostic::parse(
                         v.span,
@@ -191,7 +191,7 @@ pub(crate) fn parse_declarations(node: &Node) -> Result<Vec<Declaration>, Diagno
     };
     let mut out: Vec<Declaration> = Vec::with_capacity(entries.len());
     for (k, v) in entries {
-        let path = path::split(&k.name).map_err(|e| Diagnostic::parse(k.span, e))?;
+        let path = path::split(&k.name).map_err(|e| Diagnostic::parse(k.span, e.to_string()))?;
         let Kind::Map(fields) = &v.kind else {
             return Err(Diagnostic::parse(v.span, format!("the declaration of `{}` is a mapping with `type`, `default`, `description`, `readOnly`; found {}", k.name, v.shape())));
         };

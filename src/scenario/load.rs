@@ -24,22 +24,49 @@ pub(super) struct Loader {
     queue: VecDeque<(usize, Node, PathBuf)>,
 }
 
+/// Why a scenario or import file's text cannot be read. The message leaves out the path,
+/// which the caller names.
+#[derive(Debug, thiserror::Error)]
+enum TextError {
+    /// Opening or reading failed.
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
+    /// A FIFO, a device, a directory, ...
+    #[error("it is {0}, not a regular file")]
+    NotRegular(&'static str),
+    /// Larger than a scenario file may be.
+    #[error("it is {size} bytes, more than the {max} read at most")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The most read.
+        max: u64,
+    },
+    /// Bytes that are not UTF-8, at line:column.
+    #[error("{line}:{col}: the file is not valid UTF-8")]
+    NotUtf8 {
+        /// The line of the first bad byte.
+        line: usize,
+        /// Its column.
+        col: usize,
+    },
+}
+
 /// A scenario or import file's text. Only a regular file of at most
 /// [`input::MAX_TEXT`] bytes is read: `/dev/zero` or a FIFO as an import would otherwise
-/// read for ever or block. The message leaves out the path, which the caller names.
-fn read_text(path: &Path) -> Result<String, String> {
+/// read for ever or block.
+fn read_text(path: &Path) -> Result<String, TextError> {
     let bytes = input::read_regular(path, input::MAX_TEXT).map_err(|e| match e {
-        InputError::Io { source, .. } => source.to_string(),
-        InputError::NotRegular { kind, .. } => format!("it is {kind}, not a regular file"),
-        InputError::TooLarge { size, max, .. } => {
-            format!("it is {size} bytes, more than the {max} read at most")
-        }
+        InputError::Io { source, .. } => TextError::Io(source),
+        InputError::NotRegular { kind, .. } => TextError::NotRegular(kind),
+        InputError::TooLarge { size, max, .. } => TextError::TooLarge { size, max },
     })?;
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
-        let col = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-        format!("{line}:{col}: the file is not valid UTF-8")
+        TextError::NotUtf8 {
+            line: good.iter().filter(|&&b| b == b'\n').count() + 1,
+            col: good.iter().rev().take_while(|&&b| b != b'\n').count() + 1,
+        }
     })
 }
 

@@ -39,7 +39,8 @@ fn normalize_in_place(node: &mut Node, depth: usize) -> Result<(), Diagnostic> {
                 let mut out: Vec<(Key, Node)> = Vec::with_capacity(written.len());
                 let mut longest = 0;
                 for (k, mut v) in written {
-                    let parts = path::split(&k.name).map_err(|e| Diagnostic::parse(k.span, e))?;
+                    let parts = path::split(&k.name)
+                        .map_err(|e| Diagnostic::parse(k.span, e.to_string()))?;
                     longest = longest.max(parts.len());
                     normalize_in_place(&mut v, depth + 1)?;
                     insert_path(&mut out, &parts, k.span, v)?;

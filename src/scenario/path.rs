@@ -4,13 +4,27 @@
 //! inside them are escapes. This is how a Nix attribute path reads, so the same text means the
 //! same path in both.
 
-/// Splits a dotted key into its components. Returns an error text on an unterminated quote or
-/// an empty component (`a..b`, `.a`).
-pub(crate) fn split(key: &str) -> Result<Vec<Box<str>>, String> {
+/// Why a key is not an option path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PathError {
+    /// The empty key.
+    #[error("empty option path")]
+    Empty,
+    /// A quote that does not end.
+    #[error("unterminated quote in option path `{0}`")]
+    Unterminated(String),
+    /// `a..b`, `.a`, `a.`.
+    #[error("empty component in option path `{0}`")]
+    EmptyComponent(String),
+}
+
+/// Splits a dotted key into its components; an unterminated quote or an empty component
+/// (`a..b`, `.a`) is an error.
+pub(crate) fn split(key: &str) -> Result<Vec<Box<str>>, PathError> {
     // Fast path: the overwhelming majority of keys are plain identifiers.
     if !key.contains(['.', '"']) {
         if key.is_empty() {
-            return Err("empty option path".into());
+            return Err(PathError::Empty);
         }
         return Ok(vec![key.into()]);
     }
@@ -24,13 +38,11 @@ pub(crate) fn split(key: &str) -> Result<Vec<Box<str>>, String> {
                 quoted_part = true;
                 loop {
                     match chars.next() {
-                        None => return Err(format!("unterminated quote in option path `{key}`")),
+                        None => return Err(PathError::Unterminated(key.into())),
                         Some('"') => break,
                         Some('\\') => match chars.next() {
                             Some(e) => cur.push(e),
-                            None => {
-                                return Err(format!("unterminated quote in option path `{key}`"))
-                            }
+                            None => return Err(PathError::Unterminated(key.into())),
                         },
                         Some(o) => cur.push(o),
                     }
@@ -38,7 +50,7 @@ pub(crate) fn split(key: &str) -> Result<Vec<Box<str>>, String> {
             }
             '.' => {
                 if cur.is_empty() && !quoted_part {
-                    return Err(format!("empty component in option path `{key}`"));
+                    return Err(PathError::EmptyComponent(key.into()));
                 }
                 parts.push(std::mem::take(&mut cur).into_boxed_str());
                 quoted_part = false;
@@ -47,7 +59,7 @@ pub(crate) fn split(key: &str) -> Result<Vec<Box<str>>, String> {
         }
     }
     if cur.is_empty() && !quoted_part {
-        return Err(format!("empty component in option path `{key}`"));
+        return Err(PathError::EmptyComponent(key.into()));
     }
     parts.push(cur.into_boxed_str());
     Ok(parts)

@@ -225,7 +225,18 @@ enum Tok {
     Comma,
 }
 
-fn lex(s: &str) -> Result<Vec<Tok>, String> {
+/// Why a type expression does not lex.
+#[derive(Debug, thiserror::Error)]
+enum LexError {
+    /// A string without its closing quote.
+    #[error("unterminated string")]
+    Unterminated,
+    /// An integer that does not fit.
+    #[error("number `{0}` out of range")]
+    OutOfRange(String),
+}
+
+fn lex(s: &str) -> Result<Vec<Tok>, LexError> {
     let mut out = Vec::new();
     let mut cs = s.chars().peekable();
     while let Some(&c) = cs.peek() {
@@ -258,13 +269,13 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                 let mut v = String::new();
                 loop {
                     match cs.next() {
-                        None => return Err("unterminated string".into()),
+                        None => return Err(LexError::Unterminated),
                         Some('"') => break,
                         Some('\\') => match cs.next() {
                             Some('n') => v.push('\n'),
                             Some('t') => v.push('\t'),
                             Some(e) => v.push(e),
-                            None => return Err("unterminated string".into()),
+                            None => return Err(LexError::Unterminated),
                         },
                         Some(o) => v.push(o),
                     }
@@ -288,8 +299,7 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                     && !w.trim_start_matches('-').is_empty();
                 if is_num {
                     out.push(Tok::Int(
-                        w.parse()
-                            .map_err(|_| format!("number `{w}` out of range"))?,
+                        w.parse().map_err(|_| LexError::OutOfRange(w.clone()))?,
                     ));
                 } else {
                     out.push(Tok::Word(w));

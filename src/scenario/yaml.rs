@@ -441,11 +441,13 @@ impl Builder {
             },
             "config" => {
                 let text = scalar_text(name, built, span)?;
-                Kind::Ref(path::split(&text).map_err(|e| Diagnostic::parse(span, e))?)
+                Kind::Ref(path::split(&text).map_err(|e| Diagnostic::parse(span, e.to_string()))?)
             }
             "format" => {
                 let text = scalar_text(name, built, span)?;
-                Kind::Format(parse_format(&text).map_err(|e| Diagnostic::parse(span, e))?)
+                Kind::Format(
+                    parse_format(&text).map_err(|e| Diagnostic::parse(span, e.to_string()))?,
+                )
             }
             "name" => {
                 if !matches!(untagged(built, span)?, Kind::Null) {
@@ -575,8 +577,19 @@ fn scalar_text(name: &str, built: Built, span: Span) -> Result<Text, Diagnostic>
     }
 }
 
+/// Why a `!format` string does not parse.
+#[derive(Debug, thiserror::Error)]
+enum FormatError {
+    /// `${` without its `}`.
+    #[error("unterminated `${{` in `!format \"{0}\"`")]
+    Unterminated(String),
+    /// What is inside `${}` is not an option path.
+    #[error(transparent)]
+    Path(#[from] path::PathError),
+}
+
 /// `"a ${x.y} b"` → text and references. `$${` is a literal `${`.
-fn parse_format(s: &str) -> Result<Vec<FormatPart>, String> {
+fn parse_format(s: &str) -> Result<Vec<FormatPart>, FormatError> {
     let mut parts = Vec::new();
     let mut text = String::new();
     let mut rest = s;
@@ -591,7 +604,7 @@ fn parse_format(s: &str) -> Result<Vec<FormatPart>, String> {
         let after = &rest[i + 2..];
         let end = after
             .find('}')
-            .ok_or_else(|| format!("unterminated `${{` in `!format \"{s}\"`"))?;
+            .ok_or_else(|| FormatError::Unterminated(s.into()))?;
         if !text.is_empty() {
             parts.push(FormatPart::Text(std::mem::take(&mut text).into_boxed_str()));
         }

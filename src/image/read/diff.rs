@@ -520,8 +520,10 @@ fn containers(
     let (x, y) = match (x, y) {
         (Ok(x), Ok(y)) => (x, y),
         (x, y) => {
-            let show = |r: &Result<_, String>| {
-                r.as_ref().err().cloned().unwrap_or_else(|| "listed".into())
+            let show = |r: &Result<_, crate::image::read::snapshot::ContainerError>| {
+                r.as_ref()
+                    .err()
+                    .map_or_else(|| "listed".into(), ToString::to_string)
             };
             c.add(&s, "contents not listed", show(&x), show(&y));
             return;

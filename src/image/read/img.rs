@@ -93,16 +93,18 @@ impl crate::image::read::fat::Source for Window<'_> {
         self.len
     }
 
-    fn read_at(&self, off: u64, n: usize) -> Result<Vec<u8>, String> {
+    fn read_at(&self, off: u64, n: usize) -> Result<Vec<u8>, crate::image::read::fat::SourceError> {
+        use crate::image::read::fat::SourceError;
         if off.checked_add(n as u64).is_none_or(|end| end > self.len) {
-            return Err(format!(
-                "{n} bytes at {off} reach past the partition's {} bytes",
-                self.len
-            ));
+            return Err(SourceError::Outside {
+                offset: off,
+                len: n,
+                size: self.len,
+            });
         }
         self.img
             .read(&Structure::EspImage, self.start + off, n as u64)
-            .map_err(|e| e.to_string())
+            .map_err(|e| SourceError::Image(Box::new(e)))
     }
 }
 

@@ -221,13 +221,53 @@ fn iso_files(r: &Report, img: &Img, s: &mut Snapshot) -> Result<(), ReadError> {
     Ok(())
 }
 
+/// Why the files of a squashfs image or cpio archive inside an image could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    /// Its bytes could not be read from the image.
+    #[error(transparent)]
+    Read(Box<ReadError>),
+    /// A gzip stream that does not decompress.
+    #[error("gzip: {0}")]
+    Gzip(#[source] std::io::Error),
+    /// It decompresses to more than the reader takes.
+    #[error("unpacks to more than {} MiB", MAX_UNPACKED >> 20)]
+    TooLarge,
+    /// Bytes after the last archive that are neither zeros nor an archive.
+    #[error("{len} bytes at offset {offset} after the last archive are not a newc archive")]
+    Trailing {
+        /// How many.
+        len: usize,
+        /// Where, in the unpacked bytes.
+        offset: usize,
+    },
+    /// A newc archive that does not decode.
+    #[error(transparent)]
+    Cpio(#[from] cpio::CpioError),
+    /// A squashfs image that does not decode.
+    #[error(transparent)]
+    Squashfs(#[from] backhand::BackhandError),
+    /// The squashfs reader (a third-party parser) panicked on these bytes.
+    #[error("the squashfs reader failed on these bytes")]
+    SquashfsPanicked,
+    /// A file inside the squashfs image could not be read.
+    #[error("{name}: {source}")]
+    SquashfsFile {
+        /// The file.
+        name: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// The files of the squashfs image or cpio archive that is the ISO file `path` (stored at
 /// `run`), keyed `path!/inner`; `None` when it is neither, `Err` when it does not read.
 pub(crate) fn container_files(
     img: &Img,
     path: &str,
     run: (u64, u64),
-) -> Option<Result<BTreeMap<String, FileRecord>, String>> {
+) -> Option<Result<BTreeMap<String, FileRecord>, ContainerError>> {
     let mut s = Snapshot {
         size: 0,
         sha256: String::new(),
@@ -235,28 +275,44 @@ pub(crate) fn container_files(
         files: BTreeMap::new(),
         unread: BTreeMap::new(),
     };
-    container(img, path, run, &mut s);
-    match s.unread.remove(path) {
-        Some(why) => Some(Err(why)),
-        None if s.files.is_empty() => None,
-        None => Some(Ok(s.files)),
+    match list_container(img, path, run, &mut s)? {
+        Err(e) => Some(Err(e)),
+        Ok(()) if s.files.is_empty() => None,
+        Ok(()) => Some(Ok(s.files)),
     }
 }
 
-/// Lists the files of a squashfs image or cpio archive stored as one ISO file.
-fn container(img: &Img, path: &str, (at, len): (u64, u64), s: &mut Snapshot) {
-    let Ok(magic) = img.read(&Structure::File(path.into()), at, len.min(6)) else {
-        return;
-    };
-    let result = if magic.starts_with(b"hsqs") {
-        squashfs(img, at, len, path, s)
+/// Lists the files of a squashfs image or cpio archive stored as one ISO file; what cannot
+/// be listed is recorded as unread, with why.
+fn container(img: &Img, path: &str, run: (u64, u64), s: &mut Snapshot) {
+    if let Some(Err(why)) = list_container(img, path, run, s) {
+        s.unread.insert(path.to_string(), why.to_string());
+    }
+}
+
+/// [`container`]'s work: `None` when the file is neither a squashfs image nor a cpio archive.
+fn list_container(
+    img: &Img,
+    path: &str,
+    (at, len): (u64, u64),
+    s: &mut Snapshot,
+) -> Option<Result<(), ContainerError>> {
+    let magic = img
+        .read(&Structure::File(path.into()), at, len.min(6))
+        .ok()?;
+    if magic.starts_with(b"hsqs") {
+        Some(squashfs(img, at, len, path, s))
     } else if magic.starts_with(b"070701") || magic.starts_with(&[0x1f, 0x8b]) {
-        cpio_files(img, at, len, path, s, magic.starts_with(&[0x1f, 0x8b]))
+        Some(cpio_files(
+            img,
+            at,
+            len,
+            path,
+            s,
+            magic.starts_with(&[0x1f, 0x8b]),
+        ))
     } else {
-        return;
-    };
-    if let Err(why) = result {
-        s.unread.insert(path.to_string(), why);
+        None
     }
 }
 
@@ -267,18 +323,18 @@ fn cpio_files(
     path: &str,
     s: &mut Snapshot,
     gzip: bool,
-) -> Result<(), String> {
+) -> Result<(), ContainerError> {
     let raw = img
         .read(&Structure::File(path.into()), at, len)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ContainerError::Read(Box::new(e)))?;
     let bytes = if gzip {
         let mut out = Vec::new();
         let d = flate2::read::MultiGzDecoder::new(&raw[..]);
         d.take(MAX_UNPACKED + 1)
             .read_to_end(&mut out)
-            .map_err(|e| format!("gzip: {e}"))?;
+            .map_err(ContainerError::Gzip)?;
         if out.len() as u64 > MAX_UNPACKED {
-            return Err(format!("unpacks to more than {} MiB", MAX_UNPACKED >> 20));
+            return Err(ContainerError::TooLarge);
         }
         if !out.starts_with(b"070701") {
             return Ok(()); // gzip, but not of a cpio archive
@@ -296,12 +352,12 @@ fn cpio_files(
             if rest.iter().all(|&b| b == 0) {
                 break;
             }
-            return Err(format!(
-                "{} bytes at offset {base} after the last archive are not a newc archive",
-                rest.len()
-            ));
+            return Err(ContainerError::Trailing {
+                len: rest.len(),
+                offset: base,
+            });
         }
-        let (entries, end) = cpio::read_archive(rest).map_err(|e| e.to_string())?;
+        let (entries, end) = cpio::read_archive(rest)?;
         for e in entries {
             let mode = e.header.mode.get().unwrap_or(0);
             let data = &rest[e.data.clone()];
@@ -335,14 +391,20 @@ fn cpio_files(
     Ok(())
 }
 
-fn squashfs(img: &Img, at: u64, len: u64, path: &str, s: &mut Snapshot) -> Result<(), String> {
+fn squashfs(
+    img: &Img,
+    at: u64,
+    len: u64,
+    path: &str,
+    s: &mut Snapshot,
+) -> Result<(), ContainerError> {
     let window = crate::image::read::inspect::Window::new(img, at, len);
     // The reader is a third-party parser of untrusted bytes: a panic in it is this
     // container's failure, not the record's.
     let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         squashfs_files(std::io::BufReader::new(window))
     }))
-    .map_err(|_| "the squashfs reader failed on these bytes".to_string())??;
+    .map_err(|_| ContainerError::SquashfsPanicked)??;
     for (name, f) in listed {
         s.files.insert(format!("{path}!{name}"), f);
     }
@@ -351,9 +413,9 @@ fn squashfs(img: &Img, at: u64, len: u64, path: &str, s: &mut Snapshot) -> Resul
 
 fn squashfs_files<'b, R: backhand::BufReadSeek + 'b>(
     r: R,
-) -> Result<Vec<(String, FileRecord)>, String> {
+) -> Result<Vec<(String, FileRecord)>, ContainerError> {
     use backhand::InnerNode;
-    let fs = backhand::FilesystemReader::from_reader(r).map_err(|e| e.to_string())?;
+    let fs = backhand::FilesystemReader::from_reader(r)?;
     let mut out = Vec::new();
     for node in fs.files() {
         let name = node.fullpath.to_string_lossy().into_owned();
@@ -382,7 +444,12 @@ fn squashfs_files<'b, R: backhand::BufReadSeek + 'b>(
                 let mut rd = fs.file(f).reader();
                 let mut buf = vec![0u8; 1 << 16];
                 loop {
-                    let n = rd.read(&mut buf).map_err(|e| format!("{name}: {e}"))?;
+                    let n = rd
+                        .read(&mut buf)
+                        .map_err(|source| ContainerError::SquashfsFile {
+                            name: name.clone(),
+                            source,
+                        })?;
                     if n == 0 {
                         break;
                     }
