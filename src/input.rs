@@ -175,6 +175,13 @@ pub fn sha256_hex(path: &Path) -> Result<String, InputError> {
     Ok(crate::hex::hex(&h.finalize()))
 }
 
+impl InputError {
+    /// Its exit class: an input that cannot be read is bad input.
+    pub fn class(&self) -> crate::exit::Class {
+        crate::exit::Class::BadInput
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

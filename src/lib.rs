@@ -17,7 +17,7 @@
 //! | [`boot`] | [`boot::matrix`], [`boot::boot_image`] | boots under QEMU, judged against the config |
 //!
 //! Besides: [`payload`] (the boot programs images carry), [`output`] (renderings of a config),
-//! [`hex`] (digests as text),
+//! [`hex`] (digests as text), [`exit`] (the exit class every stage error answers),
 //! [`diag`] and [`source`] (diagnostics with the files and positions they point at), [`input`]
 //! (opening what users name: regular files only, bounded reads), [`publish`] (writing outputs
 //! whole or not at all). Stages
@@ -41,6 +41,7 @@ pub mod boot;
 pub mod compose;
 pub mod diag;
 pub(crate) mod ere;
+pub mod exit;
 pub mod golden;
 pub mod hex;
 pub mod image;

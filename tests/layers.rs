@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 /// The top-level modules from the bottom up; a module may import only those before it.
 const LAYERS: &[&[&str]] = &[
-    &["hex", "source", "ere"],
+    &["hex", "source", "ere", "exit"],
     &["diag", "input"],
     &["publish"],
     &["scenario"],

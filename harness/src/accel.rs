@@ -328,12 +328,13 @@ pub fn self_test(qemu: &Path, accel: Accel) -> Result<Duration, KvmUnusable> {
             .open("/dev/kvm")
             .map_err(KvmUnusable::NoDevice)?;
     }
-    let scratch = tempfile::tempdir().map_err(|e| crate::Error::io(std::env::temp_dir(), e))?;
+    let scratch =
+        tempfile::tempdir().map_err(|e| crate::Error::scratch(std::env::temp_dir(), e))?;
     let disk = scratch.path().join("kvm-self-test.img");
     // One whole cylinder: SeaBIOS cannot read the boot sector of a smaller disk.
     let mut bytes = vec![0u8; 1 << 20];
     bytes[..512].copy_from_slice(&self_test_sector());
-    std::fs::write(&disk, bytes).map_err(|e| crate::Error::io(&disk, e))?;
+    std::fs::write(&disk, bytes).map_err(|e| crate::Error::scratch(&disk, e))?;
     let serial = scratch.path().join("kvm-self-test.log");
     let args: Vec<OsString> = [
         "-nodefaults",
@@ -381,7 +382,10 @@ pub fn self_test(qemu: &Path, accel: Accel) -> Result<Duration, KvmUnusable> {
             qmp: None,
         },
     )
-    .map_err(|e| crate::Error::io(qemu, e))?;
+    .map_err(|source| crate::Error::Run {
+        program: qemu.to_path_buf(),
+        source,
+    })?;
     match out.ended {
         Ended::Exited(33) if accel == Accel::Tcg || out.elapsed <= SELF_TEST_BUDGET => {
             Ok(out.elapsed)

@@ -70,7 +70,13 @@ pub fn launch(machine: &Machine, image: &Path, mode: Mode, work: &Path) -> Resul
         Firmware::Uefi => {
             let o = machine.ovmf.as_ref().ok_or(Error::OvmfNeeded)?;
             let vars = work.join("OVMF_VARS.fd");
-            std::fs::copy(&o.vars, &vars).map_err(|e| Error::io(&o.vars, e))?;
+            // Read, then written: a firmware that cannot be read is the machine's trouble,
+            // a work file that cannot be written the caller's.
+            let template = std::fs::read(&o.vars).map_err(|source| Error::Firmware {
+                path: o.vars.clone(),
+                source,
+            })?;
+            std::fs::write(&vars, template).map_err(|e| Error::scratch(&vars, e))?;
             Some((o.code.clone(), vars))
         }
     };

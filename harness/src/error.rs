@@ -32,10 +32,20 @@ pub enum Error {
     /// A file the boot needs does not exist (the image, an OVMF file).
     #[error("{}: no such file", .0.display())]
     Missing(PathBuf),
-    /// Reading, writing or running something failed.
+    /// A firmware file (OVMF's variable store template) could not be read.
     #[error("{}: {source}", path.display())]
-    Io {
-        /// The path (a file, a directory, or the program run).
+    Firmware {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A work file of a boot (a variable store, a scratch disk, a temporary directory)
+    /// could not be written.
+    #[error("{}: {source}", path.display())]
+    Scratch {
+        /// The file or directory.
         path: PathBuf,
         /// Why.
         #[source]
@@ -46,12 +56,36 @@ pub enum Error {
     Junit(#[from] quick_junit::SerializeError),
 }
 
+/// Whose the trouble is: what a caller needs to choose its exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The machine: no QEMU, no OVMF, QEMU would not start.
+    Environment,
+    /// What the caller named: an image that does not exist.
+    Input,
+    /// Writing: work files, the JUnit report.
+    Output,
+}
+
 impl Error {
-    /// An I/O error at `path`.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io {
+    /// A work file at `path` could not be written.
+    pub fn scratch(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Scratch {
             path: path.into(),
             source,
+        }
+    }
+
+    /// Whose the trouble is.
+    pub fn cause(&self) -> Cause {
+        match self {
+            Error::QemuNotFound(_)
+            | Error::Run { .. }
+            | Error::NoOvmf(_)
+            | Error::OvmfNeeded
+            | Error::Firmware { .. } => Cause::Environment,
+            Error::Missing(_) => Cause::Input,
+            Error::Scratch { .. } | Error::Junit(_) => Cause::Output,
         }
     }
 }

@@ -24,5 +24,5 @@ pub mod qmp;
 pub mod run;
 
 pub use boot::{Attempt, Machine};
-pub use error::Error;
+pub use error::{Cause, Error};
 pub use qemu::{Accel, Firmware, Media, Mode, Ovmf};

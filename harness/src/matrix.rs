@@ -249,7 +249,7 @@ pub fn run(
     let scratch = tempfile::Builder::new()
         .prefix("isoproof-boot")
         .tempdir()
-        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        .map_err(|e| Error::scratch(std::env::temp_dir(), e))?;
     let next = AtomicUsize::new(0);
     // Results by case index; the lock also keeps progress lines whole.
     let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; cases.len()]);

@@ -42,13 +42,41 @@ pub enum BootError {
     NothingToBoot,
     /// A file or directory could not be written (the images, the JUnit report).
     #[error("{}: {source}", path.display())]
-    Io {
+    Write {
         /// The path.
         path: PathBuf,
         /// Why.
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A boot's deadline that is not a number of seconds in range.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[error("{0}: expected seconds more than 0 and less than 86400 (a day)")]
+pub struct BadDeadline(pub f64);
+
+/// A boot's deadline of `seconds`: more than 0 and less than a day.
+pub fn deadline(seconds: f64) -> Result<std::time::Duration, BadDeadline> {
+    if seconds.is_finite() && seconds > 0.0 && seconds < 86_400.0 {
+        Ok(std::time::Duration::from_secs_f64(seconds))
+    } else {
+        Err(BadDeadline(seconds))
+    }
+}
+
+impl BootError {
+    /// Its exit class.
+    pub fn class(&self) -> crate::exit::Class {
+        use crate::exit::Class;
+        match self {
+            BootError::Harness(h) => h.cause().into(),
+            BootError::Input(e) => e.class(),
+            BootError::NothingToBoot => Class::BadInput,
+            BootError::CannotBoot { .. } => Class::BootFailed,
+            BootError::Write { .. } => Class::Output,
+        }
+    }
 }
 
 /// What a boot in one mode must report.
@@ -570,7 +598,7 @@ impl Report {
     /// Writes the results as JUnit XML at `path`, atomically.
     pub fn write_junit(&self, path: &Path) -> Result<(), BootError> {
         let xml = matrix::junit(&self.results, &self.unbuilt)?;
-        crate::publish::write_atomic(path, xml.as_bytes()).map_err(|source| BootError::Io {
+        crate::publish::write_atomic(path, xml.as_bytes()).map_err(|source| BootError::Write {
             path: path.to_path_buf(),
             source,
         })
@@ -667,7 +695,7 @@ pub fn matrix(
     let dir = tempfile::Builder::new()
         .prefix("isoproof-matrix")
         .tempdir()
-        .map_err(|source| BootError::Io {
+        .map_err(|source| BootError::Write {
             path: std::env::temp_dir(),
             source,
         })?;
@@ -741,6 +769,18 @@ pub fn boot_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deadlines_are_positive_and_under_a_day() {
+        assert_eq!(deadline(1.5), Ok(std::time::Duration::from_millis(1500)));
+        for bad in [0.0, -1.0, 86_400.0, f64::NAN, f64::INFINITY] {
+            assert!(deadline(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            BadDeadline(0.0).to_string(),
+            "0: expected seconds more than 0 and less than 86400 (a day)"
+        );
+    }
 
     /// Refused before anything runs: no QEMU is needed to find these wrong.
     #[test]

@@ -9,15 +9,11 @@ mod progress;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
 use isoproof::compose::BuildError;
-use isoproof::golden::{self, GoldenError, Outcome};
-use isoproof::image::write::plan::PlanError;
-use isoproof::image::ImageError;
-use isoproof::payload::linux::fetch::{self, FetchError};
-use isoproof::payload::PayloadError;
+use isoproof::golden;
+use isoproof::payload::linux::fetch;
 use isoproof::{boot, compose, diag, image, output, resolve, scenario};
 use isoproof_harness::expect::{Expectation, Source};
 use isoproof_harness::{matrix, Firmware, Media, Mode};
@@ -138,60 +134,6 @@ fn cancellable(out: &mut Out) -> Result<(), u8> {
     })
 }
 
-fn image_code(e: &ImageError) -> u8 {
-    match e {
-        ImageError::Write { .. } => exit::OUTPUT,
-        ImageError::Plan(PlanError::Internal(_)) => exit::INTERNAL,
-        ImageError::Interrupted => exit::INTERRUPTED,
-        ImageError::Read { .. }
-        | ImageError::Scan(_)
-        | ImageError::Plan(_)
-        | ImageError::Changed(_) => exit::BAD_INPUT,
-    }
-}
-
-fn build_code(e: &BuildError) -> u8 {
-    match e {
-        BuildError::Load(_) | BuildError::Config { .. } | BuildError::Assertions { .. } => {
-            exit::BAD_INPUT
-        }
-        BuildError::Resolve { .. } => exit::RESOLVE_ERRORS,
-        BuildError::Payload(PayloadError::TooLarge { .. }) => exit::BAD_INPUT,
-        BuildError::Payload(_) => exit::INTERNAL,
-        BuildError::Image(e) => image_code(e),
-    }
-}
-
-fn golden_code(e: &GoldenError) -> u8 {
-    match e {
-        GoldenError::Build { source, .. } => build_code(source),
-        GoldenError::Io { .. } => exit::OUTPUT,
-        GoldenError::Manifest { .. }
-        | GoldenError::Input(_)
-        | GoldenError::Image { .. }
-        | GoldenError::Name { .. }
-        | GoldenError::NoScenarios { .. }
-        | GoldenError::NotAnImageRecord { .. } => exit::BAD_INPUT,
-        GoldenError::Interrupted => exit::INTERRUPTED,
-    }
-}
-
-fn boot_code(e: &boot::BootError) -> u8 {
-    use isoproof_harness::Error as H;
-    match e {
-        boot::BootError::Harness(
-            H::QemuNotFound(_) | H::Run { .. } | H::NoOvmf(_) | H::OvmfNeeded,
-        ) => exit::ENVIRONMENT,
-        boot::BootError::Harness(H::Missing(_))
-        | boot::BootError::NothingToBoot
-        | boot::BootError::Input(_) => exit::BAD_INPUT,
-        boot::BootError::CannotBoot { .. } => exit::BOOT_FAILED,
-        boot::BootError::Harness(H::Io { .. } | H::Junit(_)) | boot::BootError::Io { .. } => {
-            exit::OUTPUT
-        }
-    }
-}
-
 fn load(out: &mut Out, path: &Path, json: bool) -> Result<scenario::Scenario, u8> {
     scenario::load(path).map_err(|e| {
         if json {
@@ -276,19 +218,9 @@ fn mkiso_cmd(
     };
     let mut opts = image::write::plan::Options::new(volid, clock);
     opts.hybrid = hybrid;
-    // Boot files are regular files of at most 64 MiB (`/dev/zero` would read for ever).
-    let read = |p: &Path| isoproof::input::read_regular(p, 64 << 20).map_err(|e| e.to_string());
-    let boot = (|| -> Result<(), String> {
-        opts.bios_boot = bios.as_deref().map(read).transpose()?;
-        if let Some(e) = &efi {
-            opts.esp_files
-                .push(("EFI/BOOT/BOOTX64.EFI".into(), read(e)?));
-        }
-        Ok(())
-    })();
-    if let Err(e) = boot {
-        out.error(&e);
-        return exit::BAD_INPUT;
+    if let Err(e) = opts.boot_files(bios.as_deref(), efi.as_deref()) {
+        out.error(&e.to_string());
+        return e.class().code();
     }
     if let Err(code) = cancellable(out) {
         return code;
@@ -305,7 +237,7 @@ fn mkiso_cmd(
         }
         Err(e) => {
             out.error(&e.to_string());
-            image_code(&e)
+            e.class().code()
         }
     }
 }
@@ -323,7 +255,7 @@ fn build_cmd(
             BuildError::Resolve { sources, errors } => out.note(&diag::render_all(sources, errors)),
             _ => out.error(&e.to_string()),
         }
-        build_code(&e)
+        e.class().code()
     };
     let planned = match compose::plan_scenario(scenario) {
         Ok(p) => p,
@@ -398,15 +330,7 @@ fn golden_cmd(out: &mut Out, action: GoldenAction) -> u8 {
                 outcome,
                 &golden_dir,
             ));
-            code = exit::worst(
-                code,
-                match outcome {
-                    Outcome::Same => exit::OK,
-                    Outcome::Regression(_) => exit::GOLDEN_REGRESSION,
-                    Outcome::InputChanged(_) => exit::GOLDEN_INPUT_CHANGED,
-                    Outcome::NoManifest => exit::GOLDEN_NO_RECORD,
-                },
-            );
+            code = exit::worst(code, outcome.class().code());
         }
         golden::Event::Blessed { scenario, manifest } => out.print(&format!(
             "blessed       {} ({} bytes, sha256 {})\n",
@@ -416,7 +340,7 @@ fn golden_cmd(out: &mut Out, action: GoldenAction) -> u8 {
         )),
         golden::Event::Failed { error, .. } => {
             out.error(&error.to_string());
-            code = exit::worst(code, golden_code(error));
+            code = exit::worst(code, error.class().code());
         }
     };
     let sum = if bless {
@@ -440,48 +364,20 @@ fn golden_cmd(out: &mut Out, action: GoldenAction) -> u8 {
 
 /// `golden bless|check --image FILE --name NAME`: an image built by any tool.
 fn golden_image_cmd(out: &mut Out, image: &Path, name: &str, dir: &Path, bless: bool) -> u8 {
-    let shown = image.display();
-    if bless {
-        return match golden::image::bless_image(image, name, dir) {
-            Ok(r) => {
-                out.print(&format!(
-                    "blessed       {shown} as {name} ({} bytes, sha256 {}; {} structures, {} files)\n",
-                    r.snapshot.size,
-                    r.snapshot.sha256.get(..16).unwrap_or_default(),
-                    r.snapshot.structures.len(),
-                    r.snapshot.files.len()
-                ));
-                exit::OK
-            }
-            Err(e) => {
-                out.error(&e.to_string());
-                golden_code(&e)
-            }
-        };
-    }
-    match golden::image::check_image(image, name, dir) {
-        Ok(golden::image::ImageOutcome::Same) => {
-            out.print(&format!("ok            {shown} ({name})\n"));
-            exit::OK
-        }
-        Ok(golden::image::ImageOutcome::NoRecord) => {
-            out.print(&format!(
-                "NO RECORD     {shown} (run `isoproof golden bless{} --image {shown} --name {name}`)\n",
-                golden::golden_flag(dir)
-            ));
-            exit::GOLDEN_NO_RECORD
-        }
-        Ok(golden::image::ImageOutcome::Changed(d)) => {
-            let mut s = format!("CHANGED       {shown} ({name})\n");
-            for l in d.lines() {
-                s.push_str(&format!("    {l}\n"));
-            }
-            out.print(&s);
-            exit::GOLDEN_REGRESSION
+    let done = if bless {
+        golden::image::bless_image(image, name, dir).map(|r| (r.describe(image, name), exit::OK))
+    } else {
+        golden::image::check_image(image, name, dir)
+            .map(|o| (o.describe(image, name, dir), o.class().code()))
+    };
+    match done {
+        Ok((text, code)) => {
+            out.print(&text);
+            code
         }
         Err(e) => {
             out.error(&e.to_string());
-            golden_code(&e)
+            e.class().code()
         }
     }
 }
@@ -493,7 +389,7 @@ fn scenarios_or_all(out: &mut Out, named: Vec<PathBuf>) -> Result<Vec<PathBuf>, 
     }
     golden::scenarios_in(Path::new("scenarios")).map_err(|e| {
         out.error(&e.to_string());
-        golden_code(&e)
+        e.class().code()
     })
 }
 
@@ -509,7 +405,7 @@ fn diff_cmd(out: &mut Out, a: &Path, b: &Path) -> u8 {
         }
         Err(e) => {
             out.error(&e.to_string());
-            exit::BAD_INPUT
+            e.class().code()
         }
     }
 }
@@ -530,30 +426,10 @@ fn inspect_cmd(out: &mut Out, format: InspectFormat, iso: &Path) -> u8 {
                 None => exit::OK,
             }
         }
-        Err(
-            e @ (image::read::inspect::ReadError::Io { .. }
-            | image::read::inspect::ReadError::Input(_)),
-        ) => {
-            out.error(&e.to_string());
-            exit::BAD_INPUT
-        }
         Err(e) => {
-            out.error(&format!("{}: {e}", iso.display()));
-            exit::BAD_INPUT
+            out.error(&e.shown(iso));
+            e.class().code()
         }
-    }
-}
-
-fn payload_code(e: &FetchError) -> u8 {
-    match e {
-        FetchError::Lock(_) | FetchError::NotInPackage { .. } | FetchError::Changed { .. } => {
-            exit::BAD_INPUT
-        }
-        FetchError::ToolMissing { .. }
-        | FetchError::NotInArchive { .. }
-        | FetchError::Command { .. }
-        | FetchError::Pin(_) => exit::ENVIRONMENT,
-        FetchError::Io { .. } => exit::OUTPUT,
     }
 }
 
@@ -601,7 +477,7 @@ fn payload_cmd(out: &mut Out, action: PayloadAction) -> u8 {
         }
         Err(e) => {
             out.error(&e.to_string());
-            payload_code(&e)
+            e.class().code()
         }
     }
 }
@@ -660,16 +536,11 @@ fn expectations(m: &clap::ArgMatches) -> Result<Vec<Expectation>, String> {
 }
 
 fn settings(run: &RunArgs, jobs: Option<usize>, retries: u32) -> Result<matrix::Settings, String> {
-    if !(run.timeout.is_finite() && run.timeout > 0.0 && run.timeout < 86_400.0) {
-        return Err(format!(
-            "--timeout {}: expected seconds more than 0 and less than 86400 (a day)",
-            run.timeout
-        ));
-    }
+    let timeout = boot::deadline(run.timeout).map_err(|e| format!("--timeout {e}"))?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(matrix::Settings {
         jobs: jobs.unwrap_or(cores).max(1),
-        timeout: Duration::from_secs_f64(run.timeout),
+        timeout,
         retries,
         keep: run.keep.clone(),
     })
@@ -725,7 +596,7 @@ fn boot_cmd(out: &mut Out, iso: &Path, mode: Mode, expect: Vec<Expectation>, run
     match report {
         Err(e) => {
             out.error(&e.to_string());
-            boot_code(&e)
+            e.class().code()
         }
         Ok(r) if r.interrupted => {
             out.note("interrupted\n");
@@ -787,7 +658,7 @@ fn boot_matrix_cmd(
         Ok(r) => r,
         Err(e) => {
             out.error(&e.to_string());
-            return boot_code(&e);
+            return e.class().code();
         }
     };
     out.print(&r.table());
@@ -804,7 +675,7 @@ fn boot_matrix_cmd(
             Ok(()) => out.note(&format!("JUnit: {}\n", path.display())),
             Err(e) => {
                 out.error(&e.to_string());
-                return boot_code(&e);
+                return e.class().code();
             }
         }
     }

@@ -859,3 +859,17 @@ impl fmt::Display for ImagePlan {
         f.write_str(&self.to_text())
     }
 }
+
+impl BuildError {
+    /// Its exit class.
+    pub fn class(&self) -> crate::exit::Class {
+        use crate::exit::Class;
+        match self {
+            BuildError::Load(e) => e.class(),
+            BuildError::Config { .. } | BuildError::Assertions { .. } => Class::BadInput,
+            BuildError::Resolve { .. } => Class::ResolveErrors,
+            BuildError::Payload(e) => e.class(),
+            BuildError::Image(e) => e.class(),
+        }
+    }
+}

@@ -32,6 +32,52 @@ pub enum ImageOutcome {
     NoRecord,
 }
 
+impl ImageOutcome {
+    /// Its exit class.
+    pub fn class(&self) -> crate::exit::Class {
+        use crate::exit::Class;
+        match self {
+            ImageOutcome::Same => Class::Ok,
+            ImageOutcome::Changed(_) => Class::GoldenRegression,
+            ImageOutcome::NoRecord => Class::GoldenNoRecord,
+        }
+    }
+
+    /// The report of checking `image` against the record `name` in `golden`: one status
+    /// line, then what changed, indented.
+    pub fn describe(&self, image: &Path, name: &str, golden: &Path) -> String {
+        let shown = image.display();
+        match self {
+            ImageOutcome::Same => format!("ok            {shown} ({name})\n"),
+            ImageOutcome::NoRecord => format!(
+                "NO RECORD     {shown} (run `isoproof golden bless{} --image {shown} --name {name}`)\n",
+                super::golden_flag(golden)
+            ),
+            ImageOutcome::Changed(d) => {
+                let mut s = format!("CHANGED       {shown} ({name})\n");
+                for l in d.lines() {
+                    s.push_str(&format!("    {l}\n"));
+                }
+                s
+            }
+        }
+    }
+}
+
+impl ImageRecord {
+    /// The line that reports `image` blessed as `name`.
+    pub fn describe(&self, image: &Path, name: &str) -> String {
+        format!(
+            "blessed       {} as {name} ({} bytes, sha256 {}; {} structures, {} files)\n",
+            image.display(),
+            self.snapshot.size,
+            self.snapshot.sha256.get(..16).unwrap_or_default(),
+            self.snapshot.structures.len(),
+            self.snapshot.files.len()
+        )
+    }
+}
+
 /// A record's name must be a plain file name: it becomes `NAME.json` in the golden directory.
 fn record_path(golden: &Path, name: &str) -> Result<PathBuf, GoldenError> {
     let why = if name.is_empty() {
@@ -92,9 +138,9 @@ pub fn bless_image(image: &Path, name: &str, golden: &Path) -> Result<ImageRecor
             .unwrap_or_default(),
         snapshot: snap(image)?,
     };
-    std::fs::create_dir_all(golden).map_err(super::io(golden))?;
+    std::fs::create_dir_all(golden).map_err(super::write_err(golden))?;
     crate::publish::write_atomic(&path, crate::output::json(&record).as_bytes())
-        .map_err(super::io(&path))?;
+        .map_err(super::write_err(&path))?;
     Ok(record)
 }
 

@@ -78,9 +78,10 @@ pub enum GoldenError {
     /// An input is not a regular file, or too large to read.
     #[error(transparent)]
     Input(#[from] crate::input::InputError),
-    /// A file or directory could not be read or written.
+    /// A file or directory could not be written (an image, a manifest, a kept copy, a
+    /// temporary directory). What cannot be read is [`GoldenError::Input`].
     #[error("{}: {source}", path.display())]
-    Io {
+    Write {
         /// The path.
         path: PathBuf,
         /// Why.
@@ -133,8 +134,27 @@ pub enum GoldenError {
     },
 }
 
-pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> GoldenError + '_ {
-    move |source| GoldenError::Io {
+impl GoldenError {
+    /// Its exit class.
+    pub fn class(&self) -> crate::exit::Class {
+        use crate::exit::Class;
+        match self {
+            GoldenError::Build { source, .. } => source.class(),
+            GoldenError::Write { .. } => Class::Output,
+            GoldenError::Input(_)
+            | GoldenError::Manifest { .. }
+            | GoldenError::Image { .. }
+            | GoldenError::Name { .. }
+            | GoldenError::NoScenarios { .. }
+            | GoldenError::NotAnImageRecord { .. } => Class::BadInput,
+            GoldenError::Interrupted => Class::Interrupted,
+        }
+    }
+}
+
+/// A write to `path` failed.
+pub(crate) fn write_err(path: &Path) -> impl Fn(std::io::Error) -> GoldenError + '_ {
+    move |source| GoldenError::Write {
         path: path.to_path_buf(),
         source,
     }
@@ -218,7 +238,7 @@ pub(crate) fn build_manifest(
         output: Output {
             name: plan.iso_name.clone(),
             sha256: sha256_file(&out)?,
-            size: fs::metadata(&out).map_err(io(&out))?.len(),
+            size: fs::metadata(&out).map_err(write_err(&out))?.len(),
         },
         ..Manifest::default()
     };
@@ -480,12 +500,12 @@ pub fn check(
     cancel: &dyn Fn() -> bool,
 ) -> Result<Outcome, GoldenError> {
     let mpath = manifest_path(golden, scenario);
-    let tmp = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
+    let tmp = tempfile::tempdir().map_err(write_err(&std::env::temp_dir()))?;
     let (new, out) = build_manifest(scenario, tmp.path(), cancel)?;
     if let Some(k) = keep {
-        fs::create_dir_all(k).map_err(io(k))?;
+        fs::create_dir_all(k).map_err(write_err(k))?;
         let kept = k.join(&new.output.name);
-        crate::publish::copy_atomic(&out, &kept).map_err(io(&kept))?;
+        crate::publish::copy_atomic(&out, &kept).map_err(write_err(&kept))?;
     }
     let Some(old) = read_manifest(&mpath)? else {
         return Ok(Outcome::NoManifest);
@@ -533,20 +553,21 @@ pub fn bless(
     golden: &Path,
     cancel: &dyn Fn() -> bool,
 ) -> Result<Manifest, GoldenError> {
-    let tmp = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
+    let tmp = tempfile::tempdir().map_err(write_err(&std::env::temp_dir()))?;
     let (m, out) = build_manifest(scenario, tmp.path(), cancel)?;
-    fs::create_dir_all(golden).map_err(io(golden))?;
+    fs::create_dir_all(golden).map_err(write_err(golden))?;
     let image = image_path(golden, scenario);
     if m.output.size <= MAX_STORED_IMAGE {
-        crate::publish::copy_atomic(&out, &image).map_err(io(&image))?;
+        crate::publish::copy_atomic(&out, &image).map_err(write_err(&image))?;
     } else if image.exists() {
         // A live image (tens of MB of compressed kernel and store) would grow the repository
         // at every bless: its record is the manifest alone, and a failed check shows the
         // manifest's per-structure lines instead of a diff.
-        fs::remove_file(&image).map_err(io(&image))?;
+        fs::remove_file(&image).map_err(write_err(&image))?;
     }
     let path = manifest_path(golden, scenario);
-    crate::publish::write_atomic(&path, crate::output::json(&m).as_bytes()).map_err(io(&path))?;
+    crate::publish::write_atomic(&path, crate::output::json(&m).as_bytes())
+        .map_err(write_err(&path))?;
     Ok(m)
 }
 
@@ -744,6 +765,19 @@ pub fn golden_flag(dir: &Path) -> String {
         String::new()
     } else {
         format!(" --golden {}", dir.display())
+    }
+}
+
+impl Outcome {
+    /// Its exit class.
+    pub fn class(&self) -> crate::exit::Class {
+        use crate::exit::Class;
+        match self {
+            Outcome::Same => Class::Ok,
+            Outcome::Regression(_) => Class::GoldenRegression,
+            Outcome::InputChanged(_) => Class::GoldenInputChanged,
+            Outcome::NoManifest => Class::GoldenNoRecord,
+        }
     }
 }
 

@@ -78,6 +78,20 @@ pub enum ImageError {
 }
 
 impl ImageError {
+    /// Its exit class.
+    pub fn class(&self) -> crate::exit::Class {
+        use crate::exit::Class;
+        match self {
+            ImageError::Write { .. } => Class::Output,
+            ImageError::Plan(write::plan::PlanError::Internal(_)) => Class::Internal,
+            ImageError::Interrupted => Class::Interrupted,
+            ImageError::Read { .. }
+            | ImageError::Scan(_)
+            | ImageError::Plan(_)
+            | ImageError::Changed(_) => Class::BadInput,
+        }
+    }
+
     /// An error reading the input at `path`.
     pub fn read(path: &Path, source: std::io::Error) -> ImageError {
         ImageError::Read {

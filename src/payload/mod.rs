@@ -152,6 +152,20 @@ impl Via {
     }
 }
 
+impl PayloadError {
+    /// Its exit class: a program that outgrew its room is the config's doing (a long
+    /// hostname, many kernel parameters); the rest are isoproof's own bugs.
+    pub fn class(&self) -> crate::exit::Class {
+        use crate::exit::Class;
+        match self {
+            PayloadError::TooLarge { .. } => Class::BadInput,
+            PayloadError::Assemble { .. } | PayloadError::PeLayout { .. } | PayloadError::Pe(_) => {
+                Class::Internal
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     //! What the payload tests share.

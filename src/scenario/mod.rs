@@ -102,3 +102,10 @@ pub fn load(path: &Path) -> Result<Scenario, LoadError> {
 pub fn load_str(text: &str, display: &str, dir: &Path) -> Result<Scenario, LoadError> {
     Loader::default().load_text(text, display, dir)
 }
+
+impl LoadError {
+    /// Its exit class: a scenario that cannot be read is bad input.
+    pub fn class(&self) -> crate::exit::Class {
+        crate::exit::Class::BadInput
+    }
+}

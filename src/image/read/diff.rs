@@ -61,21 +61,13 @@ pub struct Diff {
 
 /// Why two images could not be compared.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", shown(.path, .source))]
+#[error("{}", .source.shown(.path))]
 pub struct DiffError {
     /// The image that could not be read.
     pub path: PathBuf,
     /// Why.
     #[source]
     pub source: ReadError,
-}
-
-/// The error with the image's path in front, unless it names the path already.
-fn shown(path: &Path, e: &ReadError) -> String {
-    match e {
-        ReadError::Io { .. } | ReadError::Input(_) => e.to_string(),
-        _ => format!("{}: {e}", path.display()),
-    }
 }
 
 impl Diff {
@@ -861,6 +853,13 @@ fn byte_ranges(
         off += CHUNK as u64;
     }
     Ok(out)
+}
+
+impl DiffError {
+    /// Its exit class: an image that cannot be read is bad input.
+    pub fn class(&self) -> crate::exit::Class {
+        self.source.class()
+    }
 }
 
 #[cfg(test)]

@@ -116,3 +116,18 @@ pub(crate) fn explain_end(e: ReadError, truncation: Option<Truncation>) -> ReadE
         (e, _) => e,
     }
 }
+
+impl ReadError {
+    /// The error with the image's path in front, unless it names the path already.
+    pub fn shown(&self, image: &std::path::Path) -> String {
+        match self {
+            ReadError::Io { .. } | ReadError::Input(_) => self.to_string(),
+            _ => format!("{}: {self}", image.display()),
+        }
+    }
+
+    /// Its exit class: an image that cannot be read is bad input.
+    pub fn class(&self) -> crate::exit::Class {
+        crate::exit::Class::BadInput
+    }
+}

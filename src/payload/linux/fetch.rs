@@ -780,3 +780,21 @@ fn kernel_files(
     std::fs::remove_dir_all(full).map_err(io(full))?;
     Ok((version, files))
 }
+
+impl FetchError {
+    /// Its exit class: a lock or bytes that are not what it pins are bad input; a missing
+    /// tool, a failing one, or a version the archive no longer has is the machine's.
+    pub fn class(&self) -> crate::exit::Class {
+        use crate::exit::Class;
+        match self {
+            FetchError::Lock(_) | FetchError::NotInPackage { .. } | FetchError::Changed { .. } => {
+                Class::BadInput
+            }
+            FetchError::ToolMissing { .. }
+            | FetchError::NotInArchive { .. }
+            | FetchError::Command { .. }
+            | FetchError::Pin(_) => Class::Environment,
+            FetchError::Io { .. } => Class::Output,
+        }
+    }
+}

@@ -121,7 +121,29 @@ impl Options {
             clock,
         }
     }
+
+    /// Boots from the files a user names: `bios` as the El Torito BIOS image, `efi` as the
+    /// ESP's [`EFI_BOOT_PATH`]. Each must be a regular file of at most [`MAX_BOOT_FILE`]
+    /// bytes (`/dev/zero` would read for ever).
+    pub fn boot_files(
+        &mut self,
+        bios: Option<&std::path::Path>,
+        efi: Option<&std::path::Path>,
+    ) -> Result<(), crate::input::InputError> {
+        let read = |p: &std::path::Path| crate::input::read_regular(p, MAX_BOOT_FILE);
+        self.bios_boot = bios.map(read).transpose()?;
+        if let Some(e) = efi {
+            self.esp_files.push((EFI_BOOT_PATH.into(), read(e)?));
+        }
+        Ok(())
+    }
 }
+
+/// Where UEFI firmware looks for the boot program of removable media (UEFI 2.10, 3.5.1.1).
+pub const EFI_BOOT_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
+
+/// The most bytes a boot file named by a user may have.
+pub const MAX_BOOT_FILE: u64 = 64 << 20;
 
 /// Where an extent's bytes come from.
 #[derive(Clone, Debug, PartialEq)]
