@@ -67,6 +67,19 @@ impl Media {
     }
 }
 
+/// A name that is not a boot mode.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: expected FIRMWARE-MEDIA, e.g. bios-cdrom or uefi-usb")]
+pub struct UnknownMode(pub String);
+
+impl std::str::FromStr for Mode {
+    type Err = UnknownMode;
+
+    fn from_str(s: &str) -> Result<Mode, UnknownMode> {
+        Mode::parse(s).ok_or_else(|| UnknownMode(s.to_string()))
+    }
+}
+
 /// A firmware and a medium: one cell of the boot matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Mode {

@@ -251,9 +251,10 @@ pub(crate) enum AccelArg {
     Tcg,
 }
 
-pub(crate) fn parse_mode(s: &str) -> Result<isoproof_harness::Mode, String> {
-    isoproof_harness::Mode::parse(s)
-        .ok_or_else(|| format!("{s:?}: expected FIRMWARE-MEDIA, e.g. bios-cdrom or uefi-usb"))
+pub(crate) fn parse_mode(
+    s: &str,
+) -> Result<isoproof_harness::Mode, isoproof_harness::qemu::UnknownMode> {
+    s.parse()
 }
 
 #[derive(Clone, Copy, ValueEnum)]

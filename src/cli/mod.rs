@@ -63,7 +63,7 @@ pub fn main() -> u8 {
             match expectations(boot) {
                 Ok(expect) => boot_cmd(&mut out, &iso, mode(firmware, media), expect, &run),
                 Err(e) => {
-                    out.error(&e);
+                    out.error(&e.to_string());
                     exit::BAD_INPUT
                 }
             }
@@ -510,8 +510,18 @@ fn machine_options(run: &RunArgs) -> boot::MachineOptions {
     }
 }
 
+/// A `--expect` or `--expect-screen` pattern that cannot be awaited.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag} {pattern:?}: {source}")]
+struct BadExpectation {
+    flag: &'static str,
+    pattern: String,
+    #[source]
+    source: isoproof_harness::expect::PatternError,
+}
+
 /// `--expect` and `--expect-screen` in the order they were given on the command line.
-fn expectations(m: &clap::ArgMatches) -> Result<Vec<Expectation>, String> {
+fn expectations(m: &clap::ArgMatches) -> Result<Vec<Expectation>, BadExpectation> {
     let mut v: Vec<(usize, Source, &String)> = Vec::new();
     for (id, source) in [
         ("expect", Source::Serial),
@@ -524,19 +534,24 @@ fn expectations(m: &clap::ArgMatches) -> Result<Vec<Expectation>, String> {
     v.sort_by_key(|(i, _, _)| *i);
     v.into_iter()
         .map(|(_, source, p)| {
-            Expectation::new(source, p).map_err(|e| {
-                let flag = match source {
+            Expectation::new(source, p).map_err(|e| BadExpectation {
+                flag: match source {
                     Source::Serial => "--expect",
                     Source::Screen => "--expect-screen",
-                };
-                format!("{flag} {p:?}: {e}")
+                },
+                pattern: p.clone(),
+                source: e,
             })
         })
         .collect()
 }
 
-fn settings(run: &RunArgs, jobs: Option<usize>, retries: u32) -> Result<matrix::Settings, String> {
-    let timeout = boot::deadline(run.timeout).map_err(|e| format!("--timeout {e}"))?;
+fn settings(
+    run: &RunArgs,
+    jobs: Option<usize>,
+    retries: u32,
+) -> Result<matrix::Settings, boot::BadDeadline> {
+    let timeout = boot::deadline(run.timeout)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(matrix::Settings {
         jobs: jobs.unwrap_or(cores).max(1),
@@ -577,7 +592,7 @@ fn boot_cmd(out: &mut Out, iso: &Path, mode: Mode, expect: Vec<Expectation>, run
     let settings = match settings(run, Some(1), 0) {
         Ok(s) => s,
         Err(e) => {
-            out.error(&e);
+            out.error(&format!("--timeout {e}"));
             return exit::BAD_INPUT;
         }
     };
@@ -635,7 +650,7 @@ fn boot_matrix_cmd(
     let settings = match settings(run, jobs, if no_retry { 0 } else { 1 }) {
         Ok(s) => s,
         Err(e) => {
-            out.error(&e);
+            out.error(&format!("--timeout {e}"));
             return exit::BAD_INPUT;
         }
     };
