@@ -118,6 +118,11 @@ conformance:
 conformance-recompute lib *args:
     python3 tests/conformance/nixpkgs/recompute.py {{lib}} {{args}}
 
+# Recompute the Nix language corpus's expected results with the installed nix-instantiate
+# (`--write` stores them; without it, lists the cases whose stored result differs).
+nix-lang-recompute *args:
+    python3 tests/nix-lang/recompute.py {{args}}
+
 # What CI runs: formatting, lints, the suite.
 ci:
     cargo fmt --all -- --check

@@ -22,9 +22,8 @@ fn drop_definition_segments(o: &str) -> String {
     re.replace_all(o, "").into_owned()
 }
 
-fn check(case: &Path) -> Result<(), Failed> {
-    let want = case.with_extension("expected.json");
-    let text = std::fs::read_to_string(&want).map_err(|e| {
+fn check(case: &Path, want: &Path) -> Result<(), Failed> {
+    let text = std::fs::read_to_string(want).map_err(|e| {
         format!(
             "{}: {e} (every case needs its expected result)",
             want.display()
@@ -107,6 +106,23 @@ fn cases(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(v)
 }
 
+/// The cases of the `.nix` corpus: one folder per case, `default.nix` importing the case's
+/// modules and `expected.json` beside it, sorted.
+fn nix_cases(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| {
+            format!(
+                "the .nix conformance corpus is missing at {} ({e})",
+                dir.display()
+            )
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("default.nix").is_file())
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
 fn main() {
     let args = Arguments::from_args();
     let mut trials = Vec::new();
@@ -117,9 +133,17 @@ fn main() {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance"),
             29,
         ),
+        // The same corpus as `.nix` module files, as NixOS users write them.
+        (
+            "nix",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/nixpkgs/nix"),
+            226,
+        ),
     ];
     for (prefix, dir, at_least) in corpora {
-        match cases(&dir) {
+        let nix = prefix == "nix";
+        let found = if nix { nix_cases(&dir) } else { cases(&dir) };
+        match found {
             // A missing corpus is a failing test, never no test.
             Err(e) => {
                 trials.push(Trial::test(format!("{prefix}::corpus"), move || {
@@ -138,8 +162,13 @@ fn main() {
                 }));
                 for case in all {
                     let name = case.file_stem().unwrap().to_string_lossy().into_owned();
+                    let (input, want) = if nix {
+                        (case.join("default.nix"), case.join("expected.json"))
+                    } else {
+                        (case.clone(), case.with_extension("expected.json"))
+                    };
                     trials.push(Trial::test(format!("{prefix}::{name}"), move || {
-                        check(&case)
+                        check(&input, &want)
                     }));
                 }
             }

@@ -6,8 +6,8 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use super::{
-    normalize, parse_declarations, yaml, FileId, Kind, LoadError, Module, Node, Scenario, Sources,
-    Span,
+    normalize, parse_declarations, yaml, FileId, Key, Kind, LoadError, Module, Node, Scenario,
+    Sources, Span,
 };
 use crate::diag::Diagnostic;
 use crate::input::{self, InputError};
@@ -20,6 +20,8 @@ pub(super) struct Loader {
     base: PathBuf,
     /// Canonical path → module index, so a file imported twice is loaded once.
     by_path: HashMap<PathBuf, usize>,
+    /// Modules written inline in `imports`, by their `key`.
+    inline_keys: HashMap<String, usize>,
     /// Files whose modules still need their imports read: (module index, file, its directory).
     queue: VecDeque<(usize, Node, PathBuf)>,
 }
@@ -106,7 +108,49 @@ impl Loader {
             }
         };
         let file = self.sources.add(display.clone(), path.to_path_buf(), text);
+        if is_nix(path) {
+            return self.finish_nix(file, &display, path);
+        }
         self.finish_load(file, &display)
+    }
+
+    /// A `.nix` file as the scenario: its module is the one top module (its `imports` bring
+    /// the rest), as `nixos-rebuild` takes `configuration.nix`.
+    fn finish_nix(
+        mut self,
+        file: FileId,
+        display: &str,
+        path: &Path,
+    ) -> Result<Scenario, LoadError> {
+        let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let base = self.base.clone();
+        let mut top = Vec::new();
+        match super::nix::load_module(&mut self.sources, file, &canon, &base) {
+            Err(e) => self.errors.push(e),
+            Ok(node) => {
+                let (item, config) = take_config(node);
+                if let Some(m) = self.module(item, config, display.to_string(), &base) {
+                    self.modules[m].path = Some(canon.clone());
+                    self.by_path.insert(canon, m);
+                    top.push(m);
+                }
+            }
+        }
+        self.drain_imports();
+        self.check_import_cycles();
+        if !self.errors.is_empty() {
+            return Err(LoadError {
+                sources: self.sources,
+                errors: self.errors,
+            });
+        }
+        Ok(Scenario {
+            sources: self.sources,
+            name: None,
+            description: None,
+            modules: self.modules,
+            top,
+        })
     }
 
     fn finish_load(mut self, file: FileId, display: &str) -> Result<Scenario, LoadError> {
@@ -307,14 +351,33 @@ impl Loader {
                     steps.push(self.find_import(idx, &item, &dir, &mut fresh, &mut pending));
                 }
             }
+            // `.nix` files are evaluated one by one (an evaluation may read more files);
+            // YAML files are parsed together.
+            let base = self.base.clone();
+            let nix: Vec<Option<Result<WithConfig, Diagnostic>>> = fresh
+                .iter()
+                .map(|f| {
+                    is_nix(&f.canon).then(|| {
+                        super::nix::load_module(&mut self.sources, f.file, &f.canon, &base)
+                            .map(take_config)
+                    })
+                })
+                .collect();
             let sources = &self.sources;
             let text = |f: &Fresh| sources.text(f.file);
             let parse = |f: &Fresh| yaml::parse_document(text(f), f.file).map(take_config);
-            let parsed = if fresh.iter().map(|f| text(f).len()).sum::<usize>() >= PARALLEL_IMPORTS {
-                in_parallel(fresh.iter().collect(), parse)
-            } else {
-                fresh.iter().map(parse).collect()
-            };
+            let yaml: Vec<&Fresh> = fresh.iter().filter(|f| !is_nix(&f.canon)).collect();
+            let parsed_yaml =
+                if yaml.iter().map(|f| text(f).len()).sum::<usize>() >= PARALLEL_IMPORTS {
+                    in_parallel(yaml, parse)
+                } else {
+                    yaml.into_iter().map(parse).collect()
+                };
+            let mut parsed_yaml = parsed_yaml.into_iter();
+            let parsed: Vec<Result<WithConfig, Diagnostic>> = nix
+                .into_iter()
+                .map(|n| n.unwrap_or_else(|| parsed_yaml.next().expect("one parse per YAML file")))
+                .collect();
             // A new file is first imported in the order `fresh` was filled, so the k-th new file
             // becomes a module when `made` has k entries.
             let mut parsed = parsed.into_iter().zip(fresh);
@@ -399,13 +462,20 @@ impl Loader {
         fresh: &mut Vec<Fresh>,
         pending: &mut HashMap<PathBuf, usize>,
     ) -> Step {
+        if let Kind::Map(entries) = &item.kind {
+            return self.inline_import(idx, item, entries, dir);
+        }
         let Kind::Str(rel) = &item.kind else {
             return Step::Error(Diagnostic::parse(
                 item.span,
                 format!("an import is a file path, found {}", item.shape()),
             ));
         };
-        let target = dir.join(&**rel);
+        let mut target = dir.join(&**rel);
+        // A directory imports its `default.nix`, as in Nix.
+        if target.is_dir() && target.join("default.nix").is_file() {
+            target = target.join("default.nix");
+        }
         let canon = match std::fs::canonicalize(&target) {
             Ok(c) => c,
             Err(e) => {
@@ -446,6 +516,49 @@ impl Loader {
             display,
         });
         Step::Import(idx, Child::Fresh(fresh.len() - 1), item.span)
+    }
+
+    /// A module written inline in `imports` (a `.nix` module's `imports = [ { ... } ]`): a
+    /// module of its own, imported once per `key` as Nix imports it.
+    fn inline_import(
+        &mut self,
+        idx: usize,
+        item: &Node,
+        entries: &[(Key, Node)],
+        dir: &Path,
+    ) -> Step {
+        let key = entries.iter().find_map(|(k, v)| match (&*k.name, &v.kind) {
+            ("key", Kind::Str(s)) => Some(s.to_string()),
+            _ => None,
+        });
+        if let Some(&m) = key.as_ref().and_then(|k| self.inline_keys.get(k)) {
+            return Step::Import(idx, Child::Loaded(m), item.span);
+        }
+        let kept: Vec<(Key, Node)> = entries
+            .iter()
+            .filter(|(k, _)| &*k.name != "key")
+            .cloned()
+            .collect();
+        let (node, config) = take_config(Node {
+            span: item.span,
+            kind: Kind::Map(kept),
+        });
+        let name = format!(
+            "{}#imports",
+            self.modules.get(idx).map_or("", |m| m.name.as_str())
+        );
+        match self.module(node, config, name, dir) {
+            Some(m) => {
+                if let Some(k) = key {
+                    self.inline_keys.insert(k, m);
+                }
+                Step::Import(idx, Child::Loaded(m), item.span)
+            }
+            None => Step::Error(Diagnostic::parse(
+                item.span,
+                "this inline module could not be read",
+            )),
+        }
     }
 
     /// Nix accepts an import cycle (the second visit is deduplicated); we refuse it because a
@@ -538,6 +651,11 @@ enum Child {
 }
 
 /// Takes a module item's `config:` out and normalizes it; the item keeps a `null` in its place.
+/// Whether a file is a Nix module (by its extension, as Nix's tools tell).
+fn is_nix(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "nix")
+}
+
 fn take_config(mut item: Node) -> WithConfig {
     let config = match &mut item.kind {
         Kind::Map(entries) => {

@@ -10,9 +10,11 @@
 mod declare;
 pub mod functions;
 mod load;
+mod nix;
 mod node;
 mod normalize;
 pub(crate) mod notation;
+pub use nix::{eval_json, NixError};
 pub(crate) mod path;
 pub(crate) mod types;
 mod yaml;

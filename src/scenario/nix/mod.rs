@@ -1,0 +1,90 @@
+//! Stage 1's second front end: `.nix` module files → the module mappings a YAML module gives,
+//! so the rest of the stage (imports, declarations, dotted paths) and the resolver treat both
+//! alike. The Nix language is parsed with `rnix` (the Nix community's lossless parser, with
+//! spans) and evaluated lazily here (`eval.rs`, `builtins.rs`, with `value.rs`); `lib` is
+//! nixpkgs' functions written over isoproof's builtins (`lib.nix`); `module.rs` turns a
+//! module's value into definitions. `config.a.b` inside a module is a reference the module
+//! system resolves (its fixpoint), exactly as the YAML format's `!config`: in `lib.mkIf`
+//! conditions, as whole values and in strings.
+
+mod builtins;
+mod eval;
+mod module;
+mod prim;
+mod value;
+
+use std::path::Path;
+
+use crate::diag::Diagnostic;
+use crate::scenario::{FileId, Node, Sources, Span};
+use eval::Machine;
+use value::EvalError;
+
+/// isoproof's `lib` (see `lib.nix`).
+pub(crate) const LIB: &str = include_str!("lib.nix");
+
+/// The module in the `.nix` file `file` (its text already in `sources`), as the mapping a
+/// YAML module is; files it reads must be inside `root`.
+pub(crate) fn load_module(
+    sources: &mut Sources,
+    file: FileId,
+    path: &Path,
+    root: &Path,
+) -> Result<Node, Diagnostic> {
+    let text = sources.text(file).to_string();
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let start = Span {
+        file,
+        line: 1,
+        col: 1,
+    };
+    let mut m = Machine::new(sources, root.to_path_buf());
+    let result = m
+        .eval_text(file, &dir, &text)
+        .and_then(|v| module::module_node(&mut m, v, start));
+    result.map_err(|e| diagnostic(e, start))
+}
+
+fn diagnostic(e: EvalError, fallback: Span) -> Diagnostic {
+    Diagnostic::parse(e.span.unwrap_or(fallback), e.message)
+}
+
+/// Why a Nix expression has no value: Nix's message and where (`file:line:col`).
+#[derive(Debug, thiserror::Error)]
+#[error("{}{message}", at.as_ref().map(|a| format!("{a}: ")).unwrap_or_default())]
+pub struct NixError {
+    /// Where, when known.
+    pub at: Option<String>,
+    /// What failed, in Nix's words where Nix has words for it.
+    pub message: String,
+}
+
+/// Evaluates a Nix expression file strictly to JSON, as `nix-instantiate --eval --strict
+/// --json` prints it (for the language's conformance tests). Files it reads must be in the
+/// file's folder.
+pub fn eval_json(path: &Path) -> Result<serde_json::Value, NixError> {
+    let mut sources = Sources::default();
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let text = crate::input::read_regular(path, crate::input::MAX_TEXT)
+        .map_err(|e| NixError {
+            at: None,
+            message: e.to_string(),
+        })
+        .and_then(|b| {
+            String::from_utf8(b).map_err(|_| NixError {
+                at: None,
+                message: format!("{} is not valid UTF-8", path.display()),
+            })
+        })?;
+    let file = sources.add(path.display().to_string(), path.to_path_buf(), text.clone());
+    let mut m = Machine::new(&mut sources, dir.clone());
+    let r = m
+        .eval_text(file, &dir, &text)
+        .and_then(|v| builtins::to_json(&mut m, &v, None));
+    r.map_err(|e| NixError {
+        at: e
+            .span
+            .map(|s| format!("{}:{}:{}", sources.display(s.file), s.line, s.col)),
+        message: e.message,
+    })
+}

@@ -1,0 +1,348 @@
+//! The values of the Nix language as module files use them, with lazy thunks, and the
+//! residual forms that stand for what only the module system knows (`config.a.b`).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use rnix::ast;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::prim::Builtin;
+use crate::scenario::{FileId, FormatPart, Node, Span};
+
+/// A value, forced to its head (its parts may still be thunks).
+#[derive(Clone)]
+pub(crate) enum Value {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(Rc<str>),
+    /// A path (absolute, normalized).
+    Path(Rc<PathBuf>),
+    /// A list.
+    List(Rc<Vec<Thunk>>),
+    /// An attribute set, sorted by name as Nix sorts it, with where each was defined.
+    Attrs(Rc<Attrs>),
+    /// A function written in Nix.
+    Lambda(Rc<Lambda>),
+    /// A built-in function, with the arguments it has been given so far.
+    Builtin(Rc<Partial>),
+    /// `config.a.b`: the final value of an option, which the module system computes.
+    Config(Rc<Vec<Box<str>>>),
+    /// A string that interpolates `config` references.
+    Format(Rc<Vec<FormatPart>>),
+    /// A type of `lib.types`, as the scenario format writes it.
+    Type(Rc<Node>),
+}
+
+/// An attribute set.
+pub(crate) type Attrs = BTreeMap<Rc<str>, Attr>;
+
+/// One attribute: its value and where it was written (none for built-in sets).
+#[derive(Clone)]
+pub(crate) struct Attr {
+    pub(crate) value: Thunk,
+    pub(crate) span: Option<Span>,
+}
+
+/// A function written in Nix: its parameter, its body and the scope it closes over.
+pub(crate) struct Lambda {
+    pub(crate) param: ast::Param,
+    pub(crate) body: ast::Expr,
+    pub(crate) env: Env,
+}
+
+/// A built-in applied to fewer arguments than it takes.
+pub(crate) struct Partial {
+    pub(crate) builtin: Builtin,
+    pub(crate) args: Vec<Thunk>,
+}
+
+/// A value that is computed when first needed, once.
+#[derive(Clone)]
+pub(crate) struct Thunk(pub(crate) Rc<RefCell<State>>);
+
+pub(crate) enum State {
+    /// Not yet computed: the expression and its scope.
+    Pending(ast::Expr, Env),
+    /// `src.name`, not yet selected (`inherit (src) name`).
+    Select(Thunk, Rc<str>, Option<Span>),
+    /// A value that is an error when needed (an argument isoproof does not provide).
+    Error(Rc<str>),
+    /// Being computed: forcing it again is infinite recursion.
+    Forcing,
+    /// Computed.
+    Done(Value),
+}
+
+impl Thunk {
+    /// A thunk that is already a value.
+    pub(crate) fn value(v: Value) -> Thunk {
+        Thunk(Rc::new(RefCell::new(State::Done(v))))
+    }
+
+    /// A thunk of an expression in a scope.
+    pub(crate) fn pending(e: ast::Expr, env: Env) -> Thunk {
+        Thunk(Rc::new(RefCell::new(State::Pending(e, env))))
+    }
+}
+
+impl Value {
+    /// Nix's name of the value's type (`builtins.typeOf`).
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) | Value::Format(_) => "string",
+            Value::Path(_) => "path",
+            Value::List(_) => "list",
+            Value::Attrs(_) | Value::Type(_) => "set",
+            Value::Lambda(_) | Value::Builtin(_) => "lambda",
+            Value::Config(_) => "config",
+        }
+    }
+
+    /// How Nix names the type in "value is X while Y was expected".
+    pub(crate) fn noun(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a Boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::Str(_) | Value::Format(_) => "a string",
+            Value::Path(_) => "a path",
+            Value::List(_) => "a list",
+            Value::Attrs(_) | Value::Type(_) => "a set",
+            Value::Lambda(_) | Value::Builtin(_) => "a function",
+            Value::Config(_) => "an option's value (config)",
+        }
+    }
+
+    /// An attribute set of the given (name, value) pairs.
+    pub(crate) fn attrs<I: IntoIterator<Item = (Rc<str>, Value)>>(items: I) -> Value {
+        Value::Attrs(Rc::new(
+            items
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k,
+                        Attr {
+                            value: Thunk::value(v),
+                            span: None,
+                        },
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    /// A string value.
+    pub(crate) fn str(s: impl Into<Rc<str>>) -> Value {
+        Value::Str(s.into())
+    }
+}
+
+/// Why an expression has no value: Nix's message and where.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct EvalError {
+    /// Where the failing expression is.
+    pub(crate) span: Option<Span>,
+    /// What failed, in Nix's words where Nix has words for it.
+    pub(crate) message: String,
+}
+
+impl EvalError {
+    pub(crate) fn new(span: Option<Span>, message: impl Into<String>) -> EvalError {
+        EvalError {
+            span,
+            message: message.into(),
+        }
+    }
+}
+
+pub(crate) type Result<T> = std::result::Result<T, EvalError>;
+
+/// A file being evaluated: its id (for spans), its directory (for relative paths), its text.
+pub(crate) struct FileCtx {
+    pub(crate) file: FileId,
+    pub(crate) dir: PathBuf,
+    pub(crate) text: Rc<str>,
+    line_starts: Vec<usize>,
+}
+
+impl FileCtx {
+    pub(crate) fn new(file: FileId, dir: PathBuf, text: &str) -> FileCtx {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        FileCtx {
+            file,
+            dir,
+            text: text.into(),
+            line_starts,
+        }
+    }
+
+    /// The span of a syntax node's first character.
+    pub(crate) fn span(&self, node: &rnix::SyntaxNode) -> Span {
+        self.span_at(usize::from(node.text_range().start()))
+    }
+
+    pub(crate) fn span_at(&self, offset: usize) -> Span {
+        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.line_starts[line - 1];
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(1, |s| s.chars().count() + 1);
+        Span {
+            file: self.file,
+            line: line as u32,
+            col: col as u32,
+        }
+    }
+}
+
+/// A scope: its bindings, or a `with` namespace, and the scope around it.
+#[derive(Clone)]
+pub(crate) struct Env(pub(crate) Rc<Scope>);
+
+pub(crate) struct Scope {
+    vars: RefCell<HashMap<Rc<str>, Thunk>>,
+    pub(crate) with: Option<Thunk>,
+    pub(crate) parent: Option<Env>,
+    pub(crate) file: Rc<FileCtx>,
+}
+
+impl Env {
+    /// The outermost scope of a file: the global names (`builtins`, `true`, `map`, ...).
+    pub(crate) fn root(globals: &Rc<HashMap<Rc<str>, Thunk>>, file: Rc<FileCtx>) -> Env {
+        Env(Rc::new(Scope {
+            vars: RefCell::new((**globals).clone()),
+            with: None,
+            parent: None,
+            file,
+        }))
+    }
+
+    pub(crate) fn child(&self) -> Env {
+        Env(Rc::new(Scope {
+            vars: RefCell::new(HashMap::new()),
+            with: None,
+            parent: Some(self.clone()),
+            file: self.0.file.clone(),
+        }))
+    }
+
+    pub(crate) fn with(&self, ns: Thunk) -> Env {
+        Env(Rc::new(Scope {
+            vars: RefCell::new(HashMap::new()),
+            with: Some(ns),
+            parent: Some(self.clone()),
+            file: self.0.file.clone(),
+        }))
+    }
+
+    pub(crate) fn bind(&self, name: Rc<str>, t: Thunk) {
+        self.0.vars.borrow_mut().insert(name, t);
+    }
+
+    pub(crate) fn lexical(&self, name: &str) -> Option<Thunk> {
+        let mut e = Some(self);
+        while let Some(env) = e {
+            if let Some(t) = env.0.vars.borrow().get(name) {
+                return Some(t.clone());
+            }
+            e = env.0.parent.as_ref();
+        }
+        None
+    }
+}
+
+/// What built-ins and the module conversion need of the evaluator: forcing, calling,
+/// coercing, reading files, `lib`. The evaluator (`eval.rs`) implements it; the layers below
+/// it see only this.
+pub(crate) trait Evaluator: Sized {
+    /// Forces a thunk to its head.
+    fn force(&mut self, t: &Thunk) -> Result<Value>;
+    /// Calls a function with one argument.
+    fn call(&mut self, f: &Value, arg: Thunk, at: Option<Span>) -> Result<Value>;
+    /// Coerces a value to a string as `"${v}"` does (or `toString v` when `to_string`).
+    fn coerce(&mut self, v: &Value, to_string: bool, at: Option<Span>) -> Result<String>;
+    /// Forces a value and everything in it.
+    fn deep_force(&mut self, v: &Value) -> Result<()>;
+    /// Runs `f` one level deeper, refusing past the evaluator's bound.
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T>;
+    /// `import path`.
+    fn import(&mut self, path: &Path, at: Option<Span>) -> Result<Value>;
+    /// A file's text, inside the scenario's folder.
+    fn read_text(&self, path: &Path, at: Option<Span>) -> Result<String>;
+    /// `lib`.
+    fn lib(&mut self) -> Result<Value>;
+    /// The name of a file, for `__curPos` and messages.
+    fn file_name(&self, file: FileId) -> String;
+}
+
+/// Nix's "value is X while Y was expected".
+pub(crate) fn type_error(v: &Value, want: &str, at: Option<Span>) -> EvalError {
+    if let Value::Config(p) = v {
+        return config_used(p, &format!("where {want} is needed"), at);
+    }
+    EvalError::new(
+        at,
+        format!("value is {} while {want} was expected", v.noun()),
+    )
+}
+
+/// `config.a.b` where only its final value would do.
+pub(crate) fn config_used(path: &[Box<str>], how: &str, at: Option<Span>) -> EvalError {
+    EvalError::new(
+        at,
+        format!(
+            "config.{} is used {how}: isoproof evaluates `config` references as whole option values, in `lib.mkIf` conditions and in string interpolation, where the module system computes them",
+            crate::scenario::path::show(path)
+        ),
+    )
+}
+
+/// "attribute 'x' missing", with the nearest names.
+pub(crate) fn missing(name: &str, a: &Attrs, at: Option<Span>) -> EvalError {
+    let near: Vec<&str> = a
+        .keys()
+        .map(|k| &**k)
+        .filter(|k| crate::diag::levenshtein(name, k) <= 2)
+        .take(3)
+        .collect();
+    let hint = if near.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", near.join(", "))
+    };
+    EvalError::new(at, format!("attribute '{name}' missing{hint}"))
+}
+
+/// A path with `.` and `..` resolved lexically, as Nix resolves path literals.
+pub(crate) fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}

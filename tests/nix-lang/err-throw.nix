@@ -1,0 +1,1 @@
+builtins.throw "a message from throw"

@@ -1,0 +1,1 @@
+[ (builtins.readFile ./imported/lib.nix) ]

@@ -1,0 +1,1 @@
+[ "a\"b" "tab\there" "new\nline" "dollar \${x}" "back\\slash" "${"in"}terp" ]
