@@ -10,7 +10,8 @@ use rnix::ast::BinOpKind;
 
 pub(crate) use super::prim::Builtin;
 use super::value::{
-    missing, type_error, Attr, Attrs, Env, EvalError, Evaluator, Result, Thunk, Value,
+    bounded, bounded_list, missing, type_error, Attr, Attrs, Env, EvalError, Evaluator, Result,
+    Thunk, Value,
 };
 use crate::scenario::{Kind, Node, Span};
 
@@ -174,7 +175,7 @@ pub(crate) fn binary(
             (Value::Path(p), Value::Path(q)) => Value::Path(Rc::new(super::value::normalize(
                 &PathBuf::from(format!("{}{}", p.display(), q.display())),
             ))),
-            (Value::Str(a), Value::Str(b)) => Value::str(format!("{a}{b}")),
+            (Value::Str(a), Value::Str(b)) => bounded(format!("{a}{b}"), at)?,
             (
                 Value::Str(_) | Value::Format(_) | Value::Config(_),
                 Value::Str(_) | Value::Format(_) | Value::Config(_),
@@ -194,7 +195,7 @@ pub(crate) fn binary(
                 }
                 Value::Format(Rc::new(parts))
             }
-            (Value::Str(a), other) => Value::str(format!("{a}{}", m.coerce(other, false, at)?)),
+            (Value::Str(a), other) => bounded(format!("{a}{}", m.coerce(other, false, at)?), at)?,
             _ => {
                 return Err(EvalError::new(
                     at,
@@ -229,7 +230,7 @@ pub(crate) fn binary(
         },
         K::Concat => {
             let (a, b) = (list(l, at)?, list(r, at)?);
-            Value::List(Rc::new(a.iter().chain(b.iter()).cloned().collect()))
+            bounded_list(a.iter().chain(b.iter()).cloned().collect(), at)?
         }
         K::Update => {
             let (a, b) = (attrs(l, at)?, attrs(r, at)?);
@@ -437,7 +438,7 @@ pub(crate) fn apply<M: Evaluator>(
             for x in xs.iter() {
                 out.extend(list(&m.force(x)?, at)?.iter().cloned());
             }
-            Value::List(Rc::new(out))
+            bounded_list(out, at)?
         }
         B::ConcatMap => {
             let f = arg(m, 0)?;
@@ -446,7 +447,7 @@ pub(crate) fn apply<M: Evaluator>(
             for x in xs.iter() {
                 out.extend(list(&call(m, &f, x.clone())?, at)?.iter().cloned());
             }
-            Value::List(Rc::new(out))
+            bounded_list(out, at)?
         }
         B::ConcatStringsSep => {
             let sep = string(&arg(m, 0)?, at)?;
@@ -456,7 +457,7 @@ pub(crate) fn apply<M: Evaluator>(
                 let v = m.force(x)?;
                 parts.push(m.coerce(&v, false, at)?);
             }
-            Value::str(parts.join(&sep))
+            bounded(parts.join(&sep), at)?
         }
         B::DeepSeq => {
             let v = arg(m, 0)?;
@@ -761,7 +762,7 @@ pub(crate) fn apply<M: Evaluator>(
                     },
                 }
             }
-            Value::str(out)
+            bounded(out, at)?
         }
         B::Sort => {
             let f = arg(m, 0)?;

@@ -12,13 +12,20 @@ use rowan::ast::AstNode;
 
 use super::builtins;
 use super::value::{
-    config_used, missing, normalize, type_error, Attr, Attrs, Env, EvalError, Evaluator, FileCtx,
-    Lambda, Result, State, Thunk, Value,
+    bounded, config_used, missing, normalize, type_error, Attr, Attrs, Env, EvalError, Evaluator,
+    FileCtx, Lambda, Result, State, Thunk, Value,
 };
 use crate::scenario::{FileId, FormatPart, Sources, Span};
 
 /// Calls nest at most this deep (a bound on the evaluator's own stack).
 pub(crate) const MAX_DEPTH: usize = 400;
+
+/// Brackets nest at most this deep in a file (rnix's parser stops at 512 levels).
+pub(crate) const MAX_NESTING: usize = 256;
+
+/// An evaluation takes at most this many steps (expressions evaluated and functions called):
+/// a module that loops for ever is an error, not a hang.
+pub(crate) const MAX_STEPS: u64 = 20_000_000;
 
 /// The evaluator's state across files: the files read, the files imported, the depth.
 pub(crate) struct Machine<'s> {
@@ -28,6 +35,7 @@ pub(crate) struct Machine<'s> {
     pub(crate) globals: Rc<HashMap<Rc<str>, Thunk>>,
     imported: HashMap<PathBuf, Value>,
     depth: usize,
+    steps: u64,
     /// `lib`, once evaluated.
     pub(crate) lib: Option<Value>,
 }
@@ -40,6 +48,7 @@ impl<'s> Machine<'s> {
             globals: Rc::new(HashMap::new()),
             imported: HashMap::new(),
             depth: 0,
+            steps: 0,
             lib: None,
         };
         m.globals = Rc::new(builtins::globals());
@@ -49,6 +58,31 @@ impl<'s> Machine<'s> {
     /// Parses `text` (file `file`, in `dir`) and evaluates it to its head.
     pub(crate) fn eval_text(&mut self, file: FileId, dir: &Path, text: &str) -> Result<Value> {
         let ctx = Rc::new(FileCtx::new(file, dir.to_path_buf(), text));
+        // Brackets nested past the parser's own limit would cost it time for nothing.
+        let mut depth = 0usize;
+        let mut offset = 0usize;
+        for (kind, t) in rnix::tokenize(text) {
+            use rnix::SyntaxKind as K;
+            match kind {
+                K::TOKEN_L_PAREN
+                | K::TOKEN_L_BRACK
+                | K::TOKEN_L_BRACE
+                | K::TOKEN_INTERPOL_START => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Err(EvalError::new(
+                            Some(ctx.span_at(offset)),
+                            format!("syntax error: brackets nest deeper than {MAX_NESTING}"),
+                        ));
+                    }
+                }
+                K::TOKEN_R_PAREN | K::TOKEN_R_BRACK | K::TOKEN_R_BRACE | K::TOKEN_INTERPOL_END => {
+                    depth = depth.saturating_sub(1)
+                }
+                _ => {}
+            }
+            offset += t.len();
+        }
         let parse = rnix::Root::parse(text);
         if let Some(e) = parse.errors().first() {
             return Err(syntax_error(&ctx, e));
@@ -63,6 +97,7 @@ impl<'s> Machine<'s> {
 
     /// Evaluates an expression to its head.
     pub(crate) fn eval(&mut self, e: &ast::Expr, env: &Env) -> Result<Value> {
+        self.step()?;
         self.nested(|m| m.eval_inner(e, env)).map_err(|mut err| {
             if err.span.is_none() {
                 err.span = Some(env.0.file.span(e.syntax()));
@@ -202,6 +237,17 @@ impl<'s> Machine<'s> {
             }
             ast::Expr::Error(_) => Err(EvalError::new(here(), "syntax error")),
         }
+    }
+
+    fn step(&mut self) -> Result<()> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return Err(EvalError::new(
+                None,
+                format!("evaluation takes more than {MAX_STEPS} steps (an endless loop?)"),
+            ));
+        }
+        Ok(())
     }
 
     /// Looks a name up: lexical bindings first, then `with` scopes from the innermost.
@@ -367,7 +413,7 @@ impl<'s> Machine<'s> {
             }
         }
         if out.is_empty() {
-            return Ok(Value::str(text));
+            return bounded(text, None);
         }
         if !text.is_empty() {
             out.push(FormatPart::Text(text.into()));
@@ -642,6 +688,7 @@ impl Evaluator for Machine<'_> {
     }
     /// Calls a function with one argument.
     fn call(&mut self, f: &Value, arg: Thunk, at: Option<Span>) -> Result<Value> {
+        self.step()?;
         match f {
             Value::Lambda(l) => self.nested(|m| m.call_lambda(l, arg, at)),
             Value::Builtin(p) => {

@@ -38,11 +38,34 @@ pub(crate) fn load_module(
         line: 1,
         col: 1,
     };
-    let mut m = Machine::new(sources, root.to_path_buf());
-    let result = m
-        .eval_text(file, &dir, &text)
-        .and_then(|v| module::module_node(&mut m, v, start));
-    result.map_err(|e| diagnostic(e, start))
+    on_big_stack(|| {
+        let mut m = Machine::new(sources, root.to_path_buf());
+        let result = m
+            .eval_text(file, &dir, &text)
+            .and_then(|v| module::module_node(&mut m, v, start));
+        result.map_err(|e| diagnostic(e, start))
+    })
+    .unwrap_or_else(|| {
+        Err(Diagnostic::parse(
+            start,
+            "the evaluation of this file failed inside isoproof (a bug)",
+        ))
+    })
+}
+
+/// Parsing and evaluation recurse along the expression (rnix's parser up to 512 levels, the
+/// evaluator up to [`eval::MAX_DEPTH`] calls): they run on a thread whose stack holds that
+/// with room to spare, whatever stack the caller has. `None` if it panicked.
+fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("nix-eval".into())
+            .stack_size(256 << 20)
+            .spawn_scoped(scope, f)
+            .ok()?
+            .join()
+            .ok()
+    })
 }
 
 fn diagnostic(e: EvalError, fallback: Span) -> Diagnostic {
@@ -77,10 +100,17 @@ pub fn eval_json(path: &Path) -> Result<serde_json::Value, NixError> {
             })
         })?;
     let file = sources.add(path.display().to_string(), path.to_path_buf(), text.clone());
-    let mut m = Machine::new(&mut sources, dir.clone());
-    let r = m
-        .eval_text(file, &dir, &text)
-        .and_then(|v| builtins::to_json(&mut m, &v, None));
+    let r = on_big_stack(|| {
+        let mut m = Machine::new(&mut sources, dir.clone());
+        m.eval_text(file, &dir, &text)
+            .and_then(|v| builtins::to_json(&mut m, &v, None))
+    })
+    .unwrap_or_else(|| {
+        Err(EvalError::new(
+            None,
+            "the evaluation failed inside isoproof (a bug)",
+        ))
+    });
     r.map_err(|e| NixError {
         at: e
             .span

@@ -346,3 +346,29 @@ pub(crate) fn normalize(p: &Path) -> PathBuf {
     }
     out
 }
+
+/// A string or list grows to at most this many bytes or elements: a module that doubles a
+/// string sixty times is an error, not an abort.
+pub(crate) const MAX_LEN: usize = 16 << 20;
+
+/// `s` as a value, if it is within [`MAX_LEN`].
+pub(crate) fn bounded(s: String, at: Option<Span>) -> Result<Value> {
+    if s.len() > MAX_LEN {
+        return Err(EvalError::new(
+            at,
+            format!("a string longer than {} MiB", MAX_LEN >> 20),
+        ));
+    }
+    Ok(Value::str(s))
+}
+
+/// `xs` as a value, if it is within [`MAX_LEN`] elements.
+pub(crate) fn bounded_list(xs: Vec<Thunk>, at: Option<Span>) -> Result<Value> {
+    if xs.len() > MAX_LEN / 16 {
+        return Err(EvalError::new(
+            at,
+            format!("a list longer than {} elements", MAX_LEN / 16),
+        ));
+    }
+    Ok(Value::List(Rc::new(xs)))
+}

@@ -1,0 +1,2 @@
+# expect: config.y is used
+{ config, ... }: { config.x = if config.y then 1 else 2; }

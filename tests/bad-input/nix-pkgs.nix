@@ -1,0 +1,2 @@
+# expect: `pkgs`: isoproof does not provide
+{ pkgs, ... }: { config.x = pkgs.hello; }

@@ -1,0 +1,2 @@
+# expect: outside the scenario's folder
+{ config.x = builtins.readFile /etc/hostname; }

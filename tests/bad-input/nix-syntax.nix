@@ -1,0 +1,2 @@
+# expect: syntax error
+{ config = { a = 1 }; }

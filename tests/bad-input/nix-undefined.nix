@@ -1,0 +1,2 @@
+# expect: undefined variable 'lib'
+{ config.x = lib.mkForce 1; }
