@@ -683,7 +683,7 @@ fn main() {
         .expect("scenarios/")
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "nix"))
         .collect();
     scenarios.sort();
     for s in scenarios {

@@ -28,7 +28,7 @@ fn scenarios() -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(repo().join("scenarios"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".yaml"))
+        .filter(|n| n.ends_with(".yaml") || n.ends_with(".nix"))
         .collect();
     v.sort();
     v
@@ -125,7 +125,12 @@ fn builds_do_not_depend_on_the_environment() {
     // And both are the blessed images.
     for (s, h) in &images[0] {
         let m: serde_json::Value = serde_json::from_slice(
-            &fs::read(repo().join("golden").join(s.replace(".yaml", ".json"))).unwrap(),
+            &fs::read(
+                repo()
+                    .join("golden")
+                    .join(std::path::Path::new(s).with_extension("json")),
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(m["output"]["sha256"], h.as_str(), "{s}");
@@ -185,7 +190,7 @@ fn the_config_in_the_image_is_what_resolve_says() {
 /// The image plan of every shipped scenario (`build --plan`).
 #[test]
 fn image_plan() {
-    insta::glob!("../scenarios", "*.yaml", |path| {
+    insta::glob!("../scenarios", "*.{yaml,nix}", |path| {
         let o = isoproof(&["build", "--plan", path.to_str().unwrap()], &[]);
         insta::assert_snapshot!(String::from_utf8(o.stdout).unwrap());
     });

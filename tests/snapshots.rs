@@ -25,7 +25,7 @@ fn run(args: &[&str]) -> (String, String, i32) {
 /// The resolved config of every shipped scenario, as YAML.
 #[test]
 fn resolved_config() {
-    insta::glob!("../scenarios", "*.yaml", |path| {
+    insta::glob!("../scenarios", "*.{yaml,nix}", |path| {
         let (out, err, code) = run(&["resolve", "--format", "yaml", path.to_str().unwrap()]);
         assert_eq!(code, 0, "{}: {err}", path.display());
         insta::assert_snapshot!(out);

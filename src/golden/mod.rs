@@ -243,6 +243,10 @@ pub(crate) fn build_manifest(
         ..Manifest::default()
     };
     for (_, p) in s.sources.iter() {
+        // Text isoproof carries itself (`.nix` modules' `lib`) is no input.
+        if p.as_os_str().is_empty() {
+            continue;
+        }
         m.inputs.insert(shown(&absolute(p), root), sha256_file(p)?);
     }
     for f in &plan.files {
@@ -745,7 +749,8 @@ fn each(
     sum
 }
 
-/// Every `*.yaml` file directly in `dir`, sorted: the scenarios a run takes by default.
+/// Every `*.yaml` and `*.nix` file directly in `dir`, sorted: the scenarios a run takes by
+/// default.
 pub fn scenarios_in(dir: &Path) -> Result<Vec<PathBuf>, GoldenError> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
         .map_err(|source| GoldenError::NoScenarios {
@@ -753,7 +758,7 @@ pub fn scenarios_in(dir: &Path) -> Result<Vec<PathBuf>, GoldenError> {
             source,
         })?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml") && p.is_file())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "nix") && p.is_file())
         .collect();
     v.sort();
     Ok(v)

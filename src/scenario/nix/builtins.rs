@@ -93,6 +93,41 @@ pub(crate) fn type_attr(
     }
 }
 
+/// `pkgs.name`, and `package.name`: a package's `outPath`, `name`, `pname`, `text`; any
+/// other name is a package under it (`pkgs.python3Packages.requests`).
+pub(crate) fn package_attr(of: Option<&super::value::Package>, name: &str) -> Value {
+    use super::value::Package;
+    match (of, name) {
+        (None, "writeText" | "writeTextFile") => prim(Builtin::WriteText),
+        (None, "writeShellScript" | "writeScript" | "writeShellScriptBin") => {
+            prim(Builtin::WriteShellScript)
+        }
+        (None, "lib") => Value::Null,
+        (Some(p), "outPath") => Value::str(p.out_path()),
+        (Some(p), "name" | "pname") => Value::Str(p.name.clone()),
+        (Some(p), "text") if p.text.is_some() => Value::Str(p.text.clone().unwrap_or_default()),
+        (Some(p), "type") => {
+            let _ = p;
+            Value::str("derivation")
+        }
+        (parent, n) => Value::Package(Rc::new(Package {
+            attr: match parent {
+                Some(p) => format!("{}.{n}", p.attr).into(),
+                None => n.into(),
+            },
+            name: n.into(),
+            text: None,
+        })),
+    }
+}
+
+fn prim(b: Builtin) -> Value {
+    Value::Builtin(Rc::new(super::value::Partial {
+        builtin: b,
+        args: Vec::new(),
+    }))
+}
+
 /// A thunk of `src.name`, forced when needed (`inherit (src) name`).
 pub(crate) fn lazy_select(src: Thunk, name: Rc<str>, at: Option<Span>) -> Thunk {
     Thunk(Rc::new(std::cell::RefCell::new(
@@ -293,6 +328,8 @@ pub(crate) fn equal(
             true
         }
         (Value::Type(a), Value::Type(b)) => a == b,
+        (Value::Package(a), Value::Package(b)) => a.out_path() == b.out_path(),
+        (Value::Pkgs, Value::Pkgs) => true,
         (Value::Config(p), _) | (_, Value::Config(p)) => {
             return Err(super::value::config_used(p, "in a comparison", at))
         }
@@ -875,6 +912,20 @@ pub(crate) fn apply<M: Evaluator>(
             }
             Value::Attrs(Rc::new(out))
         }
+        B::WriteText | B::WriteShellScript => {
+            let name = string(&arg(m, 0)?, at)?;
+            let text = string(&arg(m, 1)?, at)?;
+            let text = if b == B::WriteShellScript {
+                format!("#!/bin/sh\n{text}").into()
+            } else {
+                text
+            };
+            Value::Package(Rc::new(super::value::Package {
+                attr: b.name().into(),
+                name,
+                text: Some(text),
+            }))
+        }
         B::TypeLeaf => {
             let name = string(&arg(m, 0)?, at)?;
             Value::Type(Rc::new(Node {
@@ -1005,6 +1056,8 @@ pub(crate) fn to_json(
             return Err(EvalError::new(at, "cannot convert a function to JSON"))
         }
         Value::Type(_) => return Err(EvalError::new(at, "cannot convert a type to JSON")),
+        Value::Package(p) => J::String(p.out_path()),
+        Value::Pkgs => return Err(EvalError::new(at, "cannot convert `pkgs` to JSON")),
         Value::Config(p) => return Err(super::value::config_used(p, "in toJSON", at)),
         Value::Format(_) => {
             return Err(EvalError::new(

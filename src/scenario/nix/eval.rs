@@ -38,6 +38,8 @@ pub(crate) struct Machine<'s> {
     steps: u64,
     /// `lib`, once evaluated.
     pub(crate) lib: Option<Value>,
+    /// The file `lib` was read from: an error inside it is reported where it was called.
+    lib_file: Option<FileId>,
 }
 
 impl<'s> Machine<'s> {
@@ -50,6 +52,7 @@ impl<'s> Machine<'s> {
             depth: 0,
             steps: 0,
             lib: None,
+            lib_file: None,
         };
         m.globals = Rc::new(builtins::globals());
         m
@@ -206,6 +209,7 @@ impl<'s> Machine<'s> {
                             None => return Ok(Value::Bool(false)),
                         },
                         Value::Config(p) => return Err(config_used(&p, "with `?`", here())),
+                        Value::Pkgs => v = builtins::package_attr(None, &name),
                         _ => return Ok(Value::Bool(false)),
                     }
                 }
@@ -264,12 +268,43 @@ impl<'s> Machine<'s> {
                             return self.force(&x.value);
                         }
                     }
+                    Value::Pkgs => return Ok(builtins::package_attr(None, name)),
                     other => return Err(type_error(&other, "a set", at)),
                 }
             }
             e = scope.0.parent.clone();
         }
         Err(EvalError::new(at, format!("undefined variable '{name}'")))
+    }
+
+    fn call_inner(&mut self, f: &Value, arg: Thunk, at: Option<Span>) -> Result<Value> {
+        match f {
+            Value::Lambda(l) => self.nested(|m| m.call_lambda(l, arg, at)),
+            Value::Builtin(p) => {
+                let mut args = p.args.clone();
+                args.push(arg);
+                if args.len() < p.builtin.arity() {
+                    Ok(Value::Builtin(Rc::new(super::value::Partial {
+                        builtin: p.builtin,
+                        args,
+                    })))
+                } else {
+                    self.nested(|m| builtins::apply(m, p.builtin, &args, at))
+                }
+            }
+            Value::Attrs(a) if a.contains_key("__functor") => {
+                let functor = self.force(&a["__functor"].value)?;
+                let this = self.call(&functor, Thunk::value(f.clone()), at)?;
+                self.call(&this, arg, at)
+            }
+            other => Err(EvalError::new(
+                at,
+                format!(
+                    "attempt to call something which is not a function but {}",
+                    other.noun()
+                ),
+            )),
+        }
     }
 
     fn call_lambda(&mut self, l: &Lambda, arg: Thunk, at: Option<Span>) -> Result<Value> {
@@ -344,6 +379,8 @@ impl<'s> Machine<'s> {
                     },
                 },
                 Value::Type(t) => builtins::type_attr(self, &t, &name, at)?,
+                Value::Pkgs => builtins::package_attr(None, &name),
+                Value::Package(p) => builtins::package_attr(Some(&p), &name),
                 other => match s.default_expr() {
                     Some(d) => return self.eval(&d, env),
                     None => return Err(type_error(&other, "a set", at)),
@@ -689,34 +726,16 @@ impl Evaluator for Machine<'_> {
     /// Calls a function with one argument.
     fn call(&mut self, f: &Value, arg: Thunk, at: Option<Span>) -> Result<Value> {
         self.step()?;
-        match f {
-            Value::Lambda(l) => self.nested(|m| m.call_lambda(l, arg, at)),
-            Value::Builtin(p) => {
-                let mut args = p.args.clone();
-                args.push(arg);
-                if args.len() < p.builtin.arity() {
-                    Ok(Value::Builtin(Rc::new(super::value::Partial {
-                        builtin: p.builtin,
-                        args,
-                    })))
-                } else {
-                    self.nested(|m| builtins::apply(m, p.builtin, &args, at))
-                }
+        let lib_file = self.lib_file;
+        self.call_inner(f, arg, at).map_err(|mut e| {
+            // An error inside `lib` is the caller's: point at the call.
+            if at.is_some() && lib_file.is_some() && e.span.map(|s| s.file) == lib_file {
+                e.span = at;
             }
-            Value::Attrs(a) if a.contains_key("__functor") => {
-                let functor = self.force(&a["__functor"].value)?;
-                let this = self.call(&functor, Thunk::value(f.clone()), at)?;
-                self.call(&this, arg, at)
-            }
-            other => Err(EvalError::new(
-                at,
-                format!(
-                    "attempt to call something which is not a function but {}",
-                    other.noun()
-                ),
-            )),
-        }
+            e
+        })
     }
+
     /// Coerces a value to a string as `"${v}"` does (or `toString v`, which also takes
     /// numbers, Booleans, null and lists).
     fn coerce(&mut self, v: &Value, to_string: bool, at: Option<Span>) -> Result<String> {
@@ -741,6 +760,7 @@ impl Evaluator for Machine<'_> {
                 let o = self.force(&a["outPath"].value)?;
                 self.coerce(&o, to_string, at)?
             }
+            Value::Package(p) => p.out_path(),
             Value::Int(i) if to_string => i.to_string(),
             Value::Float(f) if to_string => format!("{f:.6}"),
             Value::Bool(b) if to_string => if *b { "1".into() } else { String::new() },
@@ -768,11 +788,13 @@ impl Evaluator for Machine<'_> {
         if let Some(v) = &self.lib {
             return Ok(v.clone());
         }
+        // No path: the text is isoproof's own, not a file of the scenario.
         let file = self.sources.add(
             "<isoproof lib.nix>".into(),
-            "<isoproof lib.nix>".into(),
+            std::path::PathBuf::new(),
             super::LIB.into(),
         );
+        self.lib_file = Some(file);
         let v = self.eval_text(file, Path::new("/"), super::LIB)?;
         self.lib = Some(v.clone());
         Ok(v)

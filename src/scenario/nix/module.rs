@@ -25,10 +25,7 @@ pub(crate) fn module_args(m: &mut impl Evaluator) -> Result<Value> {
     };
     put("config", Thunk::value(Value::Config(Rc::new(Vec::new()))));
     put("lib", Thunk::value(lib));
-    put(
-        "pkgs",
-        unavailable("`pkgs`: isoproof does not provide nixpkgs' packages to .nix modules yet"),
-    );
+    put("pkgs", Thunk::value(Value::Pkgs));
     put(
         "options",
         unavailable(
@@ -396,6 +393,8 @@ pub(crate) fn to_node(m: &mut impl Evaluator, v: &Value, span: Span) -> Result<N
             Kind::List(items)
         }
         Value::Attrs(a) => return attrs_node(m, a, span),
+        Value::Package(p) => Kind::Str(Text::from(p.out_path())),
+        Value::Pkgs => return Err(EvalError::new(Some(span), "`pkgs` itself as a definition")),
         Value::Type(_) => {
             return Err(EvalError::new(
                 Some(span),

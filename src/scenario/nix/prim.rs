@@ -90,4 +90,7 @@ builtins! {
     // The primitives `lib.types` is made of (not in Nix's builtins).
     TypeLeaf "__isoproofType" 1,
     TypeApply "__isoproofTypeOf" 2,
+    // `pkgs.writeText` and its kin: packages whose content is known.
+    WriteText "__isoproofWriteText" 2,
+    WriteShellScript "__isoproofWriteShellScript" 2,
 }

@@ -43,6 +43,56 @@ pub(crate) enum Value {
     Format(Rc<Vec<FormatPart>>),
     /// A type of `lib.types`, as the scenario format writes it.
     Type(Rc<Node>),
+    /// `pkgs`: every name in it is a package.
+    Pkgs,
+    /// A package of `pkgs`: opaque, with a stable `outPath` in `/nix/store` form.
+    Package(Rc<Package>),
+}
+
+/// A package: which attribute of `pkgs` it is, its name, and its text when it is a file
+/// `pkgs.writeText` and its kin made.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Package {
+    pub(crate) attr: Rc<str>,
+    pub(crate) name: Rc<str>,
+    pub(crate) text: Option<Rc<str>>,
+}
+
+impl Package {
+    /// `/nix/store/HASH-NAME`: HASH is Nix's base-32 of the first 20 bytes of a SHA-256 of
+    /// what the package is (its attribute, or its name and text), so it is the same on
+    /// every machine and differs when the package does. It is not the store path nixpkgs
+    /// would give: isoproof does not evaluate nixpkgs.
+    pub(crate) fn out_path(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"isoproof-package\0");
+        h.update(self.attr.as_bytes());
+        if let Some(t) = &self.text {
+            h.update(b"\0");
+            h.update(self.name.as_bytes());
+            h.update(b"\0");
+            h.update(t.as_bytes());
+        }
+        let digest = h.finalize();
+        format!("/nix/store/{}-{}", nix_base32(&digest[..20]), self.name)
+    }
+}
+
+/// Nix's base-32 (its alphabet, and its order: the last 5-bit group first).
+pub(crate) fn nix_base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
+    let len = (bytes.len() * 8).div_ceil(5);
+    (0..len)
+        .rev()
+        .map(|n| {
+            let b = n * 5;
+            let (i, j) = (b / 8, b % 8);
+            let lo = u16::from(bytes[i]) >> j;
+            let hi = bytes.get(i + 1).map_or(0, |&x| u16::from(x) << (8 - j));
+            ALPHABET[usize::from((lo | hi) & 0x1f)] as char
+        })
+        .collect()
 }
 
 /// An attribute set.
@@ -108,7 +158,7 @@ impl Value {
             Value::Str(_) | Value::Format(_) => "string",
             Value::Path(_) => "path",
             Value::List(_) => "list",
-            Value::Attrs(_) | Value::Type(_) => "set",
+            Value::Attrs(_) | Value::Type(_) | Value::Pkgs | Value::Package(_) => "set",
             Value::Lambda(_) | Value::Builtin(_) => "lambda",
             Value::Config(_) => "config",
         }
@@ -124,7 +174,7 @@ impl Value {
             Value::Str(_) | Value::Format(_) => "a string",
             Value::Path(_) => "a path",
             Value::List(_) => "a list",
-            Value::Attrs(_) | Value::Type(_) => "a set",
+            Value::Attrs(_) | Value::Type(_) | Value::Pkgs | Value::Package(_) => "a set",
             Value::Lambda(_) | Value::Builtin(_) => "a function",
             Value::Config(_) => "an option's value (config)",
         }
@@ -371,4 +421,44 @@ pub(crate) fn bounded_list(xs: Vec<Thunk>, at: Option<Span>) -> Result<Value> {
         ));
     }
     Ok(Value::List(Rc::new(xs)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn nix_base32_is_nix_s() {
+        // `nix-hash --to-base32` of the SHA-256 and SHA-1 of the empty string.
+        let sha256 = unhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            nix_base32(&sha256),
+            "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
+        );
+        let sha1 = unhex("da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(nix_base32(&sha1), "143xibwh31h9bvxzalr0sjvbbvpa6ffs");
+    }
+
+    #[test]
+    fn package_paths_are_stable_and_differ_by_content() {
+        let p = |attr: &str, text: Option<&str>| Package {
+            attr: attr.into(),
+            name: "x".into(),
+            text: text.map(Into::into),
+        };
+        assert_eq!(p("vim", None).out_path(), p("vim", None).out_path());
+        assert_ne!(p("vim", None).out_path(), p("git", None).out_path());
+        assert_ne!(p("w", Some("a")).out_path(), p("w", Some("b")).out_path());
+        let path = p("vim", None).out_path();
+        assert!(
+            path.starts_with("/nix/store/") && path.ends_with("-x") && path.len() == 11 + 32 + 2
+        );
+    }
 }

@@ -1,2 +1,0 @@
-# expect: `pkgs`: isoproof does not provide
-{ pkgs, ... }: { config.x = pkgs.hello; }

@@ -1,0 +1,2 @@
+# expect: was not found in the Nix search path
+{ imports = [ <nixpkgs/nixos/modules/profiles/minimal.nix> ]; }
