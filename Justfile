@@ -34,6 +34,18 @@ bench:
     cargo build --release --quiet
     /usr/bin/time -f "CLI isoproof resolve: %e s wall, %M KB peak" target/release/isoproof resolve target/big.yaml > /dev/null
 
+# The same large scenario as `.nix` modules: isoproof's resolve, and, given a nixpkgs `lib/`
+# folder (`just bench-nix path/to/nixpkgs/lib`), nix-instantiate evaluating it with that lib;
+# both configs are compared.
+bench-nix lib="":
+    cargo build --release --quiet
+    cargo run --release --quiet --example gen-scenario -- --nix target/big-nix 10000 60 8
+    /usr/bin/time -f "isoproof resolve (.nix):              %e s wall, %M KB peak" target/release/isoproof resolve --format json target/big-nix/default.nix > target/big-nix.isoproof.json
+    if [ -n "{{lib}}" ]; then \
+        /usr/bin/time -f "nix-instantiate with nixpkgs lib:      %e s wall, %M KB peak" nix-instantiate --eval --strict --json --arg lib 'import {{lib}}' --arg case "$PWD/target/big-nix/default.nix" -E '{ lib, case }: let strip = v: if builtins.isAttrs v then builtins.mapAttrs (_: strip) (builtins.removeAttrs v [ "_module" ]) else if builtins.isList v then map strip v else v; in strip (lib.evalModules { modules = [ case ]; }).config' > target/big-nix.nix.json; \
+        python3 -c 'import json,sys; a=json.load(open("target/big-nix.isoproof.json")); b=json.load(open("target/big-nix.nix.json")); print("configs: same" if a == b else "configs: DIFFERENT"); sys.exit(a != b)'; \
+    fi
+
 # mkiso against xorriso and cat on the same 2 GiB tree (examples/gen-tree.rs), with peak memory.
 bench-iso scale="1.0":
     cargo build --release --quiet

@@ -3,8 +3,10 @@
 //! distinct `mkOverride` priority per module so no two definitions conflict; lists get
 //! `mkBefore`/`mkAfter` now and then; submodule options get partial definitions.
 //!
-//! usage: cargo run --release --example gen-scenario -- OUT.yaml NOPTS NMODS SEED
-//! The same arguments always give the same file.
+//! usage: cargo run --release --example gen-scenario -- [--nix] OUT NOPTS NMODS SEED
+//! The same arguments always give the same file. With `--nix`, OUT is a folder that gets the
+//! same modules as `.nix` files (`options.nix`, `m0.nix`, ...) and a `default.nix` that
+//! imports them, for timing `.nix` input against `nix-instantiate` with nixpkgs' lib.
 
 use std::fmt::Write as _;
 
@@ -90,8 +92,82 @@ fn definition(t: Ty, m: u64, r: &mut Rng) -> String {
     }
 }
 
+/// A declaration as a `.nix` `mkOption`.
+fn nix_declaration(t: Ty) -> &'static str {
+    match t {
+        Ty::Str => "lib.mkOption { type = lib.types.str; default = \"d\"; }",
+        Ty::Int => "lib.mkOption { type = lib.types.int; default = 0; }",
+        Ty::Bool => "lib.mkOption { type = lib.types.bool; default = false; }",
+        Ty::ListOfStr => "lib.mkOption { type = lib.types.listOf lib.types.str; default = [ ]; }",
+        Ty::AttrsOfInt => "lib.mkOption { type = lib.types.attrsOf lib.types.int; default = { }; }",
+        Ty::Sub => "lib.mkOption { type = lib.types.submodule { options = { enable = lib.mkOption { type = lib.types.bool; default = false; }; name = lib.mkOption { type = lib.types.str; default = \"x\"; }; items = lib.mkOption { type = lib.types.listOf lib.types.int; default = [ ]; }; }; }; default = { }; }",
+    }
+}
+
+/// A definition as a `.nix` expression (the same draws as [`definition`]).
+fn nix_definition(t: Ty, m: u64, r: &mut Rng) -> String {
+    let prio = 100 + m;
+    match t {
+        Ty::Str => format!("lib.mkOverride {prio} \"v{}\"", r.below(10)),
+        Ty::Int => format!("lib.mkOverride {prio} {}", r.below(1001)),
+        Ty::Bool => format!("lib.mkOverride {prio} {}", r.below(2) == 1),
+        Ty::ListOfStr => {
+            let items: Vec<String> = (0..1 + r.below(3))
+                .map(|k| format!("\"e{m}_{k}\""))
+                .collect();
+            let list = format!("[ {} ]", items.join(" "));
+            match r.unit() {
+                x if x < 0.2 => format!("lib.mkBefore {list}"),
+                x if x < 0.4 => format!("lib.mkAfter {list}"),
+                _ => list,
+            }
+        }
+        Ty::AttrsOfInt => {
+            let items: Vec<String> = (0..1 + r.below(3))
+                .map(|k| format!("k{m}_{k} = {};", r.below(10)))
+                .collect();
+            format!("{{ {} }}", items.join(" "))
+        }
+        Ty::Sub => format!(
+            "{{ enable = lib.mkOverride {prio} {}; items = [ {m} {} ]; }}",
+            r.below(2) == 1,
+            r.below(100)
+        ),
+    }
+}
+
+/// The same scenario as `.nix` modules in the folder `out`.
+fn write_nix(out: &str, opts: &[(String, Ty)], nmods: u64, r: &mut Rng) -> std::io::Result<()> {
+    let dir = std::path::Path::new(out);
+    std::fs::create_dir_all(dir)?;
+    let mut o = String::from("{ lib, ... }: {\n  options = {\n");
+    for (name, t) in opts {
+        let _ = writeln!(o, "    {name} = {};", nix_declaration(*t));
+    }
+    o.push_str("  };\n}\n");
+    std::fs::write(dir.join("options.nix"), o)?;
+    let mut top = String::from("{\n  imports = [\n    ./options.nix\n");
+    for m in 0..nmods {
+        let mut s = String::from("{ lib, ... }: {\n  config = {\n");
+        for (name, t) in opts {
+            if r.unit() < 0.33 {
+                let _ = writeln!(s, "    {name} = {};", nix_definition(*t, m, r));
+            }
+        }
+        s.push_str("  };\n}\n");
+        std::fs::write(dir.join(format!("m{m}.nix")), s)?;
+        let _ = writeln!(top, "    ./m{m}.nix");
+    }
+    top.push_str("  ];\n}\n");
+    std::fs::write(dir.join("default.nix"), top)
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let nix = args.first().is_some_and(|a| a == "--nix");
+    if nix {
+        args.remove(0);
+    }
     let parsed = (|| -> Option<(String, u64, u64, u64)> {
         Some((
             args.first()?.clone(),
@@ -101,7 +177,7 @@ fn main() {
         ))
     })();
     let Some((out, nopts, nmods, seed)) = parsed.filter(|_| args.len() == 4) else {
-        eprintln!("usage: gen-scenario OUT.yaml NOPTS NMODS SEED");
+        eprintln!("usage: gen-scenario [--nix] OUT NOPTS NMODS SEED");
         std::process::exit(2);
     };
     let mut r = Rng(seed);
@@ -113,6 +189,13 @@ fn main() {
             )
         })
         .collect();
+    if nix {
+        if let Err(e) = write_nix(&out, &opts, nmods, &mut r) {
+            eprintln!("{out}: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let mut s = String::from("modules:\n  - name: options.yaml\n    options:\n");
     for (name, t) in &opts {
         let _ = writeln!(s, "      \"{name}\": {}", declaration(*t));

@@ -61,30 +61,23 @@ impl<'s> Machine<'s> {
     /// Parses `text` (file `file`, in `dir`) and evaluates it to its head.
     pub(crate) fn eval_text(&mut self, file: FileId, dir: &Path, text: &str) -> Result<Value> {
         let ctx = Rc::new(FileCtx::new(file, dir.to_path_buf(), text));
-        // Brackets nested past the parser's own limit would cost it time for nothing.
-        let mut depth = 0usize;
-        let mut offset = 0usize;
-        for (kind, t) in rnix::tokenize(text) {
-            use rnix::SyntaxKind as K;
-            match kind {
-                K::TOKEN_L_PAREN
-                | K::TOKEN_L_BRACK
-                | K::TOKEN_L_BRACE
-                | K::TOKEN_INTERPOL_START => {
-                    depth += 1;
-                    if depth > MAX_NESTING {
-                        return Err(EvalError::new(
-                            Some(ctx.span_at(offset)),
-                            format!("syntax error: brackets nest deeper than {MAX_NESTING}"),
-                        ));
-                    }
+        // Brackets nested past the parser's own limit would cost it time for nothing. Counting
+        // bytes bounds the nesting from above; only a file that may nest that deep is
+        // tokenized to know.
+        let mut bytes_depth = 0usize;
+        let mut bytes_max = 0usize;
+        for b in text.bytes() {
+            match b {
+                b'(' | b'[' | b'{' => {
+                    bytes_depth += 1;
+                    bytes_max = bytes_max.max(bytes_depth);
                 }
-                K::TOKEN_R_PAREN | K::TOKEN_R_BRACK | K::TOKEN_R_BRACE | K::TOKEN_INTERPOL_END => {
-                    depth = depth.saturating_sub(1)
-                }
+                b')' | b']' | b'}' => bytes_depth = bytes_depth.saturating_sub(1),
                 _ => {}
             }
-            offset += t.len();
+        }
+        if bytes_max > MAX_NESTING {
+            check_nesting(&ctx, text)?;
         }
         let parse = rnix::Root::parse(text);
         if let Some(e) = parse.errors().first() {
@@ -893,6 +886,32 @@ fn ident(i: &ast::Ident) -> Rc<str> {
 
 fn expr(e: Option<ast::Expr>, at: Option<Span>) -> Result<ast::Expr> {
     e.ok_or_else(|| EvalError::new(at, "syntax error: an expression is missing"))
+}
+
+/// Fails when brackets nest deeper than [`MAX_NESTING`] in `text`'s tokens.
+fn check_nesting(ctx: &FileCtx, text: &str) -> Result<()> {
+    let mut depth = 0usize;
+    let mut offset = 0usize;
+    for (kind, t) in rnix::tokenize(text) {
+        use rnix::SyntaxKind as K;
+        match kind {
+            K::TOKEN_L_PAREN | K::TOKEN_L_BRACK | K::TOKEN_L_BRACE | K::TOKEN_INTERPOL_START => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(EvalError::new(
+                        Some(ctx.span_at(offset)),
+                        format!("syntax error: brackets nest deeper than {MAX_NESTING}"),
+                    ));
+                }
+            }
+            K::TOKEN_R_PAREN | K::TOKEN_R_BRACK | K::TOKEN_R_BRACE | K::TOKEN_INTERPOL_END => {
+                depth = depth.saturating_sub(1)
+            }
+            _ => {}
+        }
+        offset += t.len();
+    }
+    Ok(())
 }
 
 fn syntax_error(ctx: &FileCtx, e: &rnix::ParseError) -> EvalError {
