@@ -136,6 +136,16 @@ impl Loader {
                 }
             }
         }
+        self.finish(top, None, None)
+    }
+
+    /// Loads what the top modules import, then gives the scenario or every error found.
+    fn finish(
+        mut self,
+        top: Vec<usize>,
+        name: Option<String>,
+        description: Option<String>,
+    ) -> Result<Scenario, LoadError> {
         self.drain_imports();
         self.check_import_cycles();
         if !self.errors.is_empty() {
@@ -146,8 +156,8 @@ impl Loader {
         }
         Ok(Scenario {
             sources: self.sources,
-            name: None,
-            description: None,
+            name,
+            description,
             modules: self.modules,
             top,
         })
@@ -205,21 +215,7 @@ impl Loader {
                 top.push(m);
             }
         }
-        self.drain_imports();
-        self.check_import_cycles();
-        if !self.errors.is_empty() {
-            return Err(LoadError {
-                sources: self.sources,
-                errors: self.errors,
-            });
-        }
-        Ok(Scenario {
-            sources: self.sources,
-            name,
-            description,
-            modules: self.modules,
-            top,
-        })
+        self.finish(top, name, description)
     }
 
     fn string(&mut self, v: &Node, what: &str) -> Option<String> {
