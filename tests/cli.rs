@@ -617,3 +617,37 @@ fn a_field_has_one_name_everywhere() {
         "{out}"
     );
 }
+
+/// A host configuration with options no module declares: `undeclared` (exit 1) by default, as
+/// in Nix; with `--allow-undeclared` they are freeform values, listed once as a warning, and
+/// `explain` works on them.
+#[test]
+fn undeclared_options_can_be_taken_as_freeform() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = write(
+        dir.path(),
+        "configuration.nix",
+        "{ lib, ... }: {\n  options.networking.hostName = lib.mkOption { type = lib.types.str; };\n  config = {\n    networking.hostName = \"h\";\n    services.nginx.enable = true;\n    time.timeZone = lib.mkDefault \"UTC\";\n  };\n}\n",
+    );
+    let host = host.to_str().unwrap();
+    let (code, _, err) = run(&mut isoproof(&["resolve", host]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("error[undeclared]"), "{err}");
+    let (code, out, err) = run(&mut isoproof(&["resolve", "--allow-undeclared", host]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("warning: 2 options no module declares, taken as freeform values of type anything: services, time"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["services"]["nginx"]["enable"], true);
+    assert_eq!(v["time"]["timeZone"], "UTC");
+    let (code, out, err) = run(&mut isoproof(&[
+        "explain",
+        "--allow-undeclared",
+        host,
+        "time.timeZone",
+    ]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("mkDefault (1000)"), "{out}");
+}

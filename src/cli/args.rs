@@ -22,11 +22,19 @@ pub(crate) enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
+        /// Take options no module declares as freeform values of type `anything` (listed
+        /// once as a warning) instead of failing with `undeclared`, as for a whole host
+        /// configuration whose options isoproof has never heard of.
+        #[arg(long)]
+        allow_undeclared: bool,
         /// The scenario file.
         scenario: PathBuf,
     },
     /// Explain how one option gets its value: every definition, its priority, who won and why.
     Explain {
+        /// Take undeclared options as freeform values (see `resolve --allow-undeclared`).
+        #[arg(long)]
+        allow_undeclared: bool,
         /// The scenario file.
         scenario: PathBuf,
         /// The option path, e.g. `fileSystems."/".device`.

@@ -32,8 +32,16 @@ pub fn main() -> u8 {
     };
     let mut out = Out::default();
     let code = match cli.command {
-        Command::Resolve { format, scenario } => resolve_cmd(&mut out, format, &scenario),
-        Command::Explain { scenario, option } => explain_cmd(&mut out, &scenario, &option),
+        Command::Resolve {
+            format,
+            allow_undeclared,
+            scenario,
+        } => resolve_cmd(&mut out, format, allow_undeclared, &scenario),
+        Command::Explain {
+            allow_undeclared,
+            scenario,
+            option,
+        } => explain_cmd(&mut out, allow_undeclared, &scenario, &option),
         Command::Mkiso {
             output,
             volid,
@@ -134,18 +142,35 @@ fn cancellable(out: &mut Out) -> Result<(), u8> {
     })
 }
 
-fn load(out: &mut Out, path: &Path, json: bool) -> Result<scenario::Scenario, u8> {
-    scenario::load(path).map_err(|e| {
+fn load(
+    out: &mut Out,
+    path: &Path,
+    json: bool,
+    undeclared: bool,
+) -> Result<scenario::Scenario, u8> {
+    let mut s = scenario::load(path).map_err(|e| {
         if json {
             out.print(&output::json(&diag::errors_json(&e.sources, &e.errors)));
         }
         out.note(&diag::render_all(&e.sources, &e.errors));
         exit::BAD_INPUT
-    })
+    })?;
+    if undeclared {
+        let names = resolve::accept_undeclared(&mut s);
+        if !names.is_empty() {
+            out.note(&format!(
+                "warning: {} option{} no module declares, taken as freeform values of type anything: {}\n",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(s)
 }
 
-fn resolve_cmd(out: &mut Out, format: Format, path: &Path) -> u8 {
-    let s = match load(out, path, matches!(format, Format::Json)) {
+fn resolve_cmd(out: &mut Out, format: Format, undeclared: bool, path: &Path) -> u8 {
+    let s = match load(out, path, matches!(format, Format::Json), undeclared) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -178,8 +203,8 @@ fn resolve_cmd(out: &mut Out, format: Format, path: &Path) -> u8 {
     code
 }
 
-fn explain_cmd(out: &mut Out, path: &Path, option: &str) -> u8 {
-    let s = match load(out, path, false) {
+fn explain_cmd(out: &mut Out, undeclared: bool, path: &Path, option: &str) -> u8 {
+    let s = match load(out, path, false, undeclared) {
         Ok(s) => s,
         Err(code) => return code,
     };

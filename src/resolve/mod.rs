@@ -575,6 +575,24 @@ pub struct Resolution<'s> {
     pub errors: Vec<Diagnostic>,
 }
 
+/// Makes `s` take options no module declares as freeform values of type `anything`, as a
+/// module with `freeformType = types.anything` at the top would; returns those options (by
+/// the `undeclared` errors a resolution without it gives), for a warning. Options under a
+/// declared submodule stay errors, as under a freeform type in Nix. Nothing changes when a
+/// top module has a freeform type already.
+pub fn accept_undeclared(s: &mut Scenario) -> Vec<String> {
+    let names: Vec<String> = resolve(s)
+        .errors
+        .into_iter()
+        .filter(|e| e.kind == crate::diag::ErrorKind::Undeclared)
+        .filter_map(|e| e.option)
+        .collect();
+    if !names.is_empty() {
+        s.add_freeform_anything();
+    }
+    names
+}
+
 /// Resolves a scenario: the whole config, strictly, as `nix-instantiate --eval --strict` would,
 /// but reporting every error instead of the first.
 ///

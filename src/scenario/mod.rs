@@ -50,6 +50,26 @@ pub(crate) struct Module {
     pub(crate) freeform: Option<TypeExpr>,
 }
 
+impl Scenario {
+    /// Adds a top module whose only content is `freeformType = anything` (see
+    /// `resolve::accept_undeclared`), unless a top module has a freeform type already.
+    pub(crate) fn add_freeform_anything(&mut self) {
+        if self.top.iter().any(|&m| self.modules[m].freeform.is_some()) {
+            return;
+        }
+        self.modules.push(Module {
+            name: "--allow-undeclared".into(),
+            imports: Vec::new(),
+            options: Vec::new(),
+            config: None,
+            path: None,
+            disabled: Vec::new(),
+            freeform: Some(TypeExpr::Anything),
+        });
+        self.top.push(self.modules.len() - 1);
+    }
+}
+
 /// A loaded scenario.
 #[derive(Debug)]
 pub struct Scenario {
