@@ -224,7 +224,7 @@ fn condition<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> Option<(bool, Option<String>)>
             Prop::Override(_, c) | Prop::Order(_, c) => c,
             Prop::If(c, _) => {
                 let expr = match &c {
-                    Value::Node(n) => expression(n),
+                    Value::Node(n) => expression(ctx, n),
                     _ => None,
                 };
                 let b = ctx.whnf(&c).ok().and_then(|c| c.as_bool())?;
@@ -238,13 +238,18 @@ fn condition<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> Option<(bool, Option<String>)>
 
 /// The expression behind a computed value, as the scenario writes it: `!config a.b`,
 /// `!format "..."`, `!call [f, ...]`, `!name`; `None` for written data.
-fn expression(n: &crate::scenario::Node) -> Option<String> {
+fn expression(ctx: &Ctx<'_>, n: &crate::scenario::Node) -> Option<String> {
     use crate::scenario::Kind;
     matches!(
         n.kind,
         Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) | Kind::Name
     )
-    .then(|| notation::node(n, SHOWN))
+    .then(|| notation::node_as(n, SHOWN, syntax(ctx, n.span.file)))
+}
+
+/// The notation of the file `file`: a `.nix` module's values are shown as Nix.
+fn syntax(ctx: &Ctx<'_>, file: crate::scenario::FileId) -> notation::Syntax {
+    notation::Syntax::of(ctx.scenario.sources.path(file))
 }
 
 /// What a definition wrote on the way from its option down to `below` (the rest of the
@@ -331,50 +336,76 @@ const SHOWN: usize = 120;
 
 /// A definition's value in the scenario's notation (YAML flow with tags): written data as it
 /// was written; computed data and pushed-down properties as a scenario would write them.
-fn written<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> String {
+fn written<'s>(ctx: &Ctx<'s>, v: &Value<'s>, syntax: notation::Syntax) -> String {
     let mut f = notation::Flow::new(SHOWN);
-    write_value(ctx, &mut f, v, 0);
+    write_value(ctx, &mut f, v, 0, syntax);
     f.finish()
 }
 
-fn write_value<'s>(ctx: &Ctx<'s>, f: &mut notation::Flow, v: &Value<'s>, depth: usize) {
+fn write_value<'s>(
+    ctx: &Ctx<'s>,
+    f: &mut notation::Flow,
+    v: &Value<'s>,
+    depth: usize,
+    syntax: notation::Syntax,
+) {
+    use notation::Syntax;
     if depth > 16 || f.full() {
         f.push("...");
         return;
     }
     match v {
-        Value::Node(n) => f.push(&notation::node(n, SHOWN)),
+        Value::Node(n) => f.push(&notation::node_as(n, SHOWN, syntax)),
         Value::Null => f.push("null"),
         Value::Bool(b) => f.push(&b.to_string()),
         Value::Int(i) => f.push(&i.to_string()),
         Value::Float(x) => f.push(&notation::number(*x)),
+        Value::Str(s) if syntax == Syntax::Nix => f.push(&notation::nix_string(s)),
         Value::Str(s) => f.push(&notation::string(s)),
+        Value::List(xs) if syntax == Syntax::Nix => {
+            f.push("[ ");
+            for x in xs.iter() {
+                write_value(ctx, f, x, depth + 1, syntax);
+                f.push(" ");
+            }
+            f.push("]");
+        }
+        Value::Attrs(xs) if syntax == Syntax::Nix => {
+            f.push("{ ");
+            for (k, x) in xs.iter() {
+                f.push(&notation::nix_key(k));
+                f.push(" = ");
+                write_value(ctx, f, x, depth + 1, syntax);
+                f.push("; ");
+            }
+            f.push("}");
+        }
         Value::List(xs) => f.seq("[", xs.iter(), "]", |f, x| {
-            write_value(ctx, f, x, depth + 1)
+            write_value(ctx, f, x, depth + 1, syntax)
         }),
         Value::Attrs(xs) => f.seq("{", xs.iter(), "}", |f, (k, x)| {
             f.push(&notation::key(k));
             f.push(": ");
-            write_value(ctx, f, x, depth + 1);
+            write_value(ctx, f, x, depth + 1, syntax);
         }),
         Value::Prop(p) => {
             let inner = |x: &Value<'s>| {
                 let mut g = notation::Flow::new(SHOWN);
-                write_value(ctx, &mut g, x, depth + 1);
+                write_value(ctx, &mut g, x, depth + 1, syntax);
                 g.finish()
             };
             f.push(&match &**p {
-                Prop::Override(pr, c) => notation::override_tag(*pr, &inner(c)),
-                Prop::Order(pr, c) => notation::order_tag(*pr, &inner(c)),
-                Prop::If(c, x) => format!("!mkIf [{}, {}]", inner(c), inner(x)),
+                Prop::Override(pr, c) => syntax.override_tag(*pr, &inner(c)),
+                Prop::Order(pr, c) => syntax.order_tag(*pr, &inner(c)),
+                Prop::If(c, x) => syntax.if_tag(&inner(c), &inner(x)),
                 Prop::Merge(xs) => {
                     let items: Vec<String> = xs.iter().map(inner).collect();
-                    format!("!mkMerge [{}]", items.join(", "))
+                    syntax.merge_tag(&items)
                 }
             });
         }
         Value::Lazy(_) => match ctx.whnf(v) {
-            Ok(w) => write_value(ctx, f, &w, depth + 1),
+            Ok(w) => write_value(ctx, f, &w, depth + 1, syntax),
             Err(_) => f.push("(an error)"),
         },
     }
@@ -548,11 +579,16 @@ fn render_step<'s>(
             let _ = writeln!(out, "       mkIf condition: {c}{read}");
         }
         if let Value::Node(n) = &shown {
-            if let Some(e) = expression(n) {
+            if let Some(e) = expression(ctx, n) {
                 let _ = writeln!(out, "       computed by: {e}");
             }
         }
-        let _ = writeln!(out, "       value: {}", one_line(&written(ctx, &shown)));
+        let shown_as = syntax(ctx, raw.span.file);
+        let _ = writeln!(
+            out,
+            "       value: {}",
+            one_line(&written(ctx, &shown, shown_as))
+        );
         let lost = pieces.iter().all(|k| st.prios[*k] != st.highest);
         if lost && !raw.is_default {
             let below = &tracer_target[r.loc.len().min(tracer_target.len())..];

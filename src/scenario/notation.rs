@@ -106,6 +106,115 @@ pub(crate) fn key(k: &str) -> String {
     }
 }
 
+/// The notation a value is shown in: the one of the file that defined it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Syntax {
+    /// The scenario format's YAML flow with tags.
+    Yaml,
+    /// A Nix expression, as a `.nix` module writes it.
+    Nix,
+}
+
+impl Syntax {
+    /// The notation of the file at `path`.
+    pub(crate) fn of(path: Option<&std::path::Path>) -> Syntax {
+        match path.and_then(|p| p.extension()) {
+            Some(e) if e == "nix" => Syntax::Nix,
+            _ => Syntax::Yaml,
+        }
+    }
+
+    /// A property applied to `content`: `!mkForce v` or `lib.mkForce v`, ...
+    pub(crate) fn override_tag(self, priority: f64, content: &str) -> String {
+        match self {
+            Syntax::Yaml => override_tag(priority, content),
+            Syntax::Nix => match OVERRIDE_TAGS.iter().find(|(_, p)| *p == priority) {
+                Some((name, _)) => format!("lib.{name} {}", nix_arg(content)),
+                None => format!("lib.mkOverride {} {}", number(priority), nix_arg(content)),
+            },
+        }
+    }
+
+    /// `!mkBefore v` or `lib.mkBefore v`, ...
+    pub(crate) fn order_tag(self, priority: f64, content: &str) -> String {
+        match self {
+            Syntax::Yaml => order_tag(priority, content),
+            Syntax::Nix => match ORDER_TAGS.iter().find(|(_, p)| *p == priority) {
+                Some((name, _)) => format!("lib.{name} {}", nix_arg(content)),
+                None => format!("lib.mkOrder {} {}", number(priority), nix_arg(content)),
+            },
+        }
+    }
+
+    /// `!mkIf [c, v]` or `lib.mkIf c v`.
+    pub(crate) fn if_tag(self, cond: &str, content: &str) -> String {
+        match self {
+            Syntax::Yaml => format!("!mkIf [{cond}, {content}]"),
+            Syntax::Nix => format!("lib.mkIf {} {}", nix_arg(cond), nix_arg(content)),
+        }
+    }
+
+    /// `!mkMerge [...]` or `lib.mkMerge [ ... ]`.
+    pub(crate) fn merge_tag(self, items: &[String]) -> String {
+        match self {
+            Syntax::Yaml => format!("!mkMerge [{}]", items.join(", ")),
+            Syntax::Nix => format!(
+                "lib.mkMerge [ {} ]",
+                items
+                    .iter()
+                    .map(|i| nix_arg(i))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        }
+    }
+}
+
+/// A Nix expression as a function's argument: parenthesized unless it is one term.
+fn nix_arg(e: &str) -> String {
+    let simple = !e.contains(' ')
+        || (e.starts_with('"') && e.ends_with('"'))
+        || ((e.starts_with('[') && e.ends_with(']')) || (e.starts_with('{') && e.ends_with('}')));
+    if simple {
+        e.to_string()
+    } else {
+        format!("({e})")
+    }
+}
+
+/// A string as a Nix string literal.
+pub(crate) fn nix_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '$' => out.push_str("\\$"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An attribute name as Nix writes it: bare when it is an identifier.
+pub(crate) fn nix_key(k: &str) -> String {
+    let ident = k
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '\'' | '-'));
+    if ident {
+        k.to_string()
+    } else {
+        nix_string(k)
+    }
+}
+
 /// `!mkForce v`, `!mkImageMediaOverride v`, … or `!mkOverride [p, v]`.
 pub(crate) fn override_tag(priority: f64, content: &str) -> String {
     match OVERRIDE_TAGS.iter().find(|(_, p)| *p == priority) {
@@ -136,6 +245,87 @@ pub(crate) fn node(n: &Node, limit: usize) -> String {
     let mut f = Flow::new(limit);
     write(&mut f, n);
     f.finish()
+}
+
+/// A node in `syntax`, within `limit` bytes.
+pub(crate) fn node_as(n: &Node, limit: usize, syntax: Syntax) -> String {
+    match syntax {
+        Syntax::Yaml => node(n, limit),
+        Syntax::Nix => {
+            let mut f = Flow::new(limit);
+            write_nix(&mut f, n);
+            f.finish()
+        }
+    }
+}
+
+/// A node as a `.nix` module writes it.
+fn write_nix(f: &mut Flow, n: &Node) {
+    let inner = |n: &Node, limit: usize| node_as(n, limit, Syntax::Nix);
+    match &n.kind {
+        Kind::Null => f.push("null"),
+        Kind::Bool(b) => f.push(&b.to_string()),
+        Kind::Int(i) => f.push(&i.to_string()),
+        Kind::Float(x) => f.push(&number(*x)),
+        Kind::Str(s) => f.push(&nix_string(s)),
+        Kind::List(xs) => {
+            f.push("[ ");
+            for x in xs {
+                if f.full() {
+                    break;
+                }
+                f.push(&nix_arg(&inner(x, f.limit)));
+                f.push(" ");
+            }
+            f.push("]");
+        }
+        Kind::Map(es) => {
+            f.push("{ ");
+            for (k, v) in es {
+                if f.full() {
+                    break;
+                }
+                let shown: Vec<String> = path::split(&k.name)
+                    .map(|p| p.iter().map(|c| nix_key(c)).collect())
+                    .unwrap_or_else(|_| vec![nix_key(&k.name)]);
+                f.push(&shown.join("."));
+                f.push(" = ");
+                write_nix(f, v);
+                f.push("; ");
+            }
+            f.push("}");
+        }
+        Kind::If(c, v) => f.push(&Syntax::Nix.if_tag(&inner(c, f.limit), &inner(v, f.limit))),
+        Kind::Merge(xs) => {
+            let items: Vec<String> = xs.iter().map(|x| inner(x, f.limit)).collect();
+            f.push(&Syntax::Nix.merge_tag(&items))
+        }
+        Kind::Override(p, v) => f.push(&Syntax::Nix.override_tag(*p, &inner(v, f.limit))),
+        Kind::Order(p, v) => f.push(&Syntax::Nix.order_tag(*p, &inner(v, f.limit))),
+        Kind::Ref(p) => {
+            let shown: Vec<String> = p.iter().map(|c| nix_key(c)).collect();
+            f.push(&format!("config.{}", shown.join(".")))
+        }
+        Kind::Format(parts) => {
+            let mut s = String::from("\"");
+            for p in parts {
+                match p {
+                    FormatPart::Text(t) => {
+                        let lit = nix_string(t);
+                        s.push_str(&lit[1..lit.len() - 1]);
+                    }
+                    FormatPart::Ref(r) => {
+                        let shown: Vec<String> = r.iter().map(|c| nix_key(c)).collect();
+                        s.push_str(&format!("${{config.{}}}", shown.join(".")));
+                    }
+                }
+            }
+            s.push('"');
+            f.push(&s);
+        }
+        // Not written by `.nix` modules; shown as the scenario format would.
+        Kind::Call(..) | Kind::Name => write(f, n),
+    }
 }
 
 fn write(f: &mut Flow, n: &Node) {
