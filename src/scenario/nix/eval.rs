@@ -914,6 +914,69 @@ fn check_nesting(ctx: &FileCtx, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// A token as Nix's parser names it in its messages (`'}'`, `';'`, `ID`).
+fn token_name(k: rnix::SyntaxKind) -> String {
+    use rnix::SyntaxKind as K;
+    let text = match k {
+        K::TOKEN_ADD => "'+'",
+        K::TOKEN_AND_AND => "'&&'",
+        K::TOKEN_ASSIGN => "'='",
+        K::TOKEN_ASSERT => "'assert'",
+        K::TOKEN_AT => "'@'",
+        K::TOKEN_COLON => "':'",
+        K::TOKEN_COMMA => "','",
+        K::TOKEN_CONCAT => "'++'",
+        K::TOKEN_DIV => "'/'",
+        K::TOKEN_DOT => "'.'",
+        K::TOKEN_ELLIPSIS => "'...'",
+        K::TOKEN_ELSE => "'else'",
+        K::TOKEN_EQUAL => "'=='",
+        K::TOKEN_IDENT => "ID",
+        K::TOKEN_IF => "'if'",
+        K::TOKEN_IMPLICATION => "'->'",
+        K::TOKEN_IN => "'in'",
+        K::TOKEN_INHERIT => "'inherit'",
+        K::TOKEN_INTEGER => "INT",
+        K::TOKEN_FLOAT => "FLOAT",
+        K::TOKEN_INTERPOL_END => "'}'",
+        K::TOKEN_INTERPOL_START => "'${'",
+        K::TOKEN_INVERT => "'!'",
+        K::TOKEN_L_BRACE => "'{'",
+        K::TOKEN_L_BRACK => "'['",
+        K::TOKEN_L_PAREN => "'('",
+        K::TOKEN_LESS => "'<'",
+        K::TOKEN_LESS_OR_EQ => "'<='",
+        K::TOKEN_LET => "'let'",
+        K::TOKEN_MORE => "'>'",
+        K::TOKEN_MORE_OR_EQ => "'>='",
+        K::TOKEN_MUL => "'*'",
+        K::TOKEN_NOT_EQUAL => "'!='",
+        K::TOKEN_OR => "'or'",
+        K::TOKEN_OR_OR => "'||'",
+        K::TOKEN_QUESTION => "'?'",
+        K::TOKEN_R_BRACE => "'}'",
+        K::TOKEN_R_BRACK => "']'",
+        K::TOKEN_R_PAREN => "')'",
+        K::TOKEN_REC => "'rec'",
+        K::TOKEN_SEMICOLON => "';'",
+        K::TOKEN_STRING_START | K::TOKEN_STRING_END => "'\"'",
+        K::TOKEN_SUB => "'-'",
+        K::TOKEN_THEN => "'then'",
+        K::TOKEN_UPDATE => "'//'",
+        K::TOKEN_WITH => "'with'",
+        K::TOKEN_PATH_ABS | K::TOKEN_PATH_REL | K::TOKEN_PATH_HOME => "PATH",
+        K::TOKEN_PATH_SEARCH => "SPATH",
+        K::TOKEN_URI => "URI",
+        other => {
+            return format!("{other:?}")
+                .to_lowercase()
+                .replace("token_", "")
+                .replace("node_", "")
+        }
+    };
+    text.to_string()
+}
+
 fn syntax_error(ctx: &FileCtx, e: &rnix::ParseError) -> EvalError {
     use rnix::ParseError as P;
     let (at, what) = match e {
@@ -924,7 +987,14 @@ fn syntax_error(ctx: &FileCtx, e: &rnix::ParseError) -> EvalError {
         ),
         P::UnexpectedWanted(got, r, want) => (
             Some(r.start()),
-            format!("unexpected {got:?}, expected one of {want:?}"),
+            format!(
+                "unexpected {}, expecting {}",
+                token_name(*got),
+                want.iter()
+                    .map(|k| token_name(*k))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
         ),
         P::UnexpectedDoubleBind(r) => (Some(r.start()), "a pattern bound twice".to_string()),
         P::DuplicatedArgs(r, name) => (
@@ -934,11 +1004,17 @@ fn syntax_error(ctx: &FileCtx, e: &rnix::ParseError) -> EvalError {
         P::UnexpectedEOF => (None, "unexpected end of file".to_string()),
         P::UnexpectedEOFWanted(want) => (
             None,
-            format!("unexpected end of file, expected one of {want:?}"),
+            format!(
+                "unexpected end of file, expecting {}",
+                want.iter()
+                    .map(|k| token_name(*k))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
         ),
         P::RecursionLimitExceeded => (None, "the expression nests too deeply".to_string()),
         other => (None, other.to_string()),
     };
     let offset = at.map_or(ctx.text.len(), usize::from);
-    EvalError::new(Some(ctx.span_at(offset)), format!("syntax error: {what}"))
+    EvalError::new(Some(ctx.span_at(offset)), format!("syntax error, {what}"))
 }
