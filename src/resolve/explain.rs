@@ -360,7 +360,7 @@ fn write_value<'s>(
         Value::Bool(b) => f.push(&b.to_string()),
         Value::Int(i) => f.push(&i.to_string()),
         Value::Float(x) => f.push(&notation::number(*x)),
-        Value::Str(s) if syntax == Syntax::Nix => f.push(&notation::nix_string(s)),
+        Value::Str(s) if syntax == Syntax::Nix => f.push(&crate::scenario::path::nix_string(s)),
         Value::Str(s) => f.push(&notation::string(s)),
         Value::List(xs) if syntax == Syntax::Nix => {
             f.push("[ ");
@@ -373,7 +373,7 @@ fn write_value<'s>(
         Value::Attrs(xs) if syntax == Syntax::Nix => {
             f.push("{ ");
             for (k, x) in xs.iter() {
-                f.push(&notation::nix_key(k));
+                f.push(&crate::scenario::path::show(&[&**k]));
                 f.push(" = ");
                 write_value(ctx, f, x, depth + 1, syntax);
                 f.push("; ");

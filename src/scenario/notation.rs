@@ -182,39 +182,6 @@ fn nix_arg(e: &str) -> String {
     }
 }
 
-/// A string as a Nix string literal.
-pub(crate) fn nix_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '$' => out.push_str("\\$"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// An attribute name as Nix writes it: bare when it is an identifier.
-pub(crate) fn nix_key(k: &str) -> String {
-    let ident = k
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '\'' | '-'));
-    if ident {
-        k.to_string()
-    } else {
-        nix_string(k)
-    }
-}
-
 /// `!mkForce v`, `!mkImageMediaOverride v`, … or `!mkOverride [p, v]`.
 pub(crate) fn override_tag(priority: f64, content: &str) -> String {
     match OVERRIDE_TAGS.iter().find(|(_, p)| *p == priority) {
@@ -267,7 +234,7 @@ fn write_nix(f: &mut Flow, n: &Node) {
         Kind::Bool(b) => f.push(&b.to_string()),
         Kind::Int(i) => f.push(&i.to_string()),
         Kind::Float(x) => f.push(&number(*x)),
-        Kind::Str(s) => f.push(&nix_string(s)),
+        Kind::Str(s) => f.push(&path::nix_string(s)),
         Kind::List(xs) => {
             f.push("[ ");
             for x in xs {
@@ -285,10 +252,10 @@ fn write_nix(f: &mut Flow, n: &Node) {
                 if f.full() {
                     break;
                 }
-                let shown: Vec<String> = path::split(&k.name)
-                    .map(|p| p.iter().map(|c| nix_key(c)).collect())
-                    .unwrap_or_else(|_| vec![nix_key(&k.name)]);
-                f.push(&shown.join("."));
+                f.push(&match path::split(&k.name) {
+                    Ok(parts) => path::show(&parts),
+                    Err(_) => path::show(&[&*k.name]),
+                });
                 f.push(" = ");
                 write_nix(f, v);
                 f.push("; ");
@@ -302,22 +269,16 @@ fn write_nix(f: &mut Flow, n: &Node) {
         }
         Kind::Override(p, v) => f.push(&Syntax::Nix.override_tag(*p, &inner(v, f.limit))),
         Kind::Order(p, v) => f.push(&Syntax::Nix.order_tag(*p, &inner(v, f.limit))),
-        Kind::Ref(p) => {
-            let shown: Vec<String> = p.iter().map(|c| nix_key(c)).collect();
-            f.push(&format!("config.{}", shown.join(".")))
-        }
+        Kind::Ref(p) => f.push(&format!("config.{}", path::show(p))),
         Kind::Format(parts) => {
             let mut s = String::from("\"");
             for p in parts {
                 match p {
                     FormatPart::Text(t) => {
-                        let lit = nix_string(t);
+                        let lit = path::nix_string(t);
                         s.push_str(&lit[1..lit.len() - 1]);
                     }
-                    FormatPart::Ref(r) => {
-                        let shown: Vec<String> = r.iter().map(|c| nix_key(c)).collect();
-                        s.push_str(&format!("${{config.{}}}", shown.join(".")));
-                    }
+                    FormatPart::Ref(r) => s.push_str(&format!("${{config.{}}}", path::show(r))),
                 }
             }
             s.push('"');

@@ -18,12 +18,6 @@ use crate::scenario::{Kind, Node, Span};
 /// The names every file sees: `builtins`, the ones Nix also puts at the top level, `true`,
 /// `false`, `null`.
 pub(crate) fn globals() -> HashMap<Rc<str>, Thunk> {
-    let prim = |b: Builtin| {
-        Value::Builtin(Rc::new(super::value::Partial {
-            builtin: b,
-            args: Vec::new(),
-        }))
-    };
     let mut all: Vec<(Rc<str>, Value)> = Builtin::ALL
         .iter()
         .map(|b| (Rc::from(b.name()), prim(*b)))
@@ -121,6 +115,7 @@ pub(crate) fn package_attr(of: Option<&super::value::Package>, name: &str) -> Va
     }
 }
 
+/// A built-in, not yet applied.
 fn prim(b: Builtin) -> Value {
     Value::Builtin(Rc::new(super::value::Partial {
         builtin: b,
