@@ -4,11 +4,11 @@
 # host's name (100) beats the installer's mkDefault; the installer turns SSH on, so the
 # host's `lib.mkIf config.services.openssh.enable` firewall rule holds. The booted Linux
 # must show exactly that.
-{ ... }:
+{ modulesPath, ... }:
 {
   imports = [
     ./nixos-host/configuration.nix
-    ./modules/installation-cd-minimal.yaml
+    "${modulesPath}/installer/cd-dvd/installation-cd-minimal.nix"
   ];
   isoImage.bootPayload = "linux";
   isoImage.payloadRoot = "../payload/root";

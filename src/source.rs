@@ -134,6 +134,13 @@ impl Sources {
         Some(at.saturating_sub(start).min(line.len()))
     }
 
+    /// Every file, in the order read: (path, text as read).
+    pub fn texts(&self) -> impl Iterator<Item = (&Path, &str)> {
+        self.files
+            .iter()
+            .map(|f| (f.path.as_path(), f.text.as_str()))
+    }
+
     /// Every file, in the order read: (shown name, path).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Path)> {
         self.files

@@ -651,3 +651,40 @@ fn undeclared_options_can_be_taken_as_freeform() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("mkDefault (1000)"), "{out}");
 }
+
+#[test]
+fn modules_path_and_nixpkgs_bring_the_carried_nixos_modules_from_anywhere() {
+    // A folder with nothing of the project beside it: the modules come with the binary.
+    let dir = tempfile::tempdir().unwrap();
+    let host = write(
+        dir.path(),
+        "configuration.nix",
+        "{ modulesPath, ... }: {\n  imports = [\n    \"${modulesPath}/installer/cd-dvd/installation-cd-minimal.nix\"\n    <nixpkgs/nixos/modules/installer/cd-dvd/iso-image.nix>\n  ];\n  networking.hostName = \"host\";\n}\n",
+    );
+    let host = host.to_str().unwrap();
+    let (code, out, err) = run(&mut isoproof(&["resolve", host]));
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["networking"]["hostName"], "host");
+    assert_eq!(v["isoImage"]["volumeID"], "NIXOS_MINIMAL");
+    // iso-image is imported twice (by the profile and by nixpkgs' name) and loaded once:
+    // its mkImageMediaOverride file systems are one definition, not two in conflict.
+    assert_eq!(v["fileSystems"]["/"]["fsType"], "tmpfs");
+    let (code, out, err) = run(&mut isoproof(&["explain", host, "isoImage.volumeID"]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("<nixpkgs/nixos/modules/isoproof/installation-cd-minimal.yaml>:"),
+        "{out}"
+    );
+
+    let off = write(
+        dir.path(),
+        "without-profile.nix",
+        "{ modulesPath, ... }: {\n  imports = [ ./configuration.nix ];\n  disabledModules = [ \"${modulesPath}/installer/cd-dvd/installation-cd-minimal.nix\" ];\n}\n",
+    );
+    let (code, out, err) = run(&mut isoproof(&["resolve", off.to_str().unwrap()]));
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_ne!(v["isoImage"]["volumeID"], "NIXOS_MINIMAL");
+    assert_eq!(v["fileSystems"]["/"]["fsType"], "tmpfs");
+}

@@ -242,12 +242,18 @@ pub(crate) fn build_manifest(
         },
         ..Manifest::default()
     };
-    for (_, p) in s.sources.iter() {
-        // Text isoproof carries itself (`.nix` modules' `lib`) is no input.
+    for (p, text) in s.sources.texts() {
+        // `.nix` modules' `lib` is part of isoproof, like its code; its built-in NixOS modules
+        // are inputs (by their `<nixpkgs/…>` name), as the files on the disk are.
         if p.as_os_str().is_empty() {
             continue;
         }
-        m.inputs.insert(shown(&absolute(p), root), sha256_file(p)?);
+        let name = if crate::scenario::nixos::is_builtin(p) {
+            crate::scenario::nixos::shown(p)
+        } else {
+            shown(&absolute(p), root)
+        };
+        m.inputs.insert(name, hashed(text.as_bytes()).sha256);
     }
     for f in &plan.files {
         match &f.origin {

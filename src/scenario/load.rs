@@ -6,8 +6,8 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use super::{
-    normalize, parse_declarations, yaml, FileId, Key, Kind, LoadError, Module, Node, Scenario,
-    Sources, Span,
+    nixos, normalize, parse_declarations, yaml, FileId, Key, Kind, LoadError, Module, Node,
+    Scenario, Sources, Span,
 };
 use crate::diag::Diagnostic;
 use crate::input::{self, InputError};
@@ -444,6 +444,10 @@ impl Loader {
                 continue;
             };
             let joined = dir.join(&**p);
+            if nixos::is_builtin(&joined) {
+                out.extend(nixos::find(&joined).ok().map(|b| b.path));
+                continue;
+            }
             out.push(std::fs::canonicalize(&joined).unwrap_or(joined));
         }
     }
@@ -468,6 +472,23 @@ impl Loader {
             ));
         };
         let mut target = dir.join(&**rel);
+        if nixos::is_builtin(&target) {
+            return match nixos::find(&target) {
+                Ok(b) => self.fresh_import(
+                    idx,
+                    item.span,
+                    b.path,
+                    b.display,
+                    b.text.into(),
+                    fresh,
+                    pending,
+                ),
+                Err(e) => Step::Error(Diagnostic::parse(
+                    item.span,
+                    format!("cannot import `{rel}`: {e}"),
+                )),
+            };
+        }
         // A directory imports its `default.nix`, as in Nix.
         if target.is_dir() && target.join("default.nix").is_file() {
             target = target.join("default.nix");
@@ -486,11 +507,16 @@ impl Loader {
                 return Step::Error(d);
             }
         };
-        if let Some(&m) = self.by_path.get(&canon) {
-            return Step::Import(idx, Child::Loaded(m), item.span);
-        }
-        if let Some(&k) = pending.get(&canon) {
-            return Step::Import(idx, Child::Fresh(k), item.span);
+        if self.by_path.contains_key(&canon) || pending.contains_key(&canon) {
+            return self.fresh_import(
+                idx,
+                item.span,
+                canon,
+                String::new(),
+                String::new(),
+                fresh,
+                pending,
+            );
         }
         let text = match read_text(&canon) {
             Ok(t) => t,
@@ -502,6 +528,28 @@ impl Loader {
             }
         };
         let display = relative_display(&canon, &self.base);
+        self.fresh_import(idx, item.span, canon, display, text, fresh, pending)
+    }
+
+    /// The import of the file at `canon` (shown as `display`, with `text`): the module loaded
+    /// before, the file already read in this wave, or this file, read now.
+    #[allow(clippy::too_many_arguments)]
+    fn fresh_import(
+        &mut self,
+        idx: usize,
+        span: Span,
+        canon: PathBuf,
+        display: String,
+        text: String,
+        fresh: &mut Vec<Fresh>,
+        pending: &mut HashMap<PathBuf, usize>,
+    ) -> Step {
+        if let Some(&m) = self.by_path.get(&canon) {
+            return Step::Import(idx, Child::Loaded(m), span);
+        }
+        if let Some(&k) = pending.get(&canon) {
+            return Step::Import(idx, Child::Fresh(k), span);
+        }
         let file = self.sources.add(display.clone(), canon.clone(), text);
         let dir = canon.parent().map(Path::to_path_buf).unwrap_or_default();
         pending.insert(canon.clone(), fresh.len());
@@ -511,7 +559,7 @@ impl Loader {
             dir,
             display,
         });
-        Step::Import(idx, Child::Fresh(fresh.len() - 1), item.span)
+        Step::Import(idx, Child::Fresh(fresh.len() - 1), span)
     }
 
     /// A module written inline in `imports` (a `.nix` module's `imports = [ { ... } ]`): a

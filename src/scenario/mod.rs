@@ -11,6 +11,7 @@ mod declare;
 pub mod functions;
 mod load;
 mod nix;
+pub(crate) mod nixos;
 mod node;
 mod normalize;
 pub(crate) mod notation;

@@ -1,2 +1,2 @@
-# expect: `modulesPath`: isoproof does not provide
-{ modulesPath, ... }: { imports = [ "${modulesPath}/installer/cd-dvd/installation-cd-minimal.nix" ]; }
+# expect: is not one of the NixOS modules isoproof carries
+{ modulesPath, ... }: { imports = [ "${modulesPath}/profiles/minimal.nix" ]; }

@@ -1,2 +1,2 @@
-# expect: was not found in the Nix search path
-{ imports = [ <nixpkgs/nixos/modules/profiles/minimal.nix> ]; }
+# expect: file 'nixos-hardware/lenovo' was not found in the Nix search path
+{ imports = [ <nixos-hardware/lenovo> ]; }

@@ -55,12 +55,19 @@ pub(crate) fn globals() -> HashMap<Rc<str>, Thunk> {
     g
 }
 
-/// `<name/rest>`: no search path is configured in isoproof's evaluation.
+/// `<name/rest>`: the search path has one entry, `nixpkgs`, isoproof's own (its NixOS
+/// modules); NIX_PATH is not read, so an evaluation is the same on every machine.
 pub(crate) fn search_path(_m: &mut impl Evaluator, name: &str, at: Option<Span>) -> Result<Value> {
-    Err(EvalError::new(
-        at,
-        format!("file '{name}' was not found in the Nix search path: isoproof evaluates without one (NIX_PATH is not read)"),
-    ))
+    let name = name.trim_start_matches('<').trim_end_matches('>');
+    match name.split_once('/').map_or((name, ""), |(a, b)| (a, b)) {
+        ("nixpkgs", rest) => Ok(Value::Path(Rc::new(super::value::normalize(
+            &std::path::Path::new(crate::scenario::nixos::NIXPKGS).join(rest),
+        )))),
+        _ => Err(EvalError::new(
+            at,
+            format!("file '{name}' was not found in the Nix search path: isoproof's has only <nixpkgs> (its own NixOS modules; NIX_PATH is not read)"),
+        )),
+    }
 }
 
 /// `e.name` where `e` is a `lib.types` type: the attributes modules read of types.

@@ -624,6 +624,15 @@ impl Evaluator for Machine<'_> {
     }
     /// A file's text, inside the scenario's folder, bounded as every scenario file is.
     fn read_text(&self, path: &Path, at: Option<Span>) -> Result<String> {
+        if crate::scenario::nixos::is_builtin(path) {
+            return Err(EvalError::new(
+                at,
+                format!(
+                    "{} is in isoproof's own <nixpkgs>, whose modules are imported by listing them in a module's `imports`, not read as Nix expressions",
+                    crate::scenario::nixos::shown(path)
+                ),
+            ));
+        }
         let canon = std::fs::canonicalize(path)
             .map_err(|e| EvalError::new(at, format!("cannot read {}: {e}", path.display())))?;
         let root = std::fs::canonicalize(&self.root).unwrap_or_else(|_| self.root.clone());
@@ -735,6 +744,8 @@ impl Evaluator for Machine<'_> {
         Ok(match v {
             Value::Str(s) => s.to_string(),
             Value::Path(p) if to_string => p.display().to_string(),
+            // A path already in the store is not copied again: `"${modulesPath}/…"`.
+            Value::Path(p) if p.starts_with("/nix/store") => p.display().to_string(),
             Value::Path(p) => {
                 return Err(EvalError::new(
                     at,

@@ -53,6 +53,17 @@ pub(crate) fn load_module(
     })
 }
 
+#[cfg(test)]
+/// The store path a package named `name` has in isoproof's evaluation (`pkgs.NAME`'s).
+pub(crate) fn package_path(name: &str) -> String {
+    value::Package {
+        attr: name.into(),
+        name: name.into(),
+        text: None,
+    }
+    .out_path()
+}
+
 /// Parsing and evaluation recurse along the expression (rnix's parser up to 512 levels, the
 /// evaluator up to [`eval::MAX_DEPTH`] calls): they run on a thread whose stack holds that
 /// with room to spare, whatever stack the caller has. `None` if it panicked.

@@ -34,7 +34,7 @@ pub(crate) fn module_args(m: &mut impl Evaluator) -> Result<Value> {
     );
     put(
         "modulesPath",
-        unavailable("`modulesPath`: isoproof does not provide NixOS's own modules yet"),
+        Thunk::value(Value::Path(Rc::new(crate::scenario::nixos::modules_path()))),
     );
     put("specialArgs", Thunk::value(Value::attrs([])));
     Ok(Value::Attrs(Rc::new(a)))
