@@ -37,6 +37,9 @@ pub enum ErrorKind {
     Limit,
     /// A definition of an option `removedOptions` removed (`mkRemovedOptionModule`).
     Removed,
+    /// A `.nix` definition's computation failed (`throw`, `assert`, a value of the wrong
+    /// kind), in Nix's words.
+    Eval,
 }
 
 impl ErrorKind {
@@ -56,6 +59,7 @@ impl ErrorKind {
             ErrorKind::Parse => "parse",
             ErrorKind::Limit => "limit",
             ErrorKind::Removed => "removed",
+            ErrorKind::Eval => "eval",
         }
     }
 }

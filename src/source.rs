@@ -82,6 +82,25 @@ impl Sources {
         FileId(self.files.len() as u32 - 1)
     }
 
+    /// How many files there are.
+    pub(crate) fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The file read from `path` (or, for text isoproof carries, shown as `display`).
+    pub(crate) fn find(&self, display: &str, path: &Path) -> Option<FileId> {
+        self.files
+            .iter()
+            .position(|f| {
+                if path.as_os_str().is_empty() {
+                    f.path.as_os_str().is_empty() && f.display == display
+                } else {
+                    f.path == path
+                }
+            })
+            .map(|i| FileId(i as u32))
+    }
+
     /// A file's whole text.
     pub(crate) fn text(&self, id: FileId) -> &str {
         self.files

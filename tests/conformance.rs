@@ -139,9 +139,16 @@ fn main() {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/nixpkgs/nix"),
             226,
         ),
+        // `.nix` definitions that compute with `config` (the module system's fixpoint), with
+        // results from real Nix and nixpkgs lib (`recompute.py --dir=../fixpoint`).
+        (
+            "fixpoint",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/fixpoint"),
+            7,
+        ),
     ];
     for (prefix, dir, at_least) in corpora {
-        let nix = prefix == "nix";
+        let nix = matches!(prefix, "nix" | "fixpoint");
         let found = if nix { nix_cases(&dir) } else { cases(&dir) };
         match found {
             // A missing corpus is a failing test, never no test.

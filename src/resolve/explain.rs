@@ -240,9 +240,12 @@ fn condition<'s>(ctx: &Ctx<'s>, v: &Value<'s>) -> Option<(bool, Option<String>)>
 /// `!format "..."`, `!call [f, ...]`, `!name`; `None` for written data.
 fn expression(ctx: &Ctx<'_>, n: &crate::scenario::Node) -> Option<String> {
     use crate::scenario::Kind;
+    if let Kind::Nix(d) = &n.kind {
+        return Some(notation::computation(d, SHOWN));
+    }
     matches!(
         n.kind,
-        Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) | Kind::Name
+        Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) | Kind::Name | Kind::Nix(_)
     )
     .then(|| notation::node_as(n, SHOWN, syntax(ctx, n.span.file)))
 }

@@ -140,6 +140,8 @@ enum Frame<'s> {
     Lazy(Rc<Lazy<'s>>),
     Ref(Span, &'s [Box<str>]),
     Format(Span),
+    /// A `.nix` definition being computed (it read `config.NEEDS` first).
+    Nix(Span, &'s [Box<str>]),
 }
 
 /// The evaluation context: the scenario, the config fixpoint and the evaluation stack.
@@ -339,6 +341,10 @@ impl<'s> Ctx<'s> {
                     span: *span,
                     note: "reads `!format`".into(),
                 }),
+                Frame::Nix(span, p) => d.labels.push(crate::diag::Label {
+                    span: *span,
+                    note: format!("computes with `config.{}`", path::show(p)),
+                }),
             }
         }
         chain.extend(l.label());
@@ -376,6 +382,22 @@ impl<'s> Ctx<'s> {
                     None,
                     "`!name` is a submodule's name: it can only be the `default` of an option declared in a submodule".into(),
                 )),
+                Kind::Nix(d) => {
+                    if let Some(done) = d.value.get() {
+                        return self.whnf(&Value::Node(done));
+                    }
+                    self.deeper()?;
+                    self.stack.borrow_mut().push(Frame::Nix(n.span, &d.needs));
+                    let r = self.compute(d, n.span);
+                    self.stack.borrow_mut().pop();
+                    // Evaluation is pure: a second computation (a nested one finished first)
+                    // gave the same node.
+                    let _ = d.value.set(r?);
+                    match d.value.get() {
+                        Some(done) => self.whnf(&Value::Node(done)),
+                        None => unreachable!("set just above"),
+                    }
+                }
                 Kind::Call(f, args) => {
                     self.deeper()?;
                     self.stack.borrow_mut().push(Frame::Format(n.span));
@@ -388,6 +410,85 @@ impl<'s> Ctx<'s> {
             },
             _ => Ok(v.clone()),
         }
+    }
+
+    /// A `.nix` definition that computes with `config`: its module evaluated again with
+    /// `config` answered here (the fixpoint), the definition read whole.
+    fn compute(&self, d: &crate::scenario::Deferred, span: Span) -> Res<crate::scenario::Node> {
+        use crate::scenario::{Fetched, NixEvalError};
+        let failed: RefCell<Option<Error>> = RefCell::new(None);
+        let mut provider = |p: &[Box<str>], _: Option<Span>| -> Result<Fetched, NixEvalError> {
+            self.select(p, span)
+                .and_then(|v| self.fetched(&v, true, 0))
+                .map_err(|e| {
+                    let message = e.message.clone();
+                    failed.borrow_mut().get_or_insert(e);
+                    NixEvalError::new(Some(span), message)
+                })
+        };
+        crate::scenario::force_deferred(&self.scenario.sources, d, span, &mut provider).map_err(
+            |e| {
+                failed.take().unwrap_or_else(|| {
+                    let mut d = Diagnostic::new(ErrorKind::Eval, None, e.message);
+                    d.labels.push(crate::diag::Label {
+                        span: e.span.unwrap_or(span),
+                        note: String::new(),
+                    });
+                    if e.span.is_some_and(|s| s != span) {
+                        d.labels.push(crate::diag::Label {
+                            span,
+                            note: "while computing this definition".into(),
+                        });
+                    }
+                    Rc::new(d)
+                })
+            },
+        )
+    }
+
+    /// An option's value for a `.nix` computation: a set by its names (`lazy`, each read when
+    /// needed, as Nix's `config` is lazy), anything else whole.
+    fn fetched(&self, v: &Value<'s>, lazy: bool, depth: usize) -> Res<crate::scenario::Fetched> {
+        use crate::scenario::Fetched;
+        if depth > limits::MAX_VALUE_DEPTH {
+            return Err(value::error(
+                ErrorKind::Limit,
+                None,
+                format!(
+                    "a value given to a .nix computation nests deeper than {}",
+                    limits::MAX_VALUE_DEPTH
+                ),
+            ));
+        }
+        let v = self.whnf(v)?;
+        Ok(match v.type_of() {
+            TypeOf::Null => Fetched::Null,
+            TypeOf::Bool => Fetched::Bool(v.as_bool().unwrap_or_default()),
+            TypeOf::Int => Fetched::Int(v.as_int().unwrap_or_default()),
+            TypeOf::Float => Fetched::Float(v.as_float().unwrap_or_default()),
+            TypeOf::String => Fetched::Str(v.as_str().unwrap_or_default().to_string()),
+            TypeOf::List => {
+                let mut items = Vec::new();
+                for x in v.list_items().into_iter().flatten() {
+                    items.push(self.fetched(&x, false, depth + 1)?);
+                }
+                Fetched::List(items)
+            }
+            TypeOf::Set if lazy => Fetched::Names(
+                v.attr_items()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k.to_string())
+                    .collect(),
+            ),
+            TypeOf::Set => {
+                let mut items = Vec::new();
+                for (k, x) in v.attr_items().into_iter().flatten() {
+                    items.push((k.to_string(), self.fetched(&x, false, depth + 1)?));
+                }
+                Fetched::Attrs(items)
+            }
+        })
     }
 
     fn root(&self) -> Res<Value<'s>> {

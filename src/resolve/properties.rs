@@ -81,6 +81,7 @@ pub(crate) fn needs_discharge(def: &Def<'_>) -> bool {
                 | Kind::Format(_)
                 | Kind::Call(..)
                 | Kind::Name
+                | Kind::Nix(_)
         ),
         Value::Prop(p) => matches!(**p, Prop::If(..) | Prop::Merge(_)),
         Value::Lazy(_) => true,

@@ -230,7 +230,7 @@ impl<'s> Value<'s> {
                 | Kind::Merge(_)
                 | Kind::Override(..)
                 | Kind::Order(..) => TypeOf::Set,
-                Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) | Kind::Name => {
+                Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) | Kind::Name | Kind::Nix(_) => {
                     unreachable!("type_of on an unforced reference")
                 }
             },

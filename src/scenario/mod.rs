@@ -16,6 +16,7 @@ mod node;
 mod normalize;
 pub(crate) mod notation;
 pub use nix::{eval_json, NixError};
+pub(crate) use nix::{force_deferred, EvalError as NixEvalError, Fetched};
 pub(crate) mod path;
 pub(crate) mod types;
 mod yaml;
@@ -24,7 +25,7 @@ use std::path::Path;
 
 pub use crate::source::{FileId, Sources, Span};
 pub(crate) use declare::{parse_aliases, parse_declarations, Alias, Apply, Declaration};
-pub(crate) use node::{FormatPart, Key, Kind, Node, Text};
+pub(crate) use node::{Deferred, FormatPart, Key, Kind, Node, Step, Text};
 pub(crate) use normalize::normalize;
 pub(crate) use types::{EnumValue, IntRange, TypeExpr};
 pub use yaml::MAX_DEPTH;

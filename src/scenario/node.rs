@@ -68,6 +68,45 @@ pub(crate) enum Kind {
     /// `!name`: a submodule's name (the attribute name under `attrsOf`), as the default of
     /// one of its options.
     Name,
+    /// A `.nix` definition that computes with `config` (`lib.optional config.x pkgs.y`,
+    /// `if config.a then … else …`): evaluated when the resolver needs it, with `config`
+    /// answered by the resolver — the module system's fixpoint.
+    Nix(std::sync::Arc<Deferred>),
+}
+
+/// One step from a `.nix` file's value to a definition inside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The value is a module: call it with the module arguments if it is a function.
+    Module,
+    /// An attribute.
+    Attr(Box<str>),
+    /// A list element.
+    Index(usize),
+}
+
+/// A `.nix` definition computed when needed: which file's value to start from, the way to
+/// the definition, and (once computed) what it is.
+#[derive(Debug)]
+pub(crate) struct Deferred {
+    /// The `.nix` file the steps start at.
+    pub(crate) file: FileId,
+    /// The folder its evaluation may read in.
+    pub(crate) root: std::path::PathBuf,
+    /// From the file's value to the definition.
+    pub(crate) route: Vec<Step>,
+    /// The option it read first (why it waits).
+    pub(crate) needs: Vec<Box<str>>,
+    /// The expression as written, for explain.
+    pub(crate) text: Box<str>,
+    /// The definition, once computed (it is the same every time: evaluation is pure).
+    pub(crate) value: std::sync::OnceLock<Node>,
+}
+
+impl PartialEq for Deferred {
+    fn eq(&self, other: &Deferred) -> bool {
+        self.file == other.file && self.route == other.route
+    }
 }
 
 /// The tags that name an override priority (`!mkForce v` is `mkOverride 50 v`), as
@@ -97,7 +136,7 @@ impl Node {
     /// nodes can be merged eagerly: they cannot take part in a reference cycle.
     pub(crate) fn is_dynamic(&self) -> bool {
         match &self.kind {
-            Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) | Kind::Name => true,
+            Kind::Ref(_) | Kind::Format(_) | Kind::Call(..) | Kind::Name | Kind::Nix(_) => true,
             Kind::Null | Kind::Bool(_) | Kind::Int(_) | Kind::Float(_) | Kind::Str(_) => false,
             Kind::List(xs) | Kind::Merge(xs) => xs.iter().any(Node::is_dynamic),
             Kind::Map(es) => es.iter().any(|(_, v)| v.is_dynamic()),
@@ -132,6 +171,7 @@ impl Node {
             Kind::Format(_) => "!format",
             Kind::Call(..) => "!call",
             Kind::Name => "!name",
+            Kind::Nix(_) => "a Nix computation",
         }
     }
 }

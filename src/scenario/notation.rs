@@ -284,6 +284,10 @@ fn write_nix(f: &mut Flow, n: &Node) {
             s.push('"');
             f.push(&s);
         }
+        Kind::Nix(d) => match d.value.get() {
+            Some(done) => write_nix(f, done),
+            None => f.push(&one_line(&d.text)),
+        },
         // Not written by `.nix` modules; shown as the scenario format would.
         Kind::Call(..) | Kind::Name => write(f, n),
     }
@@ -338,7 +342,23 @@ fn write(f: &mut Flow, n: &Node) {
             f.push("]");
         }
         Kind::Name => f.push("!name"),
+        Kind::Nix(d) => match d.value.get() {
+            Some(done) => write(f, done),
+            None => f.push(&one_line(&d.text)),
+        },
     }
+}
+
+/// An expression as written, its line breaks and indentation made single spaces.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A `.nix` computation as written, on one line, cut at about `limit` bytes.
+pub(crate) fn computation(d: &crate::scenario::Deferred, limit: usize) -> String {
+    let mut f = Flow::new(limit);
+    f.push(&one_line(&d.text));
+    f.finish()
 }
 
 #[cfg(test)]

@@ -200,6 +200,18 @@ pub(crate) fn binary(
 ) -> Result<Value> {
     use BinOpKind as K;
     let overflow = || EvalError::new(at, "integer overflow");
+    // Only strings are built from `config` values while modules are read; every other
+    // operation on one waits for the value.
+    let stringy = |v: &Value| matches!(v, Value::Str(_) | Value::Format(_) | Value::Config(_));
+    if !(matches!(op, K::Add) && stringy(l) && stringy(r)) {
+        for v in [l, r] {
+            match v {
+                Value::Config(p) => return Err(super::value::config_used(p, "in an operator", at)),
+                Value::Format(parts) => return Err(super::value::format_used(parts, at)),
+                _ => {}
+            }
+        }
+    }
     Ok(match op {
         K::Add => match (l, r) {
             (Value::Int(a), Value::Int(b)) => Value::Int(a.checked_add(*b).ok_or_else(overflow)?),
@@ -292,6 +304,11 @@ pub(crate) fn equal(
     r: &Value,
     at: Option<Span>,
 ) -> Result<bool> {
+    for v in [l, r] {
+        if let Value::Format(parts) = v {
+            return Err(super::value::format_used(parts, at));
+        }
+    }
     Ok(match (l, r) {
         (Value::Null, Value::Null) => true,
         (Value::Bool(a), Value::Bool(b)) => a == b,
@@ -341,6 +358,13 @@ pub(crate) fn equal(
 
 /// `<`: numbers, strings, paths, and lists element by element.
 pub(crate) fn less(m: &mut impl Evaluator, l: &Value, r: &Value, at: Option<Span>) -> Result<bool> {
+    for v in [l, r] {
+        match v {
+            Value::Config(p) => return Err(super::value::config_used(p, "in a comparison", at)),
+            Value::Format(parts) => return Err(super::value::format_used(parts, at)),
+            _ => {}
+        }
+    }
     Ok(match (l, r) {
         (Value::Int(a), Value::Int(b)) => a < b,
         (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
@@ -1061,12 +1085,7 @@ pub(crate) fn to_json(
         Value::Package(p) => J::String(p.out_path()),
         Value::Pkgs => return Err(EvalError::new(at, "cannot convert `pkgs` to JSON")),
         Value::Config(p) => return Err(super::value::config_used(p, "in toJSON", at)),
-        Value::Format(_) => {
-            return Err(EvalError::new(
-                at,
-                "a string built from `config` values cannot be converted to JSON",
-            ))
-        }
+        Value::Format(parts) => return Err(super::value::format_used(parts, at)),
     })
 }
 

@@ -13,9 +13,9 @@ use rowan::ast::AstNode;
 use super::builtins;
 use super::value::{
     bounded, config_used, missing, normalize, type_error, Attr, Attrs, Env, EvalError, Evaluator,
-    FileCtx, Lambda, Result, State, Thunk, Value,
+    Fetched, FileCtx, Files, Lambda, Provider, Result, Route, State, Thunk, Value,
 };
-use crate::scenario::{FileId, FormatPart, Sources, Span};
+use crate::scenario::{FileId, FormatPart, Span};
 
 /// Calls nest at most this deep (a bound on the evaluator's own stack).
 pub(crate) const MAX_DEPTH: usize = 400;
@@ -29,7 +29,7 @@ pub(crate) const MAX_STEPS: u64 = 20_000_000;
 
 /// The evaluator's state across files: the files read, the files imported, the depth.
 pub(crate) struct Machine<'s> {
-    pub(crate) sources: &'s mut Sources,
+    pub(crate) sources: &'s mut dyn Files,
     /// Files `import` may read and `readFile` may read: inside this folder.
     pub(crate) root: PathBuf,
     pub(crate) globals: Rc<HashMap<Rc<str>, Thunk>>,
@@ -40,22 +40,64 @@ pub(crate) struct Machine<'s> {
     pub(crate) lib: Option<Value>,
     /// The file `lib` was read from: an error inside it is reported where it was called.
     lib_file: Option<FileId>,
+    /// Where module reading is (see [`Route`]).
+    pub(crate) route: Route,
+    /// The resolver, answering `config` while it runs a computation.
+    provider: Option<Provider<'s>>,
+}
+
+thread_local! {
+    /// The depth and steps of the evaluations this one runs inside (a computation asks the
+    /// resolver for `config.x`, whose definition is another computation): they share one
+    /// budget, so nesting them is bounded as one evaluation is.
+    static BUDGET: std::cell::Cell<(usize, u64)> = const { std::cell::Cell::new((0, 0)) };
 }
 
 impl<'s> Machine<'s> {
-    pub(crate) fn new(sources: &'s mut Sources, root: PathBuf) -> Machine<'s> {
+    pub(crate) fn new(sources: &'s mut dyn Files, root: PathBuf) -> Machine<'s> {
+        let (depth, steps) = BUDGET.with(std::cell::Cell::get);
         let mut m = Machine {
             sources,
             root,
             globals: Rc::new(HashMap::new()),
             imported: HashMap::new(),
-            depth: 0,
-            steps: 0,
+            depth,
+            steps,
             lib: None,
             lib_file: None,
+            route: Route::default(),
+            provider: None,
         };
         m.globals = Rc::new(builtins::globals());
         m
+    }
+
+    /// A machine whose `config` is answered by `provider`.
+    pub(crate) fn with_provider(
+        sources: &'s mut dyn Files,
+        root: PathBuf,
+        provider: Provider<'s>,
+    ) -> Machine<'s> {
+        let mut m = Machine::new(sources, root);
+        m.provider = Some(provider);
+        m
+    }
+
+    /// A computation the resolver starts itself (not inside another) has the whole budget.
+    pub(crate) fn fresh_budget() {
+        BUDGET.with(|b| b.set((0, 0)));
+    }
+
+    /// `config.PATH` from the resolver.
+    fn fetch(&mut self, path: &Rc<[Box<str>]>) -> Result<Value> {
+        let Some(provider) = self.provider.as_mut() else {
+            return Err(config_used(path, "", None));
+        };
+        let outer = BUDGET.with(|b| b.replace((self.depth, self.steps)));
+        let r = provider(path, None);
+        let inner = BUDGET.with(|b| b.replace(outer));
+        self.steps = self.steps.max(inner.1);
+        Ok(fetched_value(path, r?))
     }
 
     /// Parses `text` (file `file`, in `dir`) and evaluates it to its head.
@@ -170,7 +212,7 @@ impl<'s> Machine<'s> {
                 match c {
                     Value::Bool(true) => self.eval(&expr(i.body(), here())?, env),
                     Value::Bool(false) => self.eval(&expr(i.else_body(), here())?, env),
-                    Value::Config(p) => Err(config_used(&p, "as an `if` condition; a module's definitions depend on options through `lib.mkIf`", here())),
+                    Value::Config(p) => Err(config_used(&p, "as an `if` condition", here())),
                     other => Err(type_error(&other, "a Boolean", here())),
                 }
             }
@@ -217,6 +259,7 @@ impl<'s> Machine<'s> {
                         .map(Value::Int)
                         .ok_or_else(|| EvalError::new(here(), "integer overflow in negation")),
                     (Some(ast::UnaryOpKind::Negate), Value::Float(f)) => Ok(Value::Float(-f)),
+                    (_, Value::Config(p)) => Err(config_used(&p, "in an operator", here())),
                     (Some(ast::UnaryOpKind::Invert), other) => {
                         Err(type_error(&other, "a Boolean", here()))
                     }
@@ -568,7 +611,7 @@ impl<'s> Machine<'s> {
         let rhs = expr(b.rhs(), at)?;
         let bool_of = |v: Value, at| match v {
             Value::Bool(x) => Ok(x),
-            Value::Config(p) => Err(config_used(&p, "in a Boolean operator; use `lib.mkIf`", at)),
+            Value::Config(p) => Err(config_used(&p, "in a Boolean operator", at)),
             other => Err(type_error(&other, "a Boolean", at)),
         };
         match op {
@@ -660,6 +703,14 @@ impl Evaluator for Machine<'_> {
                 Ok(v)
             }
             State::Forcing => Err(EvalError::new(None, "infinite recursion encountered")),
+            State::Fetch(p) => {
+                let r = self.fetch(&p);
+                *t.0.borrow_mut() = match &r {
+                    Ok(v) => State::Done(v.clone()),
+                    Err(_) => State::Fetch(p),
+                };
+                r
+            }
             State::Error(msg) => {
                 *t.0.borrow_mut() = State::Error(msg.clone());
                 Err(EvalError::new(None, msg.to_string()))
@@ -778,7 +829,7 @@ impl Evaluator for Machine<'_> {
                 parts.join(" ")
             }
             Value::Config(p) => return Err(config_used(p, "as a string here", at)),
-            Value::Format(_) => return Err(EvalError::new(at, "a string built from `config` values cannot be used here")),
+            Value::Format(parts) => return Err(super::value::format_used(parts, at)),
             other => {
                 return Err(EvalError::new(
                     at,
@@ -806,6 +857,67 @@ impl Evaluator for Machine<'_> {
 
     fn file_name(&self, file: FileId) -> String {
         self.sources.display(file).to_string()
+    }
+
+    fn route(&mut self) -> &mut Route {
+        &mut self.route
+    }
+
+    fn config_root(&mut self) -> Result<Value> {
+        if self.provider.is_none() {
+            return Ok(Value::Config(Rc::new(Vec::new())));
+        }
+        self.force(&Thunk(Rc::new(std::cell::RefCell::new(State::Fetch(
+            Rc::from(Vec::new()),
+        )))))
+    }
+}
+
+impl Drop for Machine<'_> {
+    /// The steps taken count for the evaluation this one ran inside.
+    fn drop(&mut self) {
+        let steps = self.steps;
+        BUDGET.with(|b| b.set((b.get().0, steps)));
+    }
+}
+
+/// The resolver's answer as a Nix value; a set's attributes are asked for when read.
+fn fetched_value(path: &[Box<str>], f: Fetched) -> Value {
+    match f {
+        Fetched::Null => Value::Null,
+        Fetched::Bool(b) => Value::Bool(b),
+        Fetched::Int(i) => Value::Int(i),
+        Fetched::Float(x) => Value::Float(x),
+        Fetched::Str(s) => Value::Str(Rc::from(s)),
+        Fetched::List(xs) => Value::List(Rc::new(
+            xs.into_iter()
+                .map(|x| Thunk::value(fetched_value(&[], x)))
+                .collect(),
+        )),
+        Fetched::Attrs(kv) => Value::Attrs(Rc::new(
+            kv.into_iter()
+                .map(|(k, v)| {
+                    let a = Attr {
+                        value: Thunk::value(fetched_value(&[], v)),
+                        span: None,
+                    };
+                    (Rc::from(k), a)
+                })
+                .collect(),
+        )),
+        Fetched::Names(ns) => Value::Attrs(Rc::new(
+            ns.into_iter()
+                .map(|n| {
+                    let mut p = path.to_vec();
+                    p.push(n.clone().into_boxed_str());
+                    let a = Attr {
+                        value: Thunk(Rc::new(std::cell::RefCell::new(State::Fetch(Rc::from(p))))),
+                        span: None,
+                    };
+                    (Rc::from(n), a)
+                })
+                .collect(),
+        )),
     }
 }
 

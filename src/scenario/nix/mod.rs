@@ -7,18 +7,19 @@
 //! system resolves (its fixpoint), exactly as the YAML format's `!config`: in `lib.mkIf`
 //! conditions, as whole values and in strings.
 
+pub(crate) use value::{EvalError, Fetched, Provider};
+
 mod builtins;
 mod eval;
 mod module;
 mod prim;
 mod value;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::diag::Diagnostic;
-use crate::scenario::{FileId, Node, Sources, Span};
+use crate::scenario::{Deferred, FileId, Node, Sources, Span};
 use eval::Machine;
-use value::EvalError;
 
 /// isoproof's `lib` (see `lib.nix`).
 pub(crate) const LIB: &str = include_str!("lib.nix");
@@ -40,6 +41,8 @@ pub(crate) fn load_module(
     };
     on_big_stack(|| {
         let mut m = Machine::new(sources, root.to_path_buf());
+        m.route.file = Some(file);
+        m.route.root = root.to_path_buf();
         let result = m
             .eval_text(file, &dir, &text)
             .and_then(|v| module::module_node(&mut m, v, start));
@@ -62,6 +65,77 @@ pub(crate) fn package_path(name: &str) -> String {
         text: None,
     }
     .out_path()
+}
+
+/// Computations the resolver runs may nest (one asks for an option another computes) at
+/// most this deep.
+const MAX_NESTED: usize = 32;
+
+thread_local! {
+    static NESTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The definition `d` stands for, computed: its file evaluated again with `config` answered
+/// by `provider` (the resolver), the same steps taken to it, and it read whole. Runs on the
+/// caller's thread, which is the resolver's (its stack holds nested evaluations).
+pub(crate) fn force_deferred(
+    sources: &Sources,
+    d: &Deferred,
+    span: Span,
+    provider: Provider<'_>,
+) -> Result<Node, EvalError> {
+    let depth = NESTED.with(|n| n.get());
+    if depth >= MAX_NESTED {
+        return Err(EvalError::new(
+            Some(span),
+            format!("computations with `config` in .nix definitions depend on one another more than {MAX_NESTED} deep"),
+        ));
+    }
+    if depth == 0 {
+        Machine::fresh_budget();
+    }
+    NESTED.with(|n| n.set(depth + 1));
+    let mut overlay = Overlay {
+        base: sources,
+        extra: Sources::default(),
+    };
+    let r = (|| {
+        let path = sources
+            .path(d.file)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let text = sources.text(d.file).to_string();
+        let mut m = Machine::with_provider(&mut overlay, d.root.clone(), provider);
+        let v = m.eval_text(d.file, &dir, &text)?;
+        module::walk(&mut m, v, &d.route, span)
+    })();
+    NESTED.with(|n| n.set(depth));
+    r
+}
+
+/// The scenario's files, and the files an evaluation in the resolver reads anew (`lib`,
+/// `import`s): a file the scenario has keeps its id, so spans stay the scenario's.
+struct Overlay<'a> {
+    base: &'a Sources,
+    extra: Sources,
+}
+
+impl value::Files for Overlay<'_> {
+    fn add(&mut self, display: String, path: PathBuf, text: String) -> FileId {
+        if let Some(id) = self.base.find(&display, &path) {
+            return id;
+        }
+        let id = self.extra.add(display, path, text);
+        FileId(self.base.len() as u32 + id.0)
+    }
+
+    fn display(&self, id: FileId) -> &str {
+        match (id.0 as usize).checked_sub(self.base.len()) {
+            Some(i) => self.extra.display(FileId(i as u32)),
+            None => self.base.display(id),
+        }
+    }
 }
 
 /// Parsing and evaluation recurse along the expression (rnix's parser up to 512 levels, the

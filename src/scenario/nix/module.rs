@@ -1,12 +1,64 @@
 //! Module values to the module mappings the rest of the scenario stage reads, as a YAML
 //! module is read: `imports` (paths), `options` (declarations by option path), `config`
 //! (definitions, with `mkIf`, `mkMerge`, `mkOverride` and `mkOrder` as properties, and
-//! `config.a.b` as the option references the module system resolves).
+//! `config.a.b` as the option references the module system resolves). A definition that
+//! computes with `config` (`lib.optional config.x y`, `if config.a then … else …`) cannot be
+//! known while modules are read: it becomes a [`Deferred`] the resolver evaluates when it needs
+//! it, found again by the steps from the file's value to it.
 
 use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
 
 use super::value::{type_error, Attrs, EvalError, Evaluator, Result, State, Thunk, Value};
-use crate::scenario::{FormatPart, Key, Kind, Node, Span, Text};
+use crate::scenario::{Deferred, FormatPart, Key, Kind, Node, Span, Step, Text};
+
+/// Runs `f` one step further from the file's value.
+fn along<M: Evaluator, T>(m: &mut M, s: Step, f: impl FnOnce(&mut M) -> Result<T>) -> Result<T> {
+    m.route().steps.push(s);
+    let r = f(m);
+    m.route().steps.pop();
+    r
+}
+
+/// Runs `f` with definitions deferrable (`on`) or not.
+fn deferring<M: Evaluator, T>(
+    m: &mut M,
+    on: bool,
+    f: impl FnOnce(&mut M) -> Result<T>,
+) -> Result<T> {
+    let was = std::mem::replace(&mut m.route().defer, on);
+    let r = f(m);
+    m.route().defer = was;
+    r
+}
+
+/// The definition in thunk `t` (one step `s` further): read whole, or deferred to the
+/// resolver when it needs `config` in a computation.
+fn definition<M: Evaluator>(m: &mut M, t: &Thunk, span: Span, s: Step) -> Result<Node> {
+    along(m, s, |m| {
+        let r = m.force(t).and_then(|v| m.nested(|m| to_node(m, &v, span)));
+        r.or_else(|e| deferred(m, e, t, span))
+    })
+}
+
+/// `e`, or — when it is a `config` value needed by a definition — that definition deferred.
+fn deferred(m: &mut impl Evaluator, e: EvalError, t: &Thunk, span: Span) -> Result<Node> {
+    let route = m.route();
+    match (&e.needs, route.defer, route.file) {
+        (Some(needs), true, Some(file)) => Ok(Node {
+            span,
+            kind: Kind::Nix(Arc::new(Deferred {
+                file,
+                root: route.root.clone(),
+                route: route.steps.clone(),
+                needs: needs.clone(),
+                text: t.source_text().into(),
+                value: OnceLock::new(),
+            })),
+        }),
+        _ => Err(e),
+    }
+}
 
 /// The arguments a module function is called with.
 pub(crate) fn module_args(m: &mut impl Evaluator) -> Result<Value> {
@@ -23,7 +75,7 @@ pub(crate) fn module_args(m: &mut impl Evaluator) -> Result<Value> {
             },
         );
     };
-    put("config", Thunk::value(Value::Config(Rc::new(Vec::new()))));
+    put("config", Thunk::value(m.config_root()?));
     put("lib", Thunk::value(lib));
     put("pkgs", Thunk::value(Value::Pkgs));
     put(
@@ -43,7 +95,9 @@ pub(crate) fn module_args(m: &mut impl Evaluator) -> Result<Value> {
 /// The module a file's value is: called with the module arguments when it is a function;
 /// then the mapping a YAML module would be.
 pub(crate) fn module_node(m: &mut impl Evaluator, v: Value, span: Span) -> Result<Node> {
-    module_of(m, v, span, false)
+    along(m, Step::Module, |m| {
+        deferring(m, false, |m| module_of(m, v, span, false))
+    })
 }
 
 /// [`module_node`]; a module written inline in `imports` keeps its `key` (Nix imports a key
@@ -73,18 +127,22 @@ fn module_of(m: &mut impl Evaluator, v: Value, span: Span, inline: bool) -> Resu
             span: at,
         };
         match &**k {
-            "imports" => entries.push((key, imports(m, &attr.value, at)?)),
+            "imports" => entries.push((key, along(m, Step::Attr("imports".into()), |m| imports(m, &attr.value, at))?)),
             "disabledModules" => entries.push((key, imports(m, &attr.value, at)?)),
-            "options" => {
+            "options" => along(m, Step::Attr("options".into()), |m| {
                 let v = m.force(&attr.value)?;
                 let mut decls = Vec::new();
                 declarations(m, &v, &mut Vec::new(), at, &mut decls)?;
                 entries.push((key, Node { span: at, kind: Kind::Map(decls) }));
-            }
-            "config" => {
+                Ok(())
+            })?,
+            "config" => along(m, Step::Attr("config".into()), |m| {
+                // Which options `config` defines must be known without `config` (Nix recurses
+                // for ever otherwise); the definitions themselves may wait for it.
                 let v = m.force(&attr.value)?;
-                entries.push((key, to_node(m, &v, at)?));
-            }
+                entries.push((key, deferring(m, true, |m| to_node(m, &v, at))?));
+                Ok(())
+            })?,
             "freeformType" => {
                 let v = m.force(&attr.value)?;
                 entries.push((key, type_node(&v, at)?));
@@ -112,13 +170,14 @@ fn module_of(m: &mut impl Evaluator, v: Value, span: Span, inline: bool) -> Resu
         }
     }
     if !shorthand.is_empty() {
+        // The shorthand's attributes are the module's: the same steps lead to them.
         let v = Value::Attrs(Rc::new(shorthand));
         entries.push((
             Key {
                 name: "config".into(),
                 span,
             },
-            to_node(m, &v, span)?,
+            deferring(m, true, |m| to_node(m, &v, span))?,
         ));
     }
     entries.sort_by(|a, b| a.0.name.cmp(&b.0.name));
@@ -135,7 +194,7 @@ fn imports(m: &mut impl Evaluator, t: &Thunk, at: Span) -> Result<Node> {
         other => return Err(type_error(&other, "a list", Some(at))),
     };
     let mut out = Vec::new();
-    for x in list.iter() {
+    for (i, x) in list.iter().enumerate() {
         match m.force(x)? {
             Value::Path(p) => out.push(Node {
                 span: at,
@@ -145,9 +204,9 @@ fn imports(m: &mut impl Evaluator, t: &Thunk, at: Span) -> Result<Node> {
                 span: at,
                 kind: Kind::Str(Text::from(&*s)),
             }),
-            v @ (Value::Attrs(_) | Value::Lambda(_)) => {
-                out.push(m.nested(|m| module_of(m, v, at, true))?)
-            }
+            v @ (Value::Attrs(_) | Value::Lambda(_)) => out.push(along(m, Step::Index(i), |m| {
+                along(m, Step::Module, |m| m.nested(|m| module_of(m, v, at, true)))
+            })?),
             other => return Err(type_error(&other, "a path", Some(at))),
         }
     }
@@ -194,10 +253,13 @@ fn declarations(
         }
     }
     for (k, attr) in a.iter() {
-        let v = m.force(&attr.value)?;
-        path.push(k.to_string().into_boxed_str());
-        let r = m.nested(|m| declarations(m, &v, path, attr.span.unwrap_or(at), out));
-        path.pop();
+        let r = along(m, Step::Attr(k.to_string().into()), |m| {
+            let v = m.force(&attr.value)?;
+            path.push(k.to_string().into_boxed_str());
+            let r = m.nested(|m| declarations(m, &v, path, attr.span.unwrap_or(at), out));
+            path.pop();
+            r
+        });
         r?;
     }
     Ok(())
@@ -219,8 +281,10 @@ fn declaration(m: &mut impl Evaluator, a: &Attrs, at: Span) -> Result<Node> {
                 has_type = true;
             }
             "default" => {
-                let v = m.force(&attr.value)?;
-                fields.push((key("default", attr.span), to_node(m, &v, span)?));
+                let d = deferring(m, true, |m| {
+                    definition(m, &attr.value, span, Step::Attr("default".into()))
+                })?;
+                fields.push((key("default", attr.span), d));
             }
             "description" => {
                 let v = m.force(&attr.value)?;
@@ -339,7 +403,12 @@ pub(crate) fn type_of(
             other => return Err(type_error(other, "a string", at)),
         },
         "submodule" => {
-            let node = module_node(m, arg.clone(), span)?;
+            // Read where a type is made, not along a file's modules: nothing here can be
+            // found again by steps, so nothing is deferred.
+            let file = m.route().file.take();
+            let node = module_node(m, arg.clone(), span);
+            m.route().file = file;
+            let node = node?;
             // A submodule has options (and a freeform type); its config would be a default.
             let Kind::Map(es) = node.kind else {
                 unreachable!("module_node gives a mapping")
@@ -386,9 +455,8 @@ pub(crate) fn to_node(m: &mut impl Evaluator, v: &Value, span: Span) -> Result<N
         Value::Format(parts) => Kind::Format(parts.iter().cloned().collect::<Vec<FormatPart>>()),
         Value::List(xs) => {
             let mut items = Vec::with_capacity(xs.len());
-            for x in xs.iter() {
-                let v = m.force(x)?;
-                items.push(m.nested(|m| to_node(m, &v, span))?);
+            for (i, x) in xs.iter().enumerate() {
+                items.push(definition(m, x, span, Step::Index(i))?);
             }
             Kind::List(items)
         }
@@ -412,9 +480,9 @@ pub(crate) fn to_node(m: &mut impl Evaluator, v: &Value, span: Span) -> Result<N
 }
 
 fn attrs_node<M: Evaluator>(m: &mut M, a: &Rc<Attrs>, span: Span) -> Result<Node> {
-    let field = |m: &mut M, name: &str| -> Result<Value> {
+    let thunk = |name: &str| -> Result<Thunk> {
         match a.get(name) {
-            Some(x) => m.force(&x.value),
+            Some(x) => Ok(x.value.clone()),
             None => Err(EvalError::new(
                 Some(span),
                 format!("attribute '{name}' missing"),
@@ -428,53 +496,54 @@ fn attrs_node<M: Evaluator>(m: &mut M, a: &Rc<Attrs>, span: Span) -> Result<Node
         },
         None => None,
     };
-    let boxed = |m: &mut M, v: &Value| -> Result<Box<Node>> {
-        Ok(Box::new(m.nested(|m| to_node(m, v, span))?))
+    let content = |m: &mut M| -> Result<Box<Node>> {
+        Ok(Box::new(definition(
+            m,
+            &thunk("content")?,
+            span,
+            Step::Attr("content".into()),
+        )?))
     };
     let kind = match ty.as_deref() {
         Some("if") => {
-            let c = field(m, "condition")?;
-            let cond = match &c {
-                Value::Bool(_) | Value::Config(_) => to_node(m, &c, span)?,
-                other => {
-                    return Err(type_error(
-                        other,
-                        "a Boolean (mkIf's condition)",
-                        Some(span),
-                    ))
-                }
-            };
-            let content = field(m, "content")?;
-            Kind::If(Box::new(cond), boxed(m, &content)?)
+            let t = thunk("condition")?;
+            let cond = along(m, Step::Attr("condition".into()), |m| match m.force(&t) {
+                Ok(c @ (Value::Bool(_) | Value::Config(_))) => to_node(m, &c, span),
+                Ok(other) => Err(type_error(
+                    &other,
+                    "a Boolean (mkIf's condition)",
+                    Some(span),
+                )),
+                Err(e) => deferred(m, e, &t, span),
+            })?;
+            Kind::If(Box::new(cond), content(m)?)
         }
-        Some("merge") => match field(m, "contents")? {
-            Value::List(xs) => {
-                let mut items = Vec::new();
-                for x in xs.iter() {
-                    let v = m.force(x)?;
-                    items.push(m.nested(|m| to_node(m, &v, span))?);
+        Some("merge") => along(m, Step::Attr("contents".into()), |m| {
+            match m.force(&thunk("contents")?)? {
+                Value::List(xs) => {
+                    let mut items = Vec::new();
+                    for (i, x) in xs.iter().enumerate() {
+                        items.push(definition(m, x, span, Step::Index(i))?);
+                    }
+                    Ok(Kind::Merge(items))
                 }
-                Kind::Merge(items)
-            }
-            other => {
-                return Err(type_error(
+                other => Err(type_error(
                     &other,
                     "a list (mkMerge's contents)",
                     Some(span),
-                ))
+                )),
             }
-        },
+        })?,
         Some(t @ ("override" | "order")) => {
-            let p = match field(m, "priority")? {
+            let p = match m.force(&thunk("priority")?)? {
                 Value::Int(i) => i as f64,
                 Value::Float(f) => f,
                 other => return Err(type_error(&other, "an integer (a priority)", Some(span))),
             };
-            let content = field(m, "content")?;
             if t == "override" {
-                Kind::Override(p, boxed(m, &content)?)
+                Kind::Override(p, content(m)?)
             } else {
-                Kind::Order(p, boxed(m, &content)?)
+                Kind::Order(p, content(m)?)
             }
         }
         Some("option") => return Err(EvalError::new(
@@ -485,7 +554,6 @@ fn attrs_node<M: Evaluator>(m: &mut M, a: &Rc<Attrs>, span: Span) -> Result<Node
             let mut entries = Vec::with_capacity(a.len());
             for (k, attr) in a.iter() {
                 let at = attr.span.unwrap_or(span);
-                let v = m.force(&attr.value)?;
                 // A name with a dot or a quote is one component: quoted, as the scenario's
                 // dotted keys are split.
                 let name = if k.contains(['.', '"']) {
@@ -493,10 +561,39 @@ fn attrs_node<M: Evaluator>(m: &mut M, a: &Rc<Attrs>, span: Span) -> Result<Node
                 } else {
                     Text::from(&**k)
                 };
-                entries.push((Key { name, span: at }, m.nested(|m| to_node(m, &v, at))?));
+                let v = definition(m, &attr.value, at, Step::Attr(k.to_string().into()))?;
+                entries.push((Key { name, span: at }, v));
             }
             Kind::Map(entries)
         }
     };
     Ok(Node { span, kind })
+}
+
+/// The definition the steps lead to from a file's value `v`, read whole (the resolver's side
+/// of [`Deferred`]: `config` now has values).
+pub(crate) fn walk(m: &mut impl Evaluator, v: Value, route: &[Step], span: Span) -> Result<Node> {
+    let moved = || {
+        EvalError::new(
+            Some(span),
+            "this definition is not where it was once `config` is known: which options a module defines may not depend on `config`",
+        )
+    };
+    let mut t = Thunk::value(v);
+    for s in route {
+        let v = m.force(&t)?;
+        t = match (s, v) {
+            (Step::Module, f @ (Value::Lambda(_) | Value::Builtin(_))) => {
+                let args = module_args(m)?;
+                Thunk::value(m.call(&f, Thunk::value(args), Some(span))?)
+            }
+            (Step::Module, v) => Thunk::value(v),
+            (Step::Attr(k), Value::Attrs(a)) => a.get(&**k).ok_or_else(moved)?.value.clone(),
+            (Step::Index(i), Value::List(xs)) => xs.get(*i).ok_or_else(moved)?.clone(),
+            _ => return Err(moved()),
+        };
+    }
+    let v = m.force(&t)?;
+    m.route().file = None;
+    to_node(m, &v, span)
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::prim::Builtin;
-use crate::scenario::{FileId, FormatPart, Node, Span};
+use crate::scenario::{FileId, FormatPart, Node, Span, Step};
 
 /// A value, forced to its head (its parts may still be thunks).
 #[derive(Clone)]
@@ -129,6 +129,9 @@ pub(crate) enum State {
     Select(Thunk, Rc<str>, Option<Span>),
     /// A value that is an error when needed (an argument isoproof does not provide).
     Error(Rc<str>),
+    /// An option's value, asked of the module system when needed (`config.a.b` while the
+    /// resolver computes a definition that depends on it).
+    Fetch(Rc<[Box<str>]>),
     /// Being computed: forcing it again is infinite recursion.
     Forcing,
     /// Computed.
@@ -136,6 +139,16 @@ pub(crate) enum State {
 }
 
 impl Thunk {
+    /// The expression as written, when it is one not yet computed.
+    pub(crate) fn source_text(&self) -> String {
+        use rowan::ast::AstNode;
+        match &*self.0.borrow() {
+            State::Pending(e, _) => e.syntax().text().to_string(),
+            State::Select(_, name, _) => name.to_string(),
+            _ => String::new(),
+        }
+    }
+
     /// A thunk that is already a value.
     pub(crate) fn value(v: Value) -> Thunk {
         Thunk(Rc::new(RefCell::new(State::Done(v))))
@@ -211,6 +224,9 @@ pub(crate) struct EvalError {
     pub(crate) span: Option<Span>,
     /// What failed, in Nix's words where Nix has words for it.
     pub(crate) message: String,
+    /// The option whose final value was needed while modules were read: the definition is
+    /// computed later, by the resolver (see [`Step`]).
+    pub(crate) needs: Option<Vec<Box<str>>>,
 }
 
 impl EvalError {
@@ -218,9 +234,62 @@ impl EvalError {
         EvalError {
             span,
             message: message.into(),
+            needs: None,
         }
     }
 }
+
+/// An option's value as the module system gives it to a `.nix` computation: data, with an
+/// attribute set given by its names (each asked for when read, as Nix's `config` is lazy).
+#[derive(Debug)]
+pub(crate) enum Fetched {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    List(Vec<Fetched>),
+    /// A set inside a list, whole.
+    Attrs(Vec<(String, Fetched)>),
+    /// A set of options or a set-valued option: its names.
+    Names(Vec<String>),
+}
+
+/// Where module reading is, from a `.nix` file's value: a definition that needs `config`
+/// while [`Route::defer`] is on becomes a computation the resolver runs later
+/// ([`crate::scenario::Deferred`]), found again by these steps.
+#[derive(Default)]
+pub(crate) struct Route {
+    /// The file the steps start at.
+    pub(crate) file: Option<FileId>,
+    /// The folder its evaluation may read in.
+    pub(crate) root: PathBuf,
+    pub(crate) steps: Vec<Step>,
+    /// Whether a definition is being read (not `imports`, not the shape of `config`).
+    pub(crate) defer: bool,
+}
+
+/// The files an evaluation reads: the scenario's, or (when the resolver runs a computation)
+/// the scenario's seen through an overlay that takes files read anew.
+pub(crate) trait Files {
+    /// Adds a file (or finds it, when the overlay already has it).
+    fn add(&mut self, display: String, path: PathBuf, text: String) -> FileId;
+    /// Its name.
+    fn display(&self, id: FileId) -> &str;
+}
+
+impl Files for crate::scenario::Sources {
+    fn add(&mut self, display: String, path: PathBuf, text: String) -> FileId {
+        crate::scenario::Sources::add(self, display, path, text)
+    }
+    fn display(&self, id: FileId) -> &str {
+        crate::scenario::Sources::display(self, id)
+    }
+}
+
+/// How the resolver answers `config.a.b` for a computation.
+pub(crate) type Provider<'p> =
+    &'p mut dyn FnMut(&[Box<str>], Option<Span>) -> std::result::Result<Fetched, EvalError>;
 
 pub(crate) type Result<T> = std::result::Result<T, EvalError>;
 
@@ -342,6 +411,11 @@ pub(crate) trait Evaluator: Sized {
     fn lib(&mut self) -> Result<Value>;
     /// The name of a file, for `__curPos` and messages.
     fn file_name(&self, file: FileId) -> String;
+    /// Where module reading is.
+    fn route(&mut self) -> &mut Route;
+    /// The `config` module argument: symbolic while modules are read, the resolver's
+    /// answers while it runs a computation.
+    fn config_root(&mut self) -> Result<Value>;
 }
 
 /// Nix's "value is X while Y was expected".
@@ -349,20 +423,41 @@ pub(crate) fn type_error(v: &Value, want: &str, at: Option<Span>) -> EvalError {
     if let Value::Config(p) = v {
         return config_used(p, &format!("where {want} is needed"), at);
     }
+    if let Value::Format(parts) = v {
+        return format_used(parts, at);
+    }
     EvalError::new(
         at,
         format!("value is {} while {want} was expected", v.noun()),
     )
 }
 
-/// `config.a.b` where only its final value would do.
+/// `config.a.b` where only its final value would do. Inside a definition, that definition is
+/// computed later, when the resolver knows the value ([`EvalError::needs`]); elsewhere (a
+/// module's `imports`, the shape of its `config`) Nix itself would recurse for ever.
 pub(crate) fn config_used(path: &[Box<str>], how: &str, at: Option<Span>) -> EvalError {
-    EvalError::new(
+    EvalError {
+        needs: Some(path.to_vec()),
+        ..EvalError::new(
+            at,
+            format!(
+                "config.{} is used {how} where the module system cannot know it yet: a module's `imports`, and which options its `config` defines, may not depend on `config` (Nix reports infinite recursion)",
+                crate::scenario::path::show(path)
+            ),
+        )
+    }
+}
+
+/// A string built from `config` values (`"${config.a}"`) where its text is needed.
+pub(crate) fn format_used(parts: &[FormatPart], at: Option<Span>) -> EvalError {
+    let first = parts.iter().find_map(|p| match p {
+        FormatPart::Ref(r) => Some(r.as_slice()),
+        FormatPart::Text(_) => None,
+    });
+    config_used(
+        first.unwrap_or_default(),
+        "in a string whose text is needed",
         at,
-        format!(
-            "config.{} is used {how}: isoproof evaluates `config` references as whole option values, in `lib.mkIf` conditions and in string interpolation, where the module system computes them",
-            crate::scenario::path::show(path)
-        ),
     )
 }
 
