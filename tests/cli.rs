@@ -688,3 +688,57 @@ fn modules_path_and_nixpkgs_bring_the_carried_nixos_modules_from_anywhere() {
     assert_ne!(v["isoImage"]["volumeID"], "NIXOS_MINIMAL");
     assert_eq!(v["fileSystems"]["/"]["fsType"], "tmpfs");
 }
+
+#[test]
+fn lib_option_modules_rename_alias_remove_and_package_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = write(
+        dir.path(),
+        "host.nix",
+        r#"{ lib, pkgs, ... }: {
+  imports = [
+    (lib.mkRenamedOptionModule [ "services" "old" "port" ] [ "services" "new" "port" ])
+    ({ lib, pkgs, ... }: {
+      options.services.new.port = lib.mkOption { type = lib.types.int; default = 1; };
+      options.services.new.package = lib.mkPackageOption pkgs "nginx" { };
+      options.warnings = lib.mkOption { type = lib.types.listOf lib.types.str; default = [ ]; };
+    })
+    { services.old.port = lib.mkForce 22; }
+    { services.new.port = 80; }
+  ];
+}
+"#,
+    );
+    let (code, out, err) = run(&mut isoproof(&["resolve", host.to_str().unwrap()]));
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // The old name's mkForce travels with it, as nixpkgs' doRename keeps priorities.
+    assert_eq!(v["services"]["new"]["port"], 22);
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("has been renamed to `services.new.port'"),
+        "{v}"
+    );
+    let pkg = v["services"]["new"]["package"].as_str().unwrap();
+    assert!(
+        pkg.starts_with("/nix/store/") && pkg.ends_with("-nginx"),
+        "{pkg}"
+    );
+
+    let removed = write(
+        dir.path(),
+        "removed.nix",
+        "{ lib, ... }: {\n  imports = [ (lib.mkRemovedOptionModule [ \"boot\" \"legacy\" ] \"Use boot.loader instead.\") ];\n  boot.legacy = true;\n}\n",
+    );
+    let (code, _, err) = run(&mut isoproof(&[
+        "resolve",
+        "--format",
+        "text",
+        removed.to_str().unwrap(),
+    ]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("error[removed]"), "{err}");
+    assert!(err.contains("Use boot.loader instead."), "{err}");
+}

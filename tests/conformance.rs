@@ -140,15 +140,15 @@ fn main() {
             226,
         ),
         // `.nix` definitions that compute with `config` (the module system's fixpoint), with
-        // results from real Nix and nixpkgs lib (`recompute.py --dir=../fixpoint`).
+        // results from real Nix and nixpkgs lib (`recompute.py --dir=../nix-own`).
         (
-            "fixpoint",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/fixpoint"),
+            "nix-own",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/nix-own"),
             7,
         ),
     ];
     for (prefix, dir, at_least) in corpora {
-        let nix = matches!(prefix, "nix" | "fixpoint");
+        let nix = matches!(prefix, "nix" | "nix-own");
         let found = if nix { nix_cases(&dir) } else { cases(&dir) };
         match found {
             // A missing corpus is a failing test, never no test.

@@ -32,10 +32,11 @@ in
     ];
   };
 
-  # List packages installed in system profile.
+  # List packages installed in system profile; the SSH file system client only where SSH
+  # runs (a computation with `config`: the module system's fixpoint decides it).
   environment.systemPackages = with pkgs; [
     vim
     git
     (writeShellScript "greet" "echo hello from ${owner}")
-  ];
+  ] ++ lib.optional config.services.openssh.enable sshfs;
 }

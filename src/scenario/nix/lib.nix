@@ -177,11 +177,26 @@ in {
     description = "Whether to enable ${name}.";
     type = types.bool;
   };
-  mkPackageOption = pkgs: name: attrs:
-    throw "lib.mkPackageOption (for ${toString name}): isoproof does not provide nixpkgs' packages yet";
-  mkRenamedOptionModule = from: to: throw "lib.mkRenamedOptionModule: not provided by isoproof's .nix front end yet";
-  mkRemovedOptionModule = optionName: replacementInstructions: throw "lib.mkRemovedOptionModule: not provided by isoproof's .nix front end yet";
-  mkAliasOptionModule = from: to: throw "lib.mkAliasOptionModule: not provided by isoproof's .nix front end yet";
+  # nixpkgs' lib/options.nix: the option of a package, `pkgs.NAME` by default (a path of names
+  # for `pkgs.a.b`).
+  mkPackageOption = pkgs: name: { default ? null, example ? null, extraDescription ? "", nullable ? false, pkgsText ? "pkgs" }:
+    let
+      path = if builtins.isList name then name else [ name ];
+      attr = if default == null then path else if builtins.isList default then default else [ default ];
+      shown = concatStringsSep "." path;
+    in {
+      _type = "option";
+      type = if nullable then types.nullOr types.package else types.package;
+      default = attrByPath attr (throw "${pkgsText}.${concatStringsSep "." attr} does not exist") pkgs;
+      description = "The ${shown} package to use." + optionalString (extraDescription != "") " ${extraDescription}";
+    };
+  # nixpkgs' lib/modules.nix modules that move, alias or remove an option, as the module a
+  # scenario writes with `renamedOptions`, `aliasedOptions` and `removedOptions`.
+  mkRenamedOptionModule = from: to: { __isoproofAlias = { kind = "renamedOptions"; inherit from to; }; };
+  mkRenamedOptionModuleWith = { sinceRelease ? null, from, to }: mkRenamedOptionModule from to;
+  mkAliasOptionModule = from: to: { __isoproofAlias = { kind = "aliasedOptions"; inherit from to; }; };
+  mkRemovedOptionModule = optionName: replacementInstructions:
+    { __isoproofAlias = { kind = "removedOptions"; from = optionName; to = replacementInstructions; }; };
   literalExpression = text: { _type = "literalExpression"; inherit text; };
   literalMD = text: { _type = "literalMD"; inherit text; };
   literalExample = text: { _type = "literalExpression"; inherit text; };

@@ -157,6 +157,7 @@ fn module_of(m: &mut impl Evaluator, v: Value, span: Span, inline: bool) -> Resu
                 };
                 entries.push((Key { name: name.into(), span: at }, Node { span: at, kind: Kind::Str(Text::from(text)) }));
             }
+            "__isoproofAlias" => entries.push(alias(m, &attr.value, at)?),
             "_file" | "key" | "meta" | "_class" => {}
             _ if explicit => {
                 return Err(EvalError::new(
@@ -596,4 +597,73 @@ pub(crate) fn walk(m: &mut impl Evaluator, v: Value, route: &[Step], span: Span)
     let v = m.force(&t)?;
     m.route().file = None;
     to_node(m, &v, span)
+}
+
+/// The module `lib.mkRenamedOptionModule` and its kin make: the scenario's
+/// `renamedOptions`/`aliasedOptions`/`removedOptions` entry for it.
+fn alias(m: &mut impl Evaluator, t: &Thunk, at: Span) -> Result<(Key, Node)> {
+    let Value::Attrs(a) = m.force(t)? else {
+        return Err(EvalError::new(Some(at), "a malformed option alias module"));
+    };
+    let get = |m: &mut _, name: &str| -> Result<Value> {
+        match a.get(name) {
+            Some(x) => Evaluator::force(m, &x.value),
+            None => Err(EvalError::new(
+                Some(at),
+                format!("attribute '{name}' missing"),
+            )),
+        }
+    };
+    let kind = match get(m, "kind")? {
+        Value::Str(s) => s,
+        other => return Err(type_error(&other, "a string", Some(at))),
+    };
+    let from = get(m, "from")?;
+    let from = option_path(m, &from, at)?;
+    let to = match (&*kind, get(m, "to")?) {
+        ("removedOptions", Value::Str(s)) => s.to_string(),
+        ("removedOptions", other) => {
+            return Err(type_error(
+                &other,
+                "a string (replacement instructions)",
+                Some(at),
+            ))
+        }
+        (_, v) => option_path(m, &v, at)?,
+    };
+    let node = |kind| Node { span: at, kind };
+    Ok((
+        Key {
+            name: Text::from(&*kind),
+            span: at,
+        },
+        node(Kind::Map(vec![(
+            Key {
+                name: Text::from(from),
+                span: at,
+            },
+            node(Kind::Str(Text::from(to))),
+        )])),
+    ))
+}
+
+/// An option path given as a list of names (`[ "services" "x" "enable" ]`), as the scenario
+/// writes it (`services.x.enable`).
+fn option_path(m: &mut impl Evaluator, v: &Value, at: Span) -> Result<String> {
+    let Value::List(xs) = v else {
+        return Err(type_error(
+            v,
+            "a list of attribute names (an option path)",
+            Some(at),
+        ));
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for x in xs.iter() {
+        match m.force(x)? {
+            Value::Str(s) => parts.push(s.to_string()),
+            other => return Err(type_error(&other, "a string (an attribute name)", Some(at))),
+        }
+    }
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    Ok(crate::scenario::path::show(&parts))
 }

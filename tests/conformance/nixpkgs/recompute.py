@@ -4,7 +4,7 @@
 usage: recompute.py NIXPKGS_LIB [--write] [--dir=CORPUS] [CASE...]
 
 --dir names another corpus of `.nix` cases laid out as `nix/` is (CASE/default.nix and
-CASE/expected.json), such as `../fixpoint`; its cases have no YAML form.
+CASE/expected.json), such as `../nix-own`; its cases have no YAML form.
 
 Every case of `nix/` is evaluated by `nix-instantiate --eval --strict --json` as
 `(lib.evalModules { modules = [ nix/CASE/default.nix ]; }).config`, with every `_module`
