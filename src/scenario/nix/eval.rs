@@ -20,6 +20,9 @@ use crate::scenario::{FileId, FormatPart, Span};
 /// Calls nest at most this deep (a bound on the evaluator's own stack).
 pub(crate) const MAX_DEPTH: usize = 400;
 
+/// At most this many syntax errors of a file are shown after the first.
+const MAX_SYNTAX_ERRORS: usize = 20;
+
 /// Brackets nest at most this deep in a file (rnix's parser stops at 512 levels).
 pub(crate) const MAX_NESTING: usize = 256;
 
@@ -122,8 +125,18 @@ impl<'s> Machine<'s> {
             check_nesting(&ctx, text)?;
         }
         let parse = rnix::Root::parse(text);
-        if let Some(e) = parse.errors().first() {
-            return Err(syntax_error(&ctx, e));
+        if let Some((first, rest)) = parse.errors().split_first() {
+            // Every error rnix found (up to a bound: after a bad token its recovery can
+            // cascade), each once per place.
+            let mut e = syntax_error(&ctx, first);
+            for more in rest.iter().take(MAX_SYNTAX_ERRORS) {
+                let m = syntax_error(&ctx, more);
+                let at = m.span.unwrap_or_default();
+                if Some(at) != e.span && !e.also.iter().any(|(s, _)| *s == at) {
+                    e.also.push((at, m.message));
+                }
+            }
+            return Err(e);
         }
         let root = parse.tree();
         let expr = root

@@ -154,7 +154,14 @@ fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
 }
 
 fn diagnostic(e: EvalError, fallback: Span) -> Diagnostic {
-    Diagnostic::parse(e.span.unwrap_or(fallback), e.message)
+    let mut d = Diagnostic::parse(e.span.unwrap_or(fallback), e.message);
+    for (span, note) in e.also {
+        d.labels.push(crate::diag::Label {
+            span,
+            note: format!("also: {note}"),
+        });
+    }
+    d
 }
 
 /// Why a Nix expression has no value: Nix's message and where (`file:line:col`).

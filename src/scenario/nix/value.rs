@@ -227,6 +227,8 @@ pub(crate) struct EvalError {
     /// The option whose final value was needed while modules were read: the definition is
     /// computed later, by the resolver (see [`Step`]).
     pub(crate) needs: Option<Vec<Box<str>>>,
+    /// More errors found with this one (a file's further syntax errors).
+    pub(crate) also: Vec<(Span, String)>,
 }
 
 impl EvalError {
@@ -235,6 +237,7 @@ impl EvalError {
             span,
             message: message.into(),
             needs: None,
+            also: Vec::new(),
         }
     }
 }
