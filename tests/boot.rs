@@ -345,6 +345,49 @@ fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
     if !xml.contains("<testcase name=\"bios-cdrom\" classname=\"boot.netboot-root-override\"") {
         return Err(format!("JUnit: {xml}").into());
     }
+    // `--partition K/2`: two jobs, each with its JUnit, boot every (scenario, mode) pair
+    // exactly once between them.
+    let mut pairs: Vec<String> = Vec::new();
+    let mut whole: Vec<String> = Vec::new();
+    for k in ["1/1", "1/2", "2/2"] {
+        let part = format!("--partition={k}");
+        let o = run(&[
+            "boot-matrix".as_ref(),
+            "--mode=bios-cdrom".as_ref(),
+            "--mode=bios-usb".as_ref(),
+            "--accel=tcg".as_ref(),
+            part.as_ref(),
+            "--junit".as_ref(),
+            junit.as_os_str(),
+            netboot.as_os_str(),
+            scenario.as_os_str(),
+        ])?;
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        if o.status.code() != Some(0) || !out.ends_with(" passed, 0 failed\n") {
+            return Err(format!("boot-matrix {part}: {:?} {out}", o.status).into());
+        }
+        let xml = std::fs::read_to_string(&junit)?;
+        let booted = xml.split("<testcase name=\"").skip(1).map(|t| {
+            let (mode, rest) = t.split_once('"').unwrap_or_default();
+            let class = rest.split('"').nth(1).unwrap_or_default();
+            format!("{class} {mode}")
+        });
+        if k == "1/1" {
+            whole.extend(booted);
+        } else {
+            pairs.extend(booted);
+        }
+    }
+    pairs.sort();
+    whole.sort();
+    if pairs != whole || whole.len() < 3 {
+        return Err(format!("the two shares booted {pairs:?}, not each pair once").into());
+    }
+    let o = run(&["boot-matrix".as_ref(), "--partition=3/2".as_ref()])?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    if o.status.code() != Some(2) || !err.contains("expected K/N with 1 <= K <= N") {
+        return Err(format!("--partition=3/2: {:?} {err}", o.status).into());
+    }
     // A scenario that does not build is a failed row with its error, in the table and in
     // JUnit; the scenario after it is still booted; the run exits 7.
     let broken = derived(

@@ -63,6 +63,47 @@ pub struct Case {
     pub check: Check,
 }
 
+/// One of N shares of a boot matrix (`--partition K/N`): N jobs, each given the same
+/// scenarios, together boot every (scenario, mode) pair exactly once. Pairs are numbered in the
+/// matrix's order (scenarios sorted by path, modes BIOS first) and dealt out in turn, so the
+/// shares differ in size by one pair at most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// Which share, from 1.
+    pub k: usize,
+    /// How many shares.
+    pub n: usize,
+}
+
+/// A `--partition` that is not `K/N` with 1 ≤ K ≤ N.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: expected K/N with 1 <= K <= N, e.g. 2/4")]
+pub struct BadPartition(pub String);
+
+impl std::str::FromStr for Partition {
+    type Err = BadPartition;
+
+    fn from_str(s: &str) -> Result<Partition, BadPartition> {
+        let bad = || BadPartition(s.to_string());
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+        if k == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Partition { k, n })
+    }
+}
+
+impl Partition {
+    /// The whole matrix.
+    pub const ALL: Partition = Partition { k: 1, n: 1 };
+
+    /// Whether pair number `i` (from 0, in the matrix's order) is this share's.
+    pub fn owns(self, i: usize) -> bool {
+        i % self.n == self.k - 1
+    }
+}
+
 /// How the matrix runs.
 #[derive(Clone, Debug)]
 pub struct Settings {

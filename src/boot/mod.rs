@@ -653,7 +653,8 @@ fn run(
 }
 
 /// Builds every scenario and boots it in every mode it turns on (or only those of `only`),
-/// checking each report against the resolved config. A scenario that does not build is a
+/// checking each report against the resolved config; with a [`matrix::Partition`], only that
+/// share of the (scenario, mode) pairs (see [`share`]). A scenario that does not build is a
 /// failed row of the report (and an [`Event::NotBuilt`]); the others are still booted.
 ///
 /// # Example
@@ -661,7 +662,7 @@ fn run(
 /// ```no_run
 /// use std::path::PathBuf;
 /// use isoproof::boot::{matrix, Event, MachineOptions};
-/// use isoproof_harness::{accel::Choice, matrix::Settings};
+/// use isoproof_harness::{accel::Choice, matrix::{Partition, Settings}};
 ///
 /// let settings = Settings {
 ///     jobs: 2,
@@ -676,7 +677,7 @@ fn run(
 ///     recheck_kvm: false,
 /// };
 /// let scenarios = [PathBuf::from("scenarios/installer-minimal.yaml")];
-/// let report = matrix(&scenarios, &[], &machine, &settings, &|| false, &mut |e| {
+/// let report = matrix(&scenarios, &[], Partition::ALL, &machine, &settings, &|| false, &mut |e| {
 ///     if let Event::Finished { result, done, total } = e {
 ///         eprintln!("{}", isoproof_harness::matrix::progress_line(result, done, total));
 ///     }
@@ -687,6 +688,7 @@ fn run(
 pub fn matrix(
     scenarios: &[PathBuf],
     only: &[Mode],
+    part: matrix::Partition,
     o: &MachineOptions,
     settings: &matrix::Settings,
     cancel: &(dyn Fn() -> bool + Sync),
@@ -701,9 +703,10 @@ pub fn matrix(
         })?;
     let mut cases = Vec::new();
     let mut unbuilt = Vec::new();
-    for s in scenarios {
+    for (s, modes) in share(scenarios, only, part) {
+        let s = &s;
         match build_scenario(s, dir.path(), cancel) {
-            Ok(b) => cases.extend(self::cases(&b, (!only.is_empty()).then_some(only))),
+            Ok(b) => cases.extend(self::cases(&b, Some(&modes))),
             Err(BuildError::Image(crate::image::ImageError::Interrupted)) => {
                 return Ok(Report {
                     results: Vec::new(),
@@ -728,6 +731,37 @@ pub fn matrix(
         }
     }
     run(&cases, unbuilt, o, settings, cancel, on)
+}
+
+/// This share's (scenario, modes) pairs: scenarios sorted by path, each with the modes (of
+/// `only`, or all) whose pair number [`matrix::Partition::owns`]; scenarios with none are
+/// left out (not even built). A mode a scenario does not turn on is still a pair, so the
+/// shares do not depend on what the scenarios say.
+pub fn share(
+    scenarios: &[PathBuf],
+    only: &[Mode],
+    part: matrix::Partition,
+) -> Vec<(PathBuf, Vec<Mode>)> {
+    let modes: Vec<Mode> = Mode::all()
+        .into_iter()
+        .filter(|m| only.is_empty() || only.contains(m))
+        .collect();
+    let mut sorted = scenarios.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let mut out = Vec::new();
+    for (j, s) in sorted.into_iter().enumerate() {
+        let mine: Vec<Mode> = modes
+            .iter()
+            .enumerate()
+            .filter(|(m, _)| part.owns(j * modes.len() + m))
+            .map(|(_, &mode)| mode)
+            .collect();
+        if !mine.is_empty() {
+            out.push((s, mine));
+        }
+    }
+    out
 }
 
 /// Boots any image in one mode: with expectations, it passes when each has matched in order
@@ -769,6 +803,65 @@ pub fn boot_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_boot_every_pair_exactly_once() {
+        use matrix::Partition;
+        let scenarios: Vec<PathBuf> = (0..7)
+            .rev()
+            .map(|i| PathBuf::from(format!("s{i}.yaml")))
+            .collect();
+        for only in [
+            Vec::new(),
+            vec![
+                Mode::parse("uefi-usb").unwrap(),
+                Mode::parse("bios-cdrom").unwrap(),
+            ],
+        ] {
+            let whole: Vec<(PathBuf, Mode)> = share(&scenarios, &only, Partition::ALL)
+                .into_iter()
+                .flat_map(|(s, ms)| ms.into_iter().map(move |m| (s.clone(), m)))
+                .collect();
+            let per_scenario = if only.is_empty() { 6 } else { 2 };
+            assert_eq!(whole.len(), 7 * per_scenario);
+            for n in 1..=5 {
+                let mut seen: Vec<(PathBuf, Mode)> = Vec::new();
+                let mut sizes = Vec::new();
+                for k in 1..=n {
+                    let mine: Vec<(PathBuf, Mode)> = share(&scenarios, &only, Partition { k, n })
+                        .into_iter()
+                        .flat_map(|(s, ms)| ms.into_iter().map(move |m| (s.clone(), m)))
+                        .collect();
+                    sizes.push(mine.len());
+                    seen.extend(mine);
+                }
+                seen.sort();
+                let mut all = whole.clone();
+                all.sort();
+                assert_eq!(seen, all, "N = {n}: every pair once");
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                assert!(hi - lo <= 1, "N = {n}: shares {sizes:?}");
+            }
+        }
+        // The order the scenarios are named in does not change the shares.
+        let mut reversed = scenarios.clone();
+        reversed.reverse();
+        let p = Partition { k: 2, n: 3 };
+        assert_eq!(share(&scenarios, &[], p), share(&reversed, &[], p));
+    }
+
+    #[test]
+    fn partitions_are_k_of_n() {
+        use matrix::Partition;
+        assert_eq!("2/4".parse(), Ok(Partition { k: 2, n: 4 }));
+        for bad in ["0/2", "3/2", "1/0", "2", "a/b", "1/2/3", ""] {
+            assert!(bad.parse::<Partition>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "3/2".parse::<Partition>().unwrap_err().to_string(),
+            "\"3/2\": expected K/N with 1 <= K <= N, e.g. 2/4"
+        );
+    }
 
     #[test]
     fn deadlines_are_positive_and_under_a_day() {

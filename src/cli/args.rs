@@ -118,6 +118,10 @@ pub(crate) enum Command {
         /// Boots at once (default: the number of cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Only share K of N (`2/4`): N CI jobs given the same scenarios together boot every
+        /// (scenario, mode) pair exactly once.
+        #[arg(long, value_name = "K/N", default_value = "1/1")]
+        partition: isoproof_harness::matrix::Partition,
         /// Write JUnit XML here.
         #[arg(long)]
         junit: Option<PathBuf>,

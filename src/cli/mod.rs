@@ -78,6 +78,7 @@ pub fn main() -> u8 {
         }
         Command::BootMatrix {
             modes,
+            partition,
             jobs,
             junit,
             no_retry,
@@ -86,7 +87,7 @@ pub fn main() -> u8 {
             scenarios,
         } => boot_matrix_cmd(
             &mut out,
-            &modes,
+            (&modes, partition),
             jobs,
             junit,
             (no_retry, verbose),
@@ -665,7 +666,7 @@ fn boot_cmd(out: &mut Out, iso: &Path, mode: Mode, expect: Vec<Expectation>, run
 
 fn boot_matrix_cmd(
     out: &mut Out,
-    only: &[Mode],
+    (only, part): (&[Mode], isoproof_harness::matrix::Partition),
     jobs: Option<usize>,
     junit: Option<PathBuf>,
     (no_retry, verbose): (bool, bool),
@@ -689,6 +690,7 @@ fn boot_matrix_cmd(
     let report = boot::matrix(
         &list,
         only,
+        part,
         &machine_options(run),
         &settings,
         &interrupt::requested,
