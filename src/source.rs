@@ -82,6 +82,11 @@ impl Sources {
         FileId(self.files.len() as u32 - 1)
     }
 
+    /// The files, in the order read: (shown name, path, text).
+    pub(crate) fn into_files(self) -> impl Iterator<Item = (String, PathBuf, String)> {
+        self.files.into_iter().map(|f| (f.display, f.path, f.text))
+    }
+
     /// How many files there are.
     pub(crate) fn len(&self) -> usize {
         self.files.len()

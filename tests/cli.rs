@@ -742,3 +742,48 @@ fn lib_option_modules_rename_alias_remove_and_package_options() {
     assert!(err.contains("error[removed]"), "{err}");
     assert!(err.contains("Use boot.loader instead."), "{err}");
 }
+
+#[test]
+fn nix_files_evaluated_together_keep_their_imports_positions() {
+    // Two modules of one wave, each importing a file of its own: evaluated on several
+    // threads, the files they read are named where their definitions are.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "top.nix", "{ imports = [ ./a.nix ./b.nix ]; }\n");
+    for (m, opt, helper) in [
+        ("a.nix", "p", "helper-a.nix"),
+        ("b.nix", "q", "helper-b.nix"),
+    ] {
+        write(
+            d,
+            m,
+            &format!("{{ lib, ... }}: {{\n  options.{opt} = lib.mkOption {{ type = lib.types.attrsOf lib.types.int; }};\n  config.{opt} = (import ./{helper}).value;\n}}\n"),
+        );
+    }
+    write(
+        d,
+        "helper-a.nix",
+        "# a\n{\n  value = {\n    one = 1;\n  };\n}\n",
+    );
+    write(
+        d,
+        "helper-b.nix",
+        "# b\n\n\n{\n  value = {\n    port = \"x\";\n  };\n}\n",
+    );
+    let top = d.join("top.nix");
+    let (code, _, err) = run(&mut isoproof(&[
+        "resolve",
+        "--format",
+        "text",
+        top.to_str().unwrap(),
+    ]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("helper-b.nix:6:5"), "{err}");
+    assert!(err.contains("    port = \"x\";"), "{err}");
+    write(d, "helper-b.nix", "{ value = { port = 2; }; }\n");
+    let (code, out, err) = run(&mut isoproof(&["resolve", top.to_str().unwrap()]));
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["p"]["one"], 1);
+    assert_eq!(v["q"]["port"], 2);
+}

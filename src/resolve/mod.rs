@@ -429,16 +429,23 @@ impl<'s> Ctx<'s> {
         crate::scenario::force_deferred(&self.scenario.sources, d, span, &mut provider).map_err(
             |e| {
                 failed.take().unwrap_or_else(|| {
-                    let mut d = Diagnostic::new(ErrorKind::Eval, None, e.message);
+                    // The option whose value was being computed: the innermost one on the
+                    // evaluation stack.
+                    let option = self.stack.borrow().iter().rev().find_map(|f| match f {
+                        Frame::Lazy(l) => l.label(),
+                        _ => None,
+                    });
+                    let note = match &option {
+                        Some(o) => format!("while computing this definition of `{o}`"),
+                        None => "while computing this definition".into(),
+                    };
+                    let mut d = Diagnostic::new(ErrorKind::Eval, option, e.message);
                     d.labels.push(crate::diag::Label {
                         span: e.span.unwrap_or(span),
                         note: String::new(),
                     });
                     if e.span.is_some_and(|s| s != span) {
-                        d.labels.push(crate::diag::Label {
-                            span,
-                            note: "while computing this definition".into(),
-                        });
+                        d.labels.push(crate::diag::Label { span, note });
                     }
                     Rc::new(d)
                 })

@@ -347,14 +347,22 @@ impl Loader {
                     steps.push(self.find_import(idx, &item, &dir, &mut fresh, &mut pending));
                 }
             }
-            // `.nix` files are evaluated one by one (an evaluation may read more files);
-            // YAML files are parsed together.
+            // `.nix` files are evaluated together, and so are YAML files parsed.
             let base = self.base.clone();
+            let nix_files: Vec<(FileId, PathBuf)> = fresh
+                .iter()
+                .filter(|f| is_nix(&f.canon))
+                .map(|f| (f.file, f.canon.clone()))
+                .collect();
+            let mut evaluated =
+                super::nix::load_modules(&mut self.sources, &nix_files, &base).into_iter();
             let nix: Vec<Option<Result<WithConfig, Diagnostic>>> = fresh
                 .iter()
                 .map(|f| {
                     is_nix(&f.canon).then(|| {
-                        super::nix::load_module(&mut self.sources, f.file, &f.canon, &base)
+                        evaluated
+                            .next()
+                            .expect("one evaluation per .nix file")
                             .map(take_config)
                     })
                 })

@@ -858,7 +858,7 @@ impl Evaluator for Machine<'_> {
         }
         // No path: the text is isoproof's own, not a file of the scenario.
         let file = self.sources.add(
-            "<isoproof lib.nix>".into(),
+            super::LIB_NAME.into(),
             std::path::PathBuf::new(),
             super::LIB.into(),
         );

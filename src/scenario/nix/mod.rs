@@ -18,7 +18,7 @@ mod value;
 use std::path::{Path, PathBuf};
 
 use crate::diag::Diagnostic;
-use crate::scenario::{Deferred, FileId, Node, Sources, Span};
+use crate::scenario::{Deferred, FileId, Kind, Node, Sources, Span};
 use eval::Machine;
 
 /// isoproof's `lib` (see `lib.nix`).
@@ -32,28 +32,181 @@ pub(crate) fn load_module(
     path: &Path,
     root: &Path,
 ) -> Result<Node, Diagnostic> {
-    let text = sources.text(file).to_string();
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let start = Span {
         file,
         line: 1,
         col: 1,
     };
-    on_big_stack(|| {
-        let mut m = Machine::new(sources, root.to_path_buf());
-        m.route.file = Some(file);
-        m.route.root = root.to_path_buf();
-        let result = m
-            .eval_text(file, &dir, &text)
-            .and_then(|v| module::module_node(&mut m, v, start));
-        result.map_err(|e| diagnostic(e, start))
-    })
-    .unwrap_or_else(|| {
+    on_big_stack(|| evaluate_module(sources, file, path, root)).unwrap_or_else(|| {
         Err(Diagnostic::parse(
             start,
             "the evaluation of this file failed inside isoproof (a bug)",
         ))
     })
+}
+
+/// The modules of several `.nix` files, as [`load_module`] reads one, evaluated on up to
+/// [`MAX_WORKERS`] threads (each file alone, as one file's evaluation never needs another's
+/// values). Each sees the scenario's files through an [`Overlay`]; files one reads anew (an
+/// `import` expression, `readFile`) are added afterwards in the files' order, and the ids in
+/// its nodes moved to theirs, so the result is the same however the threads ran.
+pub(crate) fn load_modules(
+    sources: &mut Sources,
+    files: &[(FileId, PathBuf)],
+    root: &Path,
+) -> Vec<Result<Node, Diagnostic>> {
+    if files.len() < 2 {
+        return files
+            .iter()
+            .map(|(f, p)| load_module(sources, *f, p, root))
+            .collect();
+    }
+    // `lib` is read by every evaluation: one copy, in the scenario's files.
+    if sources.find(LIB_NAME, Path::new("")).is_none() {
+        sources.add(LIB_NAME.into(), PathBuf::new(), LIB.into());
+    }
+    let base: &Sources = sources;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_WORKERS)
+        .min(files.len());
+    let one = |(file, path): &(FileId, PathBuf)| -> (Result<Node, Diagnostic>, Sources) {
+        let mut overlay = Overlay {
+            base,
+            extra: Sources::default(),
+        };
+        let r = evaluate_module(&mut overlay, *file, path, root);
+        (r, overlay.extra)
+    };
+    let shares: Vec<Vec<usize>> = (0..workers)
+        .map(|w| (w..files.len()).step_by(workers).collect())
+        .collect();
+    let mut results: Vec<Option<(Result<Node, Diagnostic>, Sources)>> =
+        (0..files.len()).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .iter()
+            .map(|share| {
+                let one = &one;
+                std::thread::Builder::new()
+                    .name("nix-eval".into())
+                    .stack_size(256 << 20)
+                    .spawn_scoped(s, move || {
+                        share
+                            .iter()
+                            .map(|&i| (i, one(&files[i])))
+                            .collect::<Vec<_>>()
+                    })
+            })
+            .collect();
+        for h in handles {
+            if let Ok(Ok(done)) = h.map(|h| h.join()) {
+                for (i, r) in done {
+                    results[i] = Some(r);
+                }
+            }
+        }
+    });
+    let base_len = sources.len() as u32;
+    files
+        .iter()
+        .zip(results)
+        .map(|((file, _), r)| {
+            let start = Span {
+                file: *file,
+                line: 1,
+                col: 1,
+            };
+            let Some((r, extra)) = r else {
+                return Err(Diagnostic::parse(
+                    start,
+                    "the evaluation of this file failed inside isoproof (a bug)",
+                ));
+            };
+            // This evaluation's new files, in the scenario's files now.
+            let moved: Vec<FileId> = extra
+                .into_files()
+                .map(|(display, path, text)| sources.add(display, path, text))
+                .collect();
+            let at = |f: FileId| match f.0.checked_sub(base_len) {
+                Some(i) => moved.get(i as usize).copied().unwrap_or(f),
+                None => f,
+            };
+            match r {
+                Ok(mut node) => {
+                    move_spans(&mut node, &at);
+                    Ok(node)
+                }
+                Err(mut d) => {
+                    for l in &mut d.labels {
+                        l.span.file = at(l.span.file);
+                    }
+                    Err(d)
+                }
+            }
+        })
+        .collect()
+}
+
+/// Threads `.nix` files are evaluated on at most.
+const MAX_WORKERS: usize = 8;
+
+/// How `lib`'s text is named among the scenario's files.
+const LIB_NAME: &str = "<isoproof lib.nix>";
+
+/// Every span of `n` in a file `at` moves.
+fn move_spans(n: &mut Node, at: &impl Fn(FileId) -> FileId) {
+    n.span.file = at(n.span.file);
+    match &mut n.kind {
+        Kind::List(xs) | Kind::Merge(xs) => xs.iter_mut().for_each(|x| move_spans(x, at)),
+        Kind::Map(es) => {
+            for (k, v) in es {
+                k.span.file = at(k.span.file);
+                move_spans(v, at);
+            }
+        }
+        Kind::If(c, v) => {
+            move_spans(c, at);
+            move_spans(v, at);
+        }
+        Kind::Override(_, v) | Kind::Order(_, v) => move_spans(v, at),
+        Kind::Call(_, args) => args.iter_mut().for_each(|x| move_spans(x, at)),
+        Kind::Null
+        | Kind::Bool(_)
+        | Kind::Int(_)
+        | Kind::Float(_)
+        | Kind::Str(_)
+        | Kind::Ref(_)
+        | Kind::Format(_)
+        | Kind::Name
+        | Kind::Nix(_) => {}
+    }
+}
+
+/// One module file's evaluation (on a thread with a big stack).
+fn evaluate_module(
+    files: &mut dyn value::Files,
+    file: FileId,
+    path: &Path,
+    root: &Path,
+) -> Result<Node, Diagnostic> {
+    let start = Span {
+        file,
+        line: 1,
+        col: 1,
+    };
+    let text = match files.text(file) {
+        Some(t) => t.to_string(),
+        None => return Err(Diagnostic::parse(start, "the file's text is missing")),
+    };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut m = Machine::new(files, root.to_path_buf());
+    m.route.file = Some(file);
+    m.route.root = root.to_path_buf();
+    let result = m
+        .eval_text(file, &dir, &text)
+        .and_then(|v| module::module_node(&mut m, v, start));
+    result.map_err(|e| diagnostic(e, start))
 }
 
 #[cfg(test)]
@@ -134,6 +287,13 @@ impl value::Files for Overlay<'_> {
         match (id.0 as usize).checked_sub(self.base.len()) {
             Some(i) => self.extra.display(FileId(i as u32)),
             None => self.base.display(id),
+        }
+    }
+
+    fn text(&self, id: FileId) -> Option<&str> {
+        match (id.0 as usize).checked_sub(self.base.len()) {
+            Some(i) => value::Files::text(&self.extra, FileId(i as u32)),
+            None => value::Files::text(self.base, id),
         }
     }
 }

@@ -279,6 +279,8 @@ pub(crate) trait Files {
     fn add(&mut self, display: String, path: PathBuf, text: String) -> FileId;
     /// Its name.
     fn display(&self, id: FileId) -> &str;
+    /// Its text, when it has one.
+    fn text(&self, id: FileId) -> Option<&str>;
 }
 
 impl Files for crate::scenario::Sources {
@@ -287,6 +289,9 @@ impl Files for crate::scenario::Sources {
     }
     fn display(&self, id: FileId) -> &str {
         crate::scenario::Sources::display(self, id)
+    }
+    fn text(&self, id: FileId) -> Option<&str> {
+        ((id.0 as usize) < self.len()).then(|| crate::scenario::Sources::text(self, id))
     }
 }
 
