@@ -307,6 +307,8 @@ pub(crate) struct FileCtx {
     pub(crate) dir: PathBuf,
     pub(crate) text: Rc<str>,
     line_starts: Vec<usize>,
+    /// Every character one byte: a column is a byte offset (no counting).
+    ascii: bool,
 }
 
 impl FileCtx {
@@ -318,6 +320,7 @@ impl FileCtx {
             dir,
             text: text.into(),
             line_starts,
+            ascii: text.is_ascii(),
         }
     }
 
@@ -329,10 +332,13 @@ impl FileCtx {
     pub(crate) fn span_at(&self, offset: usize) -> Span {
         let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
         let start = self.line_starts[line - 1];
-        let col = self
-            .text
-            .get(start..offset)
-            .map_or(1, |s| s.chars().count() + 1);
+        let col = if self.ascii {
+            offset.saturating_sub(start) + 1
+        } else {
+            self.text
+                .get(start..offset)
+                .map_or(1, |s| s.chars().count() + 1)
+        };
         Span {
             file: self.file,
             line: line as u32,
