@@ -163,6 +163,8 @@ pub(crate) struct Ctx<'s> {
     omitted: std::cell::Cell<usize>,
     /// Definitions of renamed and aliased options, by the option they lead to.
     redirects: RefCell<HashMap<Vec<String>, Vec<Def<'s>>>>,
+    /// The `.nix` computations' shared evaluation (see [`crate::scenario::NixSession`]).
+    nix: crate::scenario::NixSession,
 }
 
 impl<'s> Ctx<'s> {
@@ -212,6 +214,7 @@ impl<'s> Ctx<'s> {
             limit: RefCell::new(None),
             omitted: std::cell::Cell::new(0),
             redirects: RefCell::new(HashMap::new()),
+            nix: Default::default(),
         }
     }
 
@@ -426,8 +429,8 @@ impl<'s> Ctx<'s> {
                     NixEvalError::new(Some(span), message)
                 })
         };
-        crate::scenario::force_deferred(&self.scenario.sources, d, span, &mut provider).map_err(
-            |e| {
+        crate::scenario::force_deferred(&self.nix, &self.scenario.sources, d, span, &mut provider)
+            .map_err(|e| {
                 failed.take().unwrap_or_else(|| {
                     // The option whose value was being computed: the innermost one on the
                     // evaluation stack.
@@ -449,8 +452,7 @@ impl<'s> Ctx<'s> {
                     }
                     Rc::new(d)
                 })
-            },
-        )
+            })
     }
 
     /// An option's value for a `.nix` computation: a set by its names (`lazy`, each read when

@@ -16,7 +16,7 @@ mod node;
 mod normalize;
 pub(crate) mod notation;
 pub use nix::{eval_json, NixError};
-pub(crate) use nix::{force_deferred, EvalError as NixEvalError, Fetched};
+pub(crate) use nix::{force_deferred, EvalError as NixEvalError, Fetched, NixSession};
 pub(crate) mod path;
 pub(crate) mod types;
 mod yaml;

@@ -75,7 +75,7 @@ pub(crate) enum Kind {
 }
 
 /// One step from a `.nix` file's value to a definition inside it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Step {
     /// The value is a module: call it with the module arguments if it is a function.
     Module,

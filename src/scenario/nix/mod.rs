@@ -9,6 +9,9 @@
 
 pub(crate) use value::{EvalError, Fetched, Provider};
 
+/// The resolver's handle on its `.nix` computations.
+pub(crate) use Session as NixSession;
+
 mod builtins;
 mod eval;
 mod module;
@@ -18,7 +21,7 @@ mod value;
 use std::path::{Path, PathBuf};
 
 use crate::diag::Diagnostic;
-use crate::scenario::{Deferred, FileId, Kind, Node, Sources, Span};
+use crate::scenario::{Deferred, FileId, Kind, Node, Sources, Span, Step};
 use eval::Machine;
 
 /// isoproof's `lib` (see `lib.nix`).
@@ -232,6 +235,7 @@ thread_local! {
 /// by `provider` (the resolver), the same steps taken to it, and it read whole. Runs on the
 /// caller's thread, which is the resolver's (its stack holds nested evaluations).
 pub(crate) fn force_deferred(
+    session: &Session,
     sources: &Sources,
     d: &Deferred,
     span: Span,
@@ -258,13 +262,55 @@ pub(crate) fn force_deferred(
             .map(Path::to_path_buf)
             .unwrap_or_default();
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let text = sources.text(d.file).to_string();
         let mut m = Machine::with_provider(&mut overlay, d.root.clone(), provider);
-        let v = m.eval_text(d.file, &dir, &text)?;
-        module::walk(&mut m, v, &d.route, span)
+        // The way to the definition, from where an earlier computation of this resolution
+        // got to (its thunks computed once, shared as Nix shares them).
+        let known = |route: &[Step]| {
+            session
+                .walked
+                .borrow()
+                .get(&(d.file, route.to_vec()))
+                .cloned()
+        };
+        let mut at = 0;
+        let mut t = match (0..=d.route.len())
+            .rev()
+            .find_map(|n| known(&d.route[..n]).map(|t| (n, t)))
+        {
+            Some((n, t)) => {
+                at = n;
+                t
+            }
+            None => {
+                let text = sources.text(d.file).to_string();
+                let t = value::Thunk::value(m.eval_text(d.file, &dir, &text)?);
+                session
+                    .walked
+                    .borrow_mut()
+                    .insert((d.file, Vec::new()), t.clone());
+                t
+            }
+        };
+        for n in at..d.route.len() {
+            t = module::step(&mut m, &t, &d.route[n], span)?;
+            session
+                .walked
+                .borrow_mut()
+                .insert((d.file, d.route[..=n].to_vec()), t.clone());
+        }
+        module::read_whole(&mut m, &t, span)
     })();
     NESTED.with(|n| n.set(depth));
     r
+}
+
+/// What the computations of one resolution share: each module file evaluated once, with its
+/// `config` answered by that resolution, and the ways already taken into it. A definition's
+/// thunks are Nix's: computed once, and a thunk met again while it is computed is infinite
+/// recursion, as Nix finds it.
+#[derive(Default)]
+pub(crate) struct Session {
+    walked: std::cell::RefCell<std::collections::HashMap<(FileId, Vec<Step>), value::Thunk>>,
 }
 
 /// The scenario's files, and the files an evaluation in the resolver reads anew (`lib`,

@@ -571,30 +571,31 @@ fn attrs_node<M: Evaluator>(m: &mut M, a: &Rc<Attrs>, span: Span) -> Result<Node
     Ok(Node { span, kind })
 }
 
-/// The definition the steps lead to from a file's value `v`, read whole (the resolver's side
-/// of [`Deferred`]: `config` now has values).
-pub(crate) fn walk(m: &mut impl Evaluator, v: Value, route: &[Step], span: Span) -> Result<Node> {
+/// One step further from thunk `t` (the resolver's side of [`Deferred`]: `config` now has
+/// values).
+pub(crate) fn step(m: &mut impl Evaluator, t: &Thunk, s: &Step, span: Span) -> Result<Thunk> {
     let moved = || {
         EvalError::new(
             Some(span),
             "this definition is not where it was once `config` is known: which options a module defines may not depend on `config`",
         )
     };
-    let mut t = Thunk::value(v);
-    for s in route {
-        let v = m.force(&t)?;
-        t = match (s, v) {
-            (Step::Module, f @ (Value::Lambda(_) | Value::Builtin(_))) => {
-                let args = module_args(m)?;
-                Thunk::value(m.call(&f, Thunk::value(args), Some(span))?)
-            }
-            (Step::Module, v) => Thunk::value(v),
-            (Step::Attr(k), Value::Attrs(a)) => a.get(&**k).ok_or_else(moved)?.value.clone(),
-            (Step::Index(i), Value::List(xs)) => xs.get(*i).ok_or_else(moved)?.clone(),
-            _ => return Err(moved()),
-        };
-    }
-    let v = m.force(&t)?;
+    let v = m.force(t)?;
+    Ok(match (s, v) {
+        (Step::Module, f @ (Value::Lambda(_) | Value::Builtin(_))) => {
+            let args = module_args(m)?;
+            Thunk::value(m.call(&f, Thunk::value(args), Some(span))?)
+        }
+        (Step::Module, v) => Thunk::value(v),
+        (Step::Attr(k), Value::Attrs(a)) => a.get(&**k).ok_or_else(moved)?.value.clone(),
+        (Step::Index(i), Value::List(xs)) => xs.get(*i).ok_or_else(moved)?.clone(),
+        _ => return Err(moved()),
+    })
+}
+
+/// The definition in thunk `t`, read whole.
+pub(crate) fn read_whole(m: &mut impl Evaluator, t: &Thunk, span: Span) -> Result<Node> {
+    let v = m.force(t)?;
     m.route().file = None;
     to_node(m, &v, span)
 }
