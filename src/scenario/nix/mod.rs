@@ -225,7 +225,7 @@ pub(crate) fn package_path(name: &str) -> String {
 
 /// Computations the resolver runs may nest (one asks for an option another computes) at
 /// most this deep.
-const MAX_NESTED: usize = 32;
+const MAX_NESTED: usize = 256;
 
 thread_local! {
     static NESTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
