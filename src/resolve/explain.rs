@@ -516,7 +516,10 @@ fn render_step<'s>(
             let _ = writeln!(
                 out,
                 "  apply: {} (the value shown is the merged value with it applied)",
-                a.func.name()
+                match &a.func {
+                    crate::scenario::ApplyFn::Func(f) => f.name().to_string(),
+                    crate::scenario::ApplyFn::Nix(n) => notation::computation(n, SHOWN),
+                }
             );
         }
     }

@@ -418,6 +418,29 @@ impl<'s> Ctx<'s> {
     /// A `.nix` definition that computes with `config`: its module evaluated again with
     /// `config` answered here (the fixpoint), the definition read whole.
     fn compute(&self, d: &crate::scenario::Deferred, span: Span) -> Res<crate::scenario::Node> {
+        self.compute_with(d, span, None)
+    }
+
+    /// A `.nix` declaration's `apply` function called on the merged value `v`.
+    pub(crate) fn apply_nix(
+        &self,
+        d: &'s crate::scenario::Deferred,
+        v: &Value<'s>,
+        span: Span,
+    ) -> Res<Value<'s>> {
+        let arg = self.fetched(v, false, 0)?;
+        let node = self.compute_with(d, span, Some(arg))?;
+        // Kept with the declaration for as long as the scenario is: the value lends from it.
+        let node: &'s crate::scenario::Node = d.applied.push_get(Box::new(node));
+        self.whnf(&Value::Node(node))
+    }
+
+    fn compute_with(
+        &self,
+        d: &crate::scenario::Deferred,
+        span: Span,
+        apply_to: Option<crate::scenario::Fetched>,
+    ) -> Res<crate::scenario::Node> {
         use crate::scenario::{Fetched, NixEvalError};
         let failed: RefCell<Option<Error>> = RefCell::new(None);
         let mut provider = |p: &[Box<str>], _: Option<Span>| -> Result<Fetched, NixEvalError> {
@@ -429,30 +452,37 @@ impl<'s> Ctx<'s> {
                     NixEvalError::new(Some(span), message)
                 })
         };
-        crate::scenario::force_deferred(&self.nix, &self.scenario.sources, d, span, &mut provider)
-            .map_err(|e| {
-                failed.take().unwrap_or_else(|| {
-                    // The option whose value was being computed: the innermost one on the
-                    // evaluation stack.
-                    let option = self.stack.borrow().iter().rev().find_map(|f| match f {
-                        Frame::Lazy(l) => l.label(),
-                        _ => None,
-                    });
-                    let note = match &option {
-                        Some(o) => format!("while computing this definition of `{o}`"),
-                        None => "while computing this definition".into(),
-                    };
-                    let mut d = Diagnostic::new(ErrorKind::Eval, option, e.message);
-                    d.labels.push(crate::diag::Label {
-                        span: e.span.unwrap_or(span),
-                        note: String::new(),
-                    });
-                    if e.span.is_some_and(|s| s != span) {
-                        d.labels.push(crate::diag::Label { span, note });
-                    }
-                    Rc::new(d)
-                })
+        crate::scenario::force_deferred(
+            &self.nix,
+            &self.scenario.sources,
+            d,
+            span,
+            apply_to,
+            &mut provider,
+        )
+        .map_err(|e| {
+            failed.take().unwrap_or_else(|| {
+                // The option whose value was being computed: the innermost one on the
+                // evaluation stack.
+                let option = self.stack.borrow().iter().rev().find_map(|f| match f {
+                    Frame::Lazy(l) => l.label(),
+                    _ => None,
+                });
+                let note = match &option {
+                    Some(o) => format!("while computing this definition of `{o}`"),
+                    None => "while computing this definition".into(),
+                };
+                let mut d = Diagnostic::new(ErrorKind::Eval, option, e.message);
+                d.labels.push(crate::diag::Label {
+                    span: e.span.unwrap_or(span),
+                    note: String::new(),
+                });
+                if e.span.is_some_and(|s| s != span) {
+                    d.labels.push(crate::diag::Label { span, note });
+                }
+                Rc::new(d)
             })
+        })
     }
 
     /// An option's value for a `.nix` computation: a set by its names (`lazy`, each read when

@@ -614,11 +614,14 @@ pub(crate) fn eval_option_value<'s>(
     let v = prepared.value(ctx, loc, &decl.ty)?;
     match decl.apply {
         // `apply` runs on the merged value: `config.x` is the applied one.
-        Some(a) => {
-            let mut args: Vec<Value<'s>> = a.args.iter().map(Value::Node).collect();
-            args.push(v);
-            super::functions::call(ctx, a.func, &args, a.span)
-        }
+        Some(a) => match &a.func {
+            crate::scenario::ApplyFn::Func(f) => {
+                let mut args: Vec<Value<'s>> = a.args.iter().map(Value::Node).collect();
+                args.push(v);
+                super::functions::call(ctx, *f, &args, a.span)
+            }
+            crate::scenario::ApplyFn::Nix(d) => ctx.apply_nix(d, &v, a.span),
+        },
         None => Ok(v),
     }
 }

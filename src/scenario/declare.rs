@@ -115,15 +115,31 @@ impl Declaration {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Apply {
     /// The function.
-    pub(crate) func: super::functions::Func,
+    pub(crate) func: ApplyFn,
     /// Its arguments before the value.
     pub(crate) args: Vec<Node>,
     /// Where `apply` was written.
     pub(crate) span: Span,
 }
 
+/// An `apply` function: one of `resolve::functions`, or a `.nix` declaration's own.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum ApplyFn {
+    /// A named function.
+    Func(super::functions::Func),
+    /// A Nix function, found by its steps.
+    Nix(std::sync::Arc<super::Deferred>),
+}
+
 fn parse_apply(v: &Node) -> Result<Apply, Diagnostic> {
     use super::functions::Func;
+    if let Kind::Nix(d) = &v.kind {
+        return Ok(Apply {
+            func: ApplyFn::Nix(d.clone()),
+            args: Vec::new(),
+            span: v.span,
+        });
+    }
     let (name, args) = match &v.kind {
         Kind::Str(s) => (s.to_string(), Vec::new()),
         Kind::List(items) => match items.split_first() {
@@ -168,7 +184,7 @@ fn parse_apply(v: &Node) -> Result<Apply, Diagnostic> {
         .map(|a| normalize(a, 0))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Apply {
-        func,
+        func: ApplyFn::Func(func),
         args,
         span: v.span,
     })

@@ -24,7 +24,7 @@ mod yaml;
 use std::path::Path;
 
 pub use crate::source::{FileId, Sources, Span};
-pub(crate) use declare::{parse_aliases, parse_declarations, Alias, Apply, Declaration};
+pub(crate) use declare::{parse_aliases, parse_declarations, Alias, Apply, ApplyFn, Declaration};
 pub(crate) use node::{Deferred, FormatPart, Key, Kind, Node, Step, Text};
 pub(crate) use normalize::normalize;
 pub(crate) use types::{EnumValue, IntRange, TypeExpr};

@@ -101,6 +101,9 @@ pub(crate) struct Deferred {
     pub(crate) text: Box<str>,
     /// The definition, once computed (it is the same every time: evaluation is pure).
     pub(crate) value: std::sync::OnceLock<Node>,
+    /// When the steps lead to an option's `apply` function: what it gave, for each value it
+    /// was applied to (kept while the scenario lives, so the resolver can lend them).
+    pub(crate) applied: elsa::sync::FrozenVec<Box<Node>>,
 }
 
 impl PartialEq for Deferred {

@@ -897,7 +897,7 @@ impl Drop for Machine<'_> {
 }
 
 /// The resolver's answer as a Nix value; a set's attributes are asked for when read.
-fn fetched_value(path: &[Box<str>], f: Fetched) -> Value {
+pub(crate) fn fetched_value(path: &[Box<str>], f: Fetched) -> Value {
     match f {
         Fetched::Null => Value::Null,
         Fetched::Bool(b) => Value::Bool(b),

@@ -239,6 +239,7 @@ pub(crate) fn force_deferred(
     sources: &Sources,
     d: &Deferred,
     span: Span,
+    apply_to: Option<Fetched>,
     provider: Provider<'_>,
 ) -> Result<Node, EvalError> {
     let depth = NESTED.with(|n| n.get());
@@ -297,6 +298,13 @@ pub(crate) fn force_deferred(
                 .walked
                 .borrow_mut()
                 .insert((d.file, d.route[..=n].to_vec()), t.clone());
+        }
+        if let Some(arg) = apply_to {
+            // An `apply` function, called on the option's merged value.
+            let f = value::Evaluator::force(&mut m, &t)?;
+            let arg = value::Thunk::value(eval::fetched_value(&[], arg));
+            let r = value::Evaluator::call(&mut m, &f, arg, Some(span))?;
+            t = value::Thunk::value(r);
         }
         module::read_whole(&mut m, &t, span)
     })();

@@ -54,6 +54,7 @@ fn deferred(m: &mut impl Evaluator, e: EvalError, t: &Thunk, span: Span) -> Resu
                 needs: needs.clone(),
                 text: t.source_text().into(),
                 value: OnceLock::new(),
+                applied: Default::default(),
             })),
         }),
         _ => Err(e),
@@ -308,10 +309,35 @@ fn declaration(m: &mut impl Evaluator, a: &Attrs, at: Span) -> Result<Node> {
                 )),
                 other => return Err(type_error(&other, "a Boolean", Some(span))),
             },
-            "apply" => return Err(EvalError::new(
-                Some(span),
-                "`apply` functions in .nix option declarations are not evaluated by isoproof yet",
-            )),
+            // A Nix function: the resolver calls it on the merged value (found again by the
+            // steps to it, as a computation with `config` is).
+            "apply" => {
+                let route = m.route();
+                let Some(file) = route.file else {
+                    return Err(EvalError::new(
+                        Some(span),
+                        "`apply` in an option declared inside a submodule type written in .nix is not evaluated by isoproof",
+                    ));
+                };
+                let mut steps = route.steps.clone();
+                steps.push(Step::Attr("apply".into()));
+                let d = Deferred {
+                    file,
+                    root: route.root.clone(),
+                    route: steps,
+                    needs: Vec::new(),
+                    text: attr.value.source_text().into(),
+                    value: OnceLock::new(),
+                    applied: Default::default(),
+                };
+                fields.push((
+                    key("apply", attr.span),
+                    Node {
+                        span,
+                        kind: Kind::Nix(Arc::new(d)),
+                    },
+                ));
+            }
             // Documentation and visibility: no part of the value.
             "_type" | "example" | "defaultText" | "visible" | "internal" | "relatedPackages" => {}
             other => {
