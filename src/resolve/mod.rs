@@ -556,10 +556,31 @@ impl<'s> Ctx<'s> {
 
     /// `"text ${config.a.b} more"`: only strings interpolate (Nix refuses to coerce numbers).
     fn format(&self, parts: &[FormatPart], span: Span) -> Res<Value<'s>> {
+        self.format_named(parts, span, None)
+    }
+
+    /// [`Ctx::format`] in a submodule option's default, where `${name}` is the submodule's.
+    pub(crate) fn format_named(
+        &self,
+        parts: &[FormatPart],
+        span: Span,
+        name: Option<&str>,
+    ) -> Res<Value<'s>> {
         let mut out = String::new();
         for part in parts {
             match part {
                 FormatPart::Text(t) => out.push_str(t),
+                FormatPart::Name => match name {
+                    Some(n) => out.push_str(n),
+                    None => {
+                        return Err(value::error(
+                            ErrorKind::Type,
+                            None,
+                            "a submodule's `name` is known in the defaults of its options only"
+                                .into(),
+                        ))
+                    }
+                },
                 FormatPart::Ref(p) => {
                     let v = self.select(p, span)?;
                     match v.as_str() {

@@ -594,6 +594,15 @@ pub(crate) fn eval_option_value<'s>(
                 Some(i) => Value::Str(Rc::from(loc[i])),
                 None => Value::Node(node),
             },
+            // `"/home/${name}"` in a `.nix` submodule.
+            crate::scenario::Kind::Format(ref parts)
+                if parts
+                    .iter()
+                    .any(|p| matches!(p, crate::scenario::FormatPart::Name)) =>
+            {
+                let name = loc.len().checked_sub(decl.depth + 1).map(|i| loc[i]);
+                ctx.format_named(parts, node.span, name)?
+            }
             _ => Value::Node(node),
         };
         all.insert(

@@ -132,6 +132,9 @@ pub(crate) enum FormatPart {
     Text(Box<str>),
     /// `${a.b.c}`: the value of option `a.b.c`, which must be a string.
     Ref(Vec<Box<str>>),
+    /// `${name}` in a `.nix` submodule: its name (the attribute name under `attrsOf`), known
+    /// in the defaults of its options.
+    Name,
 }
 
 impl Node {

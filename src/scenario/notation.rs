@@ -279,6 +279,7 @@ fn write_nix(f: &mut Flow, n: &Node) {
                         s.push_str(&lit[1..lit.len() - 1]);
                     }
                     FormatPart::Ref(r) => s.push_str(&format!("${{config.{}}}", path::show(r))),
+                    FormatPart::Name => s.push_str("${name}"),
                 }
             }
             s.push('"');
@@ -325,6 +326,7 @@ fn write(f: &mut Flow, n: &Node) {
                 .map(|p| match p {
                     FormatPart::Text(t) => t.to_string(),
                     FormatPart::Ref(r) => format!("${{{}}}", path::show(r)),
+                    FormatPart::Name => "${!name}".into(),
                 })
                 .collect();
             f.push(&format!(

@@ -484,13 +484,13 @@ impl<'s> Machine<'s> {
                             for p in parts.iter() {
                                 match p {
                                     FormatPart::Text(t) => text.push_str(t),
-                                    FormatPart::Ref(r) => {
+                                    part @ (FormatPart::Ref(_) | FormatPart::Name) => {
                                         if !text.is_empty() {
                                             out.push(FormatPart::Text(
                                                 std::mem::take(&mut text).into(),
                                             ));
                                         }
-                                        out.push(FormatPart::Ref(r.clone()));
+                                        out.push(part.clone());
                                     }
                                 }
                             }

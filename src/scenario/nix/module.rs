@@ -90,6 +90,13 @@ pub(crate) fn module_args(m: &mut impl Evaluator) -> Result<Value> {
         Thunk::value(Value::Path(Rc::new(crate::scenario::nixos::modules_path()))),
     );
     put("specialArgs", Thunk::value(Value::attrs([])));
+    if m.route().submodule {
+        // Its attribute name under `attrsOf`, known where the resolver reads the submodule.
+        put(
+            "name",
+            Thunk::value(Value::Format(Rc::new(vec![FormatPart::Name]))),
+        );
+    }
     Ok(Value::Attrs(Rc::new(a)))
 }
 
@@ -433,7 +440,9 @@ pub(crate) fn type_of(
             // Read where a type is made, not along a file's modules: nothing here can be
             // found again by steps, so nothing is deferred.
             let file = m.route().file.take();
+            let was = std::mem::replace(&mut m.route().submodule, true);
             let node = module_node(m, arg.clone(), span);
+            m.route().submodule = was;
             m.route().file = file;
             let node = node?;
             // A submodule has options (and a freeform type); its config would be a default.
@@ -479,6 +488,7 @@ pub(crate) fn to_node(m: &mut impl Evaluator, v: &Value, span: Span) -> Result<N
         Value::Str(s) => Kind::Str(Text::from(&**s)),
         Value::Path(p) => Kind::Str(Text::from(p.display().to_string())),
         Value::Config(p) => Kind::Ref((**p).clone()),
+        Value::Format(parts) if **parts == [FormatPart::Name] => Kind::Name,
         Value::Format(parts) => Kind::Format(parts.iter().cloned().collect::<Vec<FormatPart>>()),
         Value::List(xs) => {
             let mut items = Vec::with_capacity(xs.len());

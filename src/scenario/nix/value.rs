@@ -270,6 +270,8 @@ pub(crate) struct Route {
     pub(crate) steps: Vec<Step>,
     /// Whether a definition is being read (not `imports`, not the shape of `config`).
     pub(crate) defer: bool,
+    /// Whether a submodule type's module is being read (it has a `name`).
+    pub(crate) submodule: bool,
 }
 
 /// The files an evaluation reads: the scenario's, or (when the resolver runs a computation)
@@ -464,9 +466,15 @@ pub(crate) fn config_used(path: &[Box<str>], how: &str, at: Option<Span>) -> Eva
 
 /// A string built from `config` values (`"${config.a}"`) where its text is needed.
 pub(crate) fn format_used(parts: &[FormatPart], at: Option<Span>) -> EvalError {
+    if parts.iter().all(|p| !matches!(p, FormatPart::Ref(_))) {
+        return EvalError::new(
+            at,
+            "a submodule's `name` is used where its text is needed: isoproof knows it in the defaults of the submodule's options (whole, or inside a string) only",
+        );
+    }
     let first = parts.iter().find_map(|p| match p {
         FormatPart::Ref(r) => Some(r.as_slice()),
-        FormatPart::Text(_) => None,
+        FormatPart::Text(_) | FormatPart::Name => None,
     });
     config_used(
         first.unwrap_or_default(),
