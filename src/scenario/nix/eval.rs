@@ -673,7 +673,12 @@ impl Evaluator for Machine<'_> {
             return Ok(v.clone());
         }
         let text = self.read_text(&path, at)?;
-        let display = path.display().to_string();
+        // Shown as the scenario's other files are: from the scenario's folder.
+        let display = path
+            .strip_prefix(&self.root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         let file = self.sources.add(display, path.clone(), text.clone());
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let v = self.eval_text(file, &dir, &text)?;

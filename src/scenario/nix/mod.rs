@@ -40,12 +40,8 @@ pub(crate) fn load_module(
         line: 1,
         col: 1,
     };
-    on_big_stack(|| evaluate_module(sources, file, path, root)).unwrap_or_else(|| {
-        Err(Diagnostic::parse(
-            start,
-            "the evaluation of this file failed inside isoproof (a bug)",
-        ))
-    })
+    on_big_stack(|| evaluate_module(sources, file, path, root))
+        .unwrap_or_else(|| Err(Diagnostic::parse(start, NO_THREAD)))
 }
 
 /// The modules of several `.nix` files, as [`load_module`] reads one, evaluated on up to
@@ -121,10 +117,7 @@ pub(crate) fn load_modules(
                 col: 1,
             };
             let Some((r, extra)) = r else {
-                return Err(Diagnostic::parse(
-                    start,
-                    "the evaluation of this file failed inside isoproof (a bug)",
-                ));
+                return Err(Diagnostic::parse(start, NO_THREAD));
             };
             // This evaluation's new files, in the scenario's files now.
             let moved: Vec<FileId> = extra
@@ -150,6 +143,10 @@ pub(crate) fn load_modules(
         })
         .collect()
 }
+
+/// Why a file has no evaluation: its thread did not start (a 256 MiB stack is reserved for
+/// it) or ended early.
+const NO_THREAD: &str = "this file could not be evaluated: no thread with a 256 MiB stack could be started (is the address space limited?), or it failed inside isoproof";
 
 /// Threads `.nix` files are evaluated on at most.
 const MAX_WORKERS: usize = 8;
@@ -411,12 +408,7 @@ pub fn eval_json(path: &Path) -> Result<serde_json::Value, NixError> {
         m.eval_text(file, &dir, &text)
             .and_then(|v| builtins::to_json(&mut m, &v, None))
     })
-    .unwrap_or_else(|| {
-        Err(EvalError::new(
-            None,
-            "the evaluation failed inside isoproof (a bug)",
-        ))
-    });
+    .unwrap_or_else(|| Err(EvalError::new(None, NO_THREAD)));
     r.map_err(|e| NixError {
         at: e
             .span
