@@ -482,15 +482,16 @@ impl Loader {
         let mut target = dir.join(&**rel);
         if nixos::is_builtin(&target) {
             return match nixos::find(&target) {
-                Ok(b) => self.fresh_import(
-                    idx,
-                    item.span,
-                    b.path,
-                    b.display,
-                    b.text.into(),
-                    fresh,
-                    pending,
-                ),
+                Ok(b) => self
+                    .known(idx, item.span, &b.path, pending)
+                    .unwrap_or_else(|| {
+                        let found = Found {
+                            canon: b.path,
+                            display: b.display,
+                            text: b.text.into(),
+                        };
+                        self.fresh_import(idx, item.span, found, fresh, pending)
+                    }),
                 Err(e) => Step::Error(Diagnostic::parse(
                     item.span,
                     format!("cannot import `{rel}`: {e}"),
@@ -515,16 +516,8 @@ impl Loader {
                 return Step::Error(d);
             }
         };
-        if self.by_path.contains_key(&canon) || pending.contains_key(&canon) {
-            return self.fresh_import(
-                idx,
-                item.span,
-                canon,
-                String::new(),
-                String::new(),
-                fresh,
-                pending,
-            );
+        if let Some(step) = self.known(idx, item.span, &canon, pending) {
+            return step;
         }
         let text = match read_text(&canon) {
             Ok(t) => t,
@@ -536,28 +529,44 @@ impl Loader {
             }
         };
         let display = relative_display(&canon, &self.base);
-        self.fresh_import(idx, item.span, canon, display, text, fresh, pending)
+        let found = Found {
+            canon,
+            display,
+            text,
+        };
+        self.fresh_import(idx, item.span, found, fresh, pending)
     }
 
-    /// The import of the file at `canon` (shown as `display`, with `text`): the module loaded
-    /// before, the file already read in this wave, or this file, read now.
-    #[allow(clippy::too_many_arguments)]
+    /// The import of a file loaded before, or already read in this wave.
+    fn known(
+        &self,
+        idx: usize,
+        span: Span,
+        canon: &Path,
+        pending: &HashMap<PathBuf, usize>,
+    ) -> Option<Step> {
+        if let Some(&m) = self.by_path.get(canon) {
+            return Some(Step::Import(idx, Child::Loaded(m), span));
+        }
+        pending
+            .get(canon)
+            .map(|&k| Step::Import(idx, Child::Fresh(k), span))
+    }
+
+    /// The import of a file read now: one of this wave's new files.
     fn fresh_import(
         &mut self,
         idx: usize,
         span: Span,
-        canon: PathBuf,
-        display: String,
-        text: String,
+        found: Found,
         fresh: &mut Vec<Fresh>,
         pending: &mut HashMap<PathBuf, usize>,
     ) -> Step {
-        if let Some(&m) = self.by_path.get(&canon) {
-            return Step::Import(idx, Child::Loaded(m), span);
-        }
-        if let Some(&k) = pending.get(&canon) {
-            return Step::Import(idx, Child::Fresh(k), span);
-        }
+        let Found {
+            canon,
+            display,
+            text,
+        } = found;
         let file = self.sources.add(display.clone(), canon.clone(), text);
         let dir = canon.parent().map(Path::to_path_buf).unwrap_or_default();
         pending.insert(canon.clone(), fresh.len());
@@ -702,12 +711,19 @@ enum Child {
     Fresh(usize),
 }
 
-/// Takes a module item's `config:` out and normalizes it; the item keeps a `null` in its place.
+/// A file an import leads to: its one path, how it is shown, its text.
+struct Found {
+    canon: PathBuf,
+    display: String,
+    text: String,
+}
+
 /// Whether a file is a Nix module (by its extension, as Nix's tools tell).
 fn is_nix(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "nix")
 }
 
+/// Takes a module item's `config:` out and normalizes it; the item keeps a `null` in its place.
 fn take_config(mut item: Node) -> WithConfig {
     let config = match &mut item.kind {
         Kind::Map(entries) => {
