@@ -128,10 +128,7 @@ impl Syntax {
     pub(crate) fn override_tag(self, priority: f64, content: &str) -> String {
         match self {
             Syntax::Yaml => override_tag(priority, content),
-            Syntax::Nix => match OVERRIDE_TAGS.iter().find(|(_, p)| *p == priority) {
-                Some((name, _)) => format!("lib.{name} {}", nix_arg(content)),
-                None => format!("lib.mkOverride {} {}", number(priority), nix_arg(content)),
-            },
+            Syntax::Nix => nix_property(&OVERRIDE_TAGS, "mkOverride", priority, content),
         }
     }
 
@@ -139,10 +136,7 @@ impl Syntax {
     pub(crate) fn order_tag(self, priority: f64, content: &str) -> String {
         match self {
             Syntax::Yaml => order_tag(priority, content),
-            Syntax::Nix => match ORDER_TAGS.iter().find(|(_, p)| *p == priority) {
-                Some((name, _)) => format!("lib.{name} {}", nix_arg(content)),
-                None => format!("lib.mkOrder {} {}", number(priority), nix_arg(content)),
-            },
+            Syntax::Nix => nix_property(&ORDER_TAGS, "mkOrder", priority, content),
         }
     }
 
@@ -167,6 +161,15 @@ impl Syntax {
                     .join(" ")
             ),
         }
+    }
+}
+
+/// `lib.NAME content` for a priority `named` has a name for (`lib.mkForce v`), else
+/// `lib.GENERAL priority content` (`lib.mkOverride 70 v`).
+fn nix_property(named: &[(&str, f64)], general: &str, priority: f64, content: &str) -> String {
+    match named.iter().find(|(_, p)| *p == priority) {
+        Some((name, _)) => format!("lib.{name} {}", nix_arg(content)),
+        None => format!("lib.{general} {} {}", number(priority), nix_arg(content)),
     }
 }
 
