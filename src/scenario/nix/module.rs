@@ -43,22 +43,35 @@ fn definition<M: Evaluator>(m: &mut M, t: &Thunk, span: Span, s: Step) -> Result
 
 /// `e`, or — when it is a `config` value needed by a definition — that definition deferred.
 fn deferred(m: &mut impl Evaluator, e: EvalError, t: &Thunk, span: Span) -> Result<Node> {
-    let route = m.route();
-    match (&e.needs, route.defer, route.file) {
-        (Some(needs), true, Some(file)) => Ok(Node {
-            span,
-            kind: Kind::Nix(Arc::new(Deferred {
-                file,
-                root: route.root.clone(),
-                route: route.steps.clone(),
-                needs: needs.clone(),
-                text: t.source_text().into(),
-                value: OnceLock::new(),
-                applied: Default::default(),
-            })),
-        }),
+    match (e.needs.clone(), m.route().defer) {
+        (Some(needs), true) => found_again(m.route(), None, needs, t, span).ok_or(e),
         _ => Err(e),
     }
+}
+
+/// A node for thunk `t` (one `more` step further), to be evaluated by the resolver and found
+/// again by the route's steps; `None` where no steps lead back (a type being made).
+fn found_again(
+    route: &super::value::Route,
+    more: Option<Step>,
+    needs: Vec<Box<str>>,
+    t: &Thunk,
+    span: Span,
+) -> Option<Node> {
+    let mut steps = route.steps.clone();
+    steps.extend(more);
+    Some(Node {
+        span,
+        kind: Kind::Nix(Arc::new(Deferred {
+            file: route.file?,
+            root: route.root.clone(),
+            route: steps,
+            needs,
+            text: t.source_text().into(),
+            value: OnceLock::new(),
+            applied: Default::default(),
+        })),
+    })
 }
 
 /// The arguments a module function is called with.
@@ -319,31 +332,14 @@ fn declaration(m: &mut impl Evaluator, a: &Attrs, at: Span) -> Result<Node> {
             // A Nix function: the resolver calls it on the merged value (found again by the
             // steps to it, as a computation with `config` is).
             "apply" => {
-                let route = m.route();
-                let Some(file) = route.file else {
-                    return Err(EvalError::new(
+                let more = Some(Step::Attr("apply".into()));
+                let f = found_again(m.route(), more, Vec::new(), &attr.value, span).ok_or_else(|| {
+                    EvalError::new(
                         Some(span),
                         "`apply` in an option declared inside a submodule type written in .nix is not evaluated by isoproof",
-                    ));
-                };
-                let mut steps = route.steps.clone();
-                steps.push(Step::Attr("apply".into()));
-                let d = Deferred {
-                    file,
-                    root: route.root.clone(),
-                    route: steps,
-                    needs: Vec::new(),
-                    text: attr.value.source_text().into(),
-                    value: OnceLock::new(),
-                    applied: Default::default(),
-                };
-                fields.push((
-                    key("apply", attr.span),
-                    Node {
-                        span,
-                        kind: Kind::Nix(Arc::new(d)),
-                    },
-                ));
+                    )
+                })?;
+                fields.push((key("apply", attr.span), f));
             }
             // Documentation and visibility: no part of the value.
             "_type" | "example" | "defaultText" | "visible" | "internal" | "relatedPackages" => {}
