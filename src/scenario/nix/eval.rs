@@ -52,6 +52,9 @@ pub(crate) struct Machine<'s> {
 }
 
 thread_local! {
+    /// The built-ins, made once per thread: every machine (one per file, one per computation
+    /// the resolver runs) starts from the same immutable scope.
+    static GLOBALS: Rc<HashMap<Rc<str>, Thunk>> = Rc::new(builtins::globals());
     /// The depth and steps of the evaluations this one runs inside (a computation asks the
     /// resolver for `config.x`, whose definition is another computation): they share one
     /// budget, so nesting them is bounded as one evaluation is.
@@ -61,10 +64,10 @@ thread_local! {
 impl<'s> Machine<'s> {
     pub(crate) fn new(sources: &'s mut dyn Files, root: PathBuf) -> Machine<'s> {
         let (depth, steps) = BUDGET.with(std::cell::Cell::get);
-        let mut m = Machine {
+        Machine {
             sources,
             root,
-            globals: Rc::new(HashMap::new()),
+            globals: GLOBALS.with(Rc::clone),
             imported: HashMap::new(),
             depth,
             steps,
@@ -72,9 +75,7 @@ impl<'s> Machine<'s> {
             lib_file: None,
             route: Route::default(),
             provider: None,
-        };
-        m.globals = Rc::new(builtins::globals());
-        m
+        }
     }
 
     /// A machine whose `config` is answered by `provider`.
@@ -96,7 +97,7 @@ impl<'s> Machine<'s> {
     /// `config.PATH` from the resolver.
     fn fetch(&mut self, path: &Rc<[Box<str>]>) -> Result<Value> {
         let Some(provider) = self.provider.as_mut() else {
-            return Err(config_used(path, "", None));
+            return Err(config_used(path, "here", None));
         };
         let outer = BUDGET.with(|b| b.replace((self.depth, self.steps)));
         let r = provider(path, None);
