@@ -204,13 +204,7 @@ pub(crate) fn binary(
     // operation on one waits for the value.
     let stringy = |v: &Value| matches!(v, Value::Str(_) | Value::Format(_) | Value::Config(_));
     if !(matches!(op, K::Add) && stringy(l) && stringy(r)) {
-        for v in [l, r] {
-            match v {
-                Value::Config(p) => return Err(super::value::config_used(p, "in an operator", at)),
-                Value::Format(parts) => return Err(super::value::format_used(parts, at)),
-                _ => {}
-            }
-        }
+        super::value::known(&[l, r], "in an operator", at)?;
     }
     Ok(match op {
         K::Add => match (l, r) {
@@ -304,11 +298,7 @@ pub(crate) fn equal(
     r: &Value,
     at: Option<Span>,
 ) -> Result<bool> {
-    for v in [l, r] {
-        if let Value::Format(parts) = v {
-            return Err(super::value::format_used(parts, at));
-        }
-    }
+    super::value::known(&[l, r], "in a comparison", at)?;
     Ok(match (l, r) {
         (Value::Null, Value::Null) => true,
         (Value::Bool(a), Value::Bool(b)) => a == b,
@@ -349,22 +339,13 @@ pub(crate) fn equal(
         (Value::Type(a), Value::Type(b)) => a == b,
         (Value::Package(a), Value::Package(b)) => a.out_path() == b.out_path(),
         (Value::Pkgs, Value::Pkgs) => true,
-        (Value::Config(p), _) | (_, Value::Config(p)) => {
-            return Err(super::value::config_used(p, "in a comparison", at))
-        }
         _ => false,
     })
 }
 
 /// `<`: numbers, strings, paths, and lists element by element.
 pub(crate) fn less(m: &mut impl Evaluator, l: &Value, r: &Value, at: Option<Span>) -> Result<bool> {
-    for v in [l, r] {
-        match v {
-            Value::Config(p) => return Err(super::value::config_used(p, "in a comparison", at)),
-            Value::Format(parts) => return Err(super::value::format_used(parts, at)),
-            _ => {}
-        }
-    }
+    super::value::known(&[l, r], "in a comparison", at)?;
     Ok(match (l, r) {
         (Value::Int(a), Value::Int(b)) => a < b,
         (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {

@@ -286,8 +286,12 @@ pub(crate) trait Files {
 }
 
 impl Files for crate::scenario::Sources {
+    /// A file read before (the same path; `lib` by its name) keeps its id.
     fn add(&mut self, display: String, path: PathBuf, text: String) -> FileId {
-        crate::scenario::Sources::add(self, display, path, text)
+        match self.find(&display, &path) {
+            Some(id) => id,
+            None => crate::scenario::Sources::add(self, display, path, text),
+        }
     }
     fn display(&self, id: FileId) -> &str {
         crate::scenario::Sources::display(self, id)
@@ -462,6 +466,19 @@ pub(crate) fn config_used(path: &[Box<str>], how: &str, at: Option<Span>) -> Eva
             ),
         )
     }
+}
+
+/// Fails unless every value of `vs` is known while modules are read: `config.a` and strings
+/// built from it (used `how`) wait for the module system.
+pub(crate) fn known(vs: &[&Value], how: &str, at: Option<Span>) -> Result<()> {
+    for v in vs {
+        match v {
+            Value::Config(p) => return Err(config_used(p, how, at)),
+            Value::Format(parts) => return Err(format_used(parts, at)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A string built from `config` values (`"${config.a}"`) where its text is needed.
