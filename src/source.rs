@@ -19,6 +19,17 @@ pub struct Span {
     pub col: u32,
 }
 
+impl Span {
+    /// The start of file `file`.
+    pub fn start(file: FileId) -> Span {
+        Span {
+            file,
+            line: 1,
+            col: 1,
+        }
+    }
+}
+
 /// Every file a scenario was read from, with its text (for excerpts in errors).
 #[derive(Debug, Default)]
 pub struct Sources {

@@ -92,11 +92,7 @@ fn parse_counted(text: &str, file: FileId, line_offset: u32) -> Result<(Node, us
         }
     }
     let root = b.root.unwrap_or(Node {
-        span: Span {
-            file,
-            line: 1,
-            col: 1,
-        },
+        span: Span::start(file),
         kind: Kind::Null,
     });
     Ok((root, b.copied))

@@ -35,11 +35,7 @@ pub(crate) fn load_module(
     path: &Path,
     root: &Path,
 ) -> Result<Node, Diagnostic> {
-    let start = Span {
-        file,
-        line: 1,
-        col: 1,
-    };
+    let start = Span::start(file);
     on_big_stack(|| evaluate_module(sources, file, path, root))
         .unwrap_or_else(|| Err(Diagnostic::parse(start, NO_THREAD)))
 }
@@ -61,9 +57,7 @@ pub(crate) fn load_modules(
             .collect();
     }
     // `lib` is read by every evaluation: one copy, in the scenario's files.
-    if sources.find(LIB_NAME, Path::new("")).is_none() {
-        sources.add(LIB_NAME.into(), PathBuf::new(), LIB.into());
-    }
+    value::Files::add(sources, LIB_NAME.into(), PathBuf::new(), LIB.into());
     let base: &Sources = sources;
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -111,18 +105,14 @@ pub(crate) fn load_modules(
         .iter()
         .zip(results)
         .map(|((file, _), r)| {
-            let start = Span {
-                file: *file,
-                line: 1,
-                col: 1,
-            };
+            let start = Span::start(*file);
             let Some((r, extra)) = r else {
                 return Err(Diagnostic::parse(start, NO_THREAD));
             };
             // This evaluation's new files, in the scenario's files now.
             let moved: Vec<FileId> = extra
                 .into_files()
-                .map(|(display, path, text)| sources.add(display, path, text))
+                .map(|(display, path, text)| value::Files::add(sources, display, path, text))
                 .collect();
             let at = |f: FileId| match f.0.checked_sub(base_len) {
                 Some(i) => moved.get(i as usize).copied().unwrap_or(f),
@@ -190,11 +180,7 @@ fn evaluate_module(
     path: &Path,
     root: &Path,
 ) -> Result<Node, Diagnostic> {
-    let start = Span {
-        file,
-        line: 1,
-        col: 1,
-    };
+    let start = Span::start(file);
     let text = match files.text(file) {
         Some(t) => t.to_string(),
         None => return Err(Diagnostic::parse(start, "the file's text is missing")),
@@ -330,7 +316,7 @@ impl value::Files for Overlay<'_> {
         if let Some(id) = self.base.find(&display, &path) {
             return id;
         }
-        let id = self.extra.add(display, path, text);
+        let id = value::Files::add(&mut self.extra, display, path, text);
         FileId(self.base.len() as u32 + id.0)
     }
 
