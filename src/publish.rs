@@ -221,7 +221,8 @@ fn remove_stale(dir: &Path, name: &str) {
             continue;
         };
         if !alive(pid) {
-            let _ = std::fs::remove_file(e.path());
+            // A netboot directory being written is a directory.
+            let _ = std::fs::remove_file(e.path()).or_else(|_| std::fs::remove_dir_all(e.path()));
         }
     }
 }
@@ -250,6 +251,110 @@ pub(crate) fn copy_atomic(from: &Path, to: &Path) -> io::Result<()> {
     let mut p = Pending::create(to)?;
     io::copy(&mut src, p.file())?;
     p.commit()
+}
+
+/// Publishes a directory of `files` (name, bytes) at `target`, whole or not at all: written
+/// beside it as `.NAME.PID-N.isoproof-tmp/`, synced, then renamed into place. A directory
+/// already there is replaced only if it holds nothing but names of `files` (an earlier
+/// output of the same kind): the old one is moved aside first and removed after.
+/// `cancel` is asked between files.
+pub(crate) fn publish_dir(
+    target: &Path,
+    files: &[(&str, &[u8])],
+    durable: Durable,
+    cancel: &dyn Fn() -> bool,
+) -> io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let ours = |dir: &Path| -> io::Result<()> {
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let name = e.file_name();
+            if !files.iter().any(|(n, _)| name.as_bytes() == n.as_bytes())
+                || !e.file_type()?.is_file()
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{} holds {}, which is not a file of this output; refusing to replace it",
+                        dir.display(),
+                        name.to_string_lossy()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    };
+    let exists = match std::fs::symlink_metadata(target) {
+        Ok(md) if md.is_dir() => {
+            ours(target)?;
+            true
+        }
+        Ok(md) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} is {}, not a directory; refusing to replace it",
+                    target.display(),
+                    crate::input::kind_name(md.file_type())
+                ),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e),
+    };
+    let dir = dir_of(target);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    remove_stale(dir, &name);
+    let temp = |n: usize| dir.join(format!(".{name}.{}-{n}{SUFFIX}", std::process::id()));
+    let tmp = temp(COUNTER.fetch_add(1, Ordering::Relaxed));
+    std::fs::create_dir(&tmp)?;
+    let written = (|| -> io::Result<bool> {
+        for (n, bytes) in files {
+            if cancel() {
+                return Ok(false);
+            }
+            let p = tmp.join(n);
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&p)?;
+            f.write_all(bytes)?;
+            f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+            if durable == Durable::Yes {
+                f.sync_all()?;
+            }
+        }
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        if durable == Durable::Yes {
+            File::open(&tmp)?.sync_all()?;
+        }
+        Ok(true)
+    })();
+    if !matches!(written, Ok(true)) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return written;
+    }
+    let old = temp(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let moved = exists && {
+        // Checked again: it may have changed meanwhile.
+        ours(target)?;
+        std::fs::rename(target, &old)?;
+        true
+    };
+    if let Err(e) = std::fs::rename(&tmp, target) {
+        if moved {
+            let _ = std::fs::rename(&old, target);
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if moved {
+        std::fs::remove_dir_all(&old)?;
+    }
+    if durable == Durable::Yes {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -345,5 +450,36 @@ mod tests {
         assert!(!dead.exists(), "a dead run's file is removed");
         assert!(live.exists(), "a live run's file is left alone");
         assert!(other.exists(), "another target's file is left alone");
+    }
+
+    #[test]
+    fn directories_are_published_whole_and_replace_only_their_own_kind() {
+        let d = tempfile::tempdir().unwrap();
+        let t = d.path().join("out.netboot");
+        let files: [(&str, &[u8]); 2] = [("bzImage", b"k"), ("initrd", b"i")];
+        assert!(publish_dir(&t, &files, Durable::Yes, &|| false).unwrap());
+        assert_eq!(std::fs::read(t.join("initrd")).unwrap(), b"i");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&t), mode(&t.join("bzImage"))), (0o755, 0o644));
+        // Again over the first: replaced, nothing left beside it.
+        let again: [(&str, &[u8]); 2] = [("bzImage", b"k2"), ("initrd", b"i")];
+        assert!(publish_dir(&t, &again, Durable::Scratch, &|| false).unwrap());
+        assert_eq!(std::fs::read(t.join("bzImage")).unwrap(), b"k2");
+        assert!(leftovers(d.path()).is_empty());
+        // A directory holding anything else is not ours to replace.
+        std::fs::write(t.join("notes.txt"), "mine").unwrap();
+        let e = publish_dir(&t, &files, Durable::Yes, &|| false).unwrap_err();
+        assert!(e.to_string().contains("notes.txt"), "{e}");
+        assert_eq!(std::fs::read(t.join("notes.txt")).unwrap(), b"mine");
+        // A file where the directory should go is never replaced.
+        let f = d.path().join("file");
+        std::fs::write(&f, "x").unwrap();
+        assert!(publish_dir(&f, &files, Durable::Yes, &|| false).is_err());
+        // A cancel leaves nothing.
+        let c = d.path().join("cancelled");
+        assert!(!publish_dir(&c, &files, Durable::Yes, &|| true).unwrap());
+        assert!(!c.exists());
+        assert!(leftovers(d.path()).is_empty());
     }
 }

@@ -232,6 +232,80 @@ fn corrupted_file_is_named(mode: Mode) -> Result<(), Failed> {
     }
 }
 
+/// One byte of one store file changed inside a built netboot image: the store squashfs
+/// appended to the initrd is made again with that file changed (stage 1's archive, and the
+/// digests it carries, stay). Linux's verification must fail and name the file, and the
+/// squashfs whose digest no longer matches.
+fn corrupted_store_file_is_named(mode: Mode) -> Result<(), Failed> {
+    use isoproof::image::format::cpio;
+    use isoproof::payload::linux::{squashfs, StoreNode};
+    use std::io::Read as _;
+    let dir = tempfile::tempdir()?;
+    let built = boot::build_scenario(
+        &root().join("scenarios/netboot-minimal.yaml"),
+        dir.path(),
+        &|| false,
+    )
+    .map_err(|e| e.to_string())?;
+    let path = built.image.join("initrd");
+    let bytes = std::fs::read(&path)?;
+    // The store's archive follows stage 1's gzip member, at a 4-byte boundary.
+    let mut gz = flate2::bufread::GzDecoder::new(&bytes[..]);
+    std::io::copy(&mut gz, &mut std::io::sink())?;
+    let at = (bytes.len() - gz.into_inner().len()).next_multiple_of(4);
+    let entries = cpio::read(&bytes[at..]).map_err(|e| e.to_string())?;
+    let sq = entries
+        .iter()
+        .find(|e| e.path == "nix-store.squashfs")
+        .ok_or("no nix-store.squashfs in the initrd's second archive")?;
+    let store = &bytes[at..][sq.data.clone()];
+    let fs = backhand::FilesystemReader::from_reader(std::io::Cursor::new(store))?;
+    let mut nodes = Vec::new();
+    for n in fs.files() {
+        let name = n
+            .fullpath
+            .to_string_lossy()
+            .trim_start_matches('/')
+            .to_string();
+        match &n.inner {
+            backhand::InnerNode::Dir(_) if !name.is_empty() => nodes.push(StoreNode::Dir(name)),
+            backhand::InnerNode::File(f) => {
+                let mut b = Vec::new();
+                fs.file(f).reader().read_to_end(&mut b)?;
+                if name == "hello-2.12.1/share/doc/README" {
+                    b[3] ^= 0x20;
+                }
+                nodes.push(StoreNode::File(name, u32::from(n.header.permissions), b));
+            }
+            _ => {}
+        }
+    }
+    let changed = squashfs(&nodes, 315532800).map_err(|e| e.to_string())?;
+    let archive = cpio::write(
+        &[cpio::Entry {
+            path: "nix-store.squashfs".into(),
+            perm: 0o444,
+            kind: cpio::Kind::File(changed),
+        }],
+        315532800,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut out = bytes[..at].to_vec();
+    out.extend_from_slice(&archive);
+    std::fs::write(&path, out)?;
+    let a = boot_in(dir.path(), &built.image, mode, Duration::from_secs(180))?;
+    match Expected::new(&built.plan, mode).check(&a.ended, &a.serial) {
+        Verdict::Pass(_) => Err("a corrupted netboot image passed".into()),
+        Verdict::Fail(e)
+            if e.contains("store:/hello-2.12.1/share/doc/README")
+                && e.contains("initrd:/nix-store.squashfs") =>
+        {
+            Ok(())
+        }
+        Verdict::Fail(e) => Err(format!("unexpected verdict: {e}\n{}", a.serial).into()),
+    }
+}
+
 /// The BIOS probe reads the volume ID from the image's primary volume descriptor: a built
 /// image whose PVD was changed afterwards reports the changed ID, and the check fails.
 fn volume_is_read_from_the_image(mode: Mode) -> Result<(), Failed> {
@@ -335,14 +409,15 @@ fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
         args.extend(scenarios);
         run(&args)
     };
-    let netboot = root().join("scenarios/netboot-root-override.yaml");
-    let o = matrix(&[netboot.as_os_str()])?;
+    let host = root().join("scenarios/host-keeps-root-with-force.yaml");
+    let o = matrix(&[host.as_os_str()])?;
     let out = String::from_utf8_lossy(&o.stdout);
     if o.status.code() != Some(0) || !out.ends_with("1 passed, 0 failed\n") {
         return Err(format!("boot-matrix: {:?} {out}", o.status).into());
     }
     let xml = std::fs::read_to_string(&junit)?;
-    if !xml.contains("<testcase name=\"bios-cdrom\" classname=\"boot.netboot-root-override\"") {
+    if !xml.contains("<testcase name=\"bios-cdrom\" classname=\"boot.host-keeps-root-with-force\"")
+    {
         return Err(format!("JUnit: {xml}").into());
     }
     // `--partition K/2`: two jobs, each with its JUnit, boot every (scenario, mode) pair
@@ -359,7 +434,7 @@ fn cli_boot_and_boot_matrix() -> Result<(), Failed> {
             part.as_ref(),
             "--junit".as_ref(),
             junit.as_os_str(),
-            netboot.as_os_str(),
+            host.as_os_str(),
             scenario.as_os_str(),
         ])?;
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -744,7 +819,9 @@ fn main() {
         // A live image boots a real kernel (15-20 s under TCG): here one BIOS and one UEFI
         // mode; `just test-boot` (the boot matrix, which CI runs too) boots all six.
         let live = |m: &Mode| {
-            plan.linux.is_none() || ["bios-cdrom", "uefi-usb"].contains(&m.to_string().as_str())
+            plan.linux.is_none()
+                || m.media.is_network()
+                || ["bios-cdrom", "uefi-usb"].contains(&m.to_string().as_str())
         };
         for mode in boot::modes(&plan).into_iter().filter(live) {
             let s = s.clone();
@@ -754,7 +831,7 @@ fn main() {
         }
     }
     type HarnessTest = fn(Mode) -> Result<(), Failed>;
-    let harness_tests: [(&str, HarnessTest, [&str; 2]); 4] = [
+    let harness_tests: [(&str, HarnessTest, [&str; 2]); 5] = [
         (
             "volume_is_read_from_the_image",
             volume_is_read_from_the_image,
@@ -764,6 +841,11 @@ fn main() {
             "corrupted_file_is_named",
             corrupted_file_is_named,
             ["bios-disk", "uefi-cdrom"],
+        ),
+        (
+            "corrupted_store_file_is_named",
+            corrupted_store_file_is_named,
+            ["bios-netboot", "uefi-netboot"],
         ),
         (
             "silent_guest_is_killed_at_its_deadline",

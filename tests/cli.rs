@@ -183,7 +183,7 @@ fn diff_exits_0_when_identical_and_2_on_a_non_image() {
         "build",
         "-o",
         a.to_str().unwrap(),
-        "scenarios/netboot-root-override.yaml",
+        "scenarios/installer-on-host.yaml",
     ]));
     assert_eq!(code, Some(0), "{err}");
     let (code, out, _) = run(&mut isoproof(&[
@@ -204,11 +204,10 @@ fn diff_exits_0_when_identical_and_2_on_a_non_image() {
 
 #[test]
 fn a_missing_qemu_is_an_environment_error() {
-    let (code, _, err) =
-        run(
-            isoproof(&["boot", "golden/netboot-root-override.iso", "--accel=tcg"])
-                .env("ISOPROOF_QEMU", "/nonexistent/qemu"),
-        );
+    let (code, _, err) = run(
+        isoproof(&["boot", "golden/installer-minimal.iso", "--accel=tcg"])
+            .env("ISOPROOF_QEMU", "/nonexistent/qemu"),
+    );
     assert_eq!(code, Some(8), "{err}");
     assert!(err.contains("/nonexistent/qemu: no such QEMU"), "{err}");
 }
@@ -786,4 +785,76 @@ fn nix_files_evaluated_together_keep_their_imports_positions() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["p"]["one"], 1);
     assert_eq!(v["q"]["port"], 2);
+}
+
+/// A netboot scenario builds a directory (bzImage, initrd, netboot.ipxe) whole, rebuilds
+/// over its own output, refuses to replace anything else, and `diff` compares two such
+/// directories down to the files inside the initrd.
+#[test]
+fn netboot_directories_build_replace_and_diff() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a.netboot");
+    let build = |scenario: &str, out: &Path| {
+        run(&mut isoproof(&[
+            "build",
+            "-o",
+            out.to_str().unwrap(),
+            scenario,
+        ]))
+    };
+    for _ in 0..2 {
+        let (code, _, err) = build("scenarios/netboot-minimal.yaml", &a);
+        assert_eq!(code, Some(0), "{err}");
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["bzImage", "initrd", "netboot.ipxe"]);
+    let ipxe = std::fs::read_to_string(a.join("netboot.ipxe")).unwrap();
+    assert!(ipxe.starts_with("#!ipxe\n"), "{ipxe}");
+    assert!(ipxe.contains("\ninitrd initrd\nboot\n"), "{ipxe}");
+    // The same netboot, another host name.
+    let repo = root();
+    let other = write(
+        d.path(),
+        "other.yaml",
+        &format!(
+            "name: other\nmodules:\n  - imports: [{}]\n  - config:\n      networking.hostName: other\n      isoImage.payloadRoot: {}\n      netboot.storeContents: [{}]\n      boot.kernelParams: [\"console=ttyS0,115200\"]\n",
+            repo.join("scenarios/modules/netboot.yaml").display(),
+            repo.join("payload/root").display(),
+            repo.join("scenarios/data/store/hello-2.12.1").display(),
+        ),
+    );
+    let b = d.path().join("b.netboot");
+    let (code, _, err) = build(other.to_str().unwrap(), &b);
+    assert_eq!(code, Some(0), "{err}");
+    let diff = |x: &Path, y: &Path| {
+        run(&mut isoproof(&[
+            "diff",
+            x.to_str().unwrap(),
+            y.to_str().unwrap(),
+        ]))
+    };
+    assert_eq!(diff(&a, &a).1, "identical\n");
+    let (code, out, err) = diff(&a, &b);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert!(out.contains("/initrd!/etc/hostname"), "{out}");
+    assert!(
+        out.contains("-netboot\n") && out.contains("+other\n"),
+        "{out}"
+    );
+    assert!(!out.contains("bzImage"), "the kernel is the same: {out}");
+    // A directory with other files, and a regular file, are not replaced.
+    std::fs::write(b.join("keep.txt"), "mine").unwrap();
+    let (code, _, err) = build("scenarios/netboot-minimal.yaml", &b);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("keep.txt"), "{err}");
+    assert_eq!(std::fs::read(b.join("keep.txt")).unwrap(), b"mine");
+    let f = write(d.path(), "plain", "data");
+    let (code, _, err) = build("scenarios/netboot-minimal.yaml", &f);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("not a directory"), "{err}");
+    assert_eq!(std::fs::read(&f).unwrap(), b"data");
 }

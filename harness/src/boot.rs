@@ -93,7 +93,12 @@ pub fn launch(machine: &Machine, image: &Path, mode: Mode, work: &Path) -> Resul
 
 /// Boots once.
 pub fn boot(machine: &Machine, req: &Request<'_>) -> Result<Attempt, Error> {
-    if !req.image.is_file() {
+    // A netboot mode serves a directory; the others attach an image file.
+    let there = match req.mode.media.is_network() {
+        true => req.image.join("netboot.ipxe").is_file(),
+        false => req.image.is_file(),
+    };
+    if !there {
         return Err(Error::Missing(req.image.to_path_buf()));
     }
     let l = launch(machine, req.image, req.mode, req.work)?;

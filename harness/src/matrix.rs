@@ -343,7 +343,13 @@ pub fn progress_line(r: &CaseResult, done: usize, total: usize) -> String {
 /// of its own), failures explained below it, and the closing `N passed, M failed` line (a
 /// suite not built counts as one failure).
 pub fn table(results: &[CaseResult], unbuilt: &[Unbuilt]) -> String {
-    let modes = Mode::all();
+    // The modes that ran (all when none did), so that an ISO-only or netboot-only matrix
+    // stays narrow.
+    let ran: Vec<Mode> = Mode::all()
+        .into_iter()
+        .filter(|m| results.iter().any(|r| r.mode == *m))
+        .collect();
+    let modes = if ran.is_empty() { Mode::all() } else { ran };
     let mut suites: Vec<&str> = Vec::new();
     for s in results
         .iter()
@@ -358,7 +364,7 @@ pub fn table(results: &[CaseResult], unbuilt: &[Unbuilt]) -> String {
     let mut o = String::new();
     let _ = write!(o, "{:<w$}", "scenario");
     for m in &modes {
-        let _ = write!(o, "  {:<10}", m.to_string());
+        let _ = write!(o, "  {:<12}", m.to_string());
     }
     o.push('\n');
     for s in &suites {
@@ -377,7 +383,7 @@ pub fn table(results: &[CaseResult], unbuilt: &[Unbuilt]) -> String {
                 }
                 Some(_) => "FAIL".into(),
             };
-            let _ = write!(o, "  {cell:<10}");
+            let _ = write!(o, "  {cell:<12}");
         }
         o.push('\n');
     }

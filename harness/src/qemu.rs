@@ -1,6 +1,8 @@
 //! The QEMU command line of one boot: a q35 machine with nothing but what the boot needs
-//! (`-nodefaults -no-user-config`, no network), the image attached read-only as a CD-ROM, a
-//! USB stick (usb-storage on xHCI: the isohybrid path) or a virtio disk, SeaBIOS or OVMF
+//! (`-nodefaults -no-user-config`), the image attached read-only as a CD-ROM, a USB stick
+//! (usb-storage on xHCI: the isohybrid path) or a virtio disk, or a netboot directory served
+//! by QEMU's user network (its TFTP server, `bootfile=netboot.ipxe`, no route out) to a
+//! virtio NIC whose option ROM is QEMU's iPXE (BIOS and EFI in one), SeaBIOS or OVMF
 //! (code read-only, a fresh copy of the variables), COM1 into a file, `isa-debug-exit` for
 //! the verdict, a VGA for screenshots and a QMP socket to take them.
 //!
@@ -28,6 +30,8 @@ pub enum Media {
     Usb,
     /// A virtio-blk disk: the isohybrid MBR/GPT.
     Disk,
+    /// The network: a netboot directory over TFTP, booted by iPXE.
+    Netboot,
 }
 
 impl Firmware {
@@ -50,15 +54,21 @@ impl Firmware {
 
 impl Media {
     /// Every medium.
-    pub const ALL: [Media; 3] = [Media::Cdrom, Media::Usb, Media::Disk];
+    pub const ALL: [Media; 4] = [Media::Cdrom, Media::Usb, Media::Disk, Media::Netboot];
 
-    /// `cdrom` / `usb` / `disk`.
+    /// `cdrom` / `usb` / `disk` / `netboot`.
     pub fn name(self) -> &'static str {
         match self {
             Media::Cdrom => "cdrom",
             Media::Usb => "usb",
             Media::Disk => "disk",
+            Media::Netboot => "netboot",
         }
+    }
+
+    /// Whether the image is a directory served over the network (not an image file).
+    pub fn is_network(self) -> bool {
+        self == Media::Netboot
     }
 
     /// Parses [`Media::name`].
@@ -90,7 +100,7 @@ pub struct Mode {
 }
 
 impl Mode {
-    /// All six modes, BIOS first.
+    /// All eight modes, BIOS first.
     pub fn all() -> Vec<Mode> {
         Firmware::ALL
             .into_iter()
@@ -251,11 +261,21 @@ impl Launch {
                 "usb-storage,bus=xhci.0,drive=boot",
             ),
             Media::Disk => (None, "virtio-blk-pci,drive=boot"),
+            Media::Netboot => (None, "virtio-net-pci,netdev=net0"),
         };
         if let Some(c) = controller {
             a.extend(["-device".into(), c.into()]);
         }
-        blockdev(&mut a, "boot", &self.image, true);
+        if self.mode.media.is_network() {
+            // DHCP names the script; iPXE fetches it and the files it names over TFTP. The
+            // guest reaches nothing but QEMU's own servers.
+            a.push("-netdev".into());
+            let mut n = opt("user,id=net0,restrict=on,tftp=", &self.image);
+            n.push(",bootfile=netboot.ipxe");
+            a.push(n);
+        } else {
+            blockdev(&mut a, "boot", &self.image, true);
+        }
         a.extend(["-device".into(), format!("{device},bootindex=0").into()]);
         if let Some(q) = &self.qmp {
             a.push("-qmp".into());
@@ -273,7 +293,7 @@ mod tests {
 
     #[test]
     fn modes_parse_and_print() {
-        assert_eq!(Mode::all().len(), 6);
+        assert_eq!(Mode::all().len(), 8);
         for m in Mode::all() {
             assert_eq!(Mode::parse(&m.to_string()), Some(m));
         }

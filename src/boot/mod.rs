@@ -368,6 +368,12 @@ pub enum Unbootable {
     /// A UEFI disk boot needs an EFI system partition.
     #[error("no EFI system partition: no MBR partition of type 0xEF, no GPT partition of the ESP type and no partition holding the FAT ESP")]
     NoEsp,
+    /// A netboot mode serves a directory with the script iPXE is told to run.
+    #[error("a netboot mode boots a netboot directory (with netboot.ipxe), not an image file")]
+    NoIpxeScript,
+    /// A directory boots only over the network.
+    #[error("a directory boots only in a netboot mode (bios-netboot, uefi-netboot)")]
+    Directory,
 }
 
 /// Why an image cannot boot in a mode, from what `inspect` reads: no BIOS or UEFI entry in
@@ -375,6 +381,12 @@ pub enum Unbootable {
 /// `None` when it may boot (or is not an ISO 9660 image, which is left to the firmware).
 pub fn cannot_boot(image: &Path, mode: Mode) -> Option<Unbootable> {
     use crate::image::format::eltorito::{BOOTABLE, PLATFORM_EFI, PLATFORM_X86};
+    match (mode.media.is_network(), image.is_dir()) {
+        (true, true) if image.join("netboot.ipxe").is_file() => return None,
+        (true, _) => return Some(Unbootable::NoIpxeScript),
+        (false, true) => return Some(Unbootable::Directory),
+        (false, false) => {}
+    }
     let r = crate::image::read::inspect::inspect(image).ok()?;
     let entry = |platform: u8| {
         r.catalog.as_ref().is_some_and(|(_, c)| {
@@ -428,10 +440,18 @@ pub fn cannot_boot(image: &Path, mode: Mode) -> Option<Unbootable> {
     }
 }
 
-/// The modes a plan must boot in: those its image options turn on.
+/// The modes a plan must boot in: those its image options turn on; a netboot image's are
+/// both firmwares' netboot.
 pub fn modes(plan: &ImagePlan) -> Vec<Mode> {
+    if plan.is_netboot() {
+        return Mode::all()
+            .into_iter()
+            .filter(|m| m.media.is_network())
+            .collect();
+    }
     Mode::all()
         .into_iter()
+        .filter(|m| !m.media.is_network())
         .filter(|m| match m.firmware {
             Firmware::Bios => plan.bios,
             Firmware::Uefi => plan.efi,
@@ -460,7 +480,12 @@ pub fn build_scenario(
     let name = scenario
         .file_stem()
         .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
-    let image = dir.join(format!("{name}.iso"));
+    let extension = if planned.plan.is_netboot() {
+        "netboot"
+    } else {
+        "iso"
+    };
+    let image = dir.join(format!("{name}.{extension}"));
     compose::build(&planned.plan, &image, cancel, &mut |_| {})?;
     Ok(Built {
         name,
@@ -782,6 +807,8 @@ pub fn boot_image(
         {
             return Err(isoproof_harness::Error::Missing(image.to_path_buf()).into())
         }
+        // A netboot directory is judged by `cannot_boot`.
+        Err(_) if image.is_dir() => {}
         Err(e) => return Err(e.into()),
         Ok(_) => {}
     }
@@ -822,7 +849,11 @@ mod tests {
                 .into_iter()
                 .flat_map(|(s, ms)| ms.into_iter().map(move |m| (s.clone(), m)))
                 .collect();
-            let per_scenario = if only.is_empty() { 6 } else { 2 };
+            let per_scenario = if only.is_empty() {
+                Mode::all().len()
+            } else {
+                2
+            };
             assert_eq!(whole.len(), 7 * per_scenario);
             for n in 1..=5 {
                 let mut seen: Vec<(PathBuf, Mode)> = Vec::new();

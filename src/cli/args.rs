@@ -88,12 +88,13 @@ pub(crate) enum Command {
     },
     /// Boot an image under QEMU in one mode and check that it reports (or prints `--expect`).
     Boot {
-        /// The image.
+        /// The image (with `--media netboot`, a netboot directory).
         iso: PathBuf,
         /// The firmware.
         #[arg(long, value_enum, default_value_t = FirmwareArg::Bios)]
         firmware: FirmwareArg,
-        /// How the image is attached.
+        /// How the image is attached (`netboot`: the directory is served over TFTP to the
+        /// NIC's iPXE, which runs its `netboot.ipxe`).
         #[arg(long, value_enum, default_value_t = MediaArg::Cdrom)]
         media: MediaArg,
         /// Pass once the serial console shows a match of this regular expression (escape
@@ -254,6 +255,7 @@ pub(crate) enum MediaArg {
     Cdrom,
     Usb,
     Disk,
+    Netboot,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -308,7 +308,7 @@ fn build_cmd(
     drop(bar);
     match made {
         Ok(p) => {
-            out.note(&format!("{}: {} bytes\n", target.display(), p.size));
+            out.note(&format!("{}: {} bytes\n", target.display(), p.size()));
             exit::OK
         }
         Err(e) => fail(out, e),
@@ -420,6 +420,22 @@ fn scenarios_or_all(out: &mut Out, named: Vec<PathBuf>) -> Result<Vec<PathBuf>, 
 }
 
 fn diff_cmd(out: &mut Out, a: &Path, b: &Path) -> u8 {
+    if a.is_dir() && b.is_dir() {
+        return match image::read::diff::diff_dirs(a, b) {
+            Ok(d) if d.is_empty() => {
+                out.print("identical\n");
+                exit::OK
+            }
+            Ok(d) => {
+                out.print(&(d.lines().join("\n") + "\n"));
+                exit::IMAGES_DIFFER
+            }
+            Err(e) => {
+                out.error(&e.to_string());
+                e.class().code()
+            }
+        };
+    }
     match image::read::diff::diff(a, b) {
         Ok(d) => {
             out.print(&d.to_text());
@@ -518,6 +534,7 @@ fn mode(firmware: FirmwareArg, media: MediaArg) -> Mode {
             MediaArg::Cdrom => Media::Cdrom,
             MediaArg::Usb => Media::Usb,
             MediaArg::Disk => Media::Disk,
+            MediaArg::Netboot => Media::Netboot,
         },
     }
 }

@@ -69,6 +69,7 @@ mod tests {
                     device: None,
                     fs_type: "tmpfs".into(),
                     options: vec!["mode=0755".into()],
+                    needed_for_boot: false,
                 },
             ),
             (
@@ -77,6 +78,7 @@ mod tests {
                     device: Some("/dev/sdb1".into()),
                     fs_type: "ext4".into(),
                     options: vec![],
+                    needed_for_boot: true,
                 },
             ),
         ]);

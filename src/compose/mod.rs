@@ -465,6 +465,16 @@ pub(crate) fn plan_image(
     }
     let linux = match i.boot_payload {
         payload::Kind::Linux => Some(linux::plan(spec, base, i.source_date_epoch, &mut files)?),
+        _ if spec.netboot.is_some() => {
+            return Err(ConfigError::at(
+                OptionPath::of(&["isoImage", "bootPayload"]),
+                Problem::Value(format!(
+                    "a netboot image (the netboot module is imported) boots a live Linux, so the payload must be \"linux\", not {:?}",
+                    i.boot_payload.name()
+                )),
+            )
+            .into())
+        }
         _ => None,
     };
     files.sort_by(|a, b| a.target.cmp(&b.target));
@@ -623,6 +633,13 @@ impl ImagePlan {
         .into())
     }
 
+    /// Whether the output is a netboot directory (the files are its three files).
+    pub fn is_netboot(&self) -> bool {
+        self.linux
+            .as_ref()
+            .is_some_and(|l| l.loaders == linux::Loaders::Netboot)
+    }
+
     /// The bytes of the generated `/isoproof/config.json`.
     pub(crate) fn config_json(&self) -> &[u8] {
         self.files
@@ -646,16 +663,16 @@ impl ImagePlan {
             if self.bios {
                 // ISOLINUX boots from its own file, patched with the boot info table.
                 o.bios_boot_file = Some(linux::ISOLINUX_BIN.into());
-                if self.usb {
-                    let mut code = l.isohdpfx.clone();
+                if let (true, linux::Loaders::Iso { isohdpfx, .. }) = (self.usb, &l.loaders) {
+                    let mut code = isohdpfx.clone();
                     code.resize(payload::MBR_CODE_LEN, 0);
                     o.mbr_code = code;
                     o.mbr_lba_offset = Some(payload::MBR_LBA_OFFSET);
                 }
             }
-            if self.efi {
+            if let (true, linux::Loaders::Iso { uki, .. }) = (self.efi, &l.loaders) {
                 o.esp_files
-                    .push(("EFI/BOOT/BOOTX64.EFI".into(), l.uki.clone()));
+                    .push(("EFI/BOOT/BOOTX64.EFI".into(), uki.clone()));
             }
             o.hybrid = self.usb;
             return Ok(o);
@@ -693,21 +710,31 @@ impl ImagePlan {
     pub fn to_text(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "volume ID     {}", self.volume_id);
-        let _ = writeln!(o, "output        {}", self.iso_name);
+        let kind = if self.is_netboot() {
+            "/ (a directory)"
+        } else {
+            ""
+        };
+        let _ = writeln!(o, "output        {}{kind}", self.iso_name);
         let _ = writeln!(o, "publisher     {}", self.publisher);
         let _ = writeln!(o, "application   {}", self.app_name);
         let _ = writeln!(o, "clock         {} (SOURCE_DATE_EPOCH)", self.epoch);
         let _ = writeln!(o, "boot");
         let yes = |b: bool| if b { "yes" } else { "no" };
-        let _ = writeln!(o, "  BIOS (El Torito, no emulation)  {}", yes(self.bios));
-        let _ = writeln!(o, "  UEFI (El Torito 0xEF, FAT ESP)  {}", yes(self.efi));
-        let _ = writeln!(o, "  USB/disk (isohybrid MBR+GPT)    {}", yes(self.usb));
-        let _ = writeln!(
-            o,
-            "  payload: {}, report: {}",
-            self.payload.name(),
-            self.report.head(payload::Via::ElTorito)
-        );
+        if self.is_netboot() {
+            let _ = writeln!(o, "  network (iPXE over TFTP; BIOS and UEFI)  yes");
+            let _ = writeln!(o, "  payload: linux, stage 1 reports what it verified");
+        } else {
+            let _ = writeln!(o, "  BIOS (El Torito, no emulation)  {}", yes(self.bios));
+            let _ = writeln!(o, "  UEFI (El Torito 0xEF, FAT ESP)  {}", yes(self.efi));
+            let _ = writeln!(o, "  USB/disk (isohybrid MBR+GPT)    {}", yes(self.usb));
+            let _ = writeln!(
+                o,
+                "  payload: {}, report: {}",
+                self.payload.name(),
+                self.report.head(payload::Via::ElTorito)
+            );
+        }
         let _ = writeln!(o, "files");
         for f in &self.files {
             let what = match &f.origin {
@@ -729,6 +756,7 @@ impl ImagePlan {
             "volume_id": self.volume_id, "iso_name": self.iso_name,
             "publisher": self.publisher, "app_name": self.app_name, "epoch": self.epoch,
             "boot": {"bios": self.bios, "efi": self.efi, "usb": self.usb,
+                     "netboot": self.is_netboot(),
                      "payload": self.payload.name(),
                      "report": self.report.head(payload::Via::ElTorito)},
             "files": self.files.iter().map(|f| {
@@ -830,14 +858,36 @@ pub fn plan_scenario(path: &Path) -> Result<Planned, BuildError> {
     })
 }
 
-/// Builds the planned image at `out` (atomically); returns the writer's plan. `cancel` and
-/// `progress` are the writer's.
+/// What a build wrote.
+#[derive(Debug)]
+pub enum Made {
+    /// An ISO image, and the writer's plan of it.
+    Iso(Plan),
+    /// A netboot directory of this many bytes.
+    Netboot {
+        /// The sum of its files' sizes.
+        size: u64,
+    },
+}
+
+impl Made {
+    /// Bytes written.
+    pub fn size(&self) -> u64 {
+        match self {
+            Made::Iso(p) => p.size,
+            Made::Netboot { size } => *size,
+        }
+    }
+}
+
+/// Builds the planned image (a file, or a netboot directory) at `out` atomically. `cancel`
+/// and `progress` are the writer's.
 pub fn build(
     p: &ImagePlan,
     out: &Path,
     cancel: &dyn Fn() -> bool,
     progress: &mut dyn FnMut(write::Progress),
-) -> Result<Plan, BuildError> {
+) -> Result<Made, BuildError> {
     build_as(p, out, Durable::Yes, cancel, progress)
 }
 
@@ -848,10 +898,31 @@ pub(crate) fn build_as(
     durable: Durable,
     cancel: &dyn Fn() -> bool,
     progress: &mut dyn FnMut(write::Progress),
-) -> Result<Plan, BuildError> {
+) -> Result<Made, BuildError> {
+    if p.is_netboot() {
+        let files: Vec<(&str, &[u8])> = p
+            .files
+            .iter()
+            .filter_map(|f| match &f.origin {
+                Origin::Generated { bytes, .. } => Some((&f.target[1..], &bytes[..])),
+                _ => None,
+            })
+            .collect();
+        let size = files.iter().map(|(_, b)| b.len() as u64).sum();
+        let done = crate::publish::publish_dir(out, &files, durable, cancel)
+            .map_err(|e| ImageError::write(out, e))?;
+        if !done {
+            return Err(ImageError::Interrupted.into());
+        }
+        progress(write::Progress {
+            done: size,
+            total: size,
+        });
+        return Ok(Made::Netboot { size });
+    }
     let layout = p.layout()?;
     write::write(&layout, out, durable, cancel, progress)?;
-    Ok(layout)
+    Ok(Made::Iso(layout))
 }
 
 impl fmt::Display for ImagePlan {

@@ -31,6 +31,19 @@ pub struct ImageSpec {
     pub networking: Networking,
     /// `image.*` (nixos/modules/image/file-options.nix).
     pub image: ImageFile,
+    /// `netboot.*`, declared by the netboot module (nixos/modules/installer/netboot/
+    /// netboot.nix): a scenario that imports it builds a netboot directory, not an ISO.
+    #[serde(default)]
+    pub netboot: Option<Netboot>,
+}
+
+/// `netboot.*`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Netboot {
+    /// `netboot.storeContents`: files and directories (relative to the scenario's directory,
+    /// or absolute) that become the store squashfs appended to the initrd.
+    #[serde(rename = "storeContents")]
+    pub store_contents: Vec<String>,
 }
 
 /// `image.*`: the output's name (NixOS 25.05 renamed `isoImage.isoName` to `image.fileName`).
@@ -97,6 +110,31 @@ pub struct FileSystem {
     /// `options`.
     #[serde(default = "defaults")]
     pub options: Vec<String>,
+    /// `neededForBoot`: stage 1 mounts it (NixOS's `fsNeededForBoot` adds `/`, `/nix`,
+    /// `/nix/store` and a few more).
+    #[serde(rename = "neededForBoot", default)]
+    pub needed_for_boot: bool,
+}
+
+/// Mount points stage 1 mounts whether or not `neededForBoot` says so
+/// (nixos/lib/utils.nix, `pathsNeededForBoot`).
+const PATHS_NEEDED_FOR_BOOT: &[&str] = &[
+    "/",
+    "/nix",
+    "/nix/store",
+    "/var",
+    "/var/log",
+    "/var/lib",
+    "/var/lib/nixos",
+    "/etc",
+    "/usr",
+];
+
+impl FileSystem {
+    /// NixOS's `fsNeededForBoot`: whether stage 1 mounts the file system at `point`.
+    pub fn in_stage1(&self, point: &str) -> bool {
+        self.needed_for_boot || PATHS_NEEDED_FOR_BOOT.contains(&point)
+    }
 }
 
 fn auto() -> String {

@@ -229,17 +229,38 @@ pub(crate) fn build_manifest(
     let root = scenario_abs.parent().unwrap_or(Path::new("/"));
     let out = dir.join(&plan.iso_name);
     // A scratch image in a private directory: hashed, maybe diffed or copied, then gone.
-    let layout =
+    let made =
         compose::build_as(&plan, &out, Durable::Scratch, cancel, &mut |_| {}).map_err(fail)?;
-    let mut m = Manifest {
-        scenario: scenario
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        output: Output {
+    // A netboot directory is recorded as `golden bless --image` records one: its files, the
+    // files inside its initrd and store, the initrd's archives as structures.
+    let snap = match made {
+        compose::Made::Iso(_) => None,
+        compose::Made::Netboot { .. } => Some(
+            crate::image::read::snapshot::snapshot_dir(&out).map_err(|source| {
+                GoldenError::Image {
+                    path: out.clone(),
+                    source,
+                }
+            })?,
+        ),
+    };
+    let output = match &snap {
+        Some(s) => Output {
+            name: plan.iso_name.clone(),
+            sha256: s.sha256.clone(),
+            size: s.size,
+        },
+        None => Output {
             name: plan.iso_name.clone(),
             sha256: sha256_file(&out)?,
             size: fs::metadata(&out).map_err(write_err(&out))?.len(),
         },
+    };
+    let mut m = Manifest {
+        scenario: scenario
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        output,
         ..Manifest::default()
     };
     for (p, text) in s.sources.texts() {
@@ -282,7 +303,33 @@ pub(crate) fn build_manifest(
             m.inputs.insert(shown(&absolute(p), root), sha256_file(p)?);
         }
     }
-    structures(&layout, &mut m);
+    match (&made, snap) {
+        (compose::Made::Iso(layout), _) => structures(layout, &mut m),
+        (_, Some(snap)) => {
+            use crate::image::read::snapshot::Kind;
+            for (name, f) in snap.files.iter().filter(|(n, _)| n.contains('!')) {
+                let h = match (f.kind, &f.sha256, &f.link) {
+                    (Kind::File, Some(sha256), _) => Hashed {
+                        size: f.size,
+                        sha256: sha256.clone(),
+                    },
+                    (Kind::Symlink, _, Some(t)) => hashed(t.as_bytes()),
+                    _ => continue,
+                };
+                m.files.insert(name.clone(), h);
+            }
+            for (name, st) in snap.structures {
+                m.structures.insert(
+                    format!("{name} at {}", st.offset),
+                    Hashed {
+                        size: st.size,
+                        sha256: st.sha256,
+                    },
+                );
+            }
+        }
+        (_, None) => {}
+    }
     Ok((m, out))
 }
 
@@ -515,7 +562,7 @@ pub fn check(
     if let Some(k) = keep {
         fs::create_dir_all(k).map_err(write_err(k))?;
         let kept = k.join(&new.output.name);
-        crate::publish::copy_atomic(&out, &kept).map_err(write_err(&kept))?;
+        keep_output(&out, &kept).map_err(write_err(&kept))?;
     }
     let Some(old) = read_manifest(&mpath)? else {
         return Ok(Outcome::NoManifest);
@@ -530,6 +577,23 @@ pub fn check(
         }
     }
     Ok(outcome)
+}
+
+/// Copies a rebuilt output (an image, or a netboot directory) to where `--keep` says.
+fn keep_output(out: &Path, kept: &Path) -> std::io::Result<()> {
+    if !out.is_dir() {
+        return crate::publish::copy_atomic(out, kept);
+    }
+    let mut files = Vec::new();
+    for e in fs::read_dir(out)? {
+        let e = e?;
+        files.push((
+            e.file_name().to_string_lossy().into_owned(),
+            fs::read(e.path())?,
+        ));
+    }
+    let named: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
+    crate::publish::publish_dir(kept, &named, Durable::Yes, &|| false).map(|_| ())
 }
 
 /// The structural diff of the rebuilt image against the blessed one, as report lines; or why

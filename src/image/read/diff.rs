@@ -187,6 +187,24 @@ impl Changes {
     }
 }
 
+/// Two netboot directories compared by their records
+/// ([`snapshot_dir`](crate::image::read::snapshot::snapshot_dir)): files added, removed or
+/// changed — the files inside the initrd and its store too, with a diff of small texts —
+/// and the initrd's archives as structures.
+pub fn diff_dirs(
+    a_path: &Path,
+    b_path: &Path,
+) -> Result<crate::image::read::snapshot::RecordDiff, DiffError> {
+    use crate::image::read::snapshot::{compare, snapshot_dir};
+    let read = |p: &Path| {
+        snapshot_dir(p).map_err(|source| DiffError {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    Ok(compare(&read(a_path)?, &read(b_path)?))
+}
+
 /// Compares two images.
 ///
 /// # Example

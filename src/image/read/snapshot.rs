@@ -124,8 +124,11 @@ fn digest_runs(
     Ok((hex(&h.finalize()), kept))
 }
 
-/// The record of the image at `path`.
+/// The record of the image at `path` (a netboot directory: [`snapshot_dir`]).
 pub fn snapshot(path: &Path) -> Result<Snapshot, ReadError> {
+    if path.is_dir() {
+        return snapshot_dir(path);
+    }
     let report = inspect::inspect(path)?;
     let img = Img::open(path)?;
     let (sha256, _) = digest_runs(&img, &[(0, img.len)], 0)?;
@@ -301,51 +304,77 @@ fn list_container(
         .read(&Structure::File(path.into()), at, len.min(6))
         .ok()?;
     if magic.starts_with(b"hsqs") {
-        Some(squashfs(img, at, len, path, s))
+        let window = crate::image::read::inspect::Window::new(img, at, len);
+        Some(squashfs(std::io::BufReader::new(window), path, s))
     } else if magic.starts_with(b"070701") || magic.starts_with(&[0x1f, 0x8b]) {
-        Some(cpio_files(
-            img,
-            at,
-            len,
-            path,
-            s,
-            magic.starts_with(&[0x1f, 0x8b]),
-        ))
+        Some(
+            img.read(&Structure::File(path.into()), at, len)
+                .map_err(|e| ContainerError::Read(Box::new(e)))
+                .and_then(|raw| cpio_files(&raw, path, s)),
+        )
     } else {
         None
     }
 }
 
-fn cpio_files(
-    img: &Img,
-    at: u64,
-    len: u64,
-    path: &str,
-    s: &mut Snapshot,
-    gzip: bool,
-) -> Result<(), ContainerError> {
-    let raw = img
-        .read(&Structure::File(path.into()), at, len)
-        .map_err(|e| ContainerError::Read(Box::new(e)))?;
-    let bytes = if gzip {
-        let mut out = Vec::new();
-        let d = flate2::read::MultiGzDecoder::new(&raw[..]);
-        d.take(MAX_UNPACKED + 1)
-            .read_to_end(&mut out)
-            .map_err(ContainerError::Gzip)?;
-        if out.len() as u64 > MAX_UNPACKED {
-            return Err(ContainerError::TooLarge);
-        }
-        if !out.starts_with(b"070701") {
-            return Ok(()); // gzip, but not of a cpio archive
-        }
-        out
+/// [`list_container`] for bytes in memory (a file of a netboot directory, a file inside an
+/// initrd).
+fn list_bytes(raw: &[u8], path: &str, s: &mut Snapshot) -> Option<Result<(), ContainerError>> {
+    if raw.starts_with(b"hsqs") {
+        Some(squashfs(std::io::Cursor::new(raw), path, s))
+    } else if raw.starts_with(b"070701") || raw.starts_with(&[0x1f, 0x8b]) {
+        Some(cpio_files(raw, path, s))
     } else {
-        raw
-    };
+        None
+    }
+}
+
+/// The files of an initrd: newc archives, plain or gzip-compressed, one after another with
+/// zeros between them (early microcode, then the main archive; a netboot initrd's appended
+/// store). A squashfs image inside is listed too.
+fn cpio_files(raw: &[u8], path: &str, s: &mut Snapshot) -> Result<(), ContainerError> {
+    let mut rest = raw;
+    let mut offset = 0usize;
+    loop {
+        let zeros = rest.iter().take_while(|&&b| b == 0).count();
+        rest = &rest[zeros..];
+        offset += zeros;
+        if rest.is_empty() {
+            return Ok(());
+        }
+        if rest.starts_with(&[0x1f, 0x8b]) {
+            let mut d = flate2::bufread::GzDecoder::new(rest);
+            let mut out = Vec::new();
+            (&mut d)
+                .take(MAX_UNPACKED + 1)
+                .read_to_end(&mut out)
+                .map_err(ContainerError::Gzip)?;
+            if out.len() as u64 > MAX_UNPACKED {
+                return Err(ContainerError::TooLarge);
+            }
+            let left = d.into_inner().len();
+            if !out.starts_with(b"070701") {
+                return Ok(()); // gzip, but not of a cpio archive
+            }
+            archives(&out, path, s)?;
+            offset += rest.len() - left;
+            rest = &rest[rest.len() - left..];
+        } else if rest.starts_with(b"070701") {
+            let end = archive(rest, path, s)?;
+            offset += end;
+            rest = &rest[end..];
+        } else {
+            return Err(ContainerError::Trailing {
+                len: rest.len(),
+                offset,
+            });
+        }
+    }
+}
+
+/// Uncompressed archives one after another, with zeros between them.
+fn archives(bytes: &[u8], path: &str, s: &mut Snapshot) -> Result<(), ContainerError> {
     let mut base = 0usize;
-    // Archives may be concatenated (early microcode, then the main archive), with zeros
-    // between them.
     while base < bytes.len() {
         let rest = &bytes[base..];
         if !rest.starts_with(b"070701") {
@@ -357,33 +386,7 @@ fn cpio_files(
                 offset: base,
             });
         }
-        let (entries, end) = cpio::read_archive(rest)?;
-        for e in entries {
-            let mode = e.header.mode.get().unwrap_or(0);
-            let data = &rest[e.data.clone()];
-            let kind = match mode & 0o170000 {
-                0o040000 => Kind::Dir,
-                0o120000 => Kind::Symlink,
-                0o100000 => Kind::File,
-                _ => Kind::Special,
-            };
-            let name = e.path.trim_start_matches("./").trim_start_matches('/');
-            s.files.insert(
-                format!("{path}!/{name}"),
-                FileRecord {
-                    kind,
-                    mode: Some(format!("{mode:o}")),
-                    size: data.len() as u64,
-                    sha256: (kind == Kind::File).then(|| hex(&Sha256::digest(data))),
-                    link: (kind == Kind::Symlink)
-                        .then(|| String::from_utf8_lossy(data).into_owned()),
-                    text: (kind == Kind::File)
-                        .then(|| text_of(Some(data), data.len() as u64))
-                        .flatten(),
-                },
-            );
-        }
-        base += end;
+        base += archive(rest, path, s)?;
         while bytes.get(base) == Some(&0) {
             base += 1;
         }
@@ -391,24 +394,152 @@ fn cpio_files(
     Ok(())
 }
 
-fn squashfs(
-    img: &Img,
-    at: u64,
-    len: u64,
+/// One newc archive at the start of `rest`: its files under `path!/`; returns where it ends.
+fn archive(rest: &[u8], path: &str, s: &mut Snapshot) -> Result<usize, ContainerError> {
+    let (entries, end) = cpio::read_archive(rest)?;
+    for e in entries {
+        let mode = e.header.mode.get().unwrap_or(0);
+        let data = &rest[e.data.clone()];
+        let kind = match mode & 0o170000 {
+            0o040000 => Kind::Dir,
+            0o120000 => Kind::Symlink,
+            0o100000 => Kind::File,
+            _ => Kind::Special,
+        };
+        let name = e.path.trim_start_matches("./").trim_start_matches('/');
+        let inner = format!("{path}!/{name}");
+        s.files.insert(
+            inner.clone(),
+            FileRecord {
+                kind,
+                mode: Some(format!("{mode:o}")),
+                size: data.len() as u64,
+                sha256: (kind == Kind::File).then(|| hex(&Sha256::digest(data))),
+                link: (kind == Kind::Symlink).then(|| String::from_utf8_lossy(data).into_owned()),
+                text: (kind == Kind::File)
+                    .then(|| text_of(Some(data), data.len() as u64))
+                    .flatten(),
+            },
+        );
+        // A store image inside an initrd (a netboot image's `/nix-store.squashfs`).
+        if kind == Kind::File && data.starts_with(b"hsqs") {
+            if let Err(why) = squashfs(std::io::Cursor::new(data), &inner, s) {
+                s.unread.insert(inner, why.to_string());
+            }
+        }
+    }
+    Ok(end)
+}
+
+fn squashfs<R: backhand::BufReadSeek>(
+    r: R,
     path: &str,
     s: &mut Snapshot,
 ) -> Result<(), ContainerError> {
-    let window = crate::image::read::inspect::Window::new(img, at, len);
     // The reader is a third-party parser of untrusted bytes: a panic in it is this
     // container's failure, not the record's.
-    let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        squashfs_files(std::io::BufReader::new(window))
-    }))
-    .map_err(|_| ContainerError::SquashfsPanicked)??;
+    let listed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| squashfs_files(r)))
+        .map_err(|_| ContainerError::SquashfsPanicked)??;
     for (name, f) in listed {
         s.files.insert(format!("{path}!{name}"), f);
     }
     Ok(())
+}
+
+/// The record of a netboot directory (`bzImage`, `initrd`, `netboot.ipxe`, or any directory
+/// of regular files): each file as `/NAME`, the files of the archives and squashfs images
+/// inside them, and each archive of an initrd as a structure. Its sha256 is that of its
+/// `sha256sum`-style listing, its size the sum of its files'.
+pub fn snapshot_dir(dir: &Path) -> Result<Snapshot, ReadError> {
+    let read = |p: &Path, e: std::io::Error| ReadError::Io {
+        path: p.to_path_buf(),
+        source: e,
+    };
+    let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(dir)
+        .map_err(|e| read(dir, e))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| read(dir, e))?;
+    names.sort();
+    let mut s = Snapshot {
+        size: 0,
+        sha256: String::new(),
+        structures: BTreeMap::new(),
+        files: BTreeMap::new(),
+        unread: BTreeMap::new(),
+    };
+    let mut listing = String::new();
+    for n in names {
+        let p = dir.join(&n);
+        let name = format!("/{}", n.to_string_lossy());
+        let bytes = crate::input::read_regular(&p, MAX_CONTAINER)?;
+        let sha = hex(&Sha256::digest(&bytes));
+        listing.push_str(&format!("{sha}  .{name}\n"));
+        s.size += bytes.len() as u64;
+        s.files.insert(
+            name.clone(),
+            FileRecord {
+                kind: Kind::File,
+                mode: None,
+                size: bytes.len() as u64,
+                sha256: Some(sha),
+                link: None,
+                text: text_of(Some(&bytes), bytes.len() as u64),
+            },
+        );
+        for (k, (at, len, what)) in initrd_members(&bytes).into_iter().enumerate() {
+            s.structures.insert(
+                format!("{name} archive {} ({what})", k + 1),
+                StructureRecord {
+                    offset: at as u64,
+                    size: len as u64,
+                    sha256: hex(&Sha256::digest(&bytes[at..at + len])),
+                    fields: BTreeMap::new(),
+                },
+            );
+        }
+        if let Some(Err(why)) = list_bytes(&bytes, &name, &mut s) {
+            s.unread.insert(name, why.to_string());
+        }
+    }
+    s.sha256 = hex(&Sha256::digest(listing.as_bytes()));
+    Ok(s)
+}
+
+/// Where the archives of an initrd are: (offset, length, `gzip` or `newc`). Empty when the
+/// bytes are not an initrd or stop reading as one.
+fn initrd_members(raw: &[u8]) -> Vec<(usize, usize, &'static str)> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at < raw.len() {
+        while raw.get(at) == Some(&0) {
+            at += 1;
+        }
+        let rest = &raw[at..];
+        if rest.is_empty() {
+            break;
+        }
+        let len = if rest.starts_with(&[0x1f, 0x8b]) {
+            let mut d = flate2::bufread::GzDecoder::new(rest);
+            if std::io::copy(&mut (&mut d).take(MAX_UNPACKED), &mut std::io::sink()).is_err() {
+                return Vec::new();
+            }
+            (rest.len() - d.into_inner().len(), "gzip")
+        } else if rest.starts_with(b"070701") {
+            match cpio::read_archive(rest) {
+                Ok((_, end)) => (end, "newc"),
+                Err(_) => return Vec::new(),
+            }
+        } else {
+            return if out.is_empty() { Vec::new() } else { out };
+        };
+        if len.0 == 0 {
+            break;
+        }
+        out.push((at, len.0, len.1));
+        at += len.0;
+    }
+    out
 }
 
 fn squashfs_files<'b, R: backhand::BufReadSeek + 'b>(
@@ -754,6 +885,47 @@ impl RecordDiff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_netboot_directory_is_recorded_through_its_initrd_and_store() {
+        use crate::payload::linux::{gzip, squashfs, StoreNode};
+        let d = tempfile::tempdir().unwrap();
+        let file = |p: &str, b: &[u8]| cpio::Entry {
+            path: p.into(),
+            perm: 0o644,
+            kind: cpio::Kind::File(b.to_vec()),
+        };
+        let mut initrd = gzip(&cpio::write(&[file("init", b"#!/bin/sh\n")], 0).unwrap()).unwrap();
+        let first = initrd.len();
+        initrd.resize(first.next_multiple_of(4), 0);
+        let store = squashfs(&[StoreNode::File("a".into(), 0o644, b"x".to_vec())], 0).unwrap();
+        initrd.extend(cpio::write(&[file("nix-store.squashfs", &store)], 0).unwrap());
+        std::fs::write(d.path().join("initrd"), &initrd).unwrap();
+        std::fs::write(d.path().join("netboot.ipxe"), "#!ipxe\n").unwrap();
+        let s = snapshot_dir(d.path()).unwrap();
+        assert_eq!(s.size, initrd.len() as u64 + 7);
+        for f in [
+            "/initrd",
+            "/netboot.ipxe",
+            "/initrd!/init",
+            "/initrd!/nix-store.squashfs",
+            "/initrd!/nix-store.squashfs!/a",
+        ] {
+            assert!(s.files.contains_key(f), "{f}: {:?}", s.files.keys());
+        }
+        let a = &s.structures["/initrd archive 1 (gzip)"];
+        let b = &s.structures["/initrd archive 2 (newc)"];
+        assert_eq!((a.offset, a.size), (0, first as u64));
+        assert_eq!(b.offset, first.next_multiple_of(4) as u64);
+        assert!(s.unread.is_empty(), "{:?}", s.unread);
+        // The listing's digest: `HEX  ./NAME` by name.
+        let listing = format!(
+            "{}  ./initrd\n{}  ./netboot.ipxe\n",
+            hex(&Sha256::digest(&initrd)),
+            hex(&Sha256::digest(b"#!ipxe\n"))
+        );
+        assert_eq!(s.sha256, hex(&Sha256::digest(listing.as_bytes())));
+    }
 
     fn rec(text: &str) -> FileRecord {
         FileRecord {

@@ -1,9 +1,12 @@
 //! Stage 1, the initramfs's `/init` (a busybox shell script), generated from the resolved
-//! config as NixOS's stage-1 is: load the modules, find the medium by `root=LABEL=`, mount
-//! every `fileSystems` entry in mount-point order under `/mnt-root` (with its `fsType`,
-//! `device` and `options`), set the host name from the medium's `/etc/hostname`, verify
-//! every file through Rock Ridge, through Joliet and through the store overlay, and print
-//! one report of what Linux saw on COM1 before leaving QEMU through `isa-debug-exit`.
+//! config as NixOS's stage-1 is: load the modules, find the medium by `root=LABEL=` (a
+//! netboot image has none: its store came in the initrd), mount every `fileSystems` entry
+//! stage 1 needs in mount-point order under `/mnt-root` (with its `fsType`, `device` and
+//! `options`; a relative device is relative to `/mnt-root`, as NixOS's netboot
+//! `../nix-store.squashfs` is), set the host name from `/etc/hostname`, verify every file
+//! (through Rock Ridge, through Joliet and the raw structures of an ISO; the initrd's own
+//! files of a netboot image) and the store through its overlay, and print one report of
+//! what Linux saw on COM1 before leaving QEMU through `isa-debug-exit`.
 //!
 //! Every step announces itself (`isoproof-stage1: STEP`), and a failed step ends the run
 //! with `ISOPROOF-LINUX-FAIL step=STEP: why`, so a boot failure says which step failed.
@@ -25,16 +28,107 @@ pub struct Mount {
     pub modules: Vec<String>,
 }
 
+/// Where the live system comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Medium {
+    /// An ISO image with this volume label, on a CD-ROM, USB stick or disk.
+    Label(String),
+    /// The network: kernel and initrd loaded by iPXE, the store appended to the initrd.
+    Netboot,
+}
+
+/// Finds the ISO by its label: coldplug until a block device shows it, then `/dev/root`.
+const FIND_MEDIUM: &str = concat!(
+    "step \"find LABEL=$LABEL\"\n",
+    "MEDIUM=\n",
+    "i=0\n",
+    "SEEN=' '\n",
+    "while [ $i -lt 600 ]; do\n",
+    "  # Coldplug: the drivers of every device not seen before (and of the devices those\n",
+    "  # drivers bring: disks behind a controller), until the medium shows its label.\n",
+    "  NEW=\n",
+    "  for f in /sys/bus/*/devices/*/modalias; do\n",
+    "    read -r a < \"$f\" 2>/dev/null || continue\n",
+    "    case \"$SEEN\" in *\" $a \"*) continue;; esac\n",
+    "    SEEN=\"$SEEN$a \"; NEW=\"$NEW $a\"\n",
+    "  done\n",
+    "  [ -n \"$NEW\" ] && modprobe -a -q $NEW 2>/dev/null\n",
+    "  MEDIUM=$(findfs \"LABEL=$LABEL\" 2>/dev/null) && [ -n \"$MEDIUM\" ] && break\n",
+    "  i=$((i+1)); sleep 0.05\n",
+    "done\n",
+    "[ -n \"$MEDIUM\" ] || fail \"no block device has the label $LABEL\"\n",
+    "ln -sf \"$MEDIUM\" /dev/root\n",
+);
+
+/// Counts what verifies: `check DIR MANIFEST PREFIX` runs `sha256sum -c` in DIR and names
+/// every failure as PREFIX + path.
+const VERIFY_COMMON: &str = concat!(
+    "OK=0; BAD=0; BADLIST=\n",
+    "check() { # DIR MANIFEST: sha256sum -c, counting and naming failures\n",
+    "  [ -f \"$2\" ] || return 0\n",
+    "  n=$(grep -c . \"$2\")\n",
+    "  f=$(cd \"$1\" && sha256sum -c \"$2\" 2>/dev/null | grep '^\\./.*: ' | grep -v ': OK$' | sed 's/: [^:]*$//' | tr '\\n' ' ')\n",
+    "  for x in $f; do BAD=$((BAD+1)); BADLIST=\"$BADLIST$3${x#.}\"; BADLIST=\"$BADLIST,\"; n=$((n-1)); done\n",
+    "  OK=$((OK+n))\n",
+    "}\n",
+);
+
+/// An ISO: every file through Rock Ridge (bytes, modes, links) and Joliet, the store, and
+/// every structure read from the raw disk.
+const VERIFY_ISO: &str = concat!(
+    "ISO=/mnt-root/iso\n",
+    "# The medium as mounted by the config, or mounted here when no entry mounts it.\n",
+    "if ! [ -f \"$ISO$V/iso.sha256\" ]; then ISO=/run/medium; mkdir -p $ISO; mount -t iso9660 -o ro \"$MEDIUM\" $ISO || fail \"mount the medium\"; fi\n",
+    "step hostname\n",
+    "hostname \"$(cat \"$ISO/etc/hostname\")\" || fail \"no /etc/hostname on the medium\"\n",
+    "step \"verify Rock Ridge\"\n",
+    "check \"$ISO\" \"$ISO$V/iso.sha256\" rr:\n",
+    "while read kind mode path target; do\n",
+    "  p=\"$ISO$path\"\n",
+    "  case $kind in\n",
+    "    mode) [ \"$(stat -c %a \"$p\" 2>/dev/null)\" = \"$mode\" ] && OK=$((OK+1)) || { BAD=$((BAD+1)); BADLIST=\"${BADLIST}mode:$path,\"; };;\n",
+    "    link) [ \"$(readlink \"$p\")\" = \"$target\" ] && OK=$((OK+1)) || { BAD=$((BAD+1)); BADLIST=\"${BADLIST}link:$path,\"; };;\n",
+    "    tail64) [ \"$(dd if=\"$p\" bs=64 skip=1 2>/dev/null | sha256sum | cut -d' ' -f1)\" = \"$mode\" ] && OK=$((OK+1)) || { BAD=$((BAD+1)); BADLIST=\"${BADLIST}rr:$path,\"; };;\n",
+    "  esac\n",
+    "done < \"$ISO$V/iso.meta\"\n",
+    "step \"verify Joliet\"\n",
+    "mkdir -p /run/joliet\n",
+    "mount -t iso9660 -o ro,norock \"$MEDIUM\" /run/joliet || fail \"mount -o norock (Joliet)\"\n",
+    "check /run/joliet \"$ISO$V/joliet.sha256\" joliet:\n",
+    "step \"verify store\"\n",
+    "if [ -d /mnt-root/nix/store ]; then check /mnt-root/nix/store \"$ISO$V/store.sha256\" store:; fi\n",
+    "step \"verify structures\"\n",
+    "# Every extent that is not file data, read from the whole disk as firmware reads it.\n",
+    "while read off len sum name; do\n",
+    "  got=$(dd if=\"$MEDIUM\" iflag=skip_bytes,count_bytes,fullblock bs=1M skip=\"$off\" count=\"$len\" 2>/dev/null | sha256sum | cut -d' ' -f1)\n",
+    "  if [ \"$got\" = \"$sum\" ]; then OK=$((OK+1)); else BAD=$((BAD+1)); BADLIST=\"${BADLIST}raw:$name,\"; fi\n",
+    "done < \"$ISO$V/blocks.sha256\"\n",
+);
+
+/// A netboot image: the initrd's own files (the generated ones and the appended
+/// `/nix-store.squashfs`, whose digests the first archive carries) and the store through
+/// its overlay, file by file.
+const VERIFY_NETBOOT: &str = concat!(
+    "MEDIUM=netboot\n",
+    "step hostname\n",
+    "hostname \"$(cat /etc/hostname)\" || fail \"no /etc/hostname in the initrd\"\n",
+    "step \"verify initrd\"\n",
+    "[ -f \"$V/initrd.sha256\" ] || fail \"no $V/initrd.sha256 in the initrd\"\n",
+    "check / \"$V/initrd.sha256\" initrd:\n",
+    "step \"verify store\"\n",
+    "[ -d /mnt-root/nix/store ] || fail \"no /nix/store was mounted\"\n",
+    "check /mnt-root/nix/store \"$V/store.sha256\" store:\n",
+);
+
 /// Quotes a word for the shell: single quotes, with `'` as `'\''`.
 fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The `/init` script.
 /// The `/init` script: `always` are the modules loaded first (`boot.initrd.kernelModules`);
 /// every other module is loaded by busybox `modprobe` when a device that needs it appears
 /// (the modaliases of `/sys`, as udev's coldplug does) or when a mount needs its file system.
-pub fn script(always: &[String], label: &str, mounts: &[Mount]) -> String {
+pub fn script(always: &[String], medium: &Medium, mounts: &[Mount]) -> String {
     let mut s = String::new();
     s.push_str(concat!(
         "#!/bin/sh\n",
@@ -63,30 +157,15 @@ pub fn script(always: &[String], label: &str, mounts: &[Mount]) -> String {
         let names: Vec<String> = always.iter().map(|m| q(m)).collect();
         s.push_str(&format!("need {}\n", names.join(" ")));
     }
-    s.push_str(&format!("LABEL={}\n", q(label)));
+    if let Medium::Label(label) = medium {
+        s.push_str(&format!("LABEL={}\n", q(label)));
+        s.push_str(FIND_MEDIUM);
+    }
     s.push_str(concat!(
-        "step \"find LABEL=$LABEL\"\n",
-        "MEDIUM=\n",
-        "i=0\n",
-        "SEEN=' '\n",
-        "while [ $i -lt 600 ]; do\n",
-        "  # Coldplug: the drivers of every device not seen before (and of the devices those\n",
-        "  # drivers bring: disks behind a controller), until the medium shows its label.\n",
-        "  NEW=\n",
-        "  for f in /sys/bus/*/devices/*/modalias; do\n",
-        "    read -r a < \"$f\" 2>/dev/null || continue\n",
-        "    case \"$SEEN\" in *\" $a \"*) continue;; esac\n",
-        "    SEEN=\"$SEEN$a \"; NEW=\"$NEW $a\"\n",
-        "  done\n",
-        "  [ -n \"$NEW\" ] && modprobe -a -q $NEW 2>/dev/null\n",
-        "  MEDIUM=$(findfs \"LABEL=$LABEL\" 2>/dev/null) && [ -n \"$MEDIUM\" ] && break\n",
-        "  i=$((i+1)); sleep 0.05\n",
-        "done\n",
-        "[ -n \"$MEDIUM\" ] || fail \"no block device has the label $LABEL\"\n",
-        "ln -sf \"$MEDIUM\" /dev/root\n",
         "FW=bios; [ -d /sys/firmware/efi ] && FW=uefi\n",
-        "# A device under / names a file of the new root (the squashfs on the medium).\n",
-        "dev() { case \"$1\" in /dev/*) echo \"$1\";; /*) echo \"/mnt-root$1\";; *) echo \"$1\";; esac; }\n",
+        "# A device that is a path names a file of the new root (the squashfs on the medium,\n",
+        "# or netboot's ../nix-store.squashfs: the initrd's own, from /mnt-root).\n",
+        "dev() { case \"$1\" in /dev/*) echo \"$1\";; /*) echo \"/mnt-root$1\";; */*) echo \"/mnt-root/$1\";; *) echo \"$1\";; esac; }\n",
         "opts() {\n",
         "  r=\n",
         "  for o in $(echo \"$1\" | tr ',' ' '); do\n",
@@ -125,45 +204,13 @@ pub fn script(always: &[String], label: &str, mounts: &[Mount]) -> String {
             t = q(&target),
         ));
     }
-    s.push_str(&format!("V={}\nISO=/mnt-root/iso\n", q(VERIFY_DIR)));
-    s.push_str(concat!(
-        "# The medium as mounted by the config, or mounted here when no entry mounts it.\n",
-        "if ! [ -f \"$ISO$V/iso.sha256\" ]; then ISO=/run/medium; mkdir -p $ISO; mount -t iso9660 -o ro \"$MEDIUM\" $ISO || fail \"mount the medium\"; fi\n",
-        "step hostname\n",
-        "hostname \"$(cat \"$ISO/etc/hostname\")\" || fail \"no /etc/hostname on the medium\"\n",
-        "OK=0; BAD=0; BADLIST=\n",
-        "check() { # DIR MANIFEST: sha256sum -c, counting and naming failures\n",
-        "  [ -f \"$2\" ] || return 0\n",
-        "  n=$(grep -c . \"$2\")\n",
-        "  f=$(cd \"$1\" && sha256sum -c \"$2\" 2>/dev/null | grep '^\\./.*: ' | grep -v ': OK$' | sed 's/: [^:]*$//' | tr '\\n' ' ')\n",
-        "  for x in $f; do BAD=$((BAD+1)); BADLIST=\"$BADLIST$3${x#.}\"; BADLIST=\"$BADLIST,\"; n=$((n-1)); done\n",
-        "  OK=$((OK+n))\n",
-        "}\n",
-        "step \"verify Rock Ridge\"\n",
-        "check \"$ISO\" \"$ISO$V/iso.sha256\" rr:\n",
-        "while read kind mode path target; do\n",
-        "  p=\"$ISO$path\"\n",
-        "  case $kind in\n",
-        "    mode) [ \"$(stat -c %a \"$p\" 2>/dev/null)\" = \"$mode\" ] && OK=$((OK+1)) || { BAD=$((BAD+1)); BADLIST=\"${BADLIST}mode:$path,\"; };;\n",
-        "    link) [ \"$(readlink \"$p\")\" = \"$target\" ] && OK=$((OK+1)) || { BAD=$((BAD+1)); BADLIST=\"${BADLIST}link:$path,\"; };;\n",
-        "    tail64) [ \"$(dd if=\"$p\" bs=64 skip=1 2>/dev/null | sha256sum | cut -d' ' -f1)\" = \"$mode\" ] && OK=$((OK+1)) || { BAD=$((BAD+1)); BADLIST=\"${BADLIST}rr:$path,\"; };;\n",
-        "  esac\n",
-        "done < \"$ISO$V/iso.meta\"\n",
-        "step \"verify Joliet\"\n",
-        "mkdir -p /run/joliet\n",
-        "mount -t iso9660 -o ro,norock \"$MEDIUM\" /run/joliet || fail \"mount -o norock (Joliet)\"\n",
-        "check /run/joliet \"$ISO$V/joliet.sha256\" joliet:\n",
-        "step \"verify store\"\n",
-        "if [ -d /mnt-root/nix/store ]; then check /mnt-root/nix/store \"$ISO$V/store.sha256\" store:; fi\n",
-        "step \"verify structures\"\n",
-        "# Every extent that is not file data, read from the whole disk as firmware reads it.\n",
-        "while read off len sum name; do\n",
-        "  got=$(dd if=\"$MEDIUM\" iflag=skip_bytes,count_bytes,fullblock bs=1M skip=\"$off\" count=\"$len\" 2>/dev/null | sha256sum | cut -d' ' -f1)\n",
-        "  if [ \"$got\" = \"$sum\" ]; then OK=$((OK+1)); else BAD=$((BAD+1)); BADLIST=\"${BADLIST}raw:$name,\"; fi\n",
-        "done < \"$ISO$V/blocks.sha256\"\n",
-        "step report\n",
-        "out \"",
-    ));
+    s.push_str(&format!("V={}\n", q(VERIFY_DIR)));
+    s.push_str(VERIFY_COMMON);
+    s.push_str(match medium {
+        Medium::Label(_) => VERIFY_ISO,
+        Medium::Netboot => VERIFY_NETBOOT,
+    });
+    s.push_str(concat!("step report\n", "out \"",));
     s.push_str(REPORT_TAG);
     s.push_str(concat!(
         " host=$(hostname) firmware=$FW medium=$MEDIUM modules_failed=$MODFAIL verified=$OK failed=$BAD failed_paths=${BADLIST:-none}\"\n",
@@ -186,7 +233,7 @@ mod tests {
     fn mounts_follow_the_config_and_words_are_quoted() {
         let s = script(
             &["loop".into()],
-            "NIXOS_ISO",
+            &Medium::Label("NIXOS_ISO".into()),
             &[
                 Mount {
                     point: "/".into(),
@@ -212,5 +259,30 @@ mod tests {
         ));
         assert!(s.contains("'/mnt-root/it'\\''s'"));
         assert!(s.contains("LABEL='NIXOS_ISO'"));
+    }
+
+    #[test]
+    fn a_netboot_stage_1_finds_no_medium_and_verifies_the_initrd_and_store() {
+        let s = script(
+            &[],
+            &Medium::Netboot,
+            &[Mount {
+                point: "/nix/.ro-store".into(),
+                fs_type: "squashfs".into(),
+                device: Some("../nix-store.squashfs".into()),
+                options: vec!["loop".into()],
+                modules: vec![],
+            }],
+        );
+        assert!(!s.contains("findfs"));
+        assert!(!s.contains("verify Joliet"));
+        assert!(s.contains("MEDIUM=netboot\n"));
+        assert!(s.contains("check / \"$V/initrd.sha256\" initrd:\n"));
+        assert!(s.contains("check /mnt-root/nix/store \"$V/store.sha256\" store:\n"));
+        // `../nix-store.squashfs` is read from /mnt-root, as NixOS's stage 1 reads it.
+        assert!(s.contains("*/*) echo \"/mnt-root/$1\";;"));
+        let iso = script(&[], &Medium::Label("L".into()), &[]);
+        assert!(iso.contains("findfs") && iso.contains("verify structures"));
+        assert!(!iso.contains("initrd.sha256"));
     }
 }

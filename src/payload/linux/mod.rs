@@ -95,13 +95,14 @@ pub fn read_part(path: &std::path::Path) -> Result<Vec<u8>, LinuxError> {
 }
 
 /// The initramfs: `/init`, busybox, the modules in `order` and `index` (the `modules.*`
-/// files busybox `modprobe` reads, by name), as a gzip-compressed cpio newc archive with
-/// every time `mtime`.
+/// files busybox `modprobe` reads, by name), and `extra` (a netboot image's own files), as
+/// a gzip-compressed cpio newc archive with every time `mtime`.
 pub fn initramfs(
     root: &PayloadRoot,
     order: &[modules::Load],
     index: &[(&str, String)],
     init_script: &str,
+    extra: Vec<cpio::Entry>,
     mtime: u32,
 ) -> Result<Vec<u8>, LinuxError> {
     use cpio::{Entry, Kind};
@@ -169,6 +170,13 @@ pub fn initramfs(
         });
     }
     entries.extend(dirs.iter().map(|d| dir(d)));
+    // A directory of `extra` that stage 1 already has (`etc` under `bin`'s siblings) once.
+    for e in extra {
+        let known = matches!(e.kind, Kind::Dir) && entries.iter().any(|x| x.path == e.path);
+        if !known {
+            entries.push(e);
+        }
+    }
     let archive = cpio::write(&entries, mtime)?;
     gzip(&archive)
 }

@@ -95,8 +95,12 @@ impl LinuxReport {
                 }
             })
             .collect();
+        let what = match self.field("medium") {
+            "netboot" => "files of the initrd and the store",
+            _ => "files, modes, links and structures",
+        };
         format!(
-            "Linux on {} ({}): host {}; verified {} files, modes, links and structures, {} failed; {} modules failed; mounted {}",
+            "Linux on {} ({}): host {}; verified {} {what}, {} failed; {} modules failed; mounted {}",
             self.field("medium"),
             self.field("firmware"),
             self.field("host"),
