@@ -117,12 +117,9 @@ bench-live: payload
     cargo build --release --quiet
     target/release/isoproof build -o target/live-minimal.iso scenarios/live-minimal.yaml > /dev/null
     /usr/bin/time -f "isoproof build live-minimal: %e s wall, %M KB peak" target/release/isoproof build -o target/live-minimal.iso scenarios/live-minimal.yaml > /dev/null
-    for m in bios-cdrom bios-usb bios-disk uefi-cdrom uefi-usb uefi-disk; do \
-        fw=${m%-*}; media=${m#*-}; s=$(date +%s%N); \
-        target/release/isoproof boot target/live-minimal.iso --accel tcg --timeout 180 --firmware $fw --media $media > /dev/null 2>&1 && r=ok || r=FAILED; \
-        e=$(date +%s%N); printf "isoproof %-4s %-5s %s %d.%02d s\n" $fw $media $r $(( (e-s)/1000000000 )) $(( (e-s)/10000000 % 100 )); \
-    done
-    bash benches/anchor-live-iso.sh payload/root target/anchor
+    /usr/bin/time -f "isoproof build netboot-minimal: %e s wall, %M KB peak" target/release/isoproof build -o target/netboot-minimal.netboot scenarios/netboot-minimal.yaml > /dev/null
+    ANCHOR_BUILD_ONLY=1 bash benches/anchor-live-iso.sh payload/root target/anchor
+    bash benches/live-boot.sh target/live-minimal.iso target/anchor/anchor.iso target/netboot-minimal.netboot 3
 
 # The merge conformance corpus (tests/conformance/nixpkgs: results computed by real Nix with
 # nixpkgs' lib.evalModules), one test per case, and the project's own cases.

@@ -585,6 +585,14 @@ pub fn isolinux_cfg(cmdline: &str) -> String {
     )
 }
 
+fn size_of(f: &PlannedFile) -> u64 {
+    match &f.origin {
+        Origin::Generated { bytes, .. } => bytes.len() as u64,
+        Origin::Copy { size, .. } => *size,
+        _ => 0,
+    }
+}
+
 fn digest_of(f: &PlannedFile) -> Result<Option<String>, LinuxError> {
     let hex = |d: &[u8]| crate::hex::hex(d);
     match &f.origin {
@@ -602,8 +610,10 @@ fn digest_of(f: &PlannedFile) -> Result<Option<String>, LinuxError> {
 }
 
 /// Adds `iso.sha256` (every file but itself, by Rock Ridge name), `iso.meta` (modes and
-/// link targets), `joliet.sha256` (the files whose names Joliet keeps as they are) and
-/// `store.sha256` under [`linux::VERIFY_DIR`].
+/// link targets), `joliet.list` (`SIZE ./PATH` of the files whose names Joliet keeps as they
+/// are: their directory records are checked raw and their bytes through Rock Ridge, so
+/// through Joliet each must only be found, at its size) and `store.sha256` under
+/// [`linux::VERIFY_DIR`].
 fn manifests(files: &mut Vec<PlannedFile>, store_sums: String) -> Result<(), LinuxError> {
     let dir = linux::VERIFY_DIR;
     let gen = |name: &str, text: String| PlannedFile {
@@ -632,21 +642,20 @@ fn manifests(files: &mut Vec<PlannedFile>, store_sums: String) -> Result<(), Lin
             _ => {
                 meta.push_str(&format!("mode {:o} {}\n", f.mode, f.target));
                 if let Some(d) = digest_of(f)? {
-                    let line = format!("{d}  .{}\n", f.target);
                     if f.target[1..]
                         .split('/')
                         .all(crate::image::format::joliet::holds)
                     {
-                        joliet.push_str(&line);
+                        joliet.push_str(&format!("{} .{}\n", size_of(f), f.target));
                     }
-                    sums.push(line);
+                    sums.push(format!("{d}  .{}\n", f.target));
                 }
             }
         }
     }
     let extra = [
         gen("store.sha256", store_sums),
-        gen("joliet.sha256", joliet),
+        gen("joliet.list", joliet),
         gen("iso.meta", meta),
     ];
     for f in &extra {
