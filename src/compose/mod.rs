@@ -815,8 +815,8 @@ fn locate(error: impl Into<OptionError>, s: &scenario::Scenario) -> BuildError {
 /// assert_eq!(planned.spec.networking.host_name, "nixos-installer");
 /// assert!(planned.plan.files.iter().any(|f| f.target == "/etc/hostname"));
 /// let dir = tempfile::tempdir()?;
-/// let plan = isoproof::compose::build(&planned.plan, &dir.path().join("x.iso"), &|| false, &mut |_| {})?;
-/// assert_eq!(plan.size % 2048, 0);
+/// let made = isoproof::compose::build(&planned.plan, &dir.path().join("x.iso"), &|| false, &mut |_| {})?;
+/// assert_eq!(made.size() % 2048, 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn plan_scenario(path: &Path) -> Result<Planned, BuildError> {
