@@ -2,8 +2,7 @@
 # `just bench-live`: isoproof's live image and the anchor (benches/anchor-live-iso.sh: the same
 # kernel booted the NixOS way, a stage 1 that only mounts) booted side by side, mode by mode,
 # on one QEMU machine (the harness's q35, with the 512 MiB the anchor's GRUB needs; TCG), each
-# mode ROUNDS times in
-# alternation; then isoproof's netboot image in its two modes. Prints the median seconds from
+# mode ROUNDS times in alternation; then isoproof's netboot image in its two modes. Prints the median seconds from
 # QEMU's start to the guest's exit, the ratio, and where isoproof's time goes: firmware and
 # loader (until the kernel starts, from the guest's uptime), the kernel until /init, and each
 # stage 1 step (from the uptime stage 1 prints with every step).
@@ -86,7 +85,8 @@ for mode in ${MODES:-bios-cdrom bios-usb bios-disk uefi-cdrom uefi-usb uefi-disk
     else
         theirs=- ratio=-
     fi
-    printf '%-13s %8ss %8ss %7s   %s\n' "$mode" "$ours" "$theirs" "$ratio" "$(breakdown "$work/ours-$mid.log")"
+    [ "$theirs" = - ] || theirs="${theirs}s"
+    printf '%-13s %8ss %9s %7s   %s\n' "$mode" "$ours" "$theirs" "$ratio" "$(breakdown "$work/ours-$mid.log")"
 done
 for fw in bios uefi; do
     : > "$work/ours"

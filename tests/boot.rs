@@ -65,7 +65,7 @@ fn boot_in(
     mode: Mode,
     deadline: Duration,
 ) -> Result<isoproof_harness::Attempt, Failed> {
-    let m = machine(mode.firmware == Firmware::Uefi)?;
+    let m = machine(mode.firmware.is_uefi())?;
     let work = dir.join("work");
     std::fs::create_dir(&work)?;
     boot_once(&m, image, mode, deadline, &work)
@@ -136,7 +136,7 @@ fn silent_installer(dir: &Path) -> Result<boot::Built, Failed> {
 fn silent_guest_is_killed_at_its_deadline(mode: Mode) -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let built = silent_installer(dir.path())?;
-    let m = machine(mode.firmware == Firmware::Uefi)?;
+    let m = machine(mode.firmware.is_uefi())?;
     let work = dir.path().join("work");
     std::fs::create_dir(&work)?;
     let deadline = Duration::from_secs(if mode.firmware == Firmware::Uefi {
@@ -300,6 +300,84 @@ fn corrupted_store_file_is_named(mode: Mode) -> Result<(), Failed> {
         }
         Verdict::Fail(e) => Err(format!("unexpected verdict: {e}\n{}", a.serial).into()),
     }
+}
+
+/// The firmware's refusal must end the boot at once (not at the deadline), and the verdict
+/// must name it.
+fn refused(built: &boot::Built, a: &isoproof_harness::Attempt, mode: Mode) -> Result<(), Failed> {
+    let verdict = Expected::new(&built.plan, mode).check(&a.ended, &a.serial);
+    match (&a.ended, verdict) {
+        (_, Verdict::Pass(_)) => Err("the firmware booted it".into()),
+        (Ended::Refused(_), Verdict::Fail(e))
+            if e.contains("the firmware refused")
+                && (e.contains("Access Denied") || e.contains("Security Violation")) =>
+        {
+            Ok(())
+        }
+        (_, Verdict::Fail(e)) => Err(format!("not refused as such: {e}\n{}", a.serial).into()),
+    }
+}
+
+/// Secure Boot's half that matters: one byte flipped inside the signed UKI of a built
+/// `live-secure-boot` image (in its ESP, which El Torito and the GPT share) and the firmware
+/// must refuse to load it.
+fn tampered_uki_is_refused(mode: Mode) -> Result<(), Failed> {
+    use isoproof::image::format::structure::Structure;
+    let dir = tempfile::tempdir()?;
+    let built = boot::build_scenario(
+        &root().join("scenarios/live-secure-boot.yaml"),
+        dir.path(),
+        &|| false,
+    )
+    .map_err(|e| e.to_string())?;
+    let report =
+        isoproof::image::read::inspect::inspect(&built.image).map_err(|e| e.to_string())?;
+    let (start, end) = report
+        .range_of(&Structure::EspImage)
+        .ok_or("the image has no ESP")?;
+    let mut bytes = std::fs::read(&built.image)?;
+    let esp = &bytes[start as usize..end as usize];
+    let uki = isoproof::image::read::fat::files(esp)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|f| f.path == "/EFI/BOOT/BOOTX64.EFI")
+        .ok_or("no /EFI/BOOT/BOOTX64.EFI in the ESP")?;
+    // Halfway through the file: inside the kernel's section, which the signed digest covers.
+    let mut at = uki.size / 2;
+    let (run, _) = uki
+        .runs
+        .iter()
+        .find(|&&(_, n)| {
+            let here = at < n;
+            if !here {
+                at -= n;
+            }
+            here
+        })
+        .ok_or("the UKI's runs are shorter than its size")?;
+    bytes[(start + run + at) as usize] ^= 0x01;
+    std::fs::write(&built.image, &bytes)?;
+    let a = boot_in(dir.path(), &built.image, mode, Duration::from_secs(180))?;
+    refused(&built, &a, mode)
+}
+
+/// An image signed with a key the firmware has not enrolled (the tests' other throwaway key)
+/// is refused as well.
+fn foreign_signature_is_refused(mode: Mode) -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let r = root();
+    let p = dir.path().join("foreign-key.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "name: foreign-key\nmodules:\n  - imports: [{m}]\n  - config:\n      isoImage.bootPayload: linux\n      isoImage.payloadRoot: {r}/payload/root\n      isoImage.storeContents: [{r}/scenarios/data/store/hello-2.12.1]\n      isoImage.secureBoot.key: {r}/tests/keys/other-test-signing.key\n      isoImage.secureBoot.certificate: {r}/tests/keys/other-test-signing.pem\n",
+            m = r.join("scenarios/modules/installation-cd-minimal.yaml").display(),
+            r = r.display()
+        ),
+    )?;
+    let built = boot::build_scenario(&p, dir.path(), &|| false).map_err(|e| e.to_string())?;
+    let a = boot_in(dir.path(), &built.image, mode, Duration::from_secs(180))?;
+    refused(&built, &a, mode)
 }
 
 /// The BIOS probe reads the volume ID from the image's primary volume descriptor: a built
@@ -812,12 +890,13 @@ fn main() {
                 continue;
             }
         };
-        // A live image boots a real kernel (15-20 s under TCG): here one BIOS and one UEFI
-        // mode; `just test-boot` (the boot matrix, which CI runs too) boots all six.
+        // A live image boots a real kernel (15-20 s under TCG): here one BIOS, one UEFI and
+        // (when signed) one Secure Boot mode; `just test-boot` (the boot matrix, which CI
+        // runs too) boots them all.
         let live = |m: &Mode| {
             plan.linux.is_none()
                 || m.media.is_network()
-                || ["bios-cdrom", "uefi-usb"].contains(&m.to_string().as_str())
+                || ["bios-cdrom", "uefi-usb", "uefi-sb-disk"].contains(&m.to_string().as_str())
         };
         for mode in boot::modes(&plan).into_iter().filter(live) {
             let s = s.clone();
@@ -827,7 +906,17 @@ fn main() {
         }
     }
     type HarnessTest = fn(Mode) -> Result<(), Failed>;
-    let harness_tests: [(&str, HarnessTest, [&str; 2]); 5] = [
+    let harness_tests: [(&str, HarnessTest, [&str; 2]); 7] = [
+        (
+            "tampered_uki_is_refused",
+            tampered_uki_is_refused,
+            ["uefi-sb-cdrom", "uefi-sb-disk"],
+        ),
+        (
+            "foreign_signature_is_refused",
+            foreign_signature_is_refused,
+            ["uefi-sb-usb", "uefi-sb-cdrom"],
+        ),
         (
             "volume_is_read_from_the_image",
             volume_is_read_from_the_image,

@@ -59,7 +59,7 @@ fn the_project_root_is_what_its_lock_pins() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains("up to date (69 files checked"),
+        text(&o).contains("up to date (70 files checked"),
         "{}",
         text(&o)
     );

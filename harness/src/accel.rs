@@ -380,6 +380,7 @@ pub fn self_test(qemu: &Path, accel: Accel) -> Result<Duration, KvmUnusable> {
             cancel: &|| false,
             screenshot: None,
             qmp: None,
+            refusal: None,
         },
     )
     .map_err(|source| crate::Error::Run {

@@ -19,6 +19,8 @@ pub struct Machine {
     pub accel: Accel,
     /// OVMF, for UEFI modes.
     pub ovmf: Option<Ovmf>,
+    /// OVMF's Secure Boot build with keys enrolled, for the `uefi-sb` modes.
+    pub ovmf_secure: Option<Ovmf>,
     /// Guest memory.
     pub memory_mib: u32,
 }
@@ -67,8 +69,14 @@ pub struct Attempt {
 pub fn launch(machine: &Machine, image: &Path, mode: Mode, work: &Path) -> Result<Launch, Error> {
     let ovmf = match mode.firmware {
         Firmware::Bios => None,
-        Firmware::Uefi => {
-            let o = machine.ovmf.as_ref().ok_or(Error::OvmfNeeded)?;
+        f => {
+            let o = match f {
+                Firmware::UefiSecure => machine
+                    .ovmf_secure
+                    .as_ref()
+                    .ok_or(Error::SecureOvmfNeeded)?,
+                _ => machine.ovmf.as_ref().ok_or(Error::OvmfNeeded)?,
+            };
             let vars = work.join("OVMF_VARS.fd");
             // Read, then written: a firmware that cannot be read is the machine's trouble,
             // a work file that cannot be written the caller's.
@@ -116,6 +124,11 @@ pub fn boot(machine: &Machine, req: &Request<'_>) -> Result<Attempt, Error> {
             cancel: req.cancel,
             screenshot: Some((&qmp, png)),
             qmp: Some(&qmp),
+            refusal: req
+                .mode
+                .firmware
+                .is_uefi()
+                .then_some(crate::firmware::refusal as fn(&str) -> bool),
         },
     )
     .map_err(|source| Error::Run {

@@ -29,6 +29,9 @@ pub enum Error {
     /// A UEFI boot was asked of a machine without OVMF.
     #[error("UEFI boot needs OVMF, and none was given or found")]
     OvmfNeeded,
+    /// A Secure Boot mode was asked of a machine without OVMF's Secure Boot build.
+    #[error("Secure Boot modes need OVMF's Secure Boot build with keys enrolled (Debian's ovmf: OVMF_CODE_4M.snakeoil.fd and OVMF_VARS_4M.snakeoil.fd), and none was found")]
+    SecureOvmfNeeded,
     /// A file the boot needs does not exist (the image, an OVMF file).
     #[error("{}: no such file", .0.display())]
     Missing(PathBuf),
@@ -83,6 +86,7 @@ impl Error {
             | Error::Run { .. }
             | Error::NoOvmf(_)
             | Error::OvmfNeeded
+            | Error::SecureOvmfNeeded
             | Error::Firmware { .. } => Cause::Environment,
             Error::Missing(_) => Cause::Input,
             Error::Scratch { .. } | Error::Junit(_) => Cause::Output,

@@ -139,12 +139,29 @@ impl SerialLog {
         }
     }
 
-    /// Whether `re` matches after the previous match; moves past the match if so.
-    pub(crate) fn find(&mut self, re: &Regex) -> bool {
+    /// The log with escapes removed, as of the last poll.
+    fn clean(&mut self) -> &str {
         if self.grown {
             self.clean = strip_escapes(&String::from_utf8_lossy(&self.raw));
             self.grown = false;
         }
+        &self.clean
+    }
+
+    /// The first whole line (anywhere in the log) that `is` accepts.
+    pub(crate) fn line(&mut self, is: fn(&str) -> bool) -> Option<String> {
+        let clean = self.clean();
+        // The last line may still be growing: only lines that have ended count.
+        let done = clean.rfind('\n').map_or("", |i| &clean[..i]);
+        done.lines()
+            .map(str::trim)
+            .find(|l| is(l))
+            .map(str::to_string)
+    }
+
+    /// Whether `re` matches after the previous match; moves past the match if so.
+    pub(crate) fn find(&mut self, re: &Regex) -> bool {
+        self.clean();
         match re.find(self.clean.get(self.from..).unwrap_or("")) {
             Some(m) => {
                 self.from += m.end();

@@ -111,6 +111,22 @@ pub const KNOWN_PATHS: [(&str, &str, &str); 9] = [
     ),
 ];
 
+/// OVMF's Secure Boot build with test keys enrolled, where Debian's `ovmf` package puts it:
+/// `OVMF_CODE_4M.snakeoil.fd` with `OVMF_VARS_4M.snakeoil.fd`, whose PK, KEK and db hold the
+/// certificate `PkKek-1-snakeoil.pem` shipped beside them. `None` when it is not installed.
+pub fn find_secure_ovmf() -> Option<Ovmf> {
+    const DIRS: [&str; 2] = ["/usr/share/OVMF", "/usr/share/ovmf"];
+    DIRS.iter().find_map(|d| {
+        let code = Path::new(d).join("OVMF_CODE_4M.snakeoil.fd");
+        let vars = Path::new(d).join("OVMF_VARS_4M.snakeoil.fd");
+        (code.is_file() && vars.is_file()).then(|| Ovmf {
+            code,
+            vars,
+            origin: "Debian's Secure Boot build with the snakeoil test keys enrolled".into(),
+        })
+    })
+}
+
 /// Where to look.
 #[derive(Clone, Debug)]
 pub struct Search {
@@ -344,6 +360,14 @@ pub fn given(code: &Path, vars: &Path) -> Result<Ovmf, crate::Error> {
     })
 }
 
+/// Whether a serial line is OVMF's boot manager refusing a boot option: Secure Boot's image
+/// verification failed (`Access Denied` for a loader from a device, `Security Violation` for
+/// one it starts). Other failures (`Not Found`) are not refusals: the firmware goes on.
+pub fn refusal(line: &str) -> bool {
+    line.starts_with("BdsDxe: failed to ")
+        && (line.ends_with(": Access Denied") || line.ends_with(": Security Violation"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,5 +379,20 @@ mod tests {
         assert!(!glob("pc-i440fx-*", "pc-q35-9.9"));
         assert!(glob("pc-*-9.9", "pc-q35-9.9"));
         assert!(!glob("pc-q35-8.*", "pc-q35-9.9"));
+    }
+
+    #[test]
+    fn refusals_are_ovmf_s_secure_boot_lines() {
+        // As OVMF prints them when a tampered loader is booted with Secure Boot on.
+        assert!(refusal(
+            r#"BdsDxe: failed to load Boot0001 "UEFI QEMU DVD-ROM QM00001 " from PciRoot(0x0)/Pci(0x1F,0x2)/Sata(0x0,0xFFFF,0x0): Access Denied"#
+        ));
+        assert!(refusal(
+            r#"BdsDxe: failed to start Boot0002 "EFI Internal Shell" from Fv(7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1)/FvFile(7C04A583-9E3E-4F1C-AD65-E05268D0B4D1): Security Violation"#
+        ));
+        assert!(!refusal(
+            r#"BdsDxe: failed to load Boot0001 "UEFI QEMU HARDDISK QM00001 " from PciRoot(0x0)/Pci(0x1F,0x2): Not Found"#
+        ));
+        assert!(!refusal("isoproof: failed file /Access Denied"));
     }
 }

@@ -178,6 +178,7 @@ pub fn ended_text(e: &Ended, timeout: Duration) -> String {
             timeout.as_secs_f64()
         ),
         Ended::Cancelled => "interrupted".into(),
+        Ended::Refused(line) => format!("the firmware refused to boot it: {line}"),
         Ended::KvmFailed(why) => format!(
             "KVM cannot run this guest, QEMU was stopped ({why}); boot with --accel tcg (--accel auto finds this out by its self-test)"
         ),

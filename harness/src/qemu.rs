@@ -19,6 +19,8 @@ pub enum Firmware {
     Bios,
     /// OVMF (EDK II for QEMU).
     Uefi,
+    /// OVMF's Secure Boot build with keys enrolled (SMM, secure flash), Secure Boot enforced.
+    UefiSecure,
 }
 
 /// How the image is attached.
@@ -35,20 +37,26 @@ pub enum Media {
 }
 
 impl Firmware {
-    /// Both firmwares.
-    pub const ALL: [Firmware; 2] = [Firmware::Bios, Firmware::Uefi];
+    /// Every firmware.
+    pub const ALL: [Firmware; 3] = [Firmware::Bios, Firmware::Uefi, Firmware::UefiSecure];
 
-    /// `bios` / `uefi`.
+    /// `bios` / `uefi` / `uefi-sb`.
     pub fn name(self) -> &'static str {
         match self {
             Firmware::Bios => "bios",
             Firmware::Uefi => "uefi",
+            Firmware::UefiSecure => "uefi-sb",
         }
     }
 
     /// Parses [`Firmware::name`].
     pub fn parse(s: &str) -> Option<Firmware> {
         Firmware::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    /// OVMF, with or without Secure Boot.
+    pub fn is_uefi(self) -> bool {
+        self != Firmware::Bios
     }
 }
 
@@ -100,7 +108,7 @@ pub struct Mode {
 }
 
 impl Mode {
-    /// All eight modes, BIOS first.
+    /// All eleven modes, BIOS first.
     pub fn all() -> Vec<Mode> {
         Firmware::ALL
             .into_iter()
@@ -109,16 +117,24 @@ impl Mode {
                     .into_iter()
                     .map(move |media| Mode { firmware, media })
             })
+            .filter(Mode::exists)
             .collect()
     }
 
-    /// Parses `bios-cdrom` and the like.
+    /// Secure Boot over the network would need an iPXE signed with the enrolled keys, which
+    /// no distribution ships: that one combination is not a mode.
+    fn exists(&self) -> bool {
+        !(self.firmware == Firmware::UefiSecure && self.media == Media::Netboot)
+    }
+
+    /// Parses `bios-cdrom`, `uefi-sb-usb` and the like.
     pub fn parse(s: &str) -> Option<Mode> {
-        let (f, m) = s.split_once(['-', '/'])?;
+        let (f, m) = s.rsplit_once(['-', '/'])?;
         Some(Mode {
-            firmware: Firmware::parse(f)?,
+            firmware: Firmware::parse(&f.replace('/', "-"))?,
             media: Media::parse(m)?,
         })
+        .filter(Mode::exists)
     }
 }
 
@@ -215,10 +231,12 @@ fn blockdev(a: &mut Vec<OsString>, name: &str, path: &Path, read_only: bool) {
 impl Launch {
     /// The arguments after the program name, in a fixed order.
     pub fn args(&self) -> Vec<OsString> {
-        let machine = if self.ovmf.is_some() {
-            "q35,pflash0=ovmf-code,pflash1=ovmf-vars"
-        } else {
-            "q35"
+        // OVMF's Secure Boot build keeps its variables in SMM, behind flash only SMM may write.
+        let secure = self.mode.firmware == Firmware::UefiSecure;
+        let machine = match (self.ovmf.is_some(), secure) {
+            (true, true) => "q35,smm=on,pflash0=ovmf-code,pflash1=ovmf-vars",
+            (true, false) => "q35,pflash0=ovmf-code,pflash1=ovmf-vars",
+            _ => "q35",
         };
         let mut a: Vec<OsString> = [
             "-nodefaults",
@@ -252,6 +270,11 @@ impl Launch {
         if let Some((code, vars)) = &self.ovmf {
             blockdev(&mut a, "ovmf-code", code, true);
             blockdev(&mut a, "ovmf-vars", vars, false);
+            if secure {
+                a.extend(
+                    ["-global", "driver=cfi.pflash01,property=secure,value=on"].map(OsString::from),
+                );
+            }
         }
         // The medium: a controller where one is needed, the read-only image, the device.
         let (controller, device) = match self.mode.media {
@@ -293,7 +316,15 @@ mod tests {
 
     #[test]
     fn modes_parse_and_print() {
-        assert_eq!(Mode::all().len(), 8);
+        assert_eq!(Mode::all().len(), 11);
+        assert_eq!(Mode::parse("uefi-sb-netboot"), None);
+        assert_eq!(
+            Mode::parse("uefi-sb-usb"),
+            Some(Mode {
+                firmware: Firmware::UefiSecure,
+                media: Media::Usb
+            })
+        );
         for m in Mode::all() {
             assert_eq!(Mode::parse(&m.to_string()), Some(m));
         }

@@ -32,6 +32,9 @@ pub struct Limits<'a> {
     pub screenshot: Option<(&'a Path, PathBuf)>,
     /// The launch's QMP socket, for screen expectations.
     pub qmp: Option<&'a Path>,
+    /// Tells a serial line by which the firmware refuses to go on (Secure Boot's "Access
+    /// Denied"): the run stops there as `Ended::Refused` instead of waiting for the deadline.
+    pub refusal: Option<fn(&str) -> bool>,
 }
 
 /// How the run ended.
@@ -50,6 +53,8 @@ pub enum Ended {
     /// KVM could not run the guest (QEMU printed `KVM internal error` and paused the guest,
     /// where it would wait for the deadline); QEMU was stopped. QEMU's lines about it.
     KvmFailed(String),
+    /// The firmware refused to load or start what it was given; QEMU was stopped. Its line.
+    Refused(String),
 }
 
 /// What QEMU prints on standard error when KVM cannot run an instruction of the guest; QEMU
@@ -226,6 +231,13 @@ pub fn run(
             None if stderr_text().contains(KVM_FAILURE) => kvm_failed_at = Some(Instant::now()),
             None => {}
         }
+        if let Some(is) = limits.refusal {
+            log.poll(serial);
+            if let Some(line) = log.line(is) {
+                group.stop(limits.grace);
+                break Ended::Refused(line);
+            }
+        }
         if !limits.expect.is_empty() {
             log.poll(serial);
             while let Some(e) = limits.expect.get(matched.len()) {
@@ -311,6 +323,7 @@ mod tests {
             cancel: &|| false,
             screenshot: None,
             qmp: None,
+            refusal: None,
         }
     }
 
@@ -386,6 +399,26 @@ mod tests {
         assert_eq!(out.ended, Ended::Matched);
         assert_eq!(out.matched.len(), 2);
         assert!(out.elapsed < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_firmware_refusal_stops_the_guest_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let serial = dir.path().join("serial");
+        // An unfinished line is not judged yet; the refusal is, once its line ends.
+        let script = format!(
+            "printf 'BdsDxe: loading Boot0001\\nBdsDxe: fail' > {s}; sleep 0.3; printf 'ed to load Boot0001: Access Denied\\nmore\\n' >> {s}; sleep 60",
+            s = serial.display()
+        );
+        let args: Vec<OsString> = vec!["-c".into(), script.into()];
+        let mut l = limits(20_000);
+        l.refusal = Some(|line| line.ends_with(": Access Denied"));
+        let out = run(Path::new("/bin/sh"), &args, &serial, &l).unwrap();
+        assert_eq!(
+            out.ended,
+            Ended::Refused("BdsDxe: failed to load Boot0001: Access Denied".into())
+        );
+        assert!(out.elapsed < Duration::from_secs(10));
     }
 
     #[test]

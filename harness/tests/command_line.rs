@@ -6,17 +6,16 @@ use std::path::PathBuf;
 use isoproof_harness::qemu::{Accel, Launch, Mode};
 
 fn launch(mode: Mode) -> Launch {
-    let uefi = mode.firmware == isoproof_harness::Firmware::Uefi;
+    let uefi = mode.firmware.is_uefi();
+    let code = match mode.firmware {
+        isoproof_harness::Firmware::UefiSecure => "OVMF_CODE_4M.snakeoil.fd",
+        _ => "OVMF_CODE_4M.fd",
+    };
     Launch {
         image: PathBuf::from("work/image,1.iso"),
         mode,
         accel: Accel::Tcg,
-        ovmf: uefi.then(|| {
-            (
-                PathBuf::from("OVMF_CODE_4M.fd"),
-                PathBuf::from("work/OVMF_VARS.fd"),
-            )
-        }),
+        ovmf: uefi.then(|| (PathBuf::from(code), PathBuf::from("work/OVMF_VARS.fd"))),
         serial: PathBuf::from("work/serial.log"),
         qmp: Some(PathBuf::from("work/qmp.sock")),
         memory_mib: 256,
@@ -24,7 +23,7 @@ fn launch(mode: Mode) -> Launch {
 }
 
 #[test]
-fn command_lines_of_all_six_modes() {
+fn command_lines_of_every_mode() {
     let mut out = String::new();
     for mode in Mode::all() {
         out.push_str(&format!("{mode}:\n  qemu-system-x86_64"));

@@ -103,6 +103,8 @@ pub struct LiveExpected {
     pub params: Vec<String>,
     /// Every `fileSystems` entry: (mount point, fsType).
     pub mounts: Vec<(String, String)>,
+    /// The `SecureBoot` variable as Linux reads it: `on`, `off`, or `none` without UEFI.
+    pub secure_boot: &'static str,
 }
 
 impl LiveExpected {
@@ -134,6 +136,20 @@ impl LiveExpected {
                 "firmware: expected {}, Linux saw {}",
                 self.firmware,
                 r.field("firmware")
+            ));
+        }
+        if r.field("secureboot") != self.secure_boot {
+            wrong.push(format!(
+                "Secure Boot: expected {}, Linux read the SecureBoot variable as {} (setup mode {})",
+                self.secure_boot,
+                r.field("secureboot"),
+                r.field("setupmode")
+            ));
+        }
+        if self.secure_boot == "on" && r.field("setupmode") != "0" {
+            wrong.push(format!(
+                "Secure Boot: the firmware is in setup mode ({}), not user mode",
+                r.field("setupmode")
             ));
         }
         if r.field("failed") != "0" {
@@ -180,7 +196,12 @@ impl LiveExpected {
         if !wrong.is_empty() {
             return Verdict::Fail(format!("wrong live system: {}", wrong.join("; ")));
         }
-        if *ended != Ended::Exited(payload::PASS_STATUS) {
+        // Under Secure Boot the kernel is locked down and forbids the I/O port of
+        // isa-debug-exit: stage 1 powers the machine off instead (QEMU exits with 0).
+        let locked = r.field("lockdown") != "none" && !r.field("lockdown").is_empty();
+        let exited =
+            *ended == Ended::Exited(payload::PASS_STATUS) || (locked && *ended == Ended::Exited(0));
+        if !exited {
             return Verdict::Fail(format!("the report was right, but {}", describe_end(ended)));
         }
         Verdict::Pass(format!(
@@ -196,7 +217,7 @@ impl Expected {
         let via = match (mode.firmware, mode.media) {
             (Firmware::Bios, Media::Cdrom) => Via::ElTorito,
             (Firmware::Bios, _) => Via::Mbr,
-            (Firmware::Uefi, _) => Via::Esp,
+            (Firmware::Uefi | Firmware::UefiSecure, _) => Via::Esp,
         };
         Expected {
             via,
@@ -212,6 +233,11 @@ impl Expected {
                     .map(str::to_string)
                     .collect(),
                 mounts: l.mounts.clone(),
+                secure_boot: match mode.firmware {
+                    Firmware::Bios => "none",
+                    Firmware::Uefi => "off",
+                    Firmware::UefiSecure => "on",
+                },
             }),
         }
     }
@@ -224,6 +250,10 @@ impl Expected {
     /// Judges a boot: QEMU must exit with the payload's pass status and the serial log must
     /// hold the expected report. A mismatch names every field that differs.
     pub fn check(&self, ended: &Ended, serial: &str) -> Verdict {
+        // Nothing of ours ran: the firmware's own line is the reason.
+        if let Ended::Refused(_) = ended {
+            return Verdict::Fail(describe_end(ended));
+        }
         if let Some(l) = &self.linux {
             return l.check(ended, serial);
         }
@@ -400,16 +430,18 @@ pub fn cannot_boot(image: &Path, mode: Mode) -> Option<Unbootable> {
             None => Unbootable::NoCatalog,
             Some(_) => Unbootable::NoBiosEntry,
         }),
-        (Firmware::Uefi, Media::Cdrom) if !entry(PLATFORM_EFI) => Some(match &r.catalog {
-            None => Unbootable::NoCatalog,
-            Some(_) => Unbootable::NoUefiEntry,
-        }),
+        (Firmware::Uefi | Firmware::UefiSecure, Media::Cdrom) if !entry(PLATFORM_EFI) => {
+            Some(match &r.catalog {
+                None => Unbootable::NoCatalog,
+                Some(_) => Unbootable::NoUefiEntry,
+            })
+        }
         (Firmware::Bios, Media::Usb | Media::Disk) => match &r.mbr {
             None => Some(Unbootable::NoMbr),
             Some(m) if m.boot_code.0.iter().all(|&b| b == 0) => Some(Unbootable::NoBootCode),
             _ => None,
         },
-        (Firmware::Uefi, Media::Usb | Media::Disk) => {
+        (Firmware::Uefi | Firmware::UefiSecure, Media::Usb | Media::Disk) => {
             let in_mbr = r.mbr.as_ref().is_some_and(|m| {
                 m.partitions
                     .iter()
@@ -446,7 +478,7 @@ pub fn modes(plan: &ImagePlan) -> Vec<Mode> {
     if plan.is_netboot() {
         return Mode::all()
             .into_iter()
-            .filter(|m| m.media.is_network())
+            .filter(|m| m.media.is_network() && m.firmware != Firmware::UefiSecure)
             .collect();
     }
     Mode::all()
@@ -455,6 +487,8 @@ pub fn modes(plan: &ImagePlan) -> Vec<Mode> {
         .filter(|m| match m.firmware {
             Firmware::Bios => plan.bios,
             Firmware::Uefi => plan.efi,
+            // Only a signed image is expected to pass Secure Boot.
+            Firmware::UefiSecure => plan.efi && plan.signed,
         })
         .filter(|m| m.media == Media::Cdrom || plan.usb)
         .collect()
@@ -560,6 +594,7 @@ pub fn machine(
             qemu,
             accel: decision.accel,
             ovmf,
+            ovmf_secure: firmware::find_secure_ovmf(),
             memory_mib: 256,
         },
         notes,
@@ -1051,13 +1086,61 @@ mod tests {
                 ("/".into(), "tmpfs".into()),
                 ("/iso".into(), "iso9660".into()),
             ],
+            secure_boot: "none",
         }
     }
 
-    const LIVE_LOG: &str = "ISOPROOF-LINUX host=workstation firmware=bios medium=/dev/sr0 modules_failed=0 verified=40 failed=0 failed_paths=none\n\
+    const LIVE_LOG: &str = "ISOPROOF-LINUX host=workstation firmware=bios secureboot=none setupmode=none lockdown=none medium=/dev/sr0 modules_failed=0 verified=40 failed=0 failed_paths=none\n\
         ISOPROOF-MOUNT / tmpfs tmpfs rw,mode=755\n\
         ISOPROOF-MOUNT /iso iso9660 /dev/root ro\n\
         ISOPROOF-CMDLINE BOOT_IMAGE=/boot/bzImage root=LABEL=X panic=-1 quiet console=ttyS0,115200\n";
+
+    #[test]
+    fn secure_boot_is_judged_and_a_refusal_named() {
+        let sb = LiveExpected {
+            firmware: "uefi",
+            secure_boot: "on",
+            ..live()
+        };
+        let log = LIVE_LOG.replace("firmware=bios", "firmware=uefi").replace(
+            "secureboot=none setupmode=none lockdown=none",
+            "secureboot=on setupmode=0 lockdown=integrity",
+        );
+        // Locked down, stage 1 powers off instead of using isa-debug-exit's port.
+        assert!(sb.check(&Ended::Exited(0), &log).passed());
+        let e = sb
+            .check(
+                &Ended::Exited(0),
+                &log.replace("secureboot=on", "secureboot=off"),
+            )
+            .failure()
+            .expect("it fails")
+            .to_string();
+        assert!(e.contains("Secure Boot: expected on"), "{e}");
+        let e = sb
+            .check(
+                &Ended::Exited(0),
+                &log.replace("setupmode=0", "setupmode=1"),
+            )
+            .failure()
+            .expect("it fails")
+            .to_string();
+        assert!(e.contains("setup mode"), "{e}");
+        // Not locked down, exiting with 0 is not the pass status.
+        let open = log.replace("lockdown=integrity", "lockdown=none");
+        assert!(!sb.check(&Ended::Exited(0), &open).passed());
+        let refusal =
+            "BdsDxe: failed to load Boot0001 \"UEFI QEMU DVD-ROM QM00001 \": Access Denied";
+        let e = Expected {
+            linux: Some(sb),
+            ..expected(Via::Esp)
+        }
+        .check(&Ended::Refused(refusal.into()), refusal)
+        .failure()
+        .expect("it fails")
+        .to_string();
+        assert!(e.contains("the firmware refused to boot it: BdsDxe"), "{e}");
+    }
 
     #[test]
     fn live_reports_are_judged_field_by_field() {

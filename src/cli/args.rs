@@ -248,6 +248,8 @@ pub(crate) struct RunArgs {
 pub(crate) enum FirmwareArg {
     Bios,
     Uefi,
+    /// OVMF's Secure Boot build with test keys enrolled, Secure Boot enforced.
+    UefiSb,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

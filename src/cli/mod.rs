@@ -529,6 +529,7 @@ fn mode(firmware: FirmwareArg, media: MediaArg) -> Mode {
         firmware: match firmware {
             FirmwareArg::Bios => Firmware::Bios,
             FirmwareArg::Uefi => Firmware::Uefi,
+            FirmwareArg::UefiSb => Firmware::UefiSecure,
         },
         media: match media {
             MediaArg::Cdrom => Media::Cdrom,

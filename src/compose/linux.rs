@@ -124,7 +124,8 @@ pub(crate) fn set_file(root: &mut Entry, path: &str, bytes: Vec<u8>) {
 pub const ISOLINUX_BIN: &str = "/isolinux/isolinux.bin";
 
 /// Drivers for the media the image boots from: CD (AHCI, PATA), USB sticks (xHCI, EHCI,
-/// usb-storage, uas), disks (virtio, NVMe, SCSI disks).
+/// usb-storage, uas), disks (virtio, NVMe, SCSI disks); and efivarfs, through which stage 1
+/// reads the firmware's Secure Boot variables.
 const MEDIUM_DRIVERS: &[&str] = &[
     "ahci",
     "ata_piix",
@@ -138,6 +139,7 @@ const MEDIUM_DRIVERS: &[&str] = &[
     "virtio_blk",
     "virtio_scsi",
     "nvme",
+    "efivarfs",
 ];
 
 fn at(names: &[&str], source: LinuxError) -> OptionError {
@@ -200,8 +202,13 @@ pub(crate) fn plan(
                 .ok_or_else(|| unknown(&["boot", "initrd", "availableKernelModules"], n))?,
         );
     }
-    // A netboot image has no medium to find: its store came with the initrd.
-    let media: &[&str] = if netboot { &[] } else { MEDIUM_DRIVERS };
+    // A netboot image has no medium to find: its store came with the initrd. Both read the
+    // firmware's Secure Boot variables through efivarfs.
+    let media: &[&str] = if netboot {
+        &["efivarfs"]
+    } else {
+        MEDIUM_DRIVERS
+    };
     for n in media {
         names.extend(ix.resolve(n).ok_or_else(|| {
             root_err(LinuxError::UnknownModule {

@@ -68,6 +68,9 @@ pub enum BuildError {
     /// The image could not be made.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// An EFI binary could not be signed.
+    #[error("isoImage.secureBoot: {0}")]
+    Sign(#[from] payload::sign::SignError),
 }
 
 fn render(sources: &scenario::Sources, errors: &[Diagnostic]) -> String {
@@ -261,6 +264,74 @@ pub struct ImagePlan {
     pub report: payload::Report,
     /// The live system's boot programs (`isoImage.bootPayload = "linux"`).
     pub linux: Option<linux::LinuxBoot>,
+    /// `isoImage.secureBoot`: the key and certificate (PEM texts) every EFI binary of the
+    /// image is signed with.
+    pub signing: Option<Signing>,
+    /// Whether the image's EFI binaries are signed (it is expected to pass Secure Boot).
+    pub signed: bool,
+}
+
+/// A signing key and its certificate, as PEM text (checked to belong together).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signing {
+    /// The key.
+    pub key: String,
+    /// The certificate.
+    pub certificate: String,
+    /// The certificate's subject.
+    pub subject: String,
+}
+
+impl Signing {
+    fn signer(&self) -> Result<payload::sign::Signer, payload::sign::SignError> {
+        payload::sign::Signer::from_pem(&self.key, &self.certificate)
+    }
+}
+
+/// `isoImage.secureBoot`, read and checked: both or neither, PEM files inside the scenario's
+/// directory (or absolute), a key and the certificate of that key.
+fn signing(spec: &ImageSpec, base: &Path) -> Result<Option<Signing>, OptionError> {
+    let sb = &spec.iso_image.secure_boot;
+    let path = |f: &str| OptionPath::of(&["isoImage", "secureBoot", f]);
+    let (key, cert) = match (&sb.key, &sb.certificate) {
+        (None, None) => return Ok(None),
+        (Some(k), Some(c)) => (k, c),
+        (Some(_), None) | (None, Some(_)) => {
+            let missing = if sb.key.is_none() {
+                "key"
+            } else {
+                "certificate"
+            };
+            return Err(ConfigError::at(
+                path(missing),
+                Problem::Value(
+                    "signing needs both isoImage.secureBoot.key and .certificate".into(),
+                ),
+            )
+            .into());
+        }
+    };
+    let read = |f: &str, rel: &str| -> Result<String, OptionError> {
+        let real = confine(rel, base, &path(f), true)?;
+        let b = crate::input::read_regular(&real, 1 << 20)
+            .map_err(|e| ConfigError::at(path(f), Problem::Value(e.to_string())))?;
+        String::from_utf8(b).map_err(|_| {
+            ConfigError::at(path(f), Problem::Value(format!("{rel} is not PEM text"))).into()
+        })
+    };
+    let (key, certificate) = (read("key", key)?, read("certificate", cert)?);
+    let s = payload::sign::Signer::from_pem(&key, &certificate).map_err(|e| {
+        let f = match e {
+            payload::sign::SignError::Certificate(_) => "certificate",
+            _ => "key",
+        };
+        ConfigError::at(path(f), Problem::Value(e.to_string()))
+    })?;
+    Ok(Some(Signing {
+        key,
+        certificate,
+        subject: s.subject,
+    }))
 }
 
 fn content_error(n: usize, problem: String) -> ConfigError {
@@ -511,7 +582,10 @@ pub(crate) fn plan_image(
             )));
         }
     }
+    let signing = signing(spec, base)?;
     Ok(ImagePlan {
+        signed: signing.is_some(),
+        signing,
         volume_id: i.volume_id.clone(),
         iso_name: spec.image.file_name.clone(),
         publisher: i.publisher.clone(),
@@ -653,8 +727,22 @@ impl ImagePlan {
             .unwrap_or_default()
     }
 
-    /// The writer's options: boot payloads built from the report, the scenario's clock.
+    /// The writer's options: boot payloads built from the report, the scenario's clock; with
+    /// `isoImage.secureBoot`, every EFI binary on the ESP signed.
     pub(crate) fn options(&self) -> Result<Options, BuildError> {
+        let mut o = self.unsigned_options()?;
+        if let Some(s) = &self.signing {
+            let signer = s.signer()?;
+            for (name, bytes) in &mut o.esp_files {
+                if name.to_ascii_uppercase().ends_with(".EFI") {
+                    *bytes = signer.sign(bytes)?;
+                }
+            }
+        }
+        Ok(o)
+    }
+
+    fn unsigned_options(&self) -> Result<Options, BuildError> {
         let clock = Clock::at(self.epoch);
         let mut o = Options::new(&self.volume_id, clock);
         o.publisher = self.publisher.clone();
@@ -941,6 +1029,7 @@ impl BuildError {
             BuildError::Resolve { .. } => Class::ResolveErrors,
             BuildError::Payload(e) => e.class(),
             BuildError::Image(e) => e.class(),
+            BuildError::Sign(_) => Class::BadInput,
         }
     }
 }

@@ -87,6 +87,20 @@ pub struct IsoImage {
     /// directory) that become `/nix-store.squashfs`.
     #[serde(default)]
     pub store_contents: Vec<String>,
+    /// `isoImage.secureBoot`: the key and certificate every EFI binary is signed with.
+    #[serde(default)]
+    pub secure_boot: SecureBoot,
+}
+
+/// `isoImage.secureBoot.*` (isoproof's own): PEM files, relative to the scenario's directory.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct SecureBoot {
+    /// `isoImage.secureBoot.key`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// `isoImage.secureBoot.certificate`.
+    #[serde(default)]
+    pub certificate: Option<String>,
 }
 
 /// One entry of `isoImage.contents`.

@@ -18,6 +18,7 @@ pub(crate) mod bios;
 pub mod linux;
 pub(crate) mod pe;
 pub mod report;
+pub mod sign;
 pub(crate) mod uefi;
 
 pub(crate) use bios::{bios_eltorito, mbr};

@@ -161,7 +161,8 @@ pub fn script(always: &[String], medium: &Medium, mounts: &[Mount]) -> String {
         "mount -t sysfs sysfs /sys\n",
         "mount -t devtmpfs devtmpfs /dev\n",
         "out() { echo \"$*\" > /dev/ttyS0; }\n",
-        "leave() { printf \"$1\" | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null; sleep 5; }\n",
+        "# isa-debug-exit; a kernel locked down (Secure Boot) forbids /dev/port: power off.\n",
+        "leave() { printf \"$1\" | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null || poweroff -f; sleep 5; }\n",
         "STEP=start\n",
         "step() { STEP=\"$1\"; out \"isoproof-stage1: $1 (at $(cut -d' ' -f1 /proc/uptime) s)\"; }\n",
         "fail() { out \"",
@@ -184,6 +185,18 @@ pub fn script(always: &[String], medium: &Medium, mounts: &[Mount]) -> String {
     }
     s.push_str(concat!(
         "FW=bios; [ -d /sys/firmware/efi ] && FW=uefi\n",
+        "# Secure Boot as the firmware says (SecureBoot, SetupMode: a 4-byte header, one byte),\n",
+        "# and the kernel lockdown it brings.\n",
+        "SB=none; SETUP=none; LOCK=none\n",
+        "if [ $FW = uefi ]; then\n",
+        "  modprobe -q efivarfs; mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null\n",
+        "  g=8be4df61-93ca-11d2-aa0d-00e098032b8c\n",
+        "  var() { set -- $(od -An -t u1 \"/sys/firmware/efi/efivars/$1-$g\" 2>/dev/null); echo \"$5\"; }\n",
+        "  b=$(var SecureBoot); SETUP=$(var SetupMode)\n",
+        "  case \"$b\" in 1) SB=on;; *) SB=off;; esac\n",
+        "fi\n",
+        "mount -t securityfs securityfs /sys/kernel/security 2>/dev/null\n",
+        "l=$(cat /sys/kernel/security/lockdown 2>/dev/null) && LOCK=$(echo \"$l\" | sed 's/.*\\[\\(.*\\)\\].*/\\1/')\n",
         "# A device that is a path names a file of the new root (the squashfs on the medium,\n",
         "# or netboot's ../nix-store.squashfs: the initrd's own, from /mnt-root).\n",
         "dev() { case \"$1\" in /dev/*) echo \"$1\";; /*) echo \"/mnt-root$1\";; */*) echo \"/mnt-root/$1\";; *) echo \"$1\";; esac; }\n",
@@ -234,7 +247,7 @@ pub fn script(always: &[String], medium: &Medium, mounts: &[Mount]) -> String {
     s.push_str(concat!("step report\n", "out \"",));
     s.push_str(REPORT_TAG);
     s.push_str(concat!(
-        " host=$(hostname) firmware=$FW medium=$MEDIUM modules_failed=$MODFAIL verified=$OK failed=$BAD failed_paths=${BADLIST:-none}\"\n",
+        " host=$(hostname) firmware=$FW secureboot=$SB setupmode=${SETUP:-none} lockdown=${LOCK:-none} medium=$MEDIUM modules_failed=$MODFAIL verified=$OK failed=$BAD failed_paths=${BADLIST:-none}\"\n",
         "grep ' /mnt-root' /proc/mounts | while read src point type options rest; do\n",
         "  p=${point#/mnt-root}; out \"ISOPROOF-MOUNT ${p:-/} $type $src $options\"\n",
         "done\n",

@@ -99,10 +99,24 @@ impl LinuxReport {
             "netboot" => "files of the initrd and the store",
             _ => "files, modes, links and structures",
         };
+        // Under UEFI: the SecureBoot variable, and the lockdown it brought.
+        let firmware = match self.field("secureboot") {
+            "on" => format!(
+                "{}, Secure Boot on, {} mode, lockdown {}",
+                self.field("firmware"),
+                if self.field("setupmode") == "0" {
+                    "user"
+                } else {
+                    "setup"
+                },
+                self.field("lockdown")
+            ),
+            "off" => format!("{}, Secure Boot off", self.field("firmware")),
+            _ => self.field("firmware").to_string(),
+        };
         format!(
-            "Linux on {} ({}): host {}; verified {} {what}, {} failed; {} modules failed; mounted {}",
+            "Linux on {} ({firmware}): host {}; verified {} {what}, {} failed; {} modules failed; mounted {}",
             self.field("medium"),
-            self.field("firmware"),
             self.field("host"),
             self.field("verified"),
             self.field("failed"),

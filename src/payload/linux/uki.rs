@@ -11,6 +11,11 @@ use crate::image::format::record::{Bytes, Field, Le};
 
 use super::LinuxError;
 
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .map_or(0, |x| u32::from_le_bytes(x.try_into().unwrap_or_default()))
+}
+
 /// Builds the UKI: `stub` with the sections appended in ukify's order.
 pub fn build(
     stub: &[u8],
@@ -45,9 +50,16 @@ pub fn build(
         .iter()
         .map(|s| u64::from(s.pointer_to_raw_data.get()) + u64::from(s.size_of_raw_data.get()))
         .max()
-        .unwrap_or(u64::from(l.size_of_headers))
-        .max(stub.len() as u64);
-    let mut out = stub.to_vec();
+        .unwrap_or(u64::from(l.size_of_headers));
+    // What follows the stub's sections (its COFF symbol table: no loader reads it) is left
+    // out, and the header's pointer to it cleared: between sections it would be a gap that
+    // Authenticode verifiers hash differently, so a signed UKI would not verify everywhere.
+    let mut out = stub[..(fend as usize).min(stub.len())].to_vec();
+    let coff = l.count_at - 2;
+    if u64::from(u32_at(&out, coff + 8)) >= fend {
+        put32(&mut out, coff + 8, 0);
+        put32(&mut out, coff + 12, 0);
+    }
     out.resize(align(fend, l.file_alignment) as usize, 0);
     fend = out.len() as u64;
     for (name, data) in new {
