@@ -858,3 +858,121 @@ fn netboot_directories_build_replace_and_diff() {
     assert!(err.contains("not a directory"), "{err}");
     assert_eq!(std::fs::read(&f).unwrap(), b"data");
 }
+
+/// Signing options name what is wrong with them, at the option: half a pair, a certificate
+/// of another key, an encrypted key, a file that is not PEM.
+#[test]
+fn signing_options_are_checked_at_plan_time() {
+    let d = tempfile::tempdir().unwrap();
+    let keys = root().join("tests/keys");
+    let key = |n: &str| keys.join(format!("{n}.key")).display().to_string();
+    let pem = |n: &str| keys.join(format!("{n}.pem")).display().to_string();
+    let encrypted = d.path().join("encrypted.key");
+    let o = Command::new("openssl")
+        .args(["pkey", "-aes256", "-passout", "pass:x", "-in"])
+        .arg(key("test-signing"))
+        .arg("-out")
+        .arg(&encrypted)
+        .output()
+        .expect("openssl");
+    assert!(o.status.success());
+    let cases = [
+        (
+            format!("      isoImage.secureBoot.key: {}\n", key("test-signing")),
+            "isoImage.secureBoot.certificate: signing needs both",
+        ),
+        (
+            format!(
+                "      isoImage.secureBoot.key: {}\n      isoImage.secureBoot.certificate: {}\n",
+                key("test-signing"),
+                pem("other-test-signing")
+            ),
+            "the certificate is not the signing key's",
+        ),
+        (
+            format!(
+                "      isoImage.secureBoot.key: {}\n      isoImage.secureBoot.certificate: {}\n",
+                encrypted.display(),
+                pem("test-signing")
+            ),
+            "the key is encrypted",
+        ),
+        (
+            format!(
+                "      isoImage.secureBoot.key: {}\n      isoImage.secureBoot.certificate: {}\n",
+                key("test-signing"),
+                key("test-signing")
+            ),
+            "isoImage.secureBoot.certificate",
+        ),
+    ];
+    let base = root().join("scenarios/modules/installation-cd-minimal.yaml");
+    for (config, want) in cases {
+        let s = write(
+            d.path(),
+            "s.yaml",
+            &format!(
+                "modules:\n  - imports: [{}]\n  - config:\n{config}",
+                base.display()
+            ),
+        );
+        let (code, _, err) = run(&mut isoproof(&["build", "--plan", s.to_str().unwrap()]));
+        assert_eq!(code, Some(2), "{config}: {err}");
+        assert!(err.contains(want), "{config}: expected `{want}` in:\n{err}");
+    }
+}
+
+/// `inspect` lists each EFI binary's signatures and `diff` names a changed signer.
+#[test]
+fn signatures_are_shown_and_diffed() {
+    let d = tempfile::tempdir().unwrap();
+    let r = root();
+    let scenario = |name: &str, key: &str| {
+        write(
+            d.path(),
+            &format!("{name}.yaml"),
+            &format!(
+                "modules:\n  - imports: [{m}]\n  - config:\n      isoImage.bootPayload: linux\n      isoImage.payloadRoot: {r}/payload/root\n      isoImage.secureBoot.key: {r}/{key}.key\n      isoImage.secureBoot.certificate: {r}/{key}.pem\n",
+                m = r.join("scenarios/modules/installation-cd-minimal.yaml").display(),
+                r = r.display()
+            ),
+        )
+    };
+    let mut images = Vec::new();
+    for (name, key) in [
+        ("snakeoil", "scenarios/data/keys/PkKek-1-snakeoil"),
+        ("other", "tests/keys/other-test-signing"),
+    ] {
+        let s = scenario(name, key);
+        let out = d.path().join(format!("{name}.iso"));
+        let (code, _, err) = run(&mut isoproof(&[
+            "build",
+            s.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]));
+        assert_eq!(code, Some(0), "{err}");
+        images.push(out);
+    }
+    let (code, text, err) = run(&mut isoproof(&["inspect", images[0].to_str().unwrap()]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        text.contains("EFI binaries in the ESP (Authenticode signatures)\n  /EFI/BOOT/BOOTX64.EFI\n    1  O=SnakeOil,L=Fort Collins,ST=Colorado,C=US, SHA-256 "),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("digest matches"), "{text}");
+    let (code, text, err) = run(&mut isoproof(&[
+        "diff",
+        images[0].to_str().unwrap(),
+        images[1].to_str().unwrap(),
+    ]));
+    assert_eq!(code, Some(3), "{err}");
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("signature 1:"))
+        .unwrap_or_else(|| panic!("no signature line in:\n{text}"));
+    assert!(
+        line.contains("O=SnakeOil") && line.contains("-> CN=isoproof OTHER TEST KEY"),
+        "{line}"
+    );
+}

@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use isoproof::payload::sign::{certificate_table, image_digest, Signer, WinCertificate};
+use isoproof::image::format::authenticode::{
+    certificate_table, image_digest, signatures, WinCertificate,
+};
+use isoproof::payload::sign::Signer;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -104,6 +107,12 @@ fn sbverify_accepts_every_signature_and_refuses_changes_and_other_keys() {
         std::fs::write(&f, &changed).unwrap();
         let (ok, out) = sbverify("test-signing", &f);
         assert!(!ok, "{name}: a changed byte still verified: {out}");
+        // What inspect reads back agrees with sbverify: the signer, and whether it holds.
+        let read = signatures(&signed).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].signer, s.subject);
+        assert_eq!(read[0].matches, Some(true), "{name}");
+        assert_eq!(signatures(&changed).unwrap()[0].matches, Some(false));
     }
 }
 

@@ -3,6 +3,7 @@
 //! byte offsets. Readers and writers use these; nothing here reads or writes an image.
 
 pub mod apm;
+pub mod authenticode;
 pub mod cpio;
 pub mod eltorito;
 pub mod fat;

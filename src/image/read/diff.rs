@@ -6,6 +6,7 @@
 //! structure that owns it. Images are streamed: memory grows with their structures, not with
 //! their sizes.
 
+use crate::image::format::authenticode::Signature;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -272,6 +273,7 @@ pub fn diff(a_path: &Path, b_path: &Path) -> Result<Diff, DiffError> {
     if let (Some(x), Some(y)) = (esp(&ra, &ia), esp(&rb, &ib)) {
         esp_files(x, y, &mut c)
             .map_err(|(e, which)| read(e, if which == 0 { a_path } else { b_path }))?;
+        signatures(&ra, &rb, &mut c);
     }
     let ranges = byte_ranges(&ra, &rb, &ia, &ib, &changed_files)
         .map_err(|(e, which)| read(e, if which == 0 { a_path } else { b_path }))?;
@@ -691,6 +693,33 @@ fn esp_files(
         }
     }
     Ok(())
+}
+
+/// The Authenticode signatures of the EFI binaries both ESPs hold, one by one: a changed
+/// signer, digest, or digest that no longer matches is named as such.
+fn signatures(ra: &Report, rb: &Report, c: &mut Changes) {
+    let text = |s: Option<&Signature>| s.map_or_else(|| "none".to_string(), |s| s.to_string());
+    for (path, x) in &ra.signatures {
+        let Some((_, y)) = rb.signatures.iter().find(|(p, _)| p == path) else {
+            continue;
+        };
+        let s = Structure::EspFile(path.clone());
+        match (x, y) {
+            (Ok(x), Ok(y)) => {
+                for i in 0..x.len().max(y.len()) {
+                    let field = format!("signature {}", i + 1);
+                    c.add(&s, &field, text(x.get(i)), text(y.get(i)));
+                }
+            }
+            (x, y) => {
+                let show = |r: &Result<Vec<Signature>, String>| match r {
+                    Ok(v) => format!("{} signatures", v.len()),
+                    Err(e) => format!("unreadable ({e})"),
+                };
+                c.add(&s, "signatures", show(x), show(y));
+            }
+        }
+    }
 }
 
 /// An ISO file's byte runs (image offset, length) from its extents.

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use crate::image::format::apm::{self, DriverDescriptorMap, PartitionMapEntry};
+use crate::image::format::authenticode::{self, Signature};
 use crate::image::format::eltorito::{BootCatalog, PLATFORM_EFI};
 use crate::image::format::gpt::{GptEntry, GptHeader};
 use crate::image::format::iso9660::{DirectoryRecord, FIRST_DESCRIPTOR, SECTOR};
@@ -290,9 +291,45 @@ fn read_report(img: &Img) -> Result<Report, ReadError> {
         joliet_dirs,
         structures: own,
         records: Vec::new(),
+        signatures: Vec::new(),
     };
     report.records = crate::image::read::walk::records(&report, img);
+    report.signatures = esp_signatures(&report, img);
     Ok(report)
+}
+
+/// EFI binaries larger than this are listed without their signatures (read whole, they would
+/// cost that much memory).
+const MAX_SIGNED_BINARY: u64 = 256 << 20;
+
+/// The Authenticode signatures of every PE image in the ESP; nothing without a readable ESP.
+fn esp_signatures(r: &Report, img: &Img) -> Vec<(String, Result<Vec<Signature>, String>)> {
+    let Some((start, end)) = r.range_of(&Structure::EspImage) else {
+        return Vec::new();
+    };
+    let window = Window::new(img, start, end - start);
+    let Ok(files) = crate::image::read::fat::files(&window) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for f in files {
+        let is_pe = f
+            .runs
+            .first()
+            .is_some_and(|&(o, n)| n >= 2 && img.read_upto(start + o, 2).is_ok_and(|b| b == b"MZ"));
+        if !is_pe {
+            continue;
+        }
+        let read = if f.size > MAX_SIGNED_BINARY {
+            Err(format!("not read: {} bytes", f.size))
+        } else {
+            f.bytes(&window)
+                .map_err(|e| e.to_string())
+                .and_then(|b| authenticode::signatures(&b).map_err(|e| e.to_string()))
+        };
+        out.push((f.path, read));
+    }
+    out
 }
 
 /// An Apple Partition Map: a driver descriptor map (`ER`) in block 0 and `PM` entries in

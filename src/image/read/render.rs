@@ -80,6 +80,14 @@ impl Report {
             "structures": self.structures.iter().map(|o| json!({
                 "structure": o.structure.to_string(), "start": o.start, "end": o.end,
             })).collect::<Vec<_>>(),
+            // Every EFI binary of the ESP with its Authenticode signatures.
+            "efi_binaries": self.signatures.iter().map(|(path, sigs)| match sigs {
+                Ok(sigs) => json!({"path": path, "signatures": sigs.iter().map(|s| json!({
+                    "signer": s.signer, "digest_algorithm": s.digest_algorithm,
+                    "digest": s.digest, "digest_matches": s.matches,
+                })).collect::<Vec<_>>()}),
+                Err(e) => json!({"path": path, "error": e}),
+            }).collect::<Vec<_>>(),
         })
     }
 
@@ -239,6 +247,25 @@ impl Report {
                 let _ = write!(o, " (zisofs {alg}, {size} bytes uncompressed)");
             }
             o.push('\n');
+        }
+        if !self.signatures.is_empty() {
+            let _ = writeln!(o, "EFI binaries in the ESP (Authenticode signatures)");
+            for (path, sigs) in &self.signatures {
+                match sigs {
+                    Ok(s) if s.is_empty() => {
+                        let _ = writeln!(o, "  {path}  unsigned");
+                    }
+                    Ok(s) => {
+                        let _ = writeln!(o, "  {path}");
+                        for (i, sig) in s.iter().enumerate() {
+                            let _ = writeln!(o, "    {}  {sig}", i + 1);
+                        }
+                    }
+                    Err(e) => {
+                        let _ = writeln!(o, "  {path}  signatures unreadable: {e}");
+                    }
+                }
+            }
         }
         o
     }

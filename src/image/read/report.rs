@@ -3,6 +3,7 @@
 //! data: `inspect` fills it, `render`, `walk`, `snapshot` and `diff` read it.
 
 use crate::image::format::apm::PartitionMapEntry;
+use crate::image::format::authenticode::Signature;
 use crate::image::format::eltorito::BootCatalog;
 use crate::image::format::gpt::{GptEntry, GptHeader};
 use crate::image::format::mbr::Mbr;
@@ -124,6 +125,9 @@ pub struct Report {
     ///
     /// [`walk`]: crate::image::read::walk
     pub records: Vec<Decoded>,
+    /// The EFI binaries (PE images) in the ESP, by path, with their Authenticode signatures
+    /// or why those could not be read.
+    pub signatures: Vec<(String, Result<Vec<Signature>, String>)>,
 }
 
 impl Report {
