@@ -46,6 +46,18 @@ fn boot_once(
     timeout: Duration,
     work: &Path,
 ) -> Result<isoproof_harness::Attempt, Failed> {
+    boot_enrolling(m, image, mode, timeout, work, None)
+}
+
+/// A boot that, under Secure Boot, enrolls `enroll` (DER) unless the firmware trusts it.
+fn boot_enrolling(
+    m: &Machine,
+    image: &Path,
+    mode: Mode,
+    timeout: Duration,
+    work: &Path,
+    enroll: Option<&[u8]>,
+) -> Result<isoproof_harness::Attempt, Failed> {
     let req = Request {
         image,
         mode,
@@ -53,6 +65,7 @@ fn boot_once(
         expect: &[],
         work,
         cancel: &|| false,
+        enroll,
     };
     Ok(isoproof_harness::boot::boot(m, &req)?)
 }
@@ -75,13 +88,25 @@ fn boot_in(
 fn scenario_mode(scenario: &Path, mode: Mode) -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let built = boot::build_scenario(scenario, dir.path(), &|| false).map_err(|e| e.to_string())?;
+    booted_as_planned(dir.path(), &built, mode)
+}
+
+/// Boots a built scenario as the matrix does (its own certificate enrolled when the firmware
+/// does not trust it) and checks the report against the resolved config.
+fn booted_as_planned(dir: &Path, built: &boot::Built, mode: Mode) -> Result<(), Failed> {
     // A live system boots a real kernel: slower than the probe, more so under load.
     let deadline = if built.plan.linux.is_some() { 180 } else { 60 };
-    let a = boot_in(
-        dir.path(),
+    let m = machine(mode.firmware.is_uefi())?;
+    let work = dir.join("work");
+    std::fs::create_dir(&work)?;
+    let enroll = built.plan.signing.as_ref().map(|s| &s.certificate_der[..]);
+    let a = boot_enrolling(
+        &m,
         &built.image,
         mode,
         Duration::from_secs(deadline),
+        &work,
+        enroll,
     )?;
     match Expected::new(&built.plan, mode).check(&a.ended, &a.serial) {
         Verdict::Pass(_) => Ok(()),
@@ -359,6 +384,37 @@ fn tampered_uki_is_refused(mode: Mode) -> Result<(), Failed> {
     std::fs::write(&built.image, &bytes)?;
     let a = boot_in(dir.path(), &built.image, mode, Duration::from_secs(180))?;
     refused(&built, &a, mode)
+}
+
+/// The other way to Secure Boot: an image signed with the snakeoil key Debian's OVMF store
+/// already trusts boots with that store as shipped (`live-secure-boot` boots with a store
+/// isoproof writes), and Linux reports Secure Boot on in user mode.
+fn snakeoil_signed_boots_with_debian_s_store(mode: Mode) -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let r = root();
+    let p = dir.path().join("snakeoil.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "name: snakeoil\nmodules:\n  - imports: [{m}]\n  - config:\n      isoImage.bootPayload: linux\n      isoImage.payloadRoot: {r}/payload/root\n      isoImage.secureBoot.key: {r}/scenarios/data/keys/PkKek-1-snakeoil.key\n      isoImage.secureBoot.certificate: {r}/scenarios/data/keys/PkKek-1-snakeoil.pem\n",
+            m = r.join("scenarios/modules/installation-cd-minimal.yaml").display(),
+            r = r.display()
+        ),
+    )?;
+    let built = boot::build_scenario(&p, dir.path(), &|| false).map_err(|e| e.to_string())?;
+    let m = machine(true)?;
+    let template = std::fs::read(&m.ovmf_secure.as_ref().ok_or("no Secure Boot OVMF")?.vars)?;
+    let vars = isoproof_harness::varstore::decode(&template)?;
+    let cert = &built
+        .plan
+        .signing
+        .as_ref()
+        .ok_or("not signed")?
+        .certificate_der;
+    if !isoproof_harness::varstore::db_trusts(&vars, cert) {
+        return Err("Debian's snakeoil store does not trust the snakeoil certificate".into());
+    }
+    booted_as_planned(dir.path(), &built, mode)
 }
 
 /// An image signed with a key the firmware has not enrolled (the tests' other throwaway key)
@@ -906,7 +962,12 @@ fn main() {
         }
     }
     type HarnessTest = fn(Mode) -> Result<(), Failed>;
-    let harness_tests: [(&str, HarnessTest, [&str; 2]); 7] = [
+    let harness_tests: [(&str, HarnessTest, [&str; 2]); 8] = [
+        (
+            "snakeoil_signed_boots_with_debian_s_store",
+            snakeoil_signed_boots_with_debian_s_store,
+            ["uefi-sb-cdrom", "uefi-sb-usb"],
+        ),
         (
             "tampered_uki_is_refused",
             tampered_uki_is_refused,

@@ -39,6 +39,10 @@ pub struct Request<'a> {
     pub work: &'a Path,
     /// Ctrl-C.
     pub cancel: &'a (dyn Fn() -> bool + Sync),
+    /// Under Secure Boot, the certificate (DER) the image is signed with: when the firmware's
+    /// own variable store does not trust it, the boot gets a store with it enrolled as PK,
+    /// KEK and db ([`varstore`](crate::varstore)). `None` boots with the firmware's store.
+    pub enroll: Option<&'a [u8]>,
 }
 
 /// What one boot did.
@@ -65,8 +69,34 @@ pub struct Attempt {
     pub command: Vec<OsString>,
 }
 
-/// The QEMU arguments for a boot with files in `work` (a fresh variable store for UEFI).
-pub fn launch(machine: &Machine, image: &Path, mode: Mode, work: &Path) -> Result<Launch, Error> {
+/// The owner GUID of the certificates isoproof enrolls.
+const OWNER: crate::varstore::Guid = crate::varstore::Guid(*b"isoproof-enroll!");
+
+/// The variable store a boot starts from: the firmware's template, or (Secure Boot with a
+/// certificate the template does not trust) one that enrolls that certificate.
+fn variable_store(template: &[u8], mode: Mode, enroll: Option<&[u8]>) -> Vec<u8> {
+    use crate::varstore;
+    let Some(cert) = enroll.filter(|_| mode.firmware == Firmware::UefiSecure) else {
+        return template.to_vec();
+    };
+    let trusted = varstore::decode(template).is_ok_and(|v| varstore::db_trusts(&v, cert));
+    if trusted {
+        return template.to_vec();
+    }
+    // A fixed time keeps the store the same bytes for the same certificate.
+    let vars = varstore::secure_boot(cert, OWNER, varstore::efi_time(2024, 1, 1, 0, 0, 0));
+    varstore::encode(&vars).unwrap_or_else(|| template.to_vec())
+}
+
+/// The QEMU arguments for a boot with files in `work` (a fresh variable store for UEFI, with
+/// `enroll` enrolled under Secure Boot when the firmware's store does not trust it).
+pub fn launch(
+    machine: &Machine,
+    image: &Path,
+    mode: Mode,
+    work: &Path,
+    enroll: Option<&[u8]>,
+) -> Result<Launch, Error> {
     let ovmf = match mode.firmware {
         Firmware::Bios => None,
         f => {
@@ -84,7 +114,8 @@ pub fn launch(machine: &Machine, image: &Path, mode: Mode, work: &Path) -> Resul
                 path: o.vars.clone(),
                 source,
             })?;
-            std::fs::write(&vars, template).map_err(|e| Error::scratch(&vars, e))?;
+            let store = variable_store(&template, mode, enroll);
+            std::fs::write(&vars, store).map_err(|e| Error::scratch(&vars, e))?;
             Some((o.code.clone(), vars))
         }
     };
@@ -109,7 +140,7 @@ pub fn boot(machine: &Machine, req: &Request<'_>) -> Result<Attempt, Error> {
     if !there {
         return Err(Error::Missing(req.image.to_path_buf()));
     }
-    let l = launch(machine, req.image, req.mode, req.work)?;
+    let l = launch(machine, req.image, req.mode, req.work, req.enroll)?;
     let args = l.args();
     let qmp = l.qmp.clone().expect("launch sets a QMP socket");
     let png = req.work.join("screen.png");

@@ -9,7 +9,8 @@
 //! - [`run`]: one process, its process group, deadline and Ctrl-C;
 //! - [`qmp`]: screenshots of guests that hang;
 //! - [`boot`]: one boot in a fresh working directory;
-//! - [`matrix`]: many boots, judged.
+//! - [`matrix`]: many boots, judged;
+//! - [`varstore`]: OVMF variable stores with the image's own key enrolled for Secure Boot.
 //!
 //! What a guest must print is not this crate's business: callers pass a verdict function.
 
@@ -22,6 +23,7 @@ pub mod matrix;
 pub mod qemu;
 pub mod qmp;
 pub mod run;
+pub mod varstore;
 
 pub use boot::{Attempt, Machine};
 pub use error::{Cause, Error};

@@ -61,6 +61,8 @@ pub struct Case {
     pub expect: Vec<Expectation>,
     /// The verdict.
     pub check: Check,
+    /// The certificate (DER) a Secure Boot mode enrolls when the firmware does not trust it.
+    pub enroll: Option<Vec<u8>>,
 }
 
 /// One of N shares of a boot matrix (`--partition K/N`): N jobs, each given the same
@@ -215,6 +217,7 @@ fn attempt_once(
         expect: &case.expect,
         work,
         cancel,
+        enroll: case.enroll.as_deref(),
     };
     match boot::boot(machine, &req) {
         Err(e) => Judged::broken(e.to_string()),
@@ -364,8 +367,15 @@ pub fn table(results: &[CaseResult], unbuilt: &[Unbuilt]) -> String {
     let w = suites.iter().map(|s| s.len()).max().unwrap_or(8).max(8);
     let mut o = String::new();
     let _ = write!(o, "{:<w$}", "scenario");
+    // As wide as the widest mode name that ran (uefi-sb-cdrom), at least "ok 100.0s".
+    let c = modes
+        .iter()
+        .map(|m| m.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
     for m in &modes {
-        let _ = write!(o, "  {:<12}", m.to_string());
+        let _ = write!(o, "  {:<c$}", m.to_string());
     }
     o.push('\n');
     for s in &suites {
@@ -384,7 +394,7 @@ pub fn table(results: &[CaseResult], unbuilt: &[Unbuilt]) -> String {
                 }
                 Some(_) => "FAIL".into(),
             };
-            let _ = write!(o, "  {cell:<12}");
+            let _ = write!(o, "  {cell:<c$}");
         }
         o.push('\n');
     }

@@ -545,6 +545,7 @@ pub(crate) fn cases(b: &Built, only: Option<&[Mode]>) -> Vec<Case> {
             image: b.image.clone(),
             expect: Vec::new(),
             check: check_for(&b.plan, mode),
+            enroll: b.plan.signing.as_ref().map(|s| s.certificate_der.clone()),
         })
         .collect()
 }
@@ -858,6 +859,7 @@ pub fn boot_image(
         image: image.to_path_buf(),
         expect: expect.clone(),
         check: image_check(expect, settings.timeout),
+        enroll: None,
     };
     run(&[case], Vec::new(), o, settings, cancel, on)
 }

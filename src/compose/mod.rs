@@ -280,6 +280,8 @@ pub struct Signing {
     pub certificate: String,
     /// The certificate's subject.
     pub subject: String,
+    /// The certificate as DER (what firmware enrolls).
+    pub certificate_der: Vec<u8>,
 }
 
 impl Signing {
@@ -330,7 +332,8 @@ fn signing(spec: &ImageSpec, base: &Path) -> Result<Option<Signing>, OptionError
     Ok(Some(Signing {
         key,
         certificate,
-        subject: s.subject,
+        subject: s.subject.clone(),
+        certificate_der: s.certificate_der().to_vec(),
     }))
 }
 

@@ -78,6 +78,11 @@ impl Signer {
         })
     }
 
+    /// The certificate, DER.
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.identity.certificate
+    }
+
     /// `pe` signed: its certificate table replaced by one signature of this signer.
     pub fn sign(&self, pe: &[u8]) -> Result<Vec<u8>, SignError> {
         let rsa = |digest_info: &[u8]| {
