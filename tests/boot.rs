@@ -831,6 +831,57 @@ fn a_foreign_image_is_awaited_on_serial_and_screen() -> Result<(), Failed> {
 
 /// A live image's passing boot says what Linux saw: `isoproof boot` prints it, and
 /// `boot-matrix -v` under the boot's progress line.
+/// `isoproof boot --firmware uefi-sb`: an image signed with a key the firmware does not
+/// trust is refused (exit 7, OVMF's line), and boots with Secure Boot on once `--enroll`
+/// gives its certificate.
+fn cli_secure_boot_enrolls_the_given_certificate() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let iso = dir.path().join("sb.iso");
+    let exe = env!("CARGO_BIN_EXE_isoproof");
+    let o = std::process::Command::new(exe)
+        .arg("build")
+        .arg("-o")
+        .arg(&iso)
+        .arg(root().join("scenarios/live-secure-boot.yaml"))
+        .output()?;
+    if !o.status.success() {
+        return Err(format!("build: {}", String::from_utf8_lossy(&o.stderr)).into());
+    }
+    let boot = |enroll: Option<&str>| -> Result<(Option<i32>, String), Failed> {
+        let mut c = std::process::Command::new(exe);
+        c.arg("boot").arg(&iso).args([
+            "--firmware=uefi-sb",
+            "--media=disk",
+            "--accel=tcg",
+            "--timeout=180",
+        ]);
+        if let Some(e) = enroll {
+            c.arg("--enroll").arg(root().join(e));
+        }
+        let o = c.output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Ok((o.status.code(), text))
+    };
+    let (code, text) = boot(None)?;
+    if code != Some(7) || !text.contains("the firmware refused to boot it: BdsDxe: failed to load")
+    {
+        return Err(format!("without --enroll: {code:?} {text}").into());
+    }
+    let (code, text) = boot(Some("scenarios/data/keys/isoproof-test-secure-boot.pem"))?;
+    if code != Some(0) || !text.contains("Secure Boot on, user mode") {
+        return Err(format!("with --enroll: {code:?} {text}").into());
+    }
+    let (code, text) = boot(Some("scenarios/data/keys/isoproof-test-secure-boot.key"))?;
+    if code != Some(2) || !text.contains("not a PEM X.509 certificate") {
+        return Err(format!("--enroll of a key: {code:?} {text}").into());
+    }
+    Ok(())
+}
+
 fn a_live_boot_shows_what_linux_saw() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let iso = dir.path().join("live.iso");
@@ -1022,6 +1073,10 @@ fn main() {
     trials.push(Trial::test(
         "cli::a_live_boot_shows_what_linux_saw",
         a_live_boot_shows_what_linux_saw,
+    ));
+    trials.push(Trial::test(
+        "cli::secure_boot_enrolls_the_given_certificate",
+        cli_secure_boot_enrolls_the_given_certificate,
     ));
     trials.push(Trial::test(
         "cli::ctrl_c_stops_the_guest",

@@ -107,6 +107,11 @@ pub(crate) enum Command {
         /// boot loaders in text mode, such as an ISOLINUX or GRUB menu).
         #[arg(long, value_name = "REGEX")]
         expect_screen: Vec<String>,
+        /// With `--firmware uefi-sb`: the certificate (PEM) the image is signed with. When
+        /// the firmware's variable store does not trust it, the boot gets a store with it
+        /// enrolled as PK, KEK and db.
+        #[arg(long, value_name = "CERT.pem")]
+        enroll: Option<PathBuf>,
         #[command(flatten)]
         run: RunArgs,
     },

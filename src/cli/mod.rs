@@ -62,14 +62,25 @@ pub fn main() -> u8 {
             iso,
             firmware,
             media,
+            enroll,
             run,
             ..
         } => {
             let boot = matches
                 .subcommand_matches("boot")
                 .expect("the boot subcommand");
+            let enroll = match enroll.as_deref().map(boot::enrollment).transpose() {
+                Ok(e) => e,
+                Err(e) => {
+                    out.error(&e.to_string());
+                    return e.class().code();
+                }
+            };
             match expectations(boot) {
-                Ok(expect) => boot_cmd(&mut out, &iso, mode(firmware, media), expect, &run),
+                Ok(expect) => {
+                    let m = mode(firmware, media);
+                    boot_cmd(&mut out, &iso, m, expect, enroll, &run)
+                }
                 Err(e) => {
                     out.error(&e.to_string());
                     exit::BAD_INPUT
@@ -632,7 +643,14 @@ fn boot_event_shown(e: boot::Event<'_>, verbose: bool) {
     }
 }
 
-fn boot_cmd(out: &mut Out, iso: &Path, mode: Mode, expect: Vec<Expectation>, run: &RunArgs) -> u8 {
+fn boot_cmd(
+    out: &mut Out,
+    iso: &Path,
+    mode: Mode,
+    expect: Vec<Expectation>,
+    enroll: Option<Vec<u8>>,
+    run: &RunArgs,
+) -> u8 {
     let settings = match settings(run, Some(1), 0) {
         Ok(s) => s,
         Err(e) => {
@@ -643,10 +661,14 @@ fn boot_cmd(out: &mut Out, iso: &Path, mode: Mode, expect: Vec<Expectation>, run
     if let Err(code) = cancellable(out) {
         return code;
     }
-    let report = boot::boot_image(
-        iso,
+    let b = boot::ImageBoot {
+        image: iso.to_path_buf(),
         mode,
         expect,
+        enroll,
+    };
+    let report = boot::boot_image(
+        &b,
         &machine_options(run),
         &settings,
         &interrupt::requested,
