@@ -299,7 +299,8 @@ fn read_report(img: &Img) -> Result<Report, ReadError> {
 }
 
 /// EFI binaries larger than this are listed without their signatures (read whole, they would
-/// cost that much memory).
+/// cost that much memory), and no more than this is read for all of them together: a hostile
+/// FAT can make every file of the ESP one long chain.
 const MAX_SIGNED_BINARY: u64 = 256 << 20;
 
 /// The Authenticode signatures of every PE image in the ESP; nothing without a readable ESP.
@@ -312,6 +313,7 @@ fn esp_signatures(r: &Report, img: &Img) -> Vec<(String, Result<Vec<Signature>, 
         return Vec::new();
     };
     let mut out = Vec::new();
+    let mut budget = MAX_SIGNED_BINARY;
     for f in files {
         let is_pe = f
             .runs
@@ -320,9 +322,14 @@ fn esp_signatures(r: &Report, img: &Img) -> Vec<(String, Result<Vec<Signature>, 
         if !is_pe {
             continue;
         }
-        let read = if f.size > MAX_SIGNED_BINARY {
-            Err(format!("not read: {} bytes", f.size))
+        let read = if f.size > budget {
+            Err(format!(
+                "not read: {} bytes, past the {} MiB read for signatures",
+                f.size,
+                MAX_SIGNED_BINARY >> 20
+            ))
         } else {
+            budget -= f.size;
             f.bytes(&window)
                 .map_err(|e| e.to_string())
                 .and_then(|b| authenticode::signatures(&b).map_err(|e| e.to_string()))
