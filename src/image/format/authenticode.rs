@@ -63,7 +63,7 @@ fn signed_data<E: From<PeError>>(
     rsa: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
 ) -> Result<Vec<u8>, E> {
     // PKCS#7 digests the content's value, without its own tag and length.
-    let (_, value) = split_tlv(content).ok_or_else(|| PeError("bad content".into()))?;
+    let (_, value, _) = split_tlv(content).ok_or_else(|| PeError("bad content".into()))?;
     let attrs = [
         attribute(OID_CONTENT_TYPE, &oid(OID_SPC_INDIRECT_DATA)),
         attribute(OID_MESSAGE_DIGEST, &tlv(0x04, &Sha256::digest(value))),
@@ -290,8 +290,8 @@ fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
     b
 }
 
-/// (tag, value) of the DER element at the start of `b`.
-fn split_tlv(b: &[u8]) -> Option<(u8, &[u8])> {
+/// (tag, value, what follows) of the DER element at the start of `b`.
+fn split_tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let tag = *b.first()?;
     let first = *b.get(1)? as usize;
     let (len, at) = if first < 0x80 {
@@ -304,7 +304,8 @@ fn split_tlv(b: &[u8]) -> Option<(u8, &[u8])> {
         }
         (n, 2 + k)
     };
-    Some((tag, b.get(at..at.checked_add(len)?)?))
+    let end = at.checked_add(len)?;
+    Some((tag, b.get(at..end)?, &b[end..]))
 }
 
 fn oid(body: &[u8]) -> Vec<u8> {
@@ -409,11 +410,9 @@ impl<'a> Der<'a> {
     /// The next element: (tag, value, the whole element).
     fn next(&mut self, what: &str) -> Result<(u8, &'a [u8], &'a [u8]), String> {
         let b = self.0;
-        let (tag, value) = split_tlv(b).ok_or_else(|| format!("{what}: not DER"))?;
-        // `value` is a subslice of `b`: its end is the element's end.
-        let end = value.as_ptr() as usize - b.as_ptr() as usize + value.len();
-        self.0 = &b[end..];
-        Ok((tag, value, &b[..end]))
+        let (tag, value, rest) = split_tlv(b).ok_or_else(|| format!("{what}: not DER"))?;
+        self.0 = rest;
+        Ok((tag, value, &b[..b.len() - rest.len()]))
     }
 
     /// The next element, which must have `tag`; its value.
