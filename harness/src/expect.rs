@@ -118,6 +118,8 @@ pub(crate) struct SerialLog {
     clean: String,
     /// Where in `clean` the next expectation starts looking.
     from: usize,
+    /// Where in `clean` the lines not yet given to [`SerialLog::line`] start.
+    lines_from: usize,
     grown: bool,
 }
 
@@ -148,15 +150,22 @@ impl SerialLog {
         &self.clean
     }
 
-    /// The first whole line (anywhere in the log) that `is` accepts.
+    /// The first whole line that `is` accepts among those ended since the last call (each
+    /// line is looked at once, however often the log is polled).
     pub(crate) fn line(&mut self, is: fn(&str) -> bool) -> Option<String> {
+        let from = self.lines_from;
         let clean = self.clean();
         // The last line may still be growing: only lines that have ended count.
-        let done = clean.rfind('\n').map_or("", |i| &clean[..i]);
-        done.lines()
+        let end = clean.rfind('\n').map_or(0, |i| i + 1).max(from);
+        let found = clean
+            .get(from..end)
+            .unwrap_or("")
+            .lines()
             .map(str::trim)
             .find(|l| is(l))
-            .map(str::to_string)
+            .map(str::to_string);
+        self.lines_from = end;
+        found
     }
 
     /// Whether `re` matches after the previous match; moves past the match if so.

@@ -231,15 +231,14 @@ pub fn run(
             None if stderr_text().contains(KVM_FAILURE) => kvm_failed_at = Some(Instant::now()),
             None => {}
         }
-        if let Some(is) = limits.refusal {
+        if limits.refusal.is_some() || !limits.expect.is_empty() {
             log.poll(serial);
-            if let Some(line) = log.line(is) {
-                group.stop(limits.grace);
-                break Ended::Refused(line);
-            }
+        }
+        if let Some(line) = limits.refusal.and_then(|is| log.line(is)) {
+            group.stop(limits.grace);
+            break Ended::Refused(line);
         }
         if !limits.expect.is_empty() {
-            log.poll(serial);
             while let Some(e) = limits.expect.get(matched.len()) {
                 let hit = match e.source {
                     Source::Serial => log.find(&e.pattern),
