@@ -80,6 +80,11 @@ impl LinuxReport {
             .map_or("", |(_, v)| v.as_str())
     }
 
+    /// Whether the kernel reported itself locked down (Secure Boot's integrity mode, or more).
+    pub fn locked_down(&self) -> bool {
+        !matches!(self.field("lockdown"), "" | "none")
+    }
+
     /// What Linux saw, in one line: `Linux on /dev/sr0 (bios): host workstation; verified
     /// 64 files and structures, 0 failed; 0 modules failed; mounted / (tmpfs), /iso
     /// (iso9660 /dev/sr0), …`.
