@@ -21,54 +21,19 @@ const START_ID: u16 = 0x55AA;
 const VAR_ADDED: u8 = 0x3F;
 
 /// `gEfiSystemNvDataFvGuid`: the volume holds non-volatile variables.
-const NV_DATA_FV: Guid = guid(
-    0xFFF12B8D,
-    0x7696,
-    0x4C8B,
-    [0xA9, 0x85, 0x27, 0x47, 0x07, 0x5B, 0x4F, 0x50],
-);
+const NV_DATA_FV: Guid = guid("FFF12B8D-7696-4C8B-A985-2747075B4F50");
 /// `gEfiAuthenticatedVariableGuid`: a store of authenticated variable headers.
-const AUTHENTICATED_STORE: Guid = guid(
-    0xAAF32C78,
-    0x947B,
-    0x439A,
-    [0xA1, 0x80, 0x2E, 0x14, 0x4E, 0xC3, 0x77, 0x92],
-);
+const AUTHENTICATED_STORE: Guid = guid("AAF32C78-947B-439A-A180-2E144EC37792");
 /// `gEdkiiWorkingBlockSignatureGuid`.
-const WORKING_BLOCK: Guid = guid(
-    0x9E58292B,
-    0x7C68,
-    0x497D,
-    [0xA0, 0xCE, 0x65, 0x00, 0xFD, 0x9F, 0x1B, 0x95],
-);
+const WORKING_BLOCK: Guid = guid("9E58292B-7C68-497D-A0CE-6500FD9F1B95");
 /// `EFI_GLOBAL_VARIABLE`: PK, KEK.
-pub const GLOBAL: Guid = guid(
-    0x8BE4DF61,
-    0x93CA,
-    0x11D2,
-    [0xAA, 0x0D, 0x00, 0xE0, 0x98, 0x03, 0x2B, 0x8C],
-);
+pub const GLOBAL: Guid = guid("8BE4DF61-93CA-11D2-AA0D-00E098032B8C");
 /// `EFI_IMAGE_SECURITY_DATABASE_GUID`: db, dbx.
-pub const IMAGE_SECURITY_DATABASE: Guid = guid(
-    0xD719B2CB,
-    0x3D3A,
-    0x4596,
-    [0xA3, 0xBC, 0xDA, 0xD0, 0x0E, 0x67, 0x65, 0x6F],
-);
+pub const IMAGE_SECURITY_DATABASE: Guid = guid("D719B2CB-3D3A-4596-A3BC-DAD00E67656F");
 /// OVMF's `gEfiSecureBootEnableDisableGuid` (`SecureBootEnable`).
-const SECURE_BOOT_ENABLE: Guid = guid(
-    0xF0A30BC7,
-    0xAF08,
-    0x4556,
-    [0x99, 0xC4, 0x00, 0x10, 0x09, 0xC9, 0x3A, 0x44],
-);
+const SECURE_BOOT_ENABLE: Guid = guid("F0A30BC7-AF08-4556-99C4-001009C93A44");
 /// `EFI_CERT_X509_GUID`: a signature list of DER certificates.
-const CERT_X509: Guid = guid(
-    0xA5C059A1,
-    0x94E4,
-    0x4AA7,
-    [0x87, 0xB5, 0xAB, 0x15, 0x5C, 0x2B, 0xF0, 0x72],
-);
+const CERT_X509: Guid = guid("A5C059A1-94E4-4AA7-87B5-AB155C2BF072");
 
 /// `EFI_VARIABLE_NON_VOLATILE | BOOTSERVICE_ACCESS`.
 const NV_BS: u32 = 0x3;
@@ -79,12 +44,28 @@ const NV_BS_RT_TIME_AUTH: u32 = 0x27;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Guid(pub [u8; 16]);
 
-const fn guid(a: u32, b: u16, c: u16, d: [u8; 8]) -> Guid {
-    let (a, b, c) = (a.to_le_bytes(), b.to_le_bytes(), c.to_le_bytes());
-    Guid([
-        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d[0], d[1], d[2], d[3], d[4], d[5], d[6],
-        d[7],
-    ])
+/// A GUID from its canonical text (`8BE4DF61-93CA-11D2-AA0D-00E098032B8C`), as the
+/// specifications write them; made at compile time.
+const fn guid(text: &str) -> Guid {
+    // On disk the first three groups are little-endian, the last two as written: where each
+    // byte's two digits are in the text.
+    const AT: [usize; 16] = [6, 4, 2, 0, 11, 9, 16, 14, 19, 21, 24, 26, 28, 30, 32, 34];
+    let t = text.as_bytes();
+    let mut g = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        g[i] = (digit(t[AT[i]]) << 4) | digit(t[AT[i] + 1]);
+        i += 1;
+    }
+    Guid(g)
+}
+
+const fn digit(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => panic!("a GUID is written in upper-case hex digits"),
+    }
 }
 
 impl fmt::Debug for Guid {
