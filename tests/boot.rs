@@ -78,10 +78,21 @@ fn boot_in(
     mode: Mode,
     deadline: Duration,
 ) -> Result<isoproof_harness::Attempt, Failed> {
+    boot_in_enrolling(dir, image, mode, deadline, None)
+}
+
+/// [`boot_in`], enrolling `enroll` (DER) under Secure Boot unless the firmware trusts it.
+fn boot_in_enrolling(
+    dir: &Path,
+    image: &Path,
+    mode: Mode,
+    deadline: Duration,
+    enroll: Option<&[u8]>,
+) -> Result<isoproof_harness::Attempt, Failed> {
     let m = machine(mode.firmware.is_uefi())?;
     let work = dir.join("work");
     std::fs::create_dir(&work)?;
-    boot_once(&m, image, mode, deadline, &work)
+    boot_enrolling(&m, image, mode, deadline, &work, enroll)
 }
 
 /// One (scenario, mode): build, boot, check the report against the resolved config.
@@ -96,16 +107,12 @@ fn scenario_mode(scenario: &Path, mode: Mode) -> Result<(), Failed> {
 fn booted_as_planned(dir: &Path, built: &boot::Built, mode: Mode) -> Result<(), Failed> {
     // A live system boots a real kernel: slower than the probe, more so under load.
     let deadline = if built.plan.linux.is_some() { 180 } else { 60 };
-    let m = machine(mode.firmware.is_uefi())?;
-    let work = dir.join("work");
-    std::fs::create_dir(&work)?;
     let enroll = built.plan.signing.as_ref().map(|s| &s.certificate_der[..]);
-    let a = boot_enrolling(
-        &m,
+    let a = boot_in_enrolling(
+        dir,
         &built.image,
         mode,
         Duration::from_secs(deadline),
-        &work,
         enroll,
     )?;
     match Expected::new(&built.plan, mode).check(&a.ended, &a.serial) {
@@ -386,22 +393,28 @@ fn tampered_uki_is_refused(mode: Mode) -> Result<(), Failed> {
     refused(&built, &a, mode)
 }
 
+/// The live installer signed with the key pair `KEY.key`/`KEY.pem` (paths in the repository),
+/// built in `dir`.
+fn signed_live(dir: &Path, key: &str) -> Result<boot::Built, Failed> {
+    let r = root();
+    let p = dir.join("signed.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "name: signed\nmodules:\n  - imports: [{m}]\n  - config:\n      isoImage.bootPayload: linux\n      isoImage.payloadRoot: {r}/payload/root\n      isoImage.storeContents: [{r}/scenarios/data/store/hello-2.12.1]\n      isoImage.secureBoot.key: {r}/{key}.key\n      isoImage.secureBoot.certificate: {r}/{key}.pem\n",
+            m = r.join("scenarios/modules/installation-cd-minimal.yaml").display(),
+            r = r.display()
+        ),
+    )?;
+    Ok(boot::build_scenario(&p, dir, &|| false).map_err(|e| e.to_string())?)
+}
+
 /// The other way to Secure Boot: an image signed with the snakeoil key Debian's OVMF store
 /// already trusts boots with that store as shipped (`live-secure-boot` boots with a store
 /// isoproof writes), and Linux reports Secure Boot on in user mode.
 fn snakeoil_signed_boots_with_debian_s_store(mode: Mode) -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
-    let r = root();
-    let p = dir.path().join("snakeoil.yaml");
-    std::fs::write(
-        &p,
-        format!(
-            "name: snakeoil\nmodules:\n  - imports: [{m}]\n  - config:\n      isoImage.bootPayload: linux\n      isoImage.payloadRoot: {r}/payload/root\n      isoImage.secureBoot.key: {r}/scenarios/data/keys/PkKek-1-snakeoil.key\n      isoImage.secureBoot.certificate: {r}/scenarios/data/keys/PkKek-1-snakeoil.pem\n",
-            m = r.join("scenarios/modules/installation-cd-minimal.yaml").display(),
-            r = r.display()
-        ),
-    )?;
-    let built = boot::build_scenario(&p, dir.path(), &|| false).map_err(|e| e.to_string())?;
+    let built = signed_live(dir.path(), "scenarios/data/keys/PkKek-1-snakeoil")?;
     let m = machine(true)?;
     let template = std::fs::read(&m.ovmf_secure.as_ref().ok_or("no Secure Boot OVMF")?.vars)?;
     let vars = isoproof_harness::varstore::decode(&template)?;
@@ -421,17 +434,7 @@ fn snakeoil_signed_boots_with_debian_s_store(mode: Mode) -> Result<(), Failed> {
 /// is refused as well.
 fn foreign_signature_is_refused(mode: Mode) -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
-    let r = root();
-    let p = dir.path().join("foreign-key.yaml");
-    std::fs::write(
-        &p,
-        format!(
-            "name: foreign-key\nmodules:\n  - imports: [{m}]\n  - config:\n      isoImage.bootPayload: linux\n      isoImage.payloadRoot: {r}/payload/root\n      isoImage.storeContents: [{r}/scenarios/data/store/hello-2.12.1]\n      isoImage.secureBoot.key: {r}/tests/keys/other-test-signing.key\n      isoImage.secureBoot.certificate: {r}/tests/keys/other-test-signing.pem\n",
-            m = r.join("scenarios/modules/installation-cd-minimal.yaml").display(),
-            r = r.display()
-        ),
-    )?;
-    let built = boot::build_scenario(&p, dir.path(), &|| false).map_err(|e| e.to_string())?;
+    let built = signed_live(dir.path(), "tests/keys/other-test-signing")?;
     let a = boot_in(dir.path(), &built.image, mode, Duration::from_secs(180))?;
     refused(&built, &a, mode)
 }
